@@ -1,0 +1,324 @@
+/* config.c: loading and checking backupd.conf. */
+#include "config.h"
+
+#include "errors.h"
+#include "manifest.h"
+
+#include <string.h>
+
+#define GIB (G_GUINT64_CONSTANT (1024) * 1024 * 1024)
+
+static const char *const paths_keys[] = { "BackupDirectory", "DataRoot", "VersionFile", NULL };
+static const char *const pbx_keys[] = { "SessionsCommand", "StopCommand", "StartCommand", NULL };
+static const char *const limits_keys[] = { "MaxBackupSize", "MaxUnpackedSize", "MaxEntries",
+                                           "MaxConcurrentUploads", "UploadIdleTimeout",
+                                           "FinishedJobLifetime", NULL };
+static const char *const component_keys[] = { "Label", "Path", "IpSettings", NULL };
+
+static void
+config_component_free (ConfigComponent *component)
+{
+  g_free (component->id);
+  g_free (component->label);
+  g_free (component->path);
+  g_strfreev (component->ip_settings);
+  g_free (component);
+}
+
+static void
+add_component (Config *config, const char *id, const char *label, const char *ip_settings)
+{
+  ConfigComponent *component = g_new0 (ConfigComponent, 1);
+
+  component->id = g_strdup (id);
+  component->label = g_strdup (label);
+  component->path = g_strdup (id);
+  component->ip_settings = g_strsplit (ip_settings, ";", -1);
+  g_ptr_array_add (config->components, component);
+}
+
+/* The categories of the STARFACE restore dialog. */
+static void
+add_default_components (Config *config)
+{
+  add_component (config, "core", "Core data", "network.conf");
+  add_component (config, "cdr-voicemail", "CDR and voicemails", "");
+  add_component (config, "announcements", "Voicemail announcements", "");
+}
+
+Config *
+config_new_default (void)
+{
+  Config *config = g_new0 (Config, 1);
+
+  config->backup_directory = g_strdup ("/var/lib/starface-backup/backups");
+  config->data_root = g_strdup ("/var/starface");
+  config->version_file = g_strdup ("/var/starface/fs-interface/version");
+  config->max_backup_size = 64 * GIB;
+  config->max_unpacked_size = 256 * GIB;
+  config->max_entries = 1000000;
+  config->max_concurrent_uploads = 2;
+  config->upload_idle_timeout = 60;
+  config->finished_job_lifetime = 300;
+  config->components = g_ptr_array_new_with_free_func ((GDestroyNotify) config_component_free);
+  add_default_components (config);
+  return config;
+}
+
+void
+config_free (Config *config)
+{
+  if (config == NULL)
+    return;
+  g_free (config->source);
+  g_free (config->backup_directory);
+  g_free (config->data_root);
+  g_free (config->version_file);
+  g_strfreev (config->sessions_command);
+  g_strfreev (config->stop_command);
+  g_strfreev (config->start_command);
+  g_ptr_array_unref (config->components);
+  g_free (config);
+}
+
+const ConfigComponent *
+config_find_component (const Config *config, const char *id)
+{
+  for (guint i = 0; i < config->components->len; i++) {
+    const ConfigComponent *component = config->components->pdata[i];
+    if (g_str_equal (component->id, id))
+      return component;
+  }
+  return NULL;
+}
+
+static gboolean
+bad_value (GError **error, const char *file, const char *group, const char *key,
+           const char *why)
+{
+  g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s: [%s] %s: %s", file, group, key,
+               why);
+  return FALSE;
+}
+
+static gboolean
+check_known_keys (GKeyFile *kf, const char *file, const char *group,
+                  const char *const *known, GError **error)
+{
+  g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+    if (!g_strv_contains (known, keys[i]))
+      return bad_value (error, file, group, keys[i], "unknown key");
+  return TRUE;
+}
+
+/* A string value that must be non-empty; absent keys leave *out alone. */
+static gboolean
+get_string (GKeyFile *kf, const char *file, const char *group, const char *key, char **out,
+            GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *value = NULL;
+
+  if (!g_key_file_has_key (kf, group, key, NULL))
+    return TRUE;
+  value = g_key_file_get_string (kf, group, key, &local);
+  if (value == NULL)
+    return bad_value (error, file, group, key, local->message);
+  g_strstrip (value);
+  if (value[0] == '\0')
+    return bad_value (error, file, group, key, "empty value");
+  g_free (*out);
+  *out = g_steal_pointer (&value);
+  return TRUE;
+}
+
+static gboolean
+get_absolute_path (GKeyFile *kf, const char *file, const char *group, const char *key,
+                   char **out, GError **error)
+{
+  if (!get_string (kf, file, group, key, out, error))
+    return FALSE;
+  if (!g_path_is_absolute (*out))
+    return bad_value (error, file, group, key, "must be an absolute path");
+  return TRUE;
+}
+
+static gboolean
+get_command (GKeyFile *kf, const char *file, const char *group, const char *key, char ***out,
+             GError **error)
+{
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+  g_auto (GStrv) argv = NULL;
+
+  if (!get_string (kf, file, group, key, &text, error))
+    return FALSE;
+  if (text == NULL)
+    return TRUE;
+  if (!g_shell_parse_argv (text, NULL, &argv, &local))
+    return bad_value (error, file, group, key, local->message);
+  if (!g_path_is_absolute (argv[0]))
+    return bad_value (error, file, group, key, "the program must be given as an absolute path");
+  g_strfreev (*out);
+  *out = g_steal_pointer (&argv);
+  return TRUE;
+}
+
+static gboolean
+get_size (GKeyFile *kf, const char *file, const char *group, const char *key, guint64 max,
+          guint64 *out, GError **error)
+{
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+  guint64 value;
+
+  if (!get_string (kf, file, group, key, &text, error))
+    return FALSE;
+  if (text == NULL)
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (text, 10, 1, max, &value, &local))
+    return bad_value (error, file, group, key, local->message);
+  *out = value;
+  return TRUE;
+}
+
+static gboolean
+relative_path_ok (const char *path)
+{
+  return sar_path_check (path, NULL) && !g_str_has_suffix (path, "/");
+}
+
+static gboolean
+load_component (GKeyFile *kf, const char *file, const char *group, Config *config,
+                GError **error)
+{
+  const char *id = group + strlen ("Component ");
+  g_autoptr (GError) local = NULL;
+  g_auto (GStrv) ip_settings = NULL;
+  ConfigComponent *component;
+
+  if (!sar_component_id_check (id, &local))
+    return bad_value (error, file, group, "(group name)", local->message);
+  if (config_find_component (config, id) != NULL)
+    return bad_value (error, file, group, "(group name)", "component declared twice");
+  if (!check_known_keys (kf, file, group, component_keys, error))
+    return FALSE;
+
+  component = g_new0 (ConfigComponent, 1);
+  component->id = g_strdup (id);
+  g_ptr_array_add (config->components, component);
+  if (!get_string (kf, file, group, "Label", &component->label, error)
+      || !get_string (kf, file, group, "Path", &component->path, error))
+    return FALSE;
+  if (component->label == NULL)
+    component->label = g_strdup (id);
+  if (component->path == NULL)
+    component->path = g_strdup (id);
+  if (!relative_path_ok (component->path))
+    return bad_value (error, file, group, "Path",
+                      "must be a relative path below DataRoot without '.' or '..'");
+
+  if (g_key_file_has_key (kf, group, "IpSettings", NULL)) {
+    ip_settings = g_key_file_get_string_list (kf, group, "IpSettings", NULL, &local);
+    if (ip_settings == NULL)
+      return bad_value (error, file, group, "IpSettings", local->message);
+    for (guint i = 0; ip_settings[i] != NULL; i++) {
+      g_strstrip (ip_settings[i]);
+      if (!relative_path_ok (ip_settings[i]))
+        return bad_value (error, file, group, "IpSettings",
+                          "each entry must be a relative path inside the component");
+    }
+  }
+  component->ip_settings = ip_settings != NULL ? g_steal_pointer (&ip_settings) : g_new0 (char *, 1);
+  return TRUE;
+}
+
+static gboolean
+check_overlapping_components (const Config *config, const char *file, GError **error)
+{
+  for (guint i = 0; i < config->components->len; i++) {
+    const ConfigComponent *a = config->components->pdata[i];
+    for (guint j = 0; j < config->components->len; j++) {
+      const ConfigComponent *b = config->components->pdata[j];
+      g_autofree char *prefix = g_strconcat (a->path, "/", NULL);
+      if (i != j && (g_str_equal (a->path, b->path) || g_str_has_prefix (b->path, prefix))) {
+        g_autofree char *group = g_strconcat ("Component ", b->id, NULL);
+        return bad_value (error, file, group, "Path",
+                          "overlaps the directory of another component");
+      }
+    }
+  }
+  return TRUE;
+}
+
+Config *
+config_load (const char *path, gboolean must_exist, GError **error)
+{
+  g_autoptr (Config) config = config_new_default ();
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) local = NULL;
+  g_auto (GStrv) groups = NULL;
+  gboolean have_components = FALSE;
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local)) {
+    if (!must_exist && g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      return g_steal_pointer (&config);
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s: %s", path, local->message);
+    return NULL;
+  }
+  config->source = g_strdup (path);
+
+  groups = g_key_file_get_groups (kf, NULL);
+  for (guint i = 0; groups[i] != NULL; i++) {
+    const char *group = groups[i];
+
+    if (g_str_equal (group, "Paths")) {
+      if (!check_known_keys (kf, path, group, paths_keys, error)
+          || !get_absolute_path (kf, path, group, "BackupDirectory", &config->backup_directory,
+                                 error)
+          || !get_absolute_path (kf, path, group, "DataRoot", &config->data_root, error)
+          || !get_absolute_path (kf, path, group, "VersionFile", &config->version_file, error))
+        return NULL;
+    } else if (g_str_equal (group, "Pbx")) {
+      if (!check_known_keys (kf, path, group, pbx_keys, error)
+          || !get_command (kf, path, group, "SessionsCommand", &config->sessions_command, error)
+          || !get_command (kf, path, group, "StopCommand", &config->stop_command, error)
+          || !get_command (kf, path, group, "StartCommand", &config->start_command, error))
+        return NULL;
+    } else if (g_str_equal (group, "Limits")) {
+      guint64 uploads = config->max_concurrent_uploads;
+      guint64 idle = config->upload_idle_timeout;
+      guint64 lifetime = config->finished_job_lifetime;
+      if (!check_known_keys (kf, path, group, limits_keys, error)
+          || !get_size (kf, path, group, "MaxBackupSize", G_MAXINT64, &config->max_backup_size,
+                        error)
+          || !get_size (kf, path, group, "MaxUnpackedSize", G_MAXINT64,
+                        &config->max_unpacked_size, error)
+          || !get_size (kf, path, group, "MaxEntries", G_MAXUINT32, &config->max_entries, error)
+          || !get_size (kf, path, group, "MaxConcurrentUploads", 64, &uploads, error)
+          || !get_size (kf, path, group, "UploadIdleTimeout", 86400, &idle, error)
+          || !get_size (kf, path, group, "FinishedJobLifetime", 86400, &lifetime, error))
+        return NULL;
+      config->max_concurrent_uploads = (guint) uploads;
+      config->upload_idle_timeout = (guint) idle;
+      config->finished_job_lifetime = (guint) lifetime;
+    } else if (g_str_has_prefix (group, "Component ")) {
+      if (!have_components) {
+        /* Components in the file replace the built-in set as a whole. */
+        g_ptr_array_set_size (config->components, 0);
+        have_components = TRUE;
+      }
+      if (!load_component (kf, path, group, config, error))
+        return NULL;
+    } else {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s: [%s]: unknown group", path,
+                   group);
+      return NULL;
+    }
+  }
+  if (!check_overlapping_components (config, path, error))
+    return NULL;
+  return g_steal_pointer (&config);
+}

@@ -1,0 +1,373 @@
+/* job.c: job objects, their progress signals and their lifetime. */
+#include "job.h"
+
+#include <gio/gio.h>
+
+/* At most one Progress signal per job in this interval (stage changes and
+ * the end are always announced at once). */
+#define PROGRESS_INTERVAL_US (200 * 1000)
+
+struct _JobList {
+  Server *server;
+  guint keep_finished_seconds;
+  GCallback changed;
+  gpointer changed_data;
+  GPtrArray *jobs; /* Job*, in creation order */
+  guint next_id;
+};
+
+struct _Job {
+  JobList *list;
+  char *path;
+  char *operation;
+  char *backup;
+  char *starter;
+  GCancellable *cancellable;
+  char *state; /* running, done, failed, canceled */
+
+  /* what the D-Bus side last announced (main loop) */
+  guint percent;
+  char *stage;
+  gint64 last_emit_us;
+  guint flush_source;
+  guint expire_source;
+
+  /* what workers reported last (under lock) */
+  GMutex lock;
+  guint reported_percent;
+  char *reported_stage;
+  char *reported_message;
+  gboolean report_pending;
+  gboolean cancelable;
+};
+
+static void job_free (Job *job);
+
+static const char *const progress_properties[] = { "Percent", "Stage", NULL };
+static const char *const all_properties[] = { "State", "Percent", "Stage", NULL };
+
+static void
+emit_jobs_changed (JobList *list)
+{
+  if (list->changed != NULL)
+    ((void (*) (gpointer)) list->changed) (list->changed_data);
+}
+
+/* --- D-Bus face ---------------------------------------------------------- */
+
+static GVariant *
+job_get_property (const char *property, gpointer object)
+{
+  Job *job = object;
+
+  if (g_str_equal (property, "Operation"))
+    return g_variant_new_string (job->operation);
+  if (g_str_equal (property, "Backup"))
+    return g_variant_new_string (job->backup);
+  if (g_str_equal (property, "State"))
+    return g_variant_new_string (job->state);
+  if (g_str_equal (property, "Percent"))
+    return g_variant_new_uint32 (job->percent);
+  if (g_str_equal (property, "Stage"))
+    return g_variant_new_string (job->stage);
+  return NULL;
+}
+
+static void
+handle_cancel (Call *call, GVariant *args, gpointer object)
+{
+  Job *job = object;
+  gboolean cancelable;
+
+  if (!g_str_equal (job->state, "running")) {
+    call_return_new_error (call, BACKUP_ERROR_FAILED, "Job %s has already ended (%s)", job->path,
+                           job->state);
+    return;
+  }
+  g_mutex_lock (&job->lock);
+  cancelable = job->cancelable;
+  g_mutex_unlock (&job->lock);
+  if (!cancelable) {
+    call_return_new_error (call, BACKUP_ERROR_BUSY,
+                           "Job %s is past the point where it can be canceled; it will "
+                           "complete or roll back on its own",
+                           job->path);
+    return;
+  }
+  g_cancellable_cancel (job->cancellable);
+  call_return (call, NULL);
+}
+
+static const MethodEntry job_methods[] = {
+  { "Cancel", handle_cancel },
+  { NULL, NULL },
+};
+
+static const InterfaceVTable job_interface = {
+  BACKUP_JOB_INTERFACE,
+  job_methods,
+  job_get_property,
+};
+
+/* --- progress ------------------------------------------------------------ */
+
+static void
+emit_progress (Job *job, const char *message)
+{
+  server_emit_signal (job->list->server, BACKUP_OBJECT_PATH, BACKUP_INTERFACE, "Progress",
+                      g_variant_new ("(ouss)", job->path, job->percent, job->stage, message));
+  server_properties_changed (job->list->server, job->path, BACKUP_JOB_INTERFACE,
+                             progress_properties);
+  job->last_emit_us = g_get_monotonic_time ();
+}
+
+static gboolean flush_progress (gpointer user_data);
+
+/* Main loop: takes the latest report and announces it, now or later. */
+static void
+apply_report (Job *job)
+{
+  g_autofree char *stage = NULL;
+  g_autofree char *message = NULL;
+  guint percent;
+  gboolean stage_changed;
+  gint64 wait_us;
+
+  if (!g_str_equal (job->state, "running"))
+    return;
+  g_mutex_lock (&job->lock);
+  percent = job->reported_percent;
+  stage = g_strdup (job->reported_stage);
+  message = g_strdup (job->reported_message);
+  g_mutex_unlock (&job->lock);
+
+  stage_changed = !g_str_equal (stage, job->stage);
+  if (!stage_changed && percent == job->percent && message[0] == '\0')
+    return;
+  wait_us = job->last_emit_us + PROGRESS_INTERVAL_US - g_get_monotonic_time ();
+  if (!stage_changed && wait_us > 0) {
+    if (job->flush_source == 0)
+      job->flush_source = g_timeout_add ((guint) (wait_us / 1000) + 1, flush_progress, job);
+    return;
+  }
+  g_mutex_lock (&job->lock);
+  job->report_pending = FALSE;
+  g_mutex_unlock (&job->lock);
+  job->percent = percent;
+  g_free (job->stage);
+  job->stage = g_steal_pointer (&stage);
+  emit_progress (job, message);
+}
+
+static gboolean
+flush_progress (gpointer user_data)
+{
+  Job *job = user_data;
+
+  job->flush_source = 0;
+  apply_report (job);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+report_arrived (gpointer user_data)
+{
+  Job *job = user_data;
+
+  g_mutex_lock (&job->lock);
+  job->report_pending = FALSE;
+  g_mutex_unlock (&job->lock);
+  apply_report (job);
+  return G_SOURCE_REMOVE;
+}
+
+void
+job_report (Job *job, guint percent, const char *stage, const char *message)
+{
+  gboolean schedule;
+
+  g_mutex_lock (&job->lock);
+  job->reported_percent = CLAMP (percent, job->reported_percent, 99);
+  if (stage != NULL && !g_str_equal (stage, job->reported_stage)) {
+    g_free (job->reported_stage);
+    job->reported_stage = g_strdup (stage);
+  }
+  g_free (job->reported_message);
+  job->reported_message = g_strdup (message != NULL ? message : "");
+  schedule = !job->report_pending;
+  job->report_pending = TRUE;
+  g_mutex_unlock (&job->lock);
+  /* one pending idle per job at a time: bursts of reports coalesce */
+  if (schedule)
+    g_main_context_invoke_full (NULL, G_PRIORITY_DEFAULT, report_arrived, job, NULL);
+}
+
+void
+job_set_cancelable (Job *job, gboolean cancelable)
+{
+  g_mutex_lock (&job->lock);
+  job->cancelable = cancelable;
+  g_mutex_unlock (&job->lock);
+}
+
+/* --- lifetime ------------------------------------------------------------ */
+
+static gboolean
+expire_job (gpointer user_data)
+{
+  Job *job = user_data;
+  JobList *list = job->list;
+
+  job->expire_source = 0;
+  g_ptr_array_remove (list->jobs, job);
+  emit_jobs_changed (list);
+  return G_SOURCE_REMOVE;
+}
+
+void
+job_finish (Job *job, const GError *error)
+{
+  const char *error_name = "";
+  const char *error_message = "";
+
+  g_return_if_fail (g_str_equal (job->state, "running"));
+  if (job->flush_source != 0) {
+    g_source_remove (job->flush_source);
+    job->flush_source = 0;
+  }
+  g_free (job->state);
+  if (error == NULL) {
+    job->state = g_strdup ("done");
+    job->percent = 100;
+  } else {
+    gboolean canceled = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+                        || g_error_matches (error, BACKUP_ERROR, BACKUP_ERROR_CANCELED);
+    job->state = g_strdup (canceled ? "canceled" : "failed");
+    error_name = canceled ? "de.starface.Backup.Error.Canceled" : backup_error_dbus_name (error);
+    error_message = error->message;
+  }
+  if (error == NULL)
+    emit_progress (job, "");
+  server_properties_changed (job->list->server, job->path, BACKUP_JOB_INTERFACE, all_properties);
+  server_emit_signal (job->list->server, BACKUP_OBJECT_PATH, BACKUP_INTERFACE, "Finished",
+                      g_variant_new ("(osss)", job->path, job->state, error_name, error_message));
+  g_message ("%s (%s of %s): %s%s%s", job->path, job->operation, job->backup, job->state,
+             error != NULL ? ": " : "", error_message);
+  job->expire_source = g_timeout_add_seconds (job->list->keep_finished_seconds, expire_job, job);
+}
+
+static void
+job_free (Job *job)
+{
+  if (job->flush_source != 0)
+    g_source_remove (job->flush_source);
+  if (job->expire_source != 0)
+    g_source_remove (job->expire_source);
+  /* a report may still be queued for the main loop: drop it with us */
+  while (g_source_remove_by_user_data (job))
+    ;
+  server_unexport (job->list->server, job->path);
+  g_free (job->path);
+  g_free (job->operation);
+  g_free (job->backup);
+  g_free (job->starter);
+  g_free (job->state);
+  g_free (job->stage);
+  g_free (job->reported_stage);
+  g_free (job->reported_message);
+  g_object_unref (job->cancellable);
+  g_mutex_clear (&job->lock);
+  g_free (job);
+}
+
+Job *
+job_list_add (JobList *list, const char *operation, const char *backup, const char *starter)
+{
+  const InterfaceVTable *const interfaces[] = { &job_interface, NULL };
+  g_autoptr (GError) error = NULL;
+  Job *job = g_new0 (Job, 1);
+
+  job->list = list;
+  job->path = g_strdup_printf ("%s/job/%u", BACKUP_OBJECT_PATH, ++list->next_id);
+  job->operation = g_strdup (operation);
+  job->backup = g_strdup (backup);
+  job->starter = g_strdup (starter);
+  job->cancellable = g_cancellable_new ();
+  job->state = g_strdup ("running");
+  job->stage = g_strdup ("starting");
+  job->reported_stage = g_strdup ("starting");
+  job->reported_message = g_strdup ("");
+  job->cancelable = TRUE;
+  g_mutex_init (&job->lock);
+  if (!server_export (list->server, job->path, interfaces, job, &error))
+    g_error ("cannot export %s: %s", job->path, error->message); /* the XML is ours */
+  g_ptr_array_add (list->jobs, job);
+  emit_jobs_changed (list);
+  return job;
+}
+
+const char *
+job_get_path (Job *job)
+{
+  return job->path;
+}
+
+const char *
+job_get_starter (Job *job)
+{
+  return job->starter;
+}
+
+GCancellable *
+job_get_cancellable (Job *job)
+{
+  return job->cancellable;
+}
+
+JobList *
+job_list_new (Server *server, guint keep_finished_seconds, GCallback changed,
+              gpointer changed_data)
+{
+  JobList *list = g_new0 (JobList, 1);
+
+  list->server = server;
+  list->keep_finished_seconds = keep_finished_seconds;
+  list->changed = changed;
+  list->changed_data = changed_data;
+  list->jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) job_free);
+  return list;
+}
+
+void
+job_list_free (JobList *list)
+{
+  if (list == NULL)
+    return;
+  list->changed = NULL;
+  g_ptr_array_unref (list->jobs);
+  g_free (list);
+}
+
+GVariant *
+job_list_paths (JobList *list)
+{
+  GVariantBuilder paths;
+
+  g_variant_builder_init (&paths, G_VARIANT_TYPE_OBJECT_PATH_ARRAY);
+  for (guint i = 0; i < list->jobs->len; i++)
+    g_variant_builder_add (&paths, "o", ((Job *) list->jobs->pdata[i])->path);
+  return g_variant_builder_end (&paths);
+}
+
+guint
+job_list_count_running (JobList *list, const char *operation)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < list->jobs->len; i++) {
+    Job *job = list->jobs->pdata[i];
+    if (g_str_equal (job->state, "running") && g_str_equal (job->operation, operation))
+      n++;
+  }
+  return n;
+}

@@ -1,0 +1,44 @@
+/* job.h: long-running work as D-Bus objects.
+ *
+ * A job lives at /de/starface/Backup/job/<n> with the properties of
+ * de.starface.Backup.Job; its progress is announced with the manager's
+ * Progress signal and PropertiesChanged on the job, rate-limited, with a
+ * percent that never goes down and reaches 100 only when the job is done.
+ * Workers report from any thread with job_report(); the job finishes on
+ * the main loop with job_finish() and stays readable for a while before
+ * its object goes away.
+ */
+#pragma once
+
+#include "object.h"
+
+typedef struct _Job Job;
+typedef struct _JobList JobList;
+
+/* changed: called (main loop) whenever the set of job paths changes. */
+JobList *job_list_new (Server *server, guint keep_finished_seconds, GCallback changed,
+                       gpointer changed_data);
+void job_list_free (JobList *list);
+/* The object paths of all jobs, running or recently finished: "ao". */
+GVariant *job_list_paths (JobList *list);
+/* Running jobs of one operation ("upload", "restore"). */
+guint job_list_count_running (JobList *list, const char *operation);
+
+/* A new running job; starter is the caller's unique bus name. */
+Job *job_list_add (JobList *list, const char *operation, const char *backup, const char *starter);
+
+const char *job_get_path (Job *job);
+const char *job_get_starter (Job *job);
+GCancellable *job_get_cancellable (Job *job);
+
+/* Thread-safe.  percent is clamped so that it never goes down and stays
+ * below 100 until job_finish(); stage NULL keeps the current stage. */
+void job_report (Job *job, guint percent, const char *stage, const char *message);
+
+/* Main loop only.  error NULL: done; G_IO_ERROR_CANCELLED or
+ * BACKUP_ERROR_CANCELED: canceled; anything else: failed. */
+void job_finish (Job *job, const GError *error);
+
+/* Whether Cancel() is still honoured (a restore past its point of no
+ * return refuses it).  Thread-safe. */
+void job_set_cancelable (Job *job, gboolean cancelable);

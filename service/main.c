@@ -1,0 +1,93 @@
+/* main.c: starface-backupd [--config=FILE] [--session] [--verbose] */
+#include "bus.h"
+#include "config.h"
+#include "manager.h"
+
+#include <glib-unix.h>
+#include <errno.h>
+#include <locale.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+static gboolean
+quit_loop (gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+bus_lost (gpointer user_data)
+{
+  g_message ("the bus connection was closed; exiting");
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *config_path = NULL;
+  gboolean session = FALSE, verbose = FALSE;
+  const GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+      "Configuration file (default " CONFIG_DEFAULT_PATH ")", "FILE" },
+    { "session", 0, 0, G_OPTION_ARG_NONE, &session,
+      "Use the session bus; only callers with this process's uid are served", NULL },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- restore STARFACE backups");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Config) config = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  DBusConnection *connection;
+  Server *server;
+  Manager *manager;
+
+  setlocale (LC_ALL, "");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error)) {
+    fprintf (stderr, "starface-backupd: %s\n", error->message);
+    return 2;
+  }
+  if (verbose)
+    g_log_set_debug_enabled (TRUE);
+
+  config = config_load (config_path != NULL ? config_path : CONFIG_DEFAULT_PATH,
+                        config_path != NULL, &error);
+  if (config == NULL) {
+    fprintf (stderr, "starface-backupd: bad configuration: %s\n", error->message);
+    return 1;
+  }
+  if (g_mkdir_with_parents (config->backup_directory, 0750) < 0) {
+    fprintf (stderr, "starface-backupd: cannot create the backup directory %s: %s\n",
+             config->backup_directory, g_strerror (errno));
+    return 1;
+  }
+
+  loop = g_main_loop_new (NULL, FALSE);
+  connection = bus_connect (session, bus_lost, loop, &error);
+  if (connection == NULL) {
+    fprintf (stderr, "starface-backupd: %s\n", error->message);
+    return 1;
+  }
+  server = server_new (connection, &error);
+  manager = server != NULL ? manager_new (server, config, &error) : NULL;
+  if (manager == NULL || !bus_request_name (connection, BACKUP_BUS_NAME, &error)) {
+    fprintf (stderr, "starface-backupd: %s\n", error->message);
+    return 1;
+  }
+  g_unix_signal_add (SIGTERM, quit_loop, loop);
+  g_unix_signal_add (SIGINT, quit_loop, loop);
+  g_message ("serving %s on the %s bus; backups in %s", BACKUP_BUS_NAME,
+             session ? "session" : "system", config->backup_directory);
+
+  g_main_loop_run (loop);
+
+  manager_free (manager);
+  server_free (server);
+  dbus_connection_close (connection);
+  dbus_connection_unref (connection);
+  return 0;
+}

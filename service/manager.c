@@ -1,0 +1,501 @@
+/* manager.c: the methods and properties of /de/starface/Backup. */
+#include "manager.h"
+
+#include "bus.h"
+#include "catalog.h"
+#include "job.h"
+#include "names.h"
+#include "upload.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+struct _Manager {
+  Server *server;
+  const Config *config;
+  JobList *jobs;
+  GHashTable *uploading; /* names with an upload in progress */
+};
+
+/* --- running domain work off the main loop ------------------------------- */
+
+/* Work done in a worker thread: returns the reply tuple or sets error. */
+typedef GVariant *(*WorkFunc) (Manager *manager, gpointer data, GError **error);
+
+typedef struct {
+  Manager *manager;
+  WorkFunc func;
+  gpointer data;
+  GDestroyNotify free_data;
+} Work;
+
+static void
+work_free (Work *work)
+{
+  if (work->free_data != NULL)
+    work->free_data (work->data);
+  g_free (work);
+}
+
+static void
+work_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Work *work = task_data;
+  GError *error = NULL;
+  GVariant *reply = work->func (work->manager, work->data, &error);
+
+  if (reply == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, g_variant_ref_sink (reply), (GDestroyNotify) g_variant_unref);
+}
+
+static void
+work_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Call *call = user_data;
+  g_autoptr (GError) error = NULL;
+  GVariant *reply = g_task_propagate_pointer (G_TASK (result), &error);
+
+  if (reply == NULL)
+    call_return_error (call, error);
+  else
+    call_return (call, reply); /* consumes our reference */
+}
+
+static void
+run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
+               GDestroyNotify free_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, work_done, call);
+  Work *work = g_new0 (Work, 1);
+
+  work->manager = manager;
+  work->func = func;
+  work->data = data;
+  work->free_data = free_data;
+  g_task_set_task_data (task, work, (GDestroyNotify) work_free);
+  g_task_run_in_thread (task, work_thread);
+}
+
+/* --- installed version --------------------------------------------------- */
+
+/* The installed version; FALSE (with *text "") when it cannot be read. */
+static gboolean
+installed_version (const Manager *manager, SfVersion *version, char **text)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (sf_version_read_file (manager->config->version_file, version, text, &error))
+    return TRUE;
+  g_warning ("installed version unknown: %s", error->message);
+  *text = g_strdup ("");
+  return FALSE;
+}
+
+/* --- List ---------------------------------------------------------------- */
+
+static GVariant *
+entry_to_variant (const CatalogEntry *entry)
+{
+  GVariantBuilder info;
+
+  g_variant_builder_init (&info, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&info, "{sv}", "size", g_variant_new_uint64 (entry->size));
+  g_variant_builder_add (&info, "{sv}", "created",
+                         g_variant_new_uint64 ((guint64) MAX (entry->created, 0)));
+  g_variant_builder_add (&info, "{sv}", "process", g_variant_new_string (entry->process));
+  g_variant_builder_add (&info, "{sv}", "version", g_variant_new_string (entry->version));
+  g_variant_builder_add (&info, "{sv}", "hostname", g_variant_new_string (entry->hostname));
+  g_variant_builder_add (&info, "{sv}", "valid", g_variant_new_boolean (entry->valid));
+  g_variant_builder_add (&info, "{sv}", "compatible", g_variant_new_boolean (entry->compatible));
+  g_variant_builder_add (&info, "{sv}", "latest", g_variant_new_boolean (entry->latest));
+  if (entry->problem != NULL)
+    g_variant_builder_add (&info, "{sv}", "problem", g_variant_new_string (entry->problem));
+  return g_variant_new ("(sa{sv})", entry->name, &info);
+}
+
+static GVariant *
+list_work (Manager *manager, gpointer data, GError **error)
+{
+  g_autofree char *installed_text = NULL;
+  SfVersion installed;
+  gboolean known = installed_version (manager, &installed, &installed_text);
+  g_autoptr (GPtrArray) entries
+      = catalog_list (manager->config->backup_directory, known ? &installed : NULL, error);
+  GVariantBuilder list;
+
+  if (entries == NULL)
+    return NULL;
+  g_variant_builder_init (&list, G_VARIANT_TYPE ("a(sa{sv})"));
+  for (guint i = 0; i < entries->len; i++)
+    g_variant_builder_add_value (&list, entry_to_variant (entries->pdata[i]));
+  return g_variant_new ("(a(sa{sv}))", &list);
+}
+
+static void
+handle_list (Call *call, GVariant *args, gpointer object)
+{
+  run_in_thread (object, call, list_work, NULL, NULL);
+}
+
+/* --- Inspect ------------------------------------------------------------- */
+
+static GVariant *
+components_to_variant (const SarManifest *manifest)
+{
+  GVariantBuilder components;
+
+  g_variant_builder_init (&components, G_VARIANT_TYPE ("a(sa{sv})"));
+  for (guint i = 0; i < manifest->components->len; i++) {
+    const SarComponent *component = manifest->components->pdata[i];
+    GVariantBuilder info;
+    g_variant_builder_init (&info, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add (&info, "{sv}", "label", g_variant_new_string (component->label));
+    g_variant_builder_add (&info, "{sv}", "files",
+                           g_variant_new_uint32 ((guint32) MIN (component->files, G_MAXUINT32)));
+    g_variant_builder_add (&info, "{sv}", "bytes", g_variant_new_uint64 (component->bytes));
+    g_variant_builder_add (&components, "(sa{sv})", component->id, &info);
+  }
+  return g_variant_builder_end (&components);
+}
+
+static GVariant *
+inspect_work (Manager *manager, gpointer data, GError **error)
+{
+  const char *name = data;
+  g_autofree char *installed_text = NULL;
+  SfVersion installed;
+  gboolean known = installed_version (manager, &installed, &installed_text);
+  g_autoptr (CatalogEntry) entry = catalog_inspect (manager->config->backup_directory, name,
+                                                    known ? &installed : NULL, error);
+  const SarManifest *manifest;
+  GVariantBuilder info;
+
+  if (entry == NULL)
+    return NULL;
+  manifest = entry->header->manifest;
+  g_variant_builder_init (&info, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&info, "{sv}", "name", g_variant_new_string (entry->name));
+  g_variant_builder_add (&info, "{sv}", "version", g_variant_new_string (manifest->version));
+  g_variant_builder_add (&info, "{sv}", "created",
+                         g_variant_new_uint64 ((guint64) MAX (manifest->created, 0)));
+  g_variant_builder_add (&info, "{sv}", "process", g_variant_new_string (manifest->process));
+  g_variant_builder_add (&info, "{sv}", "hostname", g_variant_new_string (manifest->hostname));
+  if (manifest->ip_address != NULL)
+    g_variant_builder_add (&info, "{sv}", "ip-address",
+                           g_variant_new_string (manifest->ip_address));
+  g_variant_builder_add (&info, "{sv}", "size", g_variant_new_uint64 (entry->size));
+  g_variant_builder_add (&info, "{sv}", "compatible", g_variant_new_boolean (entry->compatible));
+  g_variant_builder_add (&info, "{sv}", "installed-version",
+                         g_variant_new_string (installed_text));
+  g_variant_builder_add (&info, "{sv}", "components", components_to_variant (manifest));
+  return g_variant_new ("(a{sv})", &info);
+}
+
+static void
+handle_inspect (Call *call, GVariant *args, gpointer object)
+{
+  const char *name;
+
+  g_variant_get (args, "(&s)", &name);
+  run_in_thread (object, call, inspect_work, g_strdup (name), g_free);
+}
+
+/* --- options ------------------------------------------------------------- */
+
+typedef struct {
+  const char *key;
+  const char *type;
+} OptionSpec;
+
+/* Unknown keys and wrong types are refused, never ignored. */
+static gboolean
+check_options (GVariant *options, const OptionSpec *specs, const char *method, GError **error)
+{
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_loop (&iter, "{&sv}", &key, &value)) {
+    const OptionSpec *spec = specs;
+    g_autoptr (GString) known = g_string_new (NULL);
+    for (; spec->key != NULL; spec++) {
+      if (g_str_equal (spec->key, key))
+        break;
+      g_string_append_printf (known, "%s%s", known->len > 0 ? ", " : "", spec->key);
+    }
+    if (spec->key == NULL) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
+                   "%s does not know the option '%s'; it accepts: %s", method, key,
+                   known->len > 0 ? known->str : "no options");
+      return FALSE;
+    }
+    if (!g_variant_is_of_type (value, G_VARIANT_TYPE (spec->type))) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
+                   "Option '%s' of %s must have type '%s', not '%s'", key, method, spec->type,
+                   g_variant_get_type_string (value));
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* --- Upload -------------------------------------------------------------- */
+
+typedef struct {
+  Manager *manager;
+  Job *job;
+  char *name;
+  UploadRequest request;
+  guint name_watch;
+  guint64 last_report_bytes;
+} Upload;
+
+static void
+upload_free (Upload *upload)
+{
+  if (upload->request.source_fd >= 0)
+    close (upload->request.source_fd);
+  g_free (upload->name);
+  g_free (upload);
+}
+
+static void
+upload_progress (UploadStage stage, guint64 bytes, guint64 total, gpointer user_data)
+{
+  Upload *upload = user_data;
+  g_autofree char *size = g_format_size (bytes);
+  g_autofree char *total_size = NULL;
+  g_autofree char *message = NULL;
+  guint percent = 0;
+
+  /* receiving and verifying weigh half each when the size is known; from a
+   * pipe only verification (whose size is known by then) moves the bar */
+  switch (stage) {
+  case UPLOAD_STAGE_RECEIVING:
+    if (total > 0)
+      percent = (guint) (bytes * 50 / MAX (total, bytes));
+    message = g_strdup_printf ("%s received", size);
+    job_report (upload->job, percent, "receiving", message);
+    return;
+  case UPLOAD_STAGE_VERIFYING:
+    percent = total > 0 ? (guint) (bytes * 49 / total) : 0;
+    if (upload->request.source_size > 0)
+      percent += 50;
+    total_size = g_format_size (total);
+    message = g_strdup_printf ("%s of %s verified", size, total_size);
+    job_report (upload->job, percent, "verifying", message);
+    return;
+  case UPLOAD_STAGE_PUBLISHING:
+    job_report (upload->job, 99, "publishing", "");
+    return;
+  }
+}
+
+static void
+upload_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Upload *upload = task_data;
+  GError *error = NULL;
+
+  if (upload_run (&upload->request, upload_progress, upload, job_get_cancellable (upload->job),
+                  &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+upload_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Upload *upload = g_task_get_task_data (G_TASK (result));
+  Manager *manager = upload->manager;
+  g_autoptr (GError) error = NULL;
+
+  g_task_propagate_boolean (G_TASK (result), &error);
+  bus_unwatch_name (server_get_connection (manager->server), upload->name_watch);
+  g_hash_table_remove (manager->uploading, upload->name);
+  job_finish (upload->job, error);
+}
+
+static void
+upload_caller_vanished (gpointer user_data)
+{
+  Upload *upload = user_data;
+
+  g_message ("%s: the uploading client left the bus; canceling", job_get_path (upload->job));
+  g_cancellable_cancel (job_get_cancellable (upload->job));
+}
+
+static gboolean
+backup_exists (Manager *manager, const char *name)
+{
+  int dir_fd = open (manager->config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
+  gboolean exists = dir_fd >= 0 && fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+
+  if (dir_fd >= 0)
+    close (dir_fd);
+  return exists;
+}
+
+static void
+handle_upload (Call *call, GVariant *args, gpointer object)
+{
+  static const OptionSpec upload_options[] = { { "replace", "b" }, { NULL, NULL } };
+  Manager *manager = object;
+  const char *name;
+  gint32 handle;
+  g_autoptr (GVariant) options = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GTask) task = NULL;
+  gboolean replace = FALSE;
+  Upload *upload;
+  guint64 size;
+  int fd;
+
+  g_variant_get (args, "(&sh@a{sv})", &name, &handle, &options);
+  fd = call_steal_fd (call, handle);
+  if (!sar_name_validate (name, &error) || !check_options (options, upload_options, "Upload", &error)
+      || !upload_check_source (fd, &size, &error)) {
+    if (fd >= 0)
+      close (fd);
+    call_return_error (call, error);
+    return;
+  }
+  g_variant_lookup (options, "replace", "b", &replace);
+
+  if (g_hash_table_contains (manager->uploading, name)) {
+    close (fd);
+    call_return_new_error (call, BACKUP_ERROR_BUSY,
+                           "An upload of %s is already in progress; wait for it to finish", name);
+    return;
+  }
+  if (!replace && backup_exists (manager, name)) {
+    close (fd);
+    call_return_new_error (call, BACKUP_ERROR_ALREADY_EXISTS,
+                           "A backup named %s already exists; upload with replace=true to "
+                           "overwrite it",
+                           name);
+    return;
+  }
+  if (job_list_count_running (manager->jobs, "upload") >= manager->config->max_concurrent_uploads) {
+    close (fd);
+    call_return_new_error (call, BACKUP_ERROR_BUSY,
+                           "%u uploads are already running (MaxConcurrentUploads); try again "
+                           "when one has finished",
+                           manager->config->max_concurrent_uploads);
+    return;
+  }
+
+  upload = g_new0 (Upload, 1);
+  upload->manager = manager;
+  upload->name = g_strdup (name);
+  upload->request.directory = manager->config->backup_directory;
+  upload->request.name = upload->name;
+  upload->request.replace = replace;
+  upload->request.source_fd = fd;
+  upload->request.source_size = size;
+  upload->request.max_size = manager->config->max_backup_size;
+  upload->request.idle_timeout_seconds = manager->config->upload_idle_timeout;
+  upload->request.limits.max_unpacked_bytes = manager->config->max_unpacked_size;
+  upload->request.limits.max_entries = manager->config->max_entries;
+  upload->job = job_list_add (manager->jobs, "upload", name, call_get_sender (call));
+  g_hash_table_add (manager->uploading, g_strdup (name));
+  upload->name_watch = bus_watch_name (server_get_connection (manager->server),
+                                       call_get_sender (call), upload_caller_vanished, upload);
+
+  call_return (call, g_variant_new ("(o)", job_get_path (upload->job)));
+
+  task = g_task_new (NULL, NULL, upload_done, NULL);
+  g_task_set_task_data (task, upload, (GDestroyNotify) upload_free);
+  g_task_run_in_thread (task, upload_thread);
+}
+
+/* --- methods of later milestones ----------------------------------------- */
+
+static void
+handle_not_yet_available (Call *call, GVariant *args, gpointer object)
+{
+  call_return_new_error (call, BACKUP_ERROR_NOT_SUPPORTED,
+                         "%s is not available in this version of starface-backupd",
+                         call_get_member (call));
+}
+
+/* --- properties ---------------------------------------------------------- */
+
+static GVariant *
+get_property (const char *property, gpointer object)
+{
+  Manager *manager = object;
+
+  if (g_str_equal (property, "InstalledVersion")) {
+    g_autofree char *text = NULL;
+    SfVersion version;
+    installed_version (manager, &version, &text);
+    return g_variant_new_string (text);
+  }
+  if (g_str_equal (property, "BackupDirectory"))
+    return g_variant_new_string (manager->config->backup_directory);
+  if (g_str_equal (property, "Jobs"))
+    return job_list_paths (manager->jobs);
+  return NULL;
+}
+
+static void
+jobs_changed (gpointer user_data)
+{
+  Manager *manager = user_data;
+  const char *const changed[] = { "Jobs", NULL };
+
+  server_properties_changed (manager->server, BACKUP_OBJECT_PATH, BACKUP_INTERFACE, changed);
+}
+
+static const MethodEntry manager_methods[] = {
+  { "List", handle_list },
+  { "Inspect", handle_inspect },
+  { "Upload", handle_upload },
+  { "Preflight", handle_not_yet_available },
+  { "Restore", handle_not_yet_available },
+  { NULL, NULL },
+};
+
+static const InterfaceVTable manager_interface = {
+  BACKUP_INTERFACE,
+  manager_methods,
+  get_property,
+};
+
+Manager *
+manager_new (Server *server, const Config *config, GError **error)
+{
+  const InterfaceVTable *const interfaces[] = { &manager_interface, NULL };
+  Manager *manager = g_new0 (Manager, 1);
+
+  manager->server = server;
+  manager->config = config;
+  manager->jobs = job_list_new (server, config->finished_job_lifetime,
+                                G_CALLBACK (jobs_changed), manager);
+  manager->uploading = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  upload_sweep_temporaries (config->backup_directory);
+  if (!server_export (server, BACKUP_OBJECT_PATH, interfaces, manager, error)) {
+    g_free (manager);
+    return NULL;
+  }
+  return manager;
+}
+
+void
+manager_free (Manager *manager)
+{
+  if (manager == NULL)
+    return;
+  job_list_free (manager->jobs);
+  g_hash_table_unref (manager->uploading);
+  server_unexport (manager->server, BACKUP_OBJECT_PATH);
+  g_free (manager);
+}

@@ -1,0 +1,12 @@
+/* manager.h: the de.starface.Backup object: the D-Bus face of the catalog,
+ * uploads and restores.  Decodes arguments, runs the domain work (off the
+ * main loop when it touches files) and encodes the reply. */
+#pragma once
+
+#include "config.h"
+#include "object.h"
+
+typedef struct _Manager Manager;
+
+Manager *manager_new (Server *server, const Config *config, GError **error);
+void manager_free (Manager *manager);

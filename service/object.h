@@ -1,0 +1,69 @@
+/* object.h: exporting objects, dispatching method calls, properties,
+ * signals and introspection, all driven by the embedded interface XML.
+ *
+ * An object is exported with a table of interfaces, each a table of
+ * method name -> handler and one property getter.  Argument signatures,
+ * property types and the introspection data come from the XML in dbus/;
+ * export fails if a table and the XML disagree, so they cannot drift.
+ * A call is checked (object, interface, method, signature) before its
+ * handler runs.  Handlers may answer later: a Call lives until
+ * call_return() or call_return_error() consumes it.
+ */
+#pragma once
+
+#include <dbus/dbus.h>
+#include <gio/gio.h>
+
+#include "errors.h"
+
+#define BACKUP_BUS_NAME "de.starface.Backup"
+#define BACKUP_OBJECT_PATH "/de/starface/Backup"
+#define BACKUP_INTERFACE "de.starface.Backup"
+#define BACKUP_JOB_INTERFACE "de.starface.Backup.Job"
+
+typedef struct _Server Server;
+typedef struct _Call Call;
+
+typedef void (*MethodFunc) (Call *call, GVariant *args, gpointer object);
+typedef GVariant *(*PropertyFunc) (const char *property, gpointer object);
+
+typedef struct {
+  const char *name;
+  MethodFunc func;
+} MethodEntry;
+
+typedef struct {
+  const char *name;
+  const MethodEntry *methods; /* terminated by { NULL, NULL } */
+  PropertyFunc get_property;  /* NULL if the interface has no properties */
+} InterfaceVTable;
+
+Server *server_new (DBusConnection *connection, GError **error);
+void server_free (Server *server);
+DBusConnection *server_get_connection (Server *server);
+
+/* interfaces: NULL-terminated; the standard interfaces are added. */
+gboolean server_export (Server *server, const char *path, const InterfaceVTable *const *interfaces,
+                        gpointer object, GError **error);
+void server_unexport (Server *server, const char *path);
+
+/* args: a tuple matching the signal's signature in the XML (floating ok). */
+void server_emit_signal (Server *server, const char *path, const char *interface,
+                         const char *signal, GVariant *args);
+/* Emits PropertiesChanged with the current values of the named properties. */
+void server_properties_changed (Server *server, const char *path, const char *interface,
+                                const char *const *properties);
+
+const char *call_get_sender (Call *call);
+const char *call_get_path (Call *call);
+const char *call_get_member (Call *call);
+gboolean call_allows_interactive_authorization (Call *call);
+/* Takes ownership of a received fd (by the 'h' index); -1 if invalid. */
+int call_steal_fd (Call *call, gint32 handle);
+
+/* reply: a tuple matching the method's out-arguments (floating ok), or
+ * NULL for a method without out-arguments.  Both consume the call. */
+void call_return (Call *call, GVariant *reply);
+void call_return_error (Call *call, const GError *error);
+void call_return_new_error (Call *call, BackupError code, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);

@@ -1,0 +1,47 @@
+/* upload.h: taking a .sar file from a client's file descriptor into the
+ * backup directory.
+ *
+ * The data goes to a hidden temporary file in the backup directory
+ * (".upload-*"), is fsynced, validated completely (sar_verify) and only
+ * then published under its name with one rename, so the catalog never
+ * sees a partial or invalid file.  Every failure removes the temporary;
+ * temporaries left by a crash are swept at start.
+ */
+#pragma once
+
+#include "sar.h"
+
+#define UPLOAD_TEMP_PREFIX ".upload-"
+
+typedef struct {
+  const char *directory; /* the backup directory */
+  const char *name;      /* already checked with sar_name_validate() */
+  gboolean replace;
+  int source_fd;              /* checked with upload_check_source() */
+  guint64 source_size;        /* bytes expected, 0 when unknown (pipe) */
+  guint64 max_size;           /* TOO_LARGE beyond this */
+  guint idle_timeout_seconds; /* a pipe silent this long fails the upload */
+  SarLimits limits;
+} UploadRequest;
+
+typedef enum {
+  UPLOAD_STAGE_RECEIVING,
+  UPLOAD_STAGE_VERIFYING,
+  UPLOAD_STAGE_PUBLISHING,
+} UploadStage;
+
+/* bytes: done so far in this stage; total: 0 when unknown. */
+typedef void (*UploadProgressFunc) (UploadStage stage, guint64 bytes, guint64 total,
+                                    gpointer user_data);
+
+/* Refuses what cannot be read as a stream of bytes: directories, devices,
+ * write-only and O_PATH descriptors.  On success *size is the size of a
+ * regular file (a hint for progress only) or 0. */
+gboolean upload_check_source (int fd, guint64 *size, GError **error);
+
+/* Runs the whole upload; blocking, for a worker thread. */
+gboolean upload_run (const UploadRequest *request, UploadProgressFunc progress,
+                     gpointer progress_data, GCancellable *cancellable, GError **error);
+
+/* Removes temporaries left behind by an earlier run. */
+void upload_sweep_temporaries (const char *directory);

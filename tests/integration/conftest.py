@@ -1,0 +1,59 @@
+import shutil
+
+import pytest
+
+from harness import Bus, Service, make_tree, new_tempdir, pack
+
+
+@pytest.fixture
+def workdir():
+    path = new_tempdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def bus(workdir):
+    bus_root = workdir / "bus"
+    bus_root.mkdir()
+    bus = Bus(bus_root)
+    yield bus
+    bus.stop()
+
+
+@pytest.fixture
+def service_factory(workdir, bus):
+    """Creates (not starts) services; all are stopped at the end."""
+    services = []
+
+    def factory(**kwargs):
+        root = workdir / f"service{len(services)}"
+        root.mkdir()
+        svc = Service(root, bus, **kwargs)
+        services.append(svc)
+        return svc
+
+    yield factory
+    for svc in services:
+        svc.stop()
+
+
+@pytest.fixture
+def service(service_factory):
+    svc = service_factory()
+    svc.start()
+    return svc
+
+
+@pytest.fixture
+def backup_maker(workdir):
+    """make(name_dir, name, **pack_args) packs a sample tree into a .sar."""
+    counter = [0]
+
+    def make(target_dir, name, tree=None, **kwargs):
+        counter[0] += 1
+        src = workdir / f"tree{counter[0]}"
+        make_tree(src, tree)
+        return pack(src, target_dir / name, **kwargs)
+
+    return make

@@ -1,0 +1,251 @@
+"""Real processes for the integration tests.
+
+A private dbus-daemon configured like a system bus (deny-by-default plus
+the project's own bus policy), starface-backupd from the build tree with a
+configuration in a temporary directory, and backups made by the project's
+own writer (`starface-backup pack`, i.e. libarchive).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import dbus
+
+SOURCE_ROOT = Path(os.environ.get("SOURCE_ROOT", Path(__file__).resolve().parents[2]))
+BUILD_ROOT = Path(os.environ.get("BUILD_ROOT", SOURCE_ROOT / "build"))
+BACKUPD = os.environ.get("BACKUPD", str(BUILD_ROOT / "service" / "starface-backupd"))
+CLIENT = os.environ.get("BACKUP_CLIENT", str(BUILD_ROOT / "client" / "starface-backup"))
+
+BUS_NAME = "de.starface.Backup"
+OBJECT_PATH = "/de/starface/Backup"
+IFACE = "de.starface.Backup"
+JOB_IFACE = "de.starface.Backup.Job"
+ERROR = "de.starface.Backup.Error."
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+class Bus:
+    """A private dbus-daemon with a system-bus style configuration."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.socket = root / "system_bus_socket"
+        policy_dir = root / "system.d"
+        policy_dir.mkdir()
+        shutil.copy(SOURCE_ROOT / "dbus" / "de.starface.Backup.conf", policy_dir)
+        template = (SOURCE_ROOT / "tests" / "system-bus.conf.in").read_text()
+        self.config = root / "system-bus.conf"
+        self.config.write_text(
+            template.replace("@SOCKET@", str(self.socket)).replace("@POLICY_DIR@", str(policy_dir))
+        )
+        self.address = f"unix:path={self.socket}"
+        self.process = subprocess.Popen(
+            ["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={self.config}"],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self.socket.exists, what="the bus socket")
+        # let other users (setpriv callers) reach the socket
+        os.chmod(root, 0o755)
+
+    def connect(self):
+        return dbus.bus.BusConnection(self.address)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+class Service:
+    """starface-backupd on a private bus, with its own directories."""
+
+    def __init__(self, root: Path, bus: Bus, installed_version="8.1.2.3", config_extra=""):
+        self.root = root
+        self.bus = bus
+        self.backups = root / "backups"
+        self.data = root / "data"
+        self.version_file = self.data / "fs-interface" / "version"
+        self.backups.mkdir()
+        (self.data / "fs-interface").mkdir(parents=True)
+        if installed_version is not None:
+            self.version_file.write_text(installed_version + "\n")
+        self.config = root / "backupd.conf"
+        self.config.write_text(
+            f"""[Paths]
+BackupDirectory={self.backups}
+DataRoot={self.data}
+VersionFile={self.version_file}
+{config_extra}
+"""
+        )
+        self.log = root / "backupd.log"
+        self.process = None
+        self.allow_warnings = False
+        self._conn = None
+
+    def start(self, extra_args=(), wrapper=()):
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+        env.setdefault("G_DEBUG", "fatal-criticals")
+        self.log_file = open(self.log, "ab")
+        self.process = subprocess.Popen(
+            [*wrapper, BACKUPD, f"--config={self.config}", "--verbose", *extra_args],
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+        )
+        conn = self.bus.connect()
+        try:
+            def owned():
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"starface-backupd exited with {self.process.returncode}:\n"
+                        + self.log.read_text()
+                    )
+                return conn.name_has_owner(BUS_NAME)
+
+            wait_for(owned, what="starface-backupd to own its name")
+        finally:
+            conn.close()
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process is not None:
+            self.log_file.close()
+            self.check_log()
+
+    def check_log(self):
+        """Sanitizer reports and GLib criticals in the daemon's log fail the test."""
+        text = self.log.read_text(errors="replace")
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "CRITICAL **"):
+            if marker in text and not self.allow_warnings:
+                raise AssertionError(f"starface-backupd logged '{marker}':\n{text}")
+
+    @property
+    def conn(self):
+        """One connection kept for the test: jobs are canceled when the
+        connection that started them goes away."""
+        if self._conn is None:
+            self._conn = self.bus.connect()
+        return self._conn
+
+    def proxy(self, conn=None, path=OBJECT_PATH):
+        conn = conn or self.conn
+        return conn.get_object(BUS_NAME, path, introspect=False)
+
+    def manager(self, conn=None):
+        return dbus.Interface(self.proxy(conn), IFACE)
+
+
+def pack(source_dir: Path, out: Path, version="8.1.2.3", process="Nightly",
+         created="2026-11-20T02:00:00Z", extra=()):
+    """Makes a .sar with the project's own writer (libarchive)."""
+    args = [CLIENT, "pack", str(source_dir), str(out), f"--version={version}",
+            f"--process={process}", f"--created={created}", *extra]
+    result = subprocess.run(args, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"pack failed: {result.stderr}")
+    return out
+
+
+def make_tree(root: Path, components=None):
+    """A small PBX data tree: one sub-directory per component."""
+    components = components or {
+        "core": {"db/asterisk.sql": "CREATE TABLE users;\n", "network.conf": "ip=192.0.2.10\n"},
+        "cdr-voicemail": {"cdr/2026-11.csv": "a,b,c\n", "voicemail/100/msg0001.wav": "RIFF...."},
+        "announcements": {"de/welcome.txt": "Willkommen\n"},
+    }
+    for component, files in components.items():
+        base = root / component
+        base.mkdir(parents=True, exist_ok=True)
+        for rel, content in files.items():
+            path = base / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return root
+
+
+def new_tempdir(prefix="sftest-"):
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def job_property(service, job_path, name, conn=None):
+    proxy = service.proxy(conn, path=job_path)
+    return proxy.Get(JOB_IFACE, name, dbus_interface="org.freedesktop.DBus.Properties")
+
+
+def wait_job(service, job_path, timeout=60.0, conn=None):
+    """Polls the job's State until it leaves 'running'; returns the state."""
+    conn = conn or service.conn
+    return wait_for(
+        lambda: (lambda s: s if s != "running" else None)(
+            str(job_property(service, job_path, "State", conn))),
+        timeout=timeout, what=f"{job_path} to finish")
+
+
+def temporaries(directory):
+    return sorted(p.name for p in Path(directory).iterdir() if p.name.startswith("."))
+
+
+class SignalRecorder:
+    """Records the manager's Progress and Finished signals on a GLib main
+    loop (dbus-python's mainloop integration)."""
+
+    def __init__(self, service):
+        from dbus.mainloop.glib import DBusGMainLoop
+        from gi.repository import GLib
+
+        self.GLib = GLib
+        self.conn = dbus.bus.BusConnection(service.bus.address,
+                                           mainloop=DBusGMainLoop())
+        self.progress = []
+        self.finished = []
+        self.conn.add_signal_receiver(
+            lambda job, percent, stage, message: self.progress.append(
+                (str(job), int(percent), str(stage), str(message))),
+            signal_name="Progress", dbus_interface=IFACE, path=OBJECT_PATH)
+        self.conn.add_signal_receiver(
+            lambda job, result, name, message: self.finished.append(
+                (str(job), str(result), str(name), str(message))),
+            signal_name="Finished", dbus_interface=IFACE, path=OBJECT_PATH)
+        self.manager = dbus.Interface(
+            self.conn.get_object(BUS_NAME, OBJECT_PATH, introspect=False), IFACE)
+
+    def run_until(self, predicate, timeout=60.0):
+        loop = self.GLib.MainLoop()
+        deadline = time.monotonic() + timeout
+
+        def check():
+            if predicate() or time.monotonic() > deadline:
+                loop.quit()
+                return False
+            return True
+
+        self.GLib.timeout_add(20, check)
+        loop.run()
+        if not predicate():
+            raise TimeoutError("signals did not arrive in time")
+
+    def wait_finished(self, job_path, timeout=60.0):
+        self.run_until(lambda: any(f[0] == job_path for f in self.finished), timeout)
+        return next(f for f in self.finished if f[0] == job_path)

@@ -1,0 +1,58 @@
+"""Configuration errors stop the daemon at start, naming file, group and key."""
+
+import os
+import subprocess
+
+import pytest
+
+from harness import BACKUPD
+
+
+def run_with_config(tmp_path, text, bus):
+    config = tmp_path / "backupd.conf"
+    config.write_text(text)
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address)
+    result = subprocess.run([BACKUPD, f"--config={config}"], env=env, capture_output=True,
+                            text=True, timeout=20)
+    return config, result
+
+
+@pytest.mark.parametrize(
+    "text, group, key",
+    [
+        ("[Paths]\nBackupDirectory=relative/dir\n", "Paths", "BackupDirectory"),
+        ("[Paths]\nBackupDirektory=/tmp/x\n", "Paths", "BackupDirektory"),
+        ("[Limits]\nMaxBackupSize=lots\n", "Limits", "MaxBackupSize"),
+        ("[Limits]\nMaxEntries=0\n", "Limits", "MaxEntries"),
+        ("[Pbx]\nStopCommand=/bin/echo 'unterminated\n", "Pbx", "StopCommand"),
+        ("[Pbx]\nStartCommand=pbx start\n", "Pbx", "StartCommand"),
+        ("[Component Core Data]\nPath=core\n", "Component Core Data", "(group name)"),
+        ("[Component core]\nPath=../etc\n", "Component core", "Path"),
+        ("[Component core]\nPath=pbx\n[Component cdr]\nPath=pbx/cdr\n", "Component cdr", "Path"),
+    ],
+)
+def test_bad_configuration_stops_daemon_naming_file_group_key(tmp_path, bus, text, group, key):
+    config, result = run_with_config(tmp_path, text, bus)
+    assert result.returncode != 0
+    assert str(config) in result.stderr
+    assert f"[{group}] {key}" in result.stderr
+
+
+def test_unknown_group_is_refused(tmp_path, bus):
+    config, result = run_with_config(tmp_path, "[Pathz]\nDataRoot=/x\n", bus)
+    assert result.returncode != 0
+    assert f"{config}: [Pathz]: unknown group" in result.stderr
+
+
+def test_unparsable_file_is_refused(tmp_path, bus):
+    config, result = run_with_config(tmp_path, "this is not a key file\n", bus)
+    assert result.returncode != 0
+    assert str(config) in result.stderr
+
+
+def test_missing_explicit_config_is_refused(tmp_path, bus):
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address)
+    result = subprocess.run([BACKUPD, f"--config={tmp_path}/nope.conf"], env=env,
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode != 0
+    assert "nope.conf" in result.stderr

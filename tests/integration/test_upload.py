@@ -1,0 +1,345 @@
+"""Upload: a .sar over a passed fd, as a job, validated before it appears."""
+
+import os
+import subprocess
+import threading
+import time
+
+import dbus
+import pytest
+
+from harness import (ERROR, JOB_IFACE, SignalRecorder, job_property, temporaries, wait_for,
+                     wait_job)
+
+NO_OPTIONS = dbus.Dictionary({}, signature="sv")
+
+
+def upload(service, name, fd, options=NO_OPTIONS, manager=None):
+    manager = manager or service.manager()
+    return str(manager.Upload(name, dbus.types.UnixFd(fd), options))
+
+
+def listed(service):
+    return [str(name) for name, _ in service.manager().List()]
+
+
+@pytest.fixture
+def sample(workdir, backup_maker):
+    tree = {"core": {"db/asterisk.sql": "CREATE TABLE users;\n", "network.conf": "ip=x\n"},
+            "cdr-voicemail": {"voicemail/100/msg0001.wav": os.urandom(300_000)}}
+    return backup_maker(workdir, "sample.sar", tree=tree)
+
+
+@pytest.fixture
+def svc(service_factory):
+    def make(config_extra="[Limits]\nUploadIdleTimeout=2\n"):
+        s = service_factory(config_extra=config_extra)
+        s.start()
+        return s
+    return make
+
+
+def feed_pipe(data, chunk=65536, delay=0.0, keep_open=None):
+    read_fd, write_fd = os.pipe()
+
+    def writer():
+        try:
+            for i in range(0, len(data), chunk):
+                os.write(write_fd, data[i:i + chunk])
+                if delay:
+                    time.sleep(delay)
+            if keep_open is not None:
+                keep_open.wait(30)
+        except BrokenPipeError:
+            pass
+        finally:
+            os.close(write_fd)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    return read_fd, thread
+
+
+def test_upload_from_a_regular_file(svc, sample):
+    s = svc()
+    rec = SignalRecorder(s)
+    with open(sample, "rb") as f:
+        job = str(rec.manager.Upload("Manual_2026-11-27_10-00-00.sar", dbus.types.UnixFd(f),
+                                     NO_OPTIONS))
+    assert job.startswith("/de/starface/Backup/job/")
+    _, result, name, message = rec.wait_finished(job)
+    assert (result, name, message) == ("done", "", "")
+    assert (s.backups / "Manual_2026-11-27_10-00-00.sar").read_bytes() == sample.read_bytes()
+    assert "Manual_2026-11-27_10-00-00.sar" in listed(s)
+    assert temporaries(s.backups) == []
+    # progress: monotone, below 100 until the end, stages in order
+    percents = [p for j, p, _, _ in rec.progress if j == job]
+    assert percents == sorted(percents)
+    assert percents[-1] == 100
+    assert all(p < 100 for p in percents[:-1])
+    stages = [st for j, _, st, _ in rec.progress if j == job]
+    assert "verifying" in stages
+    assert job_property(s, job, "State") == "done"
+    assert job_property(s, job, "Percent") == 100
+    assert job_property(s, job, "Operation") == "upload"
+    assert job_property(s, job, "Backup") == "Manual_2026-11-27_10-00-00.sar"
+
+
+def test_upload_from_a_pipe(svc, sample):
+    s = svc()
+    read_fd, thread = feed_pipe(sample.read_bytes(), delay=0.001)
+    job = upload(s, "Piped.sar", read_fd)
+    os.close(read_fd)
+    assert wait_job(s, job) == "done"
+    thread.join()
+    assert (s.backups / "Piped.sar").read_bytes() == sample.read_bytes()
+    assert temporaries(s.backups) == []
+
+
+def test_upload_refuses_umlaut_name_before_reading(svc, sample):
+    s = svc()
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b"x" * 100)
+    with pytest.raises(dbus.DBusException) as e:
+        upload(s, "Sicherung_März.sar", read_fd)
+    assert e.value.get_dbus_name() == ERROR + "InvalidName"
+    assert "'ä'" in e.value.get_dbus_message()
+    assert "position 12" in e.value.get_dbus_message()
+    # nothing was read from the pipe
+    os.set_blocking(read_fd, False)
+    assert os.read(read_fd, 1000) == b"x" * 100
+    assert list(s.backups.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["Backup 1.sar", "a/b.sar", ".hidden.sar", "backup.tar",
+                                  "x" * 200 + ".sar", "tab\there.sar", ""])
+def test_upload_refuses_bad_names(svc, sample, name):
+    s = svc()
+    with open(sample, "rb") as f, pytest.raises(dbus.DBusException) as e:
+        upload(s, name, f.fileno())
+    assert e.value.get_dbus_name() == ERROR + "InvalidName"
+
+
+def test_upload_refuses_existing_name_unless_replace(svc, sample, backup_maker, workdir):
+    s = svc()
+    (s.backups / "Same.sar").write_bytes(b"old")
+    with open(sample, "rb") as f, pytest.raises(dbus.DBusException) as e:
+        upload(s, "Same.sar", f.fileno())
+    assert e.value.get_dbus_name() == ERROR + "AlreadyExists"
+    assert "replace" in e.value.get_dbus_message()
+    assert (s.backups / "Same.sar").read_bytes() == b"old"
+    with open(sample, "rb") as f:
+        job = upload(s, "Same.sar", f.fileno(),
+                     dbus.Dictionary({"replace": dbus.Boolean(True)}, signature="sv"))
+    assert wait_job(s, job) == "done"
+    assert (s.backups / "Same.sar").read_bytes() == sample.read_bytes()
+
+
+@pytest.mark.parametrize("options", [
+    {"overwrite": dbus.Boolean(True)},
+    {"replace": dbus.String("yes")},
+])
+def test_upload_refuses_unknown_or_mistyped_options(svc, sample, options):
+    s = svc()
+    with open(sample, "rb") as f, pytest.raises(dbus.DBusException) as e:
+        upload(s, "Opt.sar", f.fileno(), dbus.Dictionary(options, signature="sv"))
+    assert e.value.get_dbus_name() == "org.freedesktop.DBus.Error.InvalidArgs"
+    assert list(options)[0] in e.value.get_dbus_message()
+
+
+def test_upload_refuses_unusable_descriptors(svc, sample, workdir):
+    s = svc()
+    cases = {
+        "directory": os.open(workdir, os.O_RDONLY | os.O_DIRECTORY),
+        "character device": os.open("/dev/null", os.O_RDONLY),
+        "writing only": os.open(workdir / "wo.bin", os.O_WRONLY | os.O_CREAT),
+        "O_PATH": os.open(sample, os.O_PATH),
+    }
+    for what, fd in cases.items():
+        with pytest.raises(dbus.DBusException) as e:
+            upload(s, "Fd.sar", fd)
+        os.close(fd)
+        assert e.value.get_dbus_name() == "org.freedesktop.DBus.Error.InvalidArgs", what
+        assert what in e.value.get_dbus_message(), what
+    assert list(s.backups.iterdir()) == []
+
+
+def test_upload_stops_at_max_backup_size(svc, sample):
+    s = svc("[Limits]\nMaxBackupSize=3000\n")
+    data = sample.read_bytes()
+    assert len(data) > 3000
+    rec = SignalRecorder(s)
+    read_fd, thread = feed_pipe(data + os.urandom(1_000_000))
+    job = str(rec.manager.Upload("Big.sar", dbus.types.UnixFd(read_fd), NO_OPTIONS))
+    os.close(read_fd)
+    _, result, name, message = rec.wait_finished(job)
+    assert (result, name) == ("failed", ERROR + "TooLarge")
+    assert "3000" in message
+    assert list(s.backups.iterdir()) == []
+
+
+def test_stalled_pipe_fails_after_idle_timeout(svc, sample):
+    s = svc("[Limits]\nUploadIdleTimeout=1\n")
+    rec = SignalRecorder(s)
+    hold = threading.Event()
+    read_fd, thread = feed_pipe(sample.read_bytes()[:1000], keep_open=hold)
+    job = str(rec.manager.Upload("Stall.sar", dbus.types.UnixFd(read_fd), NO_OPTIONS))
+    os.close(read_fd)
+    _, result, name, message = rec.wait_finished(job, timeout=30)
+    hold.set()
+    assert result == "failed"
+    assert "1 seconds" in message and "1000 bytes" in message
+    assert list(s.backups.iterdir()) == []
+
+
+def test_cancel_removes_everything(svc, sample):
+    s = svc("[Limits]\nUploadIdleTimeout=600\n")
+    rec = SignalRecorder(s)
+    hold = threading.Event()
+    read_fd, thread = feed_pipe(sample.read_bytes()[:2000], keep_open=hold)
+    job = str(rec.manager.Upload("Cancel.sar", dbus.types.UnixFd(read_fd), NO_OPTIONS))
+    os.close(read_fd)
+    wait_for(lambda: temporaries(s.backups), what="the temporary file")
+    dbus.Interface(rec.conn.get_object("de.starface.Backup", job, introspect=False),
+                   JOB_IFACE).Cancel()
+    _, result, name, _ = rec.wait_finished(job, timeout=10)
+    hold.set()
+    assert (result, name) == ("canceled", ERROR + "Canceled")
+    assert list(s.backups.iterdir()) == []
+
+
+def test_client_disconnect_cancels_upload(svc, sample):
+    s = svc("[Limits]\nUploadIdleTimeout=600\n")
+    rec = SignalRecorder(s)
+    hold = threading.Event()
+    read_fd, thread = feed_pipe(sample.read_bytes()[:2000], keep_open=hold)
+    uploader = s.bus.connect()
+    job = upload(s, "Gone.sar", read_fd, manager=s.manager(uploader))
+    os.close(read_fd)
+    wait_for(lambda: temporaries(s.backups), what="the temporary file")
+    uploader.close()
+    _, result, _, _ = rec.wait_finished(job, timeout=10)
+    hold.set()
+    assert result == "canceled"
+    assert list(s.backups.iterdir()) == []
+
+
+def test_same_name_twice_at_once_one_wins(svc, sample):
+    s = svc("[Limits]\nUploadIdleTimeout=600\n")
+    hold = threading.Event()
+    data = sample.read_bytes()
+    read_fd, thread = feed_pipe(data[:1000], keep_open=hold)
+    first = upload(s, "Twice.sar", read_fd)
+    os.close(read_fd)
+    with open(sample, "rb") as f, pytest.raises(dbus.DBusException) as e:
+        upload(s, "Twice.sar", f.fileno(),
+               dbus.Dictionary({"replace": dbus.Boolean(True)}, signature="sv"))
+    assert e.value.get_dbus_name() == ERROR + "Busy"
+    hold.set()
+    assert wait_job(s, first) == "failed"  # it got only 1000 bytes: invalid
+    assert list(s.backups.iterdir()) == []
+
+
+def test_file_appearing_during_upload_wins_over_it(svc, sample):
+    s = svc("[Limits]\nUploadIdleTimeout=600\n")
+    hold = threading.Event()
+    data = sample.read_bytes()
+    read_fd, write_fd = os.pipe()
+    job = upload(s, "Raced.sar", read_fd)
+    os.close(read_fd)
+    (s.backups / "Raced.sar").write_bytes(b"placed by someone else")
+    os.write(write_fd, data)
+    os.close(write_fd)
+    rec_state = wait_job(s, job)
+    assert rec_state == "failed"
+    assert (s.backups / "Raced.sar").read_bytes() == b"placed by someone else"
+    assert temporaries(s.backups) == []
+
+
+def test_corrupt_upload_never_appears(svc, sample):
+    s = svc()
+    rec = SignalRecorder(s)
+    data = bytearray(sample.read_bytes())
+    data[-2000:-1000] = os.urandom(1000)
+    read_fd, write_fd = os.pipe()
+    job = str(rec.manager.Upload("Corrupt.sar", dbus.types.UnixFd(read_fd), NO_OPTIONS))
+    os.close(read_fd)
+    os.write(write_fd, bytes(data[:500]))
+    wait_for(lambda: temporaries(s.backups), what="the temporary file")
+    assert listed(s) == []  # a partial upload is not listed
+    os.write(write_fd, bytes(data[500:]))
+    os.close(write_fd)
+    _, result, name, _ = rec.wait_finished(job)
+    assert (result, name) == ("failed", ERROR + "InvalidBackup")
+    assert listed(s) == []
+    assert list(s.backups.iterdir()) == []
+
+
+def test_random_bytes_upload_is_invalid(svc, workdir):
+    s = svc()
+    junk = workdir / "junk.sar"
+    junk.write_bytes(os.urandom(100_000))
+    with open(junk, "rb") as f:
+        job = upload(s, "Junk.sar", f.fileno())
+    assert wait_job(s, job) == "failed"
+    assert list(s.backups.iterdir()) == []
+
+
+def test_jobs_property_and_expiry(svc, sample):
+    s = svc("[Limits]\nFinishedJobLifetime=1\n")
+    props = dbus.Interface(s.proxy(), "org.freedesktop.DBus.Properties")
+    with open(sample, "rb") as f:
+        job = upload(s, "Expire.sar", f.fileno())
+    assert job in [str(p) for p in props.Get("de.starface.Backup", "Jobs")]
+    assert wait_job(s, job) == "done"
+    wait_for(lambda: job not in [str(p) for p in props.Get("de.starface.Backup", "Jobs")],
+             timeout=10, what="the job to expire")
+    with pytest.raises(dbus.DBusException) as e:
+        job_property(s, job, "State")
+    assert e.value.get_dbus_name() == "org.freedesktop.DBus.Error.UnknownObject"
+
+
+def test_stale_temporaries_are_swept_at_start(service_factory, sample):
+    s = service_factory()
+    (s.backups / ".upload-Old.sar-abc123").write_bytes(b"left over by a crash")
+    (s.backups / "Keep.sar").write_bytes(sample.read_bytes())
+    s.start()
+    assert temporaries(s.backups) == []
+    assert (s.backups / "Keep.sar").exists()
+
+
+def test_too_many_concurrent_uploads_are_busy(svc, sample):
+    s = svc("[Limits]\nMaxConcurrentUploads=1\nUploadIdleTimeout=600\n")
+    hold = threading.Event()
+    read_fd, thread = feed_pipe(b"", keep_open=hold)
+    first = upload(s, "One.sar", read_fd)
+    os.close(read_fd)
+    with open(sample, "rb") as f, pytest.raises(dbus.DBusException) as e:
+        upload(s, "Two.sar", f.fileno())
+    assert e.value.get_dbus_name() == ERROR + "Busy"
+    hold.set()
+    assert wait_job(s, first) == "failed"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private mount namespace")
+def test_no_space_leaves_nothing_behind(service_factory, workdir, backup_maker):
+    big = backup_maker(workdir, "big.sar",
+                       tree={"core": {"blob.bin": os.urandom(3 * 1024 * 1024)}},
+                       extra=["--compression=none"])
+    s = service_factory(config_extra="[Limits]\nUploadIdleTimeout=30\n")
+    # the daemon runs in its own mount namespace with a 1 MiB tmpfs as its
+    # backup directory
+    s.start(wrapper=["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                     f"mount -t tmpfs -o size=1m tmpfs {s.backups} && exec \"$@\"", "sh"])
+    rec = SignalRecorder(s)
+    with open(big, "rb") as f:
+        job = str(rec.manager.Upload("Full.sar", dbus.types.UnixFd(f), NO_OPTIONS))
+    _, result, name, message = rec.wait_finished(job)
+    assert (result, name) == ("failed", ERROR + "NoSpace")
+    inside = subprocess.run(["nsenter", f"--target={s.process.pid}", "--mount", "ls", "-A",
+                             str(s.backups)], capture_output=True, text=True, check=True)
+    assert inside.stdout.split() == []
+    df = subprocess.run(["nsenter", f"--target={s.process.pid}", "--mount", "df",
+                         "--output=used", "-B1", str(s.backups)],
+                        capture_output=True, text=True, check=True)
+    assert int(df.stdout.split()[-1]) < 64 * 1024

@@ -1,0 +1,872 @@
+/* Unit tests: reading, verifying and writing SAR archives.
+ *
+ * Good archives come from sar_pack(); broken ones are written member by
+ * member with libarchive's writer, so each test shows exactly what is
+ * wrong with its archive.
+ */
+#include "errors.h"
+#include "sar.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define CREATED G_GINT64_CONSTANT (1795140000) /* 2026-11-20T02:00:00Z */
+
+static void
+assert_contains (const char *haystack, const char *needle)
+{
+  if (strstr (haystack, needle) == NULL)
+    g_error ("\"%s\" does not contain \"%s\"", haystack, needle);
+}
+
+static int
+temp_fd (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = NULL;
+  int fd = g_file_open_tmp ("test-sar-XXXXXX", &path, &error);
+
+  g_assert_no_error (error);
+  g_unlink (path);
+  return fd;
+}
+
+static void
+rewind_fd (int fd)
+{
+  g_assert_cmpint (lseek (fd, 0, SEEK_SET), ==, 0);
+}
+
+/* --- hand-made archives --- */
+
+typedef struct {
+  const char *path;
+  char type;        /* 'f' file, 'd' directory, 'l' symlink, 'h' hard link, 'p' FIFO, 'c' device */
+  const char *data; /* content, or the link target */
+} Member;
+
+/* libarchive converts names to and from the locale's charset: the tests
+ * run in the C locale, and use UTF-8 only around their own libarchive
+ * calls, as sar.c does. */
+static locale_t
+use_utf8 (void)
+{
+  static locale_t utf8 = (locale_t) 0;
+
+  if (utf8 == (locale_t) 0)
+    utf8 = newlocale (LC_ALL_MASK, "C.UTF-8", (locale_t) 0);
+  g_assert_true (utf8 != (locale_t) 0);
+  return uselocale (utf8);
+}
+
+static int
+write_members (int format, int filter, const Member *members, gsize n)
+{
+  locale_t previous = use_utf8 ();
+  struct archive *archive = archive_write_new ();
+  int fd = temp_fd ();
+
+  g_assert_cmpint (archive_write_set_format (archive, format), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_add_filter (archive, filter), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_open_fd (archive, fd), ==, ARCHIVE_OK);
+  for (gsize i = 0; i < n; i++) {
+    struct archive_entry *entry = archive_entry_new ();
+    const char *data = members[i].data != NULL ? members[i].data : "";
+    gsize len = members[i].type == 'f' ? strlen (data) : 0;
+
+    archive_entry_set_pathname_utf8 (entry, members[i].path);
+    archive_entry_set_perm (entry, 0644);
+    archive_entry_set_mtime (entry, CREATED, 0);
+    archive_entry_set_size (entry, len);
+    switch (members[i].type) {
+    case 'f':
+      archive_entry_set_filetype (entry, AE_IFREG);
+      break;
+    case 'd':
+      archive_entry_set_filetype (entry, AE_IFDIR);
+      break;
+    case 'l':
+      archive_entry_set_filetype (entry, AE_IFLNK);
+      archive_entry_set_symlink (entry, data);
+      break;
+    case 'h':
+      archive_entry_set_filetype (entry, AE_IFREG);
+      archive_entry_set_hardlink (entry, data);
+      break;
+    case 'p':
+      archive_entry_set_filetype (entry, AE_IFIFO);
+      break;
+    case 'c':
+      archive_entry_set_filetype (entry, AE_IFCHR);
+      archive_entry_set_rdev (entry, makedev (1, 3));
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+    g_assert_cmpint (archive_write_header (archive, entry), ==, ARCHIVE_OK);
+    if (len > 0)
+      g_assert_cmpint (archive_write_data (archive, data, len), ==, (la_ssize_t) len);
+    archive_entry_free (entry);
+  }
+  g_assert_cmpint (archive_write_close (archive), ==, ARCHIVE_OK);
+  archive_write_free (archive);
+  uselocale (previous);
+  rewind_fd (fd);
+  return fd;
+}
+
+/* The tree every hand-made archive starts from. */
+static const Member tree[] = {
+  { "core/", 'd', NULL },
+  { "core/db/asterisk.sql", 'f', "select 1;\n" },
+  { "core/network.conf", 'f', "ip=192.0.2.10\n" },
+  { "core/Ansage März.txt", 'f', "umlaut\n" },
+  { "cdr-voicemail/vm/msg0001.wav", 'f', "RIFF....WAVE" },
+};
+
+/* manifest.ini and SHA256SUMS describing the regular files of files[]
+ * below core/ and cdr-voicemail/; other files are left out. */
+static void
+metadata_for (const Member *files, gsize n, char **manifest, char **sums)
+{
+  const char *const ids[] = { "core", "cdr-voicemail" };
+  guint64 count[2] = { 0 }, bytes[2] = { 0 };
+  GString *list = g_string_new (NULL);
+
+  for (gsize i = 0; i < n; i++) {
+    const char *path = files[i].path;
+    g_autofree char *digest = NULL;
+
+    if (files[i].type != 'f')
+      continue;
+    if (g_str_has_prefix (path, "./"))
+      path += 2;
+    for (guint c = 0; c < G_N_ELEMENTS (ids); c++) {
+      g_autofree char *prefix = g_strconcat (ids[c], "/", NULL);
+
+      if (!g_str_has_prefix (path, prefix))
+        continue;
+      count[c]++;
+      bytes[c] += strlen (files[i].data);
+      digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, files[i].data, -1);
+      g_string_append_printf (list, "%s  %s\n", digest, path);
+    }
+  }
+  *sums = g_string_free (list, FALSE);
+  *manifest = g_strdup_printf ("[Backup]\nFormat=1\nVersion=8.1.2.3\n"
+                               "Created=2026-11-20T02:00:00Z\nProcess=Nightly\n"
+                               "Hostname=pbx\nComponents=core;cdr-voicemail\n\n"
+                               "[Component core]\nLabel=Core data\nFiles=%" G_GUINT64_FORMAT
+                               "\nBytes=%" G_GUINT64_FORMAT "\n\n"
+                               "[Component cdr-voicemail]\nLabel=CDR\nFiles=%" G_GUINT64_FORMAT
+                               "\nBytes=%" G_GUINT64_FORMAT "\n",
+                               count[0], bytes[0], count[1], bytes[1]);
+}
+
+/* Archive: metadata describing described[], then the members of body[]. */
+static int
+write_sar (int format, int filter, const Member *described, gsize n_described, const Member *body,
+           gsize n_body)
+{
+  g_autofree char *manifest = NULL;
+  g_autofree char *sums = NULL;
+  g_autofree Member *members = g_new0 (Member, n_body + 2);
+
+  metadata_for (described, n_described, &manifest, &sums);
+  members[0] = (Member){ "manifest.ini", 'f', manifest };
+  members[1] = (Member){ "SHA256SUMS", 'f', sums };
+  if (n_body > 0)
+    memcpy (members + 2, body, n_body * sizeof (Member));
+  return write_members (format, filter, members, n_body + 2);
+}
+
+static int
+write_tree_plus (const Member *extra, gsize n_extra)
+{
+  g_autofree Member *body = g_new0 (Member, G_N_ELEMENTS (tree) + n_extra);
+
+  memcpy (body, tree, sizeof tree);
+  memcpy (body + G_N_ELEMENTS (tree), extra, n_extra * sizeof (Member));
+  return write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), body,
+                    G_N_ELEMENTS (tree) + n_extra);
+}
+
+static SarHeader *
+verify_ok (int fd)
+{
+  g_autoptr (GError) error = NULL;
+  SarHeader *header = sar_verify (fd, NULL, NULL, NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (header);
+  return header;
+}
+
+static void
+assert_verify_fails (int fd, const SarLimits *limits, int code, const char *message)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = sar_verify (fd, limits, NULL, NULL, NULL, &error);
+
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, code);
+  g_test_message ("%s", error->message);
+  assert_contains (error->message, message);
+  close (fd);
+}
+
+static void
+test_handmade_archive_verifies (void)
+{
+  const int filters[]
+      = { ARCHIVE_FILTER_NONE, ARCHIVE_FILTER_GZIP, ARCHIVE_FILTER_ZSTD, ARCHIVE_FILTER_XZ };
+  const int formats[]
+      = { ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FORMAT_TAR_GNUTAR };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (filters); i++)
+    for (gsize j = 0; j < G_N_ELEMENTS (formats); j++) {
+      int fd = write_sar (formats[j], filters[i], tree, G_N_ELEMENTS (tree), tree,
+                          G_N_ELEMENTS (tree));
+      g_autoptr (SarHeader) header = verify_ok (fd);
+
+      g_assert_cmpuint (header->checksums->entries->len, ==, 4);
+      close (fd);
+    }
+}
+
+static void
+test_accepts_dot_slash_prefix (void)
+{
+  const Member body[] = {
+    { "./core/", 'd', NULL },
+    { "./core/db/asterisk.sql", 'f', "select 1;\n" },
+    { "./core/network.conf", 'f', "ip=192.0.2.10\n" },
+    { "./core/Ansage März.txt", 'f', "umlaut\n" },
+    { "./cdr-voicemail/vm/msg0001.wav", 'f', "RIFF....WAVE" },
+  };
+  int fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, body, G_N_ELEMENTS (body),
+                      body, G_N_ELEMENTS (body));
+  g_autoptr (SarHeader) header = verify_ok (fd);
+
+  close (fd);
+}
+
+static void
+test_refuses_unlisted_member (void)
+{
+  const Member extra[] = { { "core/extra.txt", 'f', "surprise" } };
+
+  assert_verify_fails (write_tree_plus (extra, 1), NULL, BACKUP_ERROR_INVALID_BACKUP,
+                       "member \"core/extra.txt\" is not listed in SHA256SUMS");
+}
+
+static void
+test_refuses_missing_listed_file (void)
+{
+  int fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree),
+                      tree, G_N_ELEMENTS (tree) - 1);
+
+  assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                       "\"cdr-voicemail/vm/msg0001.wav\" is listed in SHA256SUMS but missing "
+                       "from the archive");
+}
+
+static void
+test_refuses_checksum_mismatch (void)
+{
+  Member body[G_N_ELEMENTS (tree)];
+  int fd;
+
+  memcpy (body, tree, sizeof tree);
+  body[2].data = "ip=192.0.2.66\n";
+  fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), body,
+                  G_N_ELEMENTS (body));
+  assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                       "member \"core/network.conf\" does not match its SHA-256 checksum");
+}
+
+static void
+test_refuses_size_not_matching_manifest (void)
+{
+  g_autofree char *manifest = NULL;
+  g_autofree char *sums = NULL;
+  g_auto (GStrv) parts = NULL;
+  g_autofree char *edited = NULL;
+  Member members[2 + G_N_ELEMENTS (tree)];
+  int fd;
+
+  metadata_for (tree, G_N_ELEMENTS (tree), &manifest, &sums);
+  parts = g_strsplit (manifest, "Bytes=31", 2);
+  edited = g_strjoinv ("Bytes=32", parts);
+  members[0] = (Member){ "manifest.ini", 'f', edited };
+  members[1] = (Member){ "SHA256SUMS", 'f', sums };
+  memcpy (members + 2, tree, sizeof tree);
+  fd = write_members (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, members,
+                      G_N_ELEMENTS (members));
+  assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                       "component core holds 3 files with 31 bytes, but manifest.ini says 3 "
+                       "files with 32 bytes");
+
+  /* Fewer bytes declared than present: refused before the member is read. */
+  g_strfreev (parts);
+  g_free (edited);
+  parts = g_strsplit (manifest, "Bytes=31", 2);
+  edited = g_strjoinv ("Bytes=30", parts);
+  members[0].data = edited;
+  fd = write_members (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, members,
+                      G_N_ELEMENTS (members));
+  assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                       "makes component core larger than the 30 bytes manifest.ini says");
+}
+
+static void
+test_refuses_wrong_order (void)
+{
+  g_autofree char *manifest = NULL;
+  g_autofree char *sums = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  Member members[2];
+  int fd;
+
+  metadata_for (tree, G_N_ELEMENTS (tree), &manifest, &sums);
+  members[0] = (Member){ "SHA256SUMS", 'f', sums };
+  members[1] = (Member){ "manifest.ini", 'f', manifest };
+  fd = write_members (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, members, 2);
+  header = sar_read_header (fd, &error);
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+  assert_contains (error->message,
+                   "member 1 is \"SHA256SUMS\", expected \"manifest.ini\" (manifest.ini and "
+                   "SHA256SUMS must be the first two members, in this order)");
+  close (fd);
+}
+
+static void
+test_refuses_special_members (void)
+{
+  const struct {
+    Member member;
+    const char *message;
+  } cases[] = {
+    { { "core/link", 'l', "/etc/passwd" }, "member \"core/link\" is a symbolic link" },
+    { { "core/hard", 'h', "core/network.conf" }, "member \"core/hard\" is a hard link" },
+    { { "core/fifo", 'p', NULL }, "member \"core/fifo\" is a FIFO" },
+    { { "core/null", 'c', NULL }, "member \"core/null\" is a device" },
+    { { "core/../etc/x", 'f', "x" }, "unsafe path \"core/../etc/x\"" },
+    { { "../x", 'f', "x" }, "unsafe path \"../x\"" },
+    { { "/etc/passwd", 'f', "x" }, "unsafe path \"/etc/passwd\": absolute paths" },
+    { { "etc/passwd", 'f', "x" }, "member \"etc/passwd\" is not below a component" },
+    { { "manifest.ini", 'f', "x" }, "member \"manifest.ini\" is not below a component" },
+    { { "core/network.conf", 'f', "ip=192.0.2.10\n" }, "\"core/network.conf\" appears twice" },
+    { { "core/network.conf/", 'd', NULL }, "appears as a regular file and as a directory" },
+    { { "core/network.conf/x", 'f', "x" }, "lies below \"core/network.conf\", which is a regular" },
+    { { "core/db", 'f', "x" }, "appears as a regular file and as a directory" },
+    { { "core", 'f', "x" }, "member \"core\" is a regular file, but has the name of a directory" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    assert_verify_fails (write_tree_plus (&cases[i].member, 1), NULL, BACKUP_ERROR_INVALID_BACKUP,
+                         cases[i].message);
+}
+
+static void
+test_refuses_zip (void)
+{
+  g_autofree char *manifest = NULL;
+  g_autofree char *sums = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  Member members[2];
+  int fd;
+
+  metadata_for (tree, 0, &manifest, &sums);
+  members[0] = (Member){ "manifest.ini", 'f', manifest };
+  members[1] = (Member){ "SHA256SUMS", 'f', sums };
+  fd = write_members (ARCHIVE_FORMAT_ZIP, ARCHIVE_FILTER_NONE, members, 2);
+  header = sar_read_header (fd, &error);
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+  g_test_message ("%s", error->message);
+  assert_contains (error->message, "not a SAR file");
+  close (fd);
+}
+
+static void
+test_refuses_empty_and_garbage (void)
+{
+  int fd = temp_fd ();
+
+  assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP, "not a SAR file");
+  fd = temp_fd ();
+  g_assert_cmpint (write (fd, "hello, world\n", 13), ==, 13);
+  rewind_fd (fd);
+  assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP, "not a SAR file");
+}
+
+static void
+test_refuses_oversized_metadata (void)
+{
+  g_autofree char *huge = g_strnfill (SAR_METADATA_MAX + 1, '#');
+  const Member members[] = { { "manifest.ini", 'f', huge } };
+  int fd = write_members (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, members, 1);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = sar_read_header (fd, &error);
+
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+  assert_contains (error->message, "member \"manifest.ini\" is 4194305 bytes long; at most "
+                                   "4194304 are allowed");
+  close (fd);
+}
+
+/* Inspect's cost must not depend on the archive: a header is read even
+ * when everything after the metadata is garbage. */
+static void
+test_read_header_reads_only_metadata (void)
+{
+  const char garbage[] = "this is not a tar header, and read_header never looks at it";
+  g_autofree char *manifest = NULL;
+  g_autofree char *sums = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  off_t metadata_end;
+  int fd;
+
+  /* Two headers, each followed by its data padded to 512-byte blocks. */
+  metadata_for (tree, G_N_ELEMENTS (tree), &manifest, &sums);
+  metadata_end
+      = 512 + (strlen (manifest) + 511) / 512 * 512 + 512 + (strlen (sums) + 511) / 512 * 512;
+  fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), NULL,
+                  0);
+  g_assert_cmpint (pwrite (fd, garbage, sizeof garbage, metadata_end), ==, sizeof garbage);
+
+  header = sar_read_header (fd, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (header->manifest->process, ==, "Nightly");
+  rewind_fd (fd);
+  assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP, "reading the archive");
+}
+
+static void
+test_limits (void)
+{
+  SarLimits entries = { 0, 3 };
+  SarLimits bytes = { 30, 0 };
+  SarLimits enough = { 31 + 12, 2 + G_N_ELEMENTS (tree) };
+  int fd;
+
+  fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), tree,
+                  G_N_ELEMENTS (tree));
+  assert_verify_fails (fd, &entries, BACKUP_ERROR_TOO_LARGE, "more than 3 entries");
+  fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), tree,
+                  G_N_ELEMENTS (tree));
+  assert_verify_fails (fd, &bytes, BACKUP_ERROR_TOO_LARGE, "more than 30 bytes");
+
+  fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), tree,
+                  G_N_ELEMENTS (tree));
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (SarHeader) header = sar_verify (fd, &enough, NULL, NULL, NULL, &error);
+
+    g_assert_no_error (error);
+    close (fd);
+  }
+}
+
+/* Directory entries the metadata does not show still count. */
+static void
+test_limit_counts_directories (void)
+{
+  const Member extra[] = { { "core/a/", 'd', NULL }, { "core/b/", 'd', NULL } };
+  SarLimits limits = { 0, 7 };
+
+  assert_verify_fails (write_tree_plus (extra, G_N_ELEMENTS (extra)), &limits,
+                       BACKUP_ERROR_TOO_LARGE, "more than 7 entries");
+}
+
+/* --- packing --- */
+
+static char *
+make_tree (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *root = g_dir_make_tmp ("test-sar-tree-XXXXXX", &error);
+  g_autofree char *big = g_malloc (3 * 1024 * 1024 + 17);
+  const struct {
+    const char *path;
+    const char *data;
+  } files[] = {
+    { "core/db/asterisk.sql", "select 1;\n" },
+    { "core/network.conf", "ip=192.0.2.10\n" },
+    { "core/März.txt", "umlaut\n" },
+    { "core/empty", "" },
+    { "announcements/greeting.txt", "Hallo\n" },
+  };
+
+  g_assert_no_error (error);
+  for (gsize i = 0; i < G_N_ELEMENTS (files); i++) {
+    g_autofree char *path = g_build_filename (root, files[i].path, NULL);
+    g_autofree char *dir = g_path_get_dirname (path);
+
+    g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+    g_assert_true (g_file_set_contents (path, files[i].data, -1, &error));
+  }
+  {
+    g_autoptr (GRand) rand = g_rand_new_with_seed (42);
+
+    /* Incompressible, so compressed archives are large too. */
+    for (gsize i = 0; i < 3 * 1024 * 1024 + 17; i++)
+      big[i] = (char) g_rand_int (rand);
+  }
+  {
+    g_autofree char *dir = g_build_filename (root, "cdr-voicemail", "vm", "2026", NULL);
+    g_autofree char *path = g_build_filename (dir, "msg0001.wav", NULL);
+
+    g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+    g_assert_true (g_file_set_contents (path, big, 3 * 1024 * 1024 + 17, &error));
+  }
+  return root;
+}
+
+static void
+remove_tree (const char *root)
+{
+  g_autofree char *command = g_strdup_printf ("rm -rf '%s'", root);
+
+  g_assert_cmpint (system (command), ==, 0);
+}
+
+static void
+pack_component_free (SarPackComponent *component)
+{
+  g_free (component->id);
+  g_free (component->label);
+  g_free (component->path);
+  g_free (component);
+}
+
+static GPtrArray *
+components_of (const char *root)
+{
+  const char *const ids[] = { "core", "cdr-voicemail", "announcements" };
+  GPtrArray *components = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_component_free);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (ids); i++) {
+    SarPackComponent *component = g_new0 (SarPackComponent, 1);
+
+    component->id = g_strdup (ids[i]);
+    component->path = g_build_filename (root, ids[i], NULL);
+    g_ptr_array_add (components, component);
+  }
+  return components;
+}
+
+static int
+pack (const char *root, SarCompression compression, GError **error)
+{
+  g_autoptr (GPtrArray) components = components_of (root);
+  SarPackSpec spec
+      = { "8.1.2.3", "Nightly", "pbx-berlin", "192.0.2.10", CREATED, compression, components };
+  int fd = temp_fd ();
+
+  if (!sar_pack (&spec, fd, NULL, error)) {
+    close (fd);
+    return -1;
+  }
+  rewind_fd (fd);
+  return fd;
+}
+
+static void
+record_progress (guint64 bytes_read, gpointer user_data)
+{
+  guint64 *last = user_data;
+
+  g_assert_cmpuint (bytes_read, >=, *last);
+  *last = bytes_read;
+}
+
+static void
+test_pack_then_read_and_verify (void)
+{
+  const SarCompression compressions[]
+      = { SAR_COMPRESSION_ZSTD, SAR_COMPRESSION_GZIP, SAR_COMPRESSION_NONE };
+  g_autofree char *root = make_tree ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (compressions); i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (SarHeader) header = NULL;
+    g_autoptr (SarHeader) verified = NULL;
+    int fd = pack (root, compressions[i], &error);
+    const SarComponent *core, *cdr, *announcements;
+    guint64 progress = 0;
+    struct stat st;
+
+    g_assert_no_error (error);
+    header = sar_read_header (fd, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (header->manifest->version, ==, "8.1.2.3");
+    g_assert_cmpstr (header->manifest->process, ==, "Nightly");
+    g_assert_cmpstr (header->manifest->hostname, ==, "pbx-berlin");
+    g_assert_cmpstr (header->manifest->ip_address, ==, "192.0.2.10");
+    g_assert_cmpint (header->manifest->created, ==, CREATED);
+    core = sar_manifest_find_component (header->manifest, "core");
+    cdr = sar_manifest_find_component (header->manifest, "cdr-voicemail");
+    announcements = sar_manifest_find_component (header->manifest, "announcements");
+    g_assert_cmpstr (core->label, ==, "Core data");
+    g_assert_cmpuint (core->files, ==, 4);
+    g_assert_cmpuint (core->bytes, ==, 10 + 14 + 7);
+    g_assert_cmpstr (cdr->label, ==, "CDR and voicemails");
+    g_assert_cmpuint (cdr->bytes, ==, 3 * 1024 * 1024 + 17);
+    g_assert_cmpstr (announcements->label, ==, "Voicemail announcements");
+    g_assert_nonnull (g_hash_table_lookup (header->checksums->by_path, "core/März.txt"));
+
+    rewind_fd (fd);
+    verified = sar_verify (fd, NULL, record_progress, &progress, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (verified);
+    g_assert_cmpint (fstat (fd, &st), ==, 0);
+    g_assert_cmpuint (progress, >, 0);
+    g_assert_cmpuint (progress, <=, (guint64) st.st_size);
+    close (fd);
+  }
+  remove_tree (root);
+}
+
+static GBytes *
+read_all (int fd)
+{
+  g_autoptr (GByteArray) bytes = g_byte_array_new ();
+  guint8 buffer[65536];
+  ssize_t n;
+
+  while ((n = read (fd, buffer, sizeof buffer)) > 0)
+    g_byte_array_append (bytes, buffer, n);
+  return g_byte_array_free_to_bytes (g_steal_pointer (&bytes));
+}
+
+static void
+test_pack_is_reproducible (void)
+{
+  const SarCompression compressions[]
+      = { SAR_COMPRESSION_ZSTD, SAR_COMPRESSION_GZIP, SAR_COMPRESSION_NONE };
+  g_autofree char *root = make_tree ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (compressions); i++) {
+    int a = pack (root, compressions[i], NULL);
+    int b = pack (root, compressions[i], NULL);
+    g_autoptr (GBytes) bytes_a = read_all (a);
+    g_autoptr (GBytes) bytes_b = read_all (b);
+
+    g_assert_true (g_bytes_equal (bytes_a, bytes_b));
+    close (a);
+    close (b);
+  }
+  remove_tree (root);
+}
+
+/* Order, ownership and permission bits of what sar_pack() writes. */
+static void
+test_pack_members (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autofree char *setuid_file = g_build_filename (root, "core", "network.conf", NULL);
+  const char *const expected[] = {
+    /* Siblings in byte order of their names: 'M' sorts before 'd'. */
+    "manifest.ini",
+    "SHA256SUMS",
+    "core/",
+    "core/März.txt",
+    "core/db/",
+    "core/db/asterisk.sql",
+    "core/empty",
+    "core/network.conf",
+    "cdr-voicemail/",
+    "cdr-voicemail/vm/",
+    "cdr-voicemail/vm/2026/",
+    "cdr-voicemail/vm/2026/msg0001.wav",
+    "announcements/",
+    "announcements/greeting.txt",
+  };
+  struct archive *archive = archive_read_new ();
+  struct archive_entry *entry;
+  locale_t previous;
+  gsize i = 0;
+  int fd;
+
+  g_assert_cmpint (chmod (setuid_file, 04755), ==, 0);
+  fd = pack (root, SAR_COMPRESSION_GZIP, NULL);
+  archive_read_support_format_tar (archive);
+  archive_read_support_filter_all (archive);
+  g_assert_cmpint (archive_read_open_fd (archive, fd, 65536), ==, ARCHIVE_OK);
+  previous = use_utf8 ();
+  while (archive_read_next_header (archive, &entry) == ARCHIVE_OK) {
+    const char *name = archive_entry_pathname_utf8 (entry);
+
+    g_assert_cmpuint (i, <, G_N_ELEMENTS (expected));
+    g_assert_cmpstr (name, ==, expected[i]);
+    g_assert_cmpint (archive_entry_uid (entry), ==, 0);
+    g_assert_cmpint (archive_entry_gid (entry), ==, 0);
+    if (strcmp (name, "core/network.conf") == 0)
+      g_assert_cmpint (archive_entry_perm (entry), ==, 0755);
+    if (i < 2)
+      g_assert_cmpint (archive_entry_mtime (entry), ==, CREATED);
+    i++;
+  }
+  g_assert_cmpuint (i, ==, G_N_ELEMENTS (expected));
+  archive_read_free (archive);
+  uselocale (previous);
+  close (fd);
+  remove_tree (root);
+}
+
+static void
+test_pack_refuses_symlinks_and_fifos (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autofree char *link = g_build_filename (root, "core", "db", "link", NULL);
+  g_autofree char *fifo = g_build_filename (root, "announcements", "fifo", NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (symlink ("/etc/passwd", link), ==, 0);
+  g_assert_cmpint (pack (root, SAR_COMPRESSION_NONE, &error), ==, -1);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED);
+  assert_contains (error->message, link);
+  assert_contains (error->message, "is a symbolic link");
+  g_clear_error (&error);
+  g_unlink (link);
+
+  g_assert_cmpint (mkfifo (fifo, 0644), ==, 0);
+  g_assert_cmpint (pack (root, SAR_COMPRESSION_NONE, &error), ==, -1);
+  assert_contains (error->message, "is a FIFO");
+  g_clear_error (&error);
+  g_unlink (fifo);
+
+  /* A component directory that is a symlink is not followed either. */
+  {
+    g_autofree char *core = g_build_filename (root, "core", NULL);
+    g_autofree char *moved = g_build_filename (root, "core-real", NULL);
+
+    g_assert_cmpint (rename (core, moved), ==, 0);
+    g_assert_cmpint (symlink (moved, core), ==, 0);
+    g_assert_cmpint (pack (root, SAR_COMPRESSION_NONE, &error), ==, -1);
+    assert_contains (error->message, core);
+  }
+  remove_tree (root);
+}
+
+static void
+test_pack_refuses_bad_spec (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autoptr (GPtrArray) components = components_of (root);
+  SarPackSpec spec = { NULL, NULL, NULL, NULL, 0, SAR_COMPRESSION_NONE, components };
+  g_autoptr (GError) error = NULL;
+  int fd = temp_fd ();
+
+  g_assert_false (sar_pack (&spec, fd, NULL, &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS);
+  assert_contains (error->message, "Version");
+  g_clear_error (&error);
+
+  spec.version = "8.1";
+  spec.process = "Night\nly";
+  g_assert_false (sar_pack (&spec, fd, NULL, &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS);
+  assert_contains (error->message, "Process");
+  g_clear_error (&error);
+
+  spec.process = NULL;
+  g_free (((SarPackComponent *) g_ptr_array_index (components, 1))->id);
+  ((SarPackComponent *) g_ptr_array_index (components, 1))->id = g_strdup ("core");
+  g_assert_false (sar_pack (&spec, fd, NULL, &error));
+  assert_contains (error->message, "listed twice");
+  close (fd);
+  remove_tree (root);
+}
+
+static void
+test_truncated_archive (void)
+{
+  const SarCompression compressions[] = { SAR_COMPRESSION_ZSTD, SAR_COMPRESSION_NONE };
+  g_autofree char *root = make_tree ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (compressions); i++) {
+    int fd = pack (root, compressions[i], NULL);
+    off_t size = lseek (fd, 0, SEEK_END);
+    g_autoptr (SarHeader) header = NULL;
+
+    g_assert_cmpint (ftruncate (fd, size / 2), ==, 0);
+    /* The metadata is intact: only reading everything finds the damage. */
+    rewind_fd (fd);
+    header = sar_read_header (fd, NULL);
+    g_assert_nonnull (header);
+    rewind_fd (fd);
+    assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP, "");
+  }
+  remove_tree (root);
+}
+
+static void
+test_verify_cancelled (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  int fd = pack (root, SAR_COMPRESSION_NONE, NULL);
+
+  g_cancellable_cancel (cancellable);
+  header = sar_verify (fd, NULL, NULL, NULL, cancellable, &error);
+  g_assert_null (header);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  close (fd);
+  remove_tree (root);
+}
+
+static void
+test_default_labels (void)
+{
+  g_assert_cmpstr (sar_default_label ("core"), ==, "Core data");
+  g_assert_cmpstr (sar_default_label ("cdr-voicemail"), ==, "CDR and voicemails");
+  g_assert_cmpstr (sar_default_label ("announcements"), ==, "Voicemail announcements");
+  g_assert_cmpstr (sar_default_label ("fax"), ==, "fax");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/sar/verify/handmade", test_handmade_archive_verifies);
+  g_test_add_func ("/sar/verify/dot-slash-prefix", test_accepts_dot_slash_prefix);
+  g_test_add_func ("/sar/verify/refuses-unlisted-member", test_refuses_unlisted_member);
+  g_test_add_func ("/sar/verify/refuses-missing-file", test_refuses_missing_listed_file);
+  g_test_add_func ("/sar/verify/refuses-checksum-mismatch", test_refuses_checksum_mismatch);
+  g_test_add_func ("/sar/verify/refuses-size-mismatch", test_refuses_size_not_matching_manifest);
+  g_test_add_func ("/sar/verify/refuses-special-members", test_refuses_special_members);
+  g_test_add_func ("/sar/verify/limits", test_limits);
+  g_test_add_func ("/sar/verify/limit-counts-directories", test_limit_counts_directories);
+  g_test_add_func ("/sar/verify/truncated", test_truncated_archive);
+  g_test_add_func ("/sar/verify/cancelled", test_verify_cancelled);
+  g_test_add_func ("/sar/header/refuses-wrong-order", test_refuses_wrong_order);
+  g_test_add_func ("/sar/header/refuses-zip", test_refuses_zip);
+  g_test_add_func ("/sar/header/refuses-empty-and-garbage", test_refuses_empty_and_garbage);
+  g_test_add_func ("/sar/header/refuses-oversized-metadata", test_refuses_oversized_metadata);
+  g_test_add_func ("/sar/header/reads-only-metadata", test_read_header_reads_only_metadata);
+  g_test_add_func ("/sar/pack/read-and-verify", test_pack_then_read_and_verify);
+  g_test_add_func ("/sar/pack/reproducible", test_pack_is_reproducible);
+  g_test_add_func ("/sar/pack/members", test_pack_members);
+  g_test_add_func ("/sar/pack/refuses-symlinks-and-fifos", test_pack_refuses_symlinks_and_fifos);
+  g_test_add_func ("/sar/pack/refuses-bad-spec", test_pack_refuses_bad_spec);
+  g_test_add_func ("/sar/pack/default-labels", test_default_labels);
+  return g_test_run ();
+}
