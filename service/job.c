@@ -9,6 +9,7 @@
 
 struct _JobList {
   Server *server;
+  Authority *authority;
   guint keep_finished_seconds;
   GCallback changed;
   gpointer changed_data;
@@ -22,6 +23,7 @@ struct _Job {
   char *operation;
   char *backup;
   char *starter;
+  uid_t starter_uid;
   GCancellable *cancellable;
   char *state; /* running, done, failed, canceled */
 
@@ -73,15 +75,42 @@ job_get_property (const char *property, gpointer object)
   return NULL;
 }
 
+/* The job may have expired while the caller's uid was being looked up:
+ * Cancel answers are matched to jobs by path, not by pointer. */
+typedef struct {
+  JobList *list;
+  char *path;
+  Call *call;
+} CancelRequest;
+
 static void
-handle_cancel (Call *call, GVariant *args, gpointer object)
+cancel_request_free (CancelRequest *request)
 {
-  Job *job = object;
+  if (request->call != NULL)
+    call_drop (request->call);
+  g_free (request->path);
+  g_free (request);
+}
+
+static Job *
+job_list_find (JobList *list, const char *path)
+{
+  for (guint i = 0; i < list->jobs->len; i++) {
+    Job *job = list->jobs->pdata[i];
+    if (g_str_equal (job->path, path))
+      return job;
+  }
+  return NULL;
+}
+
+static void
+cancel_job (Call *call, Job *job)
+{
   gboolean cancelable;
 
-  if (!g_str_equal (job->state, "running")) {
-    call_return_new_error (call, BACKUP_ERROR_FAILED, "Job %s has already ended (%s)", job->path,
-                           job->state);
+  if (job == NULL || !g_str_equal (job->state, "running")) {
+    call_return_new_error (call, BACKUP_ERROR_FAILED, "Job %s has already ended",
+                           call_get_path (call));
     return;
   }
   g_mutex_lock (&job->lock);
@@ -94,8 +123,59 @@ handle_cancel (Call *call, GVariant *args, gpointer object)
                            job->path);
     return;
   }
+  g_message ("%s: canceled by %s", job->path, call_get_sender (call));
   g_cancellable_cancel (job->cancellable);
   call_return (call, NULL);
+}
+
+static void
+cancel_authorized (uid_t uid, const GError *error, gpointer user_data)
+{
+  CancelRequest *request = user_data;
+  Call *call = g_steal_pointer (&request->call);
+
+  if (error != NULL)
+    call_return_error (call, error);
+  else
+    cancel_job (call, job_list_find (request->list, request->path));
+}
+
+static void
+cancel_caller_known (uid_t uid, const GError *error, gpointer user_data)
+{
+  CancelRequest *request = user_data;
+  Job *job = job_list_find (request->list, request->path);
+  CancelRequest *again;
+
+  if (error != NULL) {
+    call_return_error (g_steal_pointer (&request->call), error);
+    return;
+  }
+  if (job == NULL || uid == 0 || uid == job->starter_uid) {
+    cancel_job (g_steal_pointer (&request->call), job);
+    return;
+  }
+  /* someone else's job: polkit decides */
+  again = g_new0 (CancelRequest, 1);
+  again->list = request->list;
+  again->path = g_strdup (request->path);
+  again->call = g_steal_pointer (&request->call);
+  authority_check (request->list->authority, call_get_sender (again->call), ACTION_CANCEL,
+                   job->backup, NULL, call_allows_interactive_authorization (again->call),
+                   cancel_authorized, again, (GDestroyNotify) cancel_request_free);
+}
+
+static void
+handle_cancel (Call *call, GVariant *args, gpointer object)
+{
+  Job *job = object;
+  CancelRequest *request = g_new0 (CancelRequest, 1);
+
+  request->list = job->list;
+  request->path = g_strdup (job->path);
+  request->call = call;
+  authority_get_uid (job->list->authority, call_get_sender (call), cancel_caller_known, request,
+                     (GDestroyNotify) cancel_request_free);
 }
 
 static const MethodEntry job_methods[] = {
@@ -281,7 +361,8 @@ job_free (Job *job)
 }
 
 Job *
-job_list_add (JobList *list, const char *operation, const char *backup, const char *starter)
+job_list_add (JobList *list, const char *operation, const char *backup, const char *starter,
+              uid_t starter_uid)
 {
   const InterfaceVTable *const interfaces[] = { &job_interface, NULL };
   g_autoptr (GError) error = NULL;
@@ -292,6 +373,7 @@ job_list_add (JobList *list, const char *operation, const char *backup, const ch
   job->operation = g_strdup (operation);
   job->backup = g_strdup (backup);
   job->starter = g_strdup (starter);
+  job->starter_uid = starter_uid;
   job->cancellable = g_cancellable_new ();
   job->state = g_strdup ("running");
   job->stage = g_strdup ("starting");
@@ -325,12 +407,13 @@ job_get_cancellable (Job *job)
 }
 
 JobList *
-job_list_new (Server *server, guint keep_finished_seconds, GCallback changed,
-              gpointer changed_data)
+job_list_new (Server *server, Authority *authority, guint keep_finished_seconds,
+              GCallback changed, gpointer changed_data)
 {
   JobList *list = g_new0 (JobList, 1);
 
   list->server = server;
+  list->authority = authority;
   list->keep_finished_seconds = keep_finished_seconds;
   list->changed = changed;
   list->changed_data = changed_data;

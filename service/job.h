@@ -10,22 +10,26 @@
  */
 #pragma once
 
+#include "authority.h"
 #include "object.h"
 
 typedef struct _Job Job;
 typedef struct _JobList JobList;
 
 /* changed: called (main loop) whenever the set of job paths changes. */
-JobList *job_list_new (Server *server, guint keep_finished_seconds, GCallback changed,
-                       gpointer changed_data);
+JobList *job_list_new (Server *server, Authority *authority, guint keep_finished_seconds,
+                       GCallback changed, gpointer changed_data);
 void job_list_free (JobList *list);
 /* The object paths of all jobs, running or recently finished: "ao". */
 GVariant *job_list_paths (JobList *list);
 /* Running jobs of one operation ("upload", "restore"). */
 guint job_list_count_running (JobList *list, const char *operation);
 
-/* A new running job; starter is the caller's unique bus name. */
-Job *job_list_add (JobList *list, const char *operation, const char *backup, const char *starter);
+/* A new running job; starter is the caller's unique bus name and uid.
+ * The starter's uid (and root) may cancel it; anyone else needs the
+ * de.starface.backup.cancel action. */
+Job *job_list_add (JobList *list, const char *operation, const char *backup, const char *starter,
+                   uid_t starter_uid);
 
 const char *job_get_path (Job *job);
 const char *job_get_starter (Job *job);

@@ -42,6 +42,7 @@ main (int argc, char **argv)
   g_autoptr (Config) config = NULL;
   g_autoptr (GMainLoop) loop = NULL;
   DBusConnection *connection;
+  Authority *authority;
   Server *server;
   Manager *manager;
 
@@ -72,8 +73,9 @@ main (int argc, char **argv)
     fprintf (stderr, "starface-backupd: %s\n", error->message);
     return 1;
   }
+  authority = authority_new (connection, session);
   server = server_new (connection, &error);
-  manager = server != NULL ? manager_new (server, config, &error) : NULL;
+  manager = server != NULL ? manager_new (server, config, authority, &error) : NULL;
   if (manager == NULL || !bus_request_name (connection, BACKUP_BUS_NAME, &error)) {
     fprintf (stderr, "starface-backupd: %s\n", error->message);
     return 1;
@@ -87,6 +89,7 @@ main (int argc, char **argv)
 
   manager_free (manager);
   server_free (server);
+  authority_free (authority);
   dbus_connection_close (connection);
   dbus_connection_unref (connection);
   return 0;

@@ -1,6 +1,7 @@
 /* manager.c: the methods and properties of /de/starface/Backup. */
 #include "manager.h"
 
+#include "authority.h"
 #include "bus.h"
 #include "catalog.h"
 #include "job.h"
@@ -15,6 +16,7 @@
 struct _Manager {
   Server *server;
   const Config *config;
+  Authority *authority;
   JobList *jobs;
   GHashTable *uploading; /* names with an upload in progress */
 };
@@ -80,6 +82,60 @@ run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
   g_task_run_in_thread (task, work_thread);
 }
 
+/* --- authorization -------------------------------------------------------- */
+
+/* Continues a call once polkit has allowed it; owns data from then on. */
+typedef void (*AuthorizedFunc) (Manager *manager, Call *call, gpointer data, uid_t uid);
+
+typedef struct {
+  Manager *manager;
+  Call *call;
+  AuthorizedFunc func;
+  gpointer data;
+  GDestroyNotify free_data;
+} Pending;
+
+static void
+pending_free (Pending *pending)
+{
+  /* a call still here was never answered: its caller left the bus */
+  if (pending->call != NULL)
+    call_drop (pending->call);
+  if (pending->data != NULL && pending->free_data != NULL)
+    pending->free_data (pending->data);
+  g_free (pending);
+}
+
+static void
+pending_decided (uid_t uid, const GError *error, gpointer user_data)
+{
+  Pending *pending = user_data;
+  Call *call = g_steal_pointer (&pending->call);
+
+  if (error != NULL)
+    call_return_error (call, error);
+  else
+    pending->func (pending->manager, call, g_steal_pointer (&pending->data), uid);
+}
+
+/* Authorizes before any state changes or file is touched. */
+static void
+authorize_then (Manager *manager, Call *call, const char *action, const char *backup,
+                const char *components, AuthorizedFunc func, gpointer data,
+                GDestroyNotify free_data)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->manager = manager;
+  pending->call = call;
+  pending->func = func;
+  pending->data = data;
+  pending->free_data = free_data;
+  authority_check (manager->authority, call_get_sender (call), action, backup, components,
+                   call_allows_interactive_authorization (call), pending_decided, pending,
+                   (GDestroyNotify) pending_free);
+}
+
 /* --- installed version --------------------------------------------------- */
 
 /* The installed version; FALSE (with *text "") when it cannot be read. */
@@ -136,9 +192,15 @@ list_work (Manager *manager, gpointer data, GError **error)
 }
 
 static void
+list_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+{
+  run_in_thread (manager, call, list_work, NULL, NULL);
+}
+
+static void
 handle_list (Call *call, GVariant *args, gpointer object)
 {
-  run_in_thread (object, call, list_work, NULL, NULL);
+  authorize_then (object, call, ACTION_READ, NULL, NULL, list_authorized, NULL, NULL);
 }
 
 /* --- Inspect ------------------------------------------------------------- */
@@ -196,12 +258,24 @@ inspect_work (Manager *manager, gpointer data, GError **error)
 }
 
 static void
+inspect_authorized (Manager *manager, Call *call, gpointer name, uid_t uid)
+{
+  run_in_thread (manager, call, inspect_work, name, g_free);
+}
+
+static void
 handle_inspect (Call *call, GVariant *args, gpointer object)
 {
+  g_autoptr (GError) error = NULL;
   const char *name;
 
   g_variant_get (args, "(&s)", &name);
-  run_in_thread (object, call, inspect_work, g_strdup (name), g_free);
+  if (!sar_name_validate (name, &error)) {
+    call_return_error (call, error);
+    return;
+  }
+  authorize_then (object, call, ACTION_READ, name, NULL, inspect_authorized, g_strdup (name),
+                  g_free);
 }
 
 /* --- options ------------------------------------------------------------- */
@@ -344,6 +418,47 @@ backup_exists (Manager *manager, const char *name)
 }
 
 static void
+upload_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+{
+  g_autoptr (GTask) task = NULL;
+  Upload *upload = data;
+  const char *name = upload->name;
+
+  if (g_hash_table_contains (manager->uploading, name)) {
+    call_return_new_error (call, BACKUP_ERROR_BUSY,
+                           "An upload of %s is already in progress; wait for it to finish", name);
+    upload_free (upload);
+    return;
+  }
+  if (!upload->request.replace && backup_exists (manager, name)) {
+    call_return_new_error (call, BACKUP_ERROR_ALREADY_EXISTS,
+                           "A backup named %s already exists; upload with replace=true to "
+                           "overwrite it",
+                           name);
+    upload_free (upload);
+    return;
+  }
+  if (job_list_count_running (manager->jobs, "upload") >= manager->config->max_concurrent_uploads) {
+    call_return_new_error (call, BACKUP_ERROR_BUSY,
+                           "%u uploads are already running (MaxConcurrentUploads); try again "
+                           "when one has finished",
+                           manager->config->max_concurrent_uploads);
+    upload_free (upload);
+    return;
+  }
+
+  upload->job = job_list_add (manager->jobs, "upload", name, call_get_sender (call), uid);
+  g_hash_table_add (manager->uploading, g_strdup (name));
+  upload->name_watch = bus_watch_name (server_get_connection (manager->server),
+                                       call_get_sender (call), upload_caller_vanished, upload);
+  call_return (call, g_variant_new ("(o)", job_get_path (upload->job)));
+
+  task = g_task_new (NULL, NULL, upload_done, NULL);
+  g_task_set_task_data (task, upload, (GDestroyNotify) upload_free);
+  g_task_run_in_thread (task, upload_thread);
+}
+
+static void
 handle_upload (Call *call, GVariant *args, gpointer object)
 {
   static const OptionSpec upload_options[] = { { "replace", "b" }, { NULL, NULL } };
@@ -352,12 +467,12 @@ handle_upload (Call *call, GVariant *args, gpointer object)
   gint32 handle;
   g_autoptr (GVariant) options = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GTask) task = NULL;
   gboolean replace = FALSE;
   Upload *upload;
   guint64 size;
   int fd;
 
+  /* everything about the request is checked before a byte is read */
   g_variant_get (args, "(&sh@a{sv})", &name, &handle, &options);
   fd = call_steal_fd (call, handle);
   if (!sar_name_validate (name, &error) || !check_options (options, upload_options, "Upload", &error)
@@ -368,29 +483,6 @@ handle_upload (Call *call, GVariant *args, gpointer object)
     return;
   }
   g_variant_lookup (options, "replace", "b", &replace);
-
-  if (g_hash_table_contains (manager->uploading, name)) {
-    close (fd);
-    call_return_new_error (call, BACKUP_ERROR_BUSY,
-                           "An upload of %s is already in progress; wait for it to finish", name);
-    return;
-  }
-  if (!replace && backup_exists (manager, name)) {
-    close (fd);
-    call_return_new_error (call, BACKUP_ERROR_ALREADY_EXISTS,
-                           "A backup named %s already exists; upload with replace=true to "
-                           "overwrite it",
-                           name);
-    return;
-  }
-  if (job_list_count_running (manager->jobs, "upload") >= manager->config->max_concurrent_uploads) {
-    close (fd);
-    call_return_new_error (call, BACKUP_ERROR_BUSY,
-                           "%u uploads are already running (MaxConcurrentUploads); try again "
-                           "when one has finished",
-                           manager->config->max_concurrent_uploads);
-    return;
-  }
 
   upload = g_new0 (Upload, 1);
   upload->manager = manager;
@@ -404,16 +496,8 @@ handle_upload (Call *call, GVariant *args, gpointer object)
   upload->request.idle_timeout_seconds = manager->config->upload_idle_timeout;
   upload->request.limits.max_unpacked_bytes = manager->config->max_unpacked_size;
   upload->request.limits.max_entries = manager->config->max_entries;
-  upload->job = job_list_add (manager->jobs, "upload", name, call_get_sender (call));
-  g_hash_table_add (manager->uploading, g_strdup (name));
-  upload->name_watch = bus_watch_name (server_get_connection (manager->server),
-                                       call_get_sender (call), upload_caller_vanished, upload);
-
-  call_return (call, g_variant_new ("(o)", job_get_path (upload->job)));
-
-  task = g_task_new (NULL, NULL, upload_done, NULL);
-  g_task_set_task_data (task, upload, (GDestroyNotify) upload_free);
-  g_task_run_in_thread (task, upload_thread);
+  authorize_then (manager, call, ACTION_UPLOAD, name, NULL, upload_authorized, upload,
+                  (GDestroyNotify) upload_free);
 }
 
 /* --- methods of later milestones ----------------------------------------- */
@@ -471,14 +555,15 @@ static const InterfaceVTable manager_interface = {
 };
 
 Manager *
-manager_new (Server *server, const Config *config, GError **error)
+manager_new (Server *server, const Config *config, Authority *authority, GError **error)
 {
   const InterfaceVTable *const interfaces[] = { &manager_interface, NULL };
   Manager *manager = g_new0 (Manager, 1);
 
   manager->server = server;
   manager->config = config;
-  manager->jobs = job_list_new (server, config->finished_job_lifetime,
+  manager->authority = authority;
+  manager->jobs = job_list_new (server, authority, config->finished_job_lifetime,
                                 G_CALLBACK (jobs_changed), manager);
   manager->uploading = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   upload_sweep_temporaries (config->backup_directory);

@@ -3,10 +3,13 @@
  * main loop when it touches files) and encodes the reply. */
 #pragma once
 
+#include "authority.h"
 #include "config.h"
 #include "object.h"
 
 typedef struct _Manager Manager;
 
-Manager *manager_new (Server *server, const Config *config, GError **error);
+/* authority: decides every call (borrowed, must outlive the manager) */
+Manager *manager_new (Server *server, const Config *config, Authority *authority,
+                      GError **error);
 void manager_free (Manager *manager);

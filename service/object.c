@@ -125,6 +125,12 @@ tuple_signature (GDBusArgInfo **args)
 }
 
 void
+call_drop (Call *call)
+{
+  call_free (call);
+}
+
+void
 call_return_error (Call *call, const GError *error)
 {
   if (!dbus_message_get_no_reply (call->message)) {

@@ -67,3 +67,5 @@ void call_return (Call *call, GVariant *reply);
 void call_return_error (Call *call, const GError *error);
 void call_return_new_error (Call *call, BackupError code, const char *format, ...)
     G_GNUC_PRINTF (3, 4);
+/* Consumes the call without an answer (its caller has left the bus). */
+void call_drop (Call *call);

@@ -41,14 +41,16 @@ def wait_for(predicate, timeout=10.0, what="condition"):
 class Bus:
     """A private dbus-daemon with a system-bus style configuration."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, kind="system"):
         self.root = root
-        self.socket = root / "system_bus_socket"
+        self.socket = root / f"{kind}_bus_socket"
         policy_dir = root / "system.d"
         policy_dir.mkdir()
         shutil.copy(SOURCE_ROOT / "dbus" / "de.starface.Backup.conf", policy_dir)
-        template = (SOURCE_ROOT / "tests" / "system-bus.conf.in").read_text()
-        self.config = root / "system-bus.conf"
+        # polkitd's own bus policy, as installed by Debian's polkitd
+        shutil.copy("/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf", policy_dir)
+        template = (SOURCE_ROOT / "tests" / f"{kind}-bus.conf.in").read_text()
+        self.config = root / f"{kind}-bus.conf"
         self.config.write_text(
             template.replace("@SOCKET@", str(self.socket)).replace("@POLICY_DIR@", str(policy_dir))
         )
@@ -58,8 +60,9 @@ class Bus:
             stdout=subprocess.DEVNULL,
         )
         wait_for(self.socket.exists, what="the bus socket")
-        # let other users (setpriv callers) reach the socket
-        os.chmod(root, 0o755)
+        # let other users (setpriv callers, polkitd) reach the socket
+        for d in (root, root.parent):
+            os.chmod(d, 0o755)
 
     def connect(self):
         return dbus.bus.BusConnection(self.address)
@@ -98,7 +101,8 @@ VersionFile={self.version_file}
         self._conn = None
 
     def start(self, extra_args=(), wrapper=()):
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address,
+                   DBUS_SESSION_BUS_ADDRESS=self.bus.address)
         env.setdefault("G_DEBUG", "fatal-criticals")
         self.log_file = open(self.log, "ab")
         self.process = subprocess.Popen(
@@ -249,3 +253,88 @@ class SignalRecorder:
     def wait_finished(self, job_path, timeout=60.0):
         self.run_until(lambda: any(f[0] == job_path for f in self.finished), timeout)
         return next(f for f in self.finished if f[0] == job_path)
+
+
+CALLER = str(Path(__file__).resolve().parent / "caller.py")
+
+
+def ensure_user(name):
+    """A real local account for calls as another user (tests run as root)."""
+    import pwd
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", name], check=True)
+        return pwd.getpwnam(name)
+
+
+def call_as(user, address, method, signature="", args=(), *, path=OBJECT_PATH, interface=IFACE,
+            interactive=False, no_wait=False, wait_job=False, timeout=150):
+    """Runs caller.py as a real user through setpriv; returns its JSON."""
+    import json
+    import pwd
+    entry = pwd.getpwnam(user)
+    cmd = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups",
+           "--reset-env", "/usr/bin/python3", CALLER, address, method, signature,
+           json.dumps(list(args)), f"--path={path}", f"--interface={interface}"]
+    if interactive:
+        cmd.append("--interactive")
+    if no_wait:
+        cmd.append("--no-wait")
+    if wait_job:
+        cmd.append("--wait-job")
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"caller.py as {user} failed: {result.stderr}")
+    return json.loads(result.stdout)
+
+
+class Polkit:
+    """The real polkitd on the private bus, in its own mount namespace where
+    the project's action policy and a test rules file are bind-mounted over
+    polkit's directories."""
+
+    def __init__(self, root: Path, bus: Bus, rules: str):
+        self.root = root
+        self.bus = bus
+        actions = root / "actions"
+        rules_dir = root / "rules.d"
+        empty = root / "empty"
+        for d in (actions, rules_dir, empty):
+            d.mkdir()
+            d.chmod(0o755)
+        shutil.copy(SOURCE_ROOT / "polkit" / "de.starface.backup.policy", actions)
+        (rules_dir / "50-starface-backup-test.rules").write_text(rules)
+        for f in list(actions.iterdir()) + list(rules_dir.iterdir()):
+            f.chmod(0o644)
+        self.script = (
+            f"mount --bind {actions} /usr/share/polkit-1/actions && "
+            f"mount --bind {rules_dir} /etc/polkit-1/rules.d && "
+            f"mount --bind {empty} /usr/share/polkit-1/rules.d && "
+            "exec /usr/lib/polkit-1/polkitd --no-debug"
+        )
+        self.log = root / "polkitd.log"
+        self.process = None
+
+    def start(self):
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+        self.log_file = open(self.log, "ab")
+        self.process = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", self.script],
+            env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
+        conn = self.bus.connect()
+        try:
+            def owned():
+                if self.process.poll() is not None:
+                    raise RuntimeError("polkitd exited:\n" + self.log.read_text())
+                return conn.name_has_owner("org.freedesktop.PolicyKit1")
+            wait_for(owned, what="polkitd to own its name")
+        finally:
+            conn.close()
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.log_file.close()

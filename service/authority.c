@@ -1,0 +1,255 @@
+/* authority.c: the polkit check, asynchronous, subject = system-bus-name. */
+#include "authority.h"
+
+#include "bus.h"
+#include "errors.h"
+
+#include <polkit/polkit.h>
+#include <unistd.h>
+
+struct _Authority {
+  DBusConnection *connection;
+  gboolean session_mode;
+  PolkitAuthority *polkit; /* NULL until first needed */
+};
+
+typedef struct {
+  Authority *authority;
+  char *sender;
+  char *action; /* NULL: only the uid is wanted */
+  char *backup;
+  char *components;
+  gboolean interactive;
+  AuthorityFunc func;
+  gpointer user_data;
+  GDestroyNotify free_data;
+  GCancellable *cancellable;
+  guint name_watch;
+  uid_t uid;
+  gboolean vanished;
+} Check;
+
+static void
+check_free (Check *check)
+{
+  if (check->name_watch != 0)
+    bus_unwatch_name (check->authority->connection, check->name_watch);
+  if (check->free_data != NULL)
+    check->free_data (check->user_data);
+  g_object_unref (check->cancellable);
+  g_free (check->sender);
+  g_free (check->action);
+  g_free (check->backup);
+  g_free (check->components);
+  g_free (check);
+}
+
+/* Ends the check: calls back unless the caller has left. */
+static void
+check_finish (Check *check, const GError *error)
+{
+  if (!check->vanished)
+    check->func (check->uid, error, check->user_data);
+  else
+    g_debug ("%s left the bus during its authorization check; dropping the call",
+             check->sender);
+  check_free (check);
+}
+
+static void
+check_fail (Check *check, BackupError code, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static void
+check_fail (Check *check, BackupError code, const char *format, ...)
+{
+  g_autoptr (GError) error = NULL;
+  va_list args;
+
+  va_start (args, format);
+  error = g_error_new_valist (BACKUP_ERROR, code, format, args);
+  va_end (args);
+  check_finish (check, error);
+}
+
+static void
+caller_vanished (gpointer user_data)
+{
+  Check *check = user_data;
+
+  check->vanished = TRUE;
+  g_cancellable_cancel (check->cancellable);
+}
+
+static void
+polkit_answered (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Check *check = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PolkitAuthorizationResult) answer
+      = polkit_authority_check_authorization_finish (POLKIT_AUTHORITY (source), result, &error);
+
+  if (answer == NULL)
+    check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED,
+                "Not authorized: the authorization service (polkit) could not decide: %s",
+                error->message);
+  else if (polkit_authorization_result_get_is_authorized (answer))
+    check_finish (check, NULL);
+  else if (polkit_authorization_result_get_is_challenge (answer) && !check->interactive)
+    check_fail (check, BACKUP_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+                "Authentication is required for %s; call again allowing interactive "
+                "authorization (e.g. from a terminal with a polkit agent)",
+                check->action);
+  else
+    check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED, "Not authorized to perform %s",
+                check->action);
+}
+
+static void
+ask_polkit (Check *check)
+{
+  g_autoptr (PolkitSubject) subject = polkit_system_bus_name_new (check->sender);
+  g_autoptr (PolkitDetails) details = polkit_details_new ();
+
+  if (check->backup != NULL)
+    polkit_details_insert (details, "backup", check->backup);
+  if (check->components != NULL)
+    polkit_details_insert (details, "components", check->components);
+  polkit_authority_check_authorization (
+      check->authority->polkit, subject, check->action, details,
+      check->interactive ? POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION
+                         : POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE,
+      check->cancellable, polkit_answered, check);
+}
+
+static void
+polkit_ready (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Check *check = user_data;
+  g_autoptr (GError) error = NULL;
+  PolkitAuthority *polkit = polkit_authority_get_finish (result, &error);
+
+  if (polkit == NULL) {
+    check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED,
+                "Not authorized: the authorization service (polkit) is not available: %s",
+                error->message);
+    return;
+  }
+  if (check->authority->polkit == NULL)
+    check->authority->polkit = g_object_ref (polkit);
+  g_object_unref (polkit);
+  ask_polkit (check);
+}
+
+/* The polkit client is made once, asynchronously, so a slow or missing
+ * polkitd never blocks the main loop. */
+static void
+with_polkit (Check *check)
+{
+  if (check->authority->polkit != NULL)
+    ask_polkit (check);
+  else
+    polkit_authority_get_async (check->cancellable, polkit_ready, check);
+}
+
+static void
+uid_answered (DBusPendingCall *pending, void *user_data)
+{
+  Check *check = user_data;
+  DBusMessage *reply = dbus_pending_call_steal_reply (pending);
+  dbus_uint32_t uid = (dbus_uint32_t) -1;
+  gboolean ok = reply != NULL && dbus_message_get_type (reply) == DBUS_MESSAGE_TYPE_METHOD_RETURN
+                && dbus_message_get_args (reply, NULL, DBUS_TYPE_UINT32, &uid, DBUS_TYPE_INVALID);
+
+  if (reply != NULL)
+    dbus_message_unref (reply);
+  dbus_pending_call_unref (pending);
+
+  if (!ok) {
+    check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED, "Not authorized: the caller is unknown");
+    return;
+  }
+  check->uid = (uid_t) uid;
+  if (check->action == NULL) {
+    check_finish (check, NULL);
+  } else if (check->authority->session_mode) {
+    if (check->uid == getuid ())
+      check_finish (check, NULL);
+    else
+      check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED,
+                  "Not authorized: in session mode only uid %u may call this service",
+                  (guint) getuid ());
+  } else if (check->uid == 0) {
+    check_finish (check, NULL);
+  } else {
+    with_polkit (check);
+  }
+}
+
+static void
+start_check (Check *check)
+{
+  DBusMessage *query = dbus_message_new_method_call (DBUS_SERVICE_DBUS, DBUS_PATH_DBUS,
+                                                     DBUS_INTERFACE_DBUS, "GetConnectionUnixUser");
+  DBusPendingCall *pending = NULL;
+  const char *sender = check->sender;
+
+  check->name_watch
+      = bus_watch_name (check->authority->connection, check->sender, caller_vanished, check);
+  dbus_message_append_args (query, DBUS_TYPE_STRING, &sender, DBUS_TYPE_INVALID);
+  if (!dbus_connection_send_with_reply (check->authority->connection, query, &pending, -1)
+      || pending == NULL) {
+    dbus_message_unref (query);
+    check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED, "Not authorized: the bus is unavailable");
+    return;
+  }
+  dbus_message_unref (query);
+  dbus_pending_call_set_notify (pending, uid_answered, check, NULL);
+}
+
+void
+authority_check (Authority *authority, const char *sender, const char *action,
+                 const char *backup, const char *components, gboolean interactive,
+                 AuthorityFunc func, gpointer user_data, GDestroyNotify free_data)
+{
+  Check *check = g_new0 (Check, 1);
+
+  check->authority = authority;
+  check->sender = g_strdup (sender);
+  check->action = g_strdup (action);
+  check->backup = g_strdup (backup);
+  check->components = g_strdup (components);
+  check->interactive = interactive;
+  check->func = func;
+  check->user_data = user_data;
+  check->free_data = free_data;
+  check->cancellable = g_cancellable_new ();
+  check->uid = (uid_t) -1;
+  start_check (check);
+}
+
+void
+authority_get_uid (Authority *authority, const char *sender, AuthorityFunc func,
+                   gpointer user_data, GDestroyNotify free_data)
+{
+  authority_check (authority, sender, NULL, NULL, NULL, FALSE, func, user_data, free_data);
+}
+
+Authority *
+authority_new (DBusConnection *connection, gboolean session_mode)
+{
+  Authority *authority = g_new0 (Authority, 1);
+
+  authority->connection = dbus_connection_ref (connection);
+  authority->session_mode = session_mode;
+  return authority;
+}
+
+void
+authority_free (Authority *authority)
+{
+  if (authority == NULL)
+    return;
+  g_clear_object (&authority->polkit);
+  dbus_connection_unref (authority->connection);
+  g_free (authority);
+}
