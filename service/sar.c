@@ -1,47 +1,24 @@
-/* sar.c: reading, verifying and writing SAR archives with libarchive. */
+/* sar.c: reading and verifying SAR archives with libarchive, and the
+ * libarchive setup every reader shares. */
 #include "sar.h"
 
 #include "errors.h"
 #include "names.h"
+#include "sha256.h"
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <locale.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-/* Raw input is read, and member data hashed, in chunks of this size, so
- * memory does not grow with the archive. */
+/* Raw input is read in chunks of this size, so memory does not grow with
+ * the archive. */
 #define IO_CHUNK (256 * 1024)
 #define PROGRESS_STEP (1024 * 1024)
 
-typedef int AutoFd;
-static void
-close_fd (AutoFd fd)
-{
-  close (fd);
-}
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (AutoFd, close_fd, -1)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (DIR, closedir)
-
-/* libarchive converts member names between the archive and the charset
- * of the current locale, and the pax writer fails on names it cannot
- * convert.  Member names are UTF-8 whatever the caller's locale: every
- * entry point switches its thread to C.UTF-8 while it uses libarchive. */
-typedef locale_t PreviousLocale;
-static void
-restore_locale (PreviousLocale previous)
-{
-  uselocale (previous);
-}
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (PreviousLocale, restore_locale, NULL)
-
-static PreviousLocale
-use_utf8_locale (void)
+SarLocale
+sar_locale_push (void)
 {
   static gsize utf8 = 0;
 
@@ -53,6 +30,75 @@ use_utf8_locale (void)
   if (utf8 == 1)
     return NULL;
   return uselocale ((locale_t) utf8);
+}
+
+void
+sar_locale_pop (SarLocale previous)
+{
+  if (previous != NULL)
+    uselocale (previous);
+}
+
+/* Compression filters libarchive may implement itself or by running an
+ * external program (lzop without liblzo2, gzip without zlib, ...),
+ * depending on how it was built; it says which when a filter is enabled
+ * (ARCHIVE_WARN: "will use an external program").  A root daemon must not
+ * run programs on uploaded data, so only the filters that are in-process
+ * in this libarchive are enabled.  grzip and lrzip, always external, and
+ * uu and rpm, which are not compressions, are never enabled. */
+static const struct {
+  const char *name;
+  int (*enable) (struct archive *archive);
+} compression_filters[] = {
+  { "gzip", archive_read_support_filter_gzip },
+  { "zstd", archive_read_support_filter_zstd },
+  { "bzip2", archive_read_support_filter_bzip2 },
+  { "xz", archive_read_support_filter_xz },
+  { "lzma", archive_read_support_filter_lzma },
+  { "lzip", archive_read_support_filter_lzip },
+  { "lz4", archive_read_support_filter_lz4 },
+  { "compress", archive_read_support_filter_compress },
+  { "lzop", archive_read_support_filter_lzop },
+};
+
+/* Bit i set: compression_filters[i] runs in-process.  Asked once, of a
+ * throw-away reader, since enabling a filter cannot be undone. */
+static guint
+in_process_filters (void)
+{
+  static gsize mask = 0;
+
+  G_STATIC_ASSERT (G_N_ELEMENTS (compression_filters) < 8 * sizeof (gsize) - 1);
+  if (g_once_init_enter (&mask)) {
+    gsize found = 1u << G_N_ELEMENTS (compression_filters); /* never 0 */
+
+    for (guint i = 0; i < G_N_ELEMENTS (compression_filters); i++) {
+      struct archive *probe = archive_read_new ();
+
+      if (compression_filters[i].enable (probe) == ARCHIVE_OK)
+        found |= (gsize) 1 << i;
+      else
+        g_debug ("not reading %s-compressed archives: %s", compression_filters[i].name,
+                 archive_error_string (probe));
+      archive_read_free (probe);
+    }
+    g_once_init_leave (&mask, found);
+  }
+  return (guint) mask;
+}
+
+struct archive *
+sar_archive_read_new (void)
+{
+  struct archive *archive = archive_read_new ();
+  guint filters = in_process_filters ();
+
+  /* Tar only (ustar, pax, GNU). */
+  archive_read_support_format_tar (archive);
+  for (guint i = 0; i < G_N_ELEMENTS (compression_filters); i++)
+    if (filters & (1u << i))
+      compression_filters[i].enable (archive);
+  return archive;
 }
 
 static gboolean set_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
@@ -84,8 +130,9 @@ sar_header_free (SarHeader *header)
 
 typedef struct {
   struct archive *archive;
-  int fd;
-  int read_errno;
+  SarReadFunc read;
+  gpointer read_data;
+  GError *read_error; /* why read failed */
   guint64 bytes_read;
   guint64 bytes_reported;
   SarProgressFunc progress;
@@ -97,17 +144,18 @@ static la_ssize_t
 reader_read (struct archive *archive, void *data, const void **buffer)
 {
   Reader *reader = data;
-  ssize_t n;
+  gssize n;
 
-  do
-    n = read (reader->fd, reader->buffer, IO_CHUNK);
-  while (n < 0 && errno == EINTR);
+  g_clear_error (&reader->read_error);
+  n = reader->read (reader->buffer, IO_CHUNK, reader->read_data, &reader->read_error);
   if (n < 0) {
-    reader->read_errno = errno;
-    archive_set_error (archive, reader->read_errno, "%s", g_strerror (reader->read_errno));
+    if (reader->read_error == NULL)
+      g_set_error_literal (&reader->read_error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                           "reading the backup failed");
+    archive_set_error (archive, EIO, "%s", reader->read_error->message);
     return -1;
   }
-  reader->bytes_read += n;
+  reader->bytes_read += (guint64) n;
   *buffer = reader->buffer;
   return n;
 }
@@ -117,39 +165,54 @@ reader_free (Reader *reader)
 {
   if (reader->archive != NULL)
     archive_read_free (reader->archive);
+  g_clear_error (&reader->read_error);
   g_free (reader->buffer);
   g_free (reader);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reader, reader_free)
 
-/* Turns a libarchive failure into a GError: a failing read() is an I/O
- * problem, anything else means the data is not a readable archive. */
+/* Turns a libarchive failure into a GError: a failing read is reported as
+ * it failed, anything else means the data is not a readable archive. */
 static gboolean
 reader_failed (Reader *reader, const char *what, GError **error)
 {
   const char *why = archive_error_string (reader->archive);
 
-  if (reader->read_errno != 0)
-    return backup_error_set_errno (error, reader->read_errno, "reading the backup");
+  if (reader->read_error != NULL) {
+    g_propagate_error (error, g_steal_pointer (&reader->read_error));
+    return FALSE;
+  }
   return set_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
 }
 
 static Reader *
-reader_open (int fd, GError **error)
+reader_open (SarReadFunc read, gpointer read_data, GError **error)
 {
   g_autoptr (Reader) reader = g_new0 (Reader, 1);
 
-  reader->fd = fd;
+  reader->read = read;
+  reader->read_data = read_data;
   reader->buffer = g_malloc (IO_CHUNK);
-  reader->archive = archive_read_new ();
-  /* Tar only (ustar, pax, GNU); any compression libarchive knows. */
-  archive_read_support_format_tar (reader->archive);
-  archive_read_support_filter_all (reader->archive);
+  reader->archive = sar_archive_read_new ();
   if (archive_read_open (reader->archive, reader, NULL, reader_read, NULL) != ARCHIVE_OK) {
     reader_failed (reader, "not a SAR file", error);
     return NULL;
   }
   return g_steal_pointer (&reader);
+}
+
+static gssize
+read_fd (guint8 *buffer, gsize size, gpointer user_data, GError **error)
+{
+  int fd = GPOINTER_TO_INT (user_data);
+  ssize_t n;
+
+  do
+    n = read (fd, buffer, size);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    backup_error_set_errno (error, errno, "reading the backup");
+  return n;
 }
 
 static void
@@ -318,8 +381,8 @@ read_header (Reader *reader, GError **error)
 SarHeader *
 sar_read_header (int fd, GError **error)
 {
-  g_auto (PreviousLocale) previous = use_utf8_locale ();
-  g_autoptr (Reader) reader = reader_open (fd, error);
+  g_auto (SarLocale) previous = sar_locale_push ();
+  g_autoptr (Reader) reader = reader_open (read_fd, GINT_TO_POINTER (fd), error);
 
   if (reader == NULL)
     return NULL;
@@ -340,7 +403,6 @@ typedef struct {
   guint64 *bytes;
   guint64 entries;
   guint64 unpacked;
-  guint8 *buffer;
 } Verify;
 
 static gboolean
@@ -394,33 +456,40 @@ record_path (Verify *verify, const char *path, PathKind kind, const char *quoted
   return TRUE;
 }
 
+/* Hashes the member's data straight from libarchive's buffers. */
 static gboolean
-hash_member_data (Verify *verify, const char *quoted, guint64 size, guint8 digest[32],
+hash_member_data (Verify *verify, const char *quoted, guint64 size, guint8 digest[SAR_SHA256_SIZE],
                   GError **error)
 {
-  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
-  gsize digest_len = 32;
+  SarSha256 sha;
   guint64 got = 0;
 
+  sar_sha256_init (&sha);
   for (;;) {
-    la_ssize_t n = archive_read_data (verify->reader->archive, verify->buffer, IO_CHUNK);
+    const void *block;
+    size_t len;
+    la_int64_t offset;
+    int ret = archive_read_data_block (verify->reader->archive, &block, &len, &offset);
 
-    if (n < 0) {
+    if (ret == ARCHIVE_EOF)
+      break;
+    if (ret != ARCHIVE_OK) {
       g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
 
       return reader_failed (verify->reader, what, error);
     }
-    if (n == 0)
-      break;
+    if (offset < 0 || (guint64) offset != got)
+      return set_invalid (error, "member %s has holes; only plain regular files are allowed",
+                          quoted);
     if (g_cancellable_set_error_if_cancelled (verify->cancellable, error))
       return FALSE;
-    g_checksum_update (checksum, verify->buffer, n);
-    got += n;
+    sar_sha256_update (&sha, block, len);
+    got += len;
     reader_report (verify->reader, FALSE);
   }
   if (got != size)
     return set_invalid (error, "member %s is truncated", quoted);
-  g_checksum_get_digest (checksum, digest, &digest_len);
+  sar_sha256_digest (&sha, digest);
   return TRUE;
 }
 
@@ -432,7 +501,7 @@ verify_file (Verify *verify, struct archive_entry *entry, const char *path, cons
   const SarComponent *declared
       = g_ptr_array_index (verify->header->manifest->components, component);
   la_int64_t size = archive_entry_size (entry);
-  guint8 digest[32];
+  guint8 digest[SAR_SHA256_SIZE];
 
   if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
     return set_invalid (error, "member %s is a regular file, but has the name of a directory",
@@ -538,16 +607,16 @@ check_declared_limits (Verify *verify, GError **error)
 }
 
 SarHeader *
-sar_verify (int fd, const SarLimits *limits, SarProgressFunc progress, gpointer progress_data,
-            GCancellable *cancellable, GError **error)
+sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits,
+                   SarProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
+                   GError **error)
 {
-  g_auto (PreviousLocale) previous = use_utf8_locale ();
-  g_autoptr (Reader) reader = reader_open (fd, error);
+  g_auto (SarLocale) previous = sar_locale_push ();
+  g_autoptr (Reader) reader = reader_open (read, read_data, error);
   g_autoptr (SarHeader) header = NULL;
   g_autoptr (GHashTable) kinds = NULL;
   g_autofree guint64 *files = NULL;
   g_autofree guint64 *bytes = NULL;
-  g_autofree guint8 *buffer = NULL;
   Verify verify;
 
   if (reader == NULL)
@@ -561,8 +630,7 @@ sar_verify (int fd, const SarLimits *limits, SarProgressFunc progress, gpointer 
   kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   files = g_new0 (guint64, header->manifest->components->len);
   bytes = g_new0 (guint64, header->manifest->components->len);
-  buffer = g_malloc (IO_CHUNK);
-  verify = (Verify){ reader, header, limits, cancellable, kinds, files, bytes, 0, 0, buffer };
+  verify = (Verify){ reader, header, limits, cancellable, kinds, files, bytes, 0, 0 };
   if (!check_declared_limits (&verify, error))
     return NULL;
   verify.entries = 2;
@@ -592,511 +660,10 @@ sar_verify (int fd, const SarLimits *limits, SarProgressFunc progress, gpointer 
   return g_steal_pointer (&header);
 }
 
-/* --- writing --- */
-
-const char *
-sar_default_label (const char *id)
+SarHeader *
+sar_verify (int fd, const SarLimits *limits, SarProgressFunc progress, gpointer progress_data,
+            GCancellable *cancellable, GError **error)
 {
-  static const struct {
-    const char *id;
-    const char *label;
-  } labels[] = {
-    { "core", "Core data" },
-    { "cdr-voicemail", "CDR and voicemails" },
-    { "announcements", "Voicemail announcements" },
-  };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (labels); i++)
-    if (strcmp (labels[i].id, id) == 0)
-      return labels[i].label;
-  return id;
-}
-
-static gboolean pack_failed (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-pack_failed (GError **error, const char *format, ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, message);
-  return FALSE;
-}
-
-/* One directory or regular file of a component tree, as found by the
- * first pass; the second pass writes it and checks it did not change. */
-typedef struct {
-  char *name;
-  gboolean is_dir;
-  mode_t mode;
-  gint64 mtime;
-  guint64 size;
-  guint8 digest[32];
-  GPtrArray *children; /* PackNode*, sorted by name; directories only */
-} PackNode;
-
-static void
-pack_node_free (PackNode *node)
-{
-  g_free (node->name);
-  g_clear_pointer (&node->children, g_ptr_array_unref);
-  g_free (node);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (PackNode, pack_node_free)
-
-static PackNode *
-pack_node_new (const char *name, const struct stat *st)
-{
-  PackNode *node = g_new0 (PackNode, 1);
-
-  node->name = g_strdup (name);
-  node->is_dir = S_ISDIR (st->st_mode);
-  node->mode = st->st_mode & 0777; /* no setuid, setgid or sticky bits */
-  node->mtime = st->st_mtim.tv_sec;
-  if (node->is_dir)
-    node->children = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_node_free);
-  return node;
-}
-
-typedef struct {
-  GCancellable *cancellable;
-  struct archive *archive; /* second pass only */
-  int write_errno;
-  int out_fd;
-  guint8 *buffer;
-} Packer;
-
-static gboolean
-write_failed (Packer *packer, GError **error)
-{
-  if (packer->write_errno != 0)
-    return backup_error_set_errno (error, packer->write_errno, "writing the backup");
-  g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "writing the backup: %s",
-               archive_error_string (packer->archive));
-  return FALSE;
-}
-
-static int
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-static const char *
-file_type_name (mode_t mode)
-{
-  if (S_ISLNK (mode))
-    return "a symbolic link";
-  if (S_ISCHR (mode) || S_ISBLK (mode))
-    return "a device";
-  if (S_ISFIFO (mode))
-    return "a FIFO";
-  if (S_ISSOCK (mode))
-    return "a socket";
-  return "of an unknown type";
-}
-
-/* Opens a regular file below dir_fd without following symlinks and without
- * blocking on a FIFO swapped in since it was looked at. */
-static int
-open_regular (int dir_fd, const char *name, const char *source, struct stat *st, GError **error)
-{
-  AutoFd fd = openat (dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-
-  if (fd < 0) {
-    backup_error_set_errno (error, errno, "opening %s", source);
-    return -1;
-  }
-  if (fstat (fd, st) < 0) {
-    backup_error_set_errno (error, errno, "reading %s", source);
-    return -1;
-  }
-  if (!S_ISREG (st->st_mode)) {
-    pack_failed (error, "%s changed while packing (it is no longer a regular file)", source);
-    return -1;
-  }
-  return g_steal_fd (&fd);
-}
-
-/* Reads the whole file, hashing it and, in the second pass, writing it to
- * the archive. */
-static gboolean
-pack_file_data (Packer *packer, int fd, const char *source, guint64 *size, guint8 digest[32],
-                GError **error)
-{
-  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
-  gsize digest_len = 32;
-
-  *size = 0;
-  for (;;) {
-    ssize_t n = read (fd, packer->buffer, IO_CHUNK);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return backup_error_set_errno (error, errno, "reading %s", source);
-    if (n == 0)
-      break;
-    if (g_cancellable_set_error_if_cancelled (packer->cancellable, error))
-      return FALSE;
-    g_checksum_update (checksum, packer->buffer, n);
-    *size += n;
-    if (packer->archive != NULL && archive_write_data (packer->archive, packer->buffer, n) != n) {
-      return write_failed (packer, error);
-    }
-  }
-  g_checksum_get_digest (checksum, digest, &digest_len);
-  return TRUE;
-}
-
-static gboolean scan_directory (Packer *packer, int dir_fd, const char *source, const char *path,
-                                PackNode *node, SarComponent *component, GError **error);
-
-/* First pass over one directory entry. */
-static gboolean
-scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, const char *path,
-            PackNode *parent, SarComponent *component, GError **error)
-{
-  g_autofree char *child_source = g_build_filename (source, name, NULL);
-  g_autofree char *child_path = g_strconcat (path, "/", name, NULL);
-  g_autoptr (GError) local = NULL;
-  g_autoptr (PackNode) node = NULL;
-  struct stat st;
-
-  if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    return backup_error_set_errno (error, errno, "reading %s", child_source);
-  if (!sar_path_check (child_path, &local))
-    return pack_failed (error, "cannot pack %s: %s", child_source, local->message);
-  if (!S_ISDIR (st.st_mode) && !S_ISREG (st.st_mode))
-    return pack_failed (error,
-                        "cannot pack %s: it is %s; only directories and regular files can be "
-                        "packed",
-                        child_source, file_type_name (st.st_mode));
-
-  node = pack_node_new (name, &st);
-  if (node->is_dir) {
-    AutoFd fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-    if (fd < 0)
-      return backup_error_set_errno (error, errno, "opening %s", child_source);
-    if (!scan_directory (packer, fd, child_source, child_path, node, component, error))
-      return FALSE;
-  } else {
-    AutoFd fd = open_regular (dir_fd, name, child_source, &st, error);
-
-    if (fd < 0 || !pack_file_data (packer, fd, child_source, &node->size, node->digest, error))
-      return FALSE;
-    node->mtime = st.st_mtim.tv_sec;
-    component->files++;
-    component->bytes += node->size;
-  }
-  g_ptr_array_add (parent->children, g_steal_pointer (&node));
-  return TRUE;
-}
-
-/* First pass: finds the directories and regular files below dir_fd, in
- * name order, and hashes the files.  Takes ownership of nothing. */
-static gboolean
-scan_directory (Packer *packer, int dir_fd, const char *source, const char *path, PackNode *node,
-                SarComponent *component, GError **error)
-{
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (DIR) dir = NULL;
-  int fd = dup (dir_fd);
-  struct dirent *dent;
-
-  if (fd < 0 || (dir = fdopendir (fd)) == NULL) {
-    int errsv = errno;
-
-    if (fd >= 0)
-      close (fd);
-    return backup_error_set_errno (error, errsv, "reading directory %s", source);
-  }
-  errno = 0;
-  while ((dent = readdir (dir)) != NULL) {
-    if (strcmp (dent->d_name, ".") != 0 && strcmp (dent->d_name, "..") != 0)
-      g_ptr_array_add (names, g_strdup (dent->d_name));
-    errno = 0;
-  }
-  if (errno != 0)
-    return backup_error_set_errno (error, errno, "reading directory %s", source);
-  g_ptr_array_sort (names, compare_names);
-
-  for (guint i = 0; i < names->len; i++) {
-    if (g_cancellable_set_error_if_cancelled (packer->cancellable, error)
-        || !scan_entry (packer, dir_fd, g_ptr_array_index (names, i), source, path, node, component,
-                        error))
-      return FALSE;
-  }
-  return TRUE;
-}
-
-static gboolean
-write_header (Packer *packer, const char *path, mode_t type, mode_t mode, gint64 mtime,
-              guint64 size, GError **error)
-{
-  struct archive_entry *entry = archive_entry_new ();
-  int ret;
-
-  archive_entry_set_pathname_utf8 (entry, path);
-  archive_entry_set_filetype (entry, type);
-  archive_entry_set_perm (entry, mode);
-  archive_entry_set_uid (entry, 0);
-  archive_entry_set_gid (entry, 0);
-  archive_entry_set_uname (entry, "root");
-  archive_entry_set_gname (entry, "root");
-  archive_entry_set_mtime (entry, mtime, 0);
-  archive_entry_set_size (entry, type == AE_IFREG ? (la_int64_t) size : 0);
-  ret = archive_write_header (packer->archive, entry);
-  archive_entry_free (entry);
-  /* A warning means the header could not be written as given. */
-  return ret == ARCHIVE_OK || write_failed (packer, error);
-}
-
-static gboolean
-write_metadata (Packer *packer, const char *name, const char *data, gsize len, gint64 mtime,
-                GError **error)
-{
-  if (!write_header (packer, name, AE_IFREG, 0644, mtime, len, error))
-    return FALSE;
-  if (len > 0 && archive_write_data (packer->archive, data, len) != (la_ssize_t) len)
-    return write_failed (packer, error);
-  return TRUE;
-}
-
-/* Second pass: writes node (found below dir_fd by the first pass) and its
- * tree, re-reading each file and refusing files that changed. */
-static gboolean
-write_node (Packer *packer, int dir_fd, const PackNode *node, const char *source, const char *path,
-            GError **error)
-{
-  g_autofree char *child_source = g_build_filename (source, node->name, NULL);
-  g_autofree char *child_path = g_strconcat (path, "/", node->name, NULL);
-  struct stat st;
-  guint8 digest[32];
-  guint64 size;
-
-  if (g_cancellable_set_error_if_cancelled (packer->cancellable, error))
-    return FALSE;
-  if (node->is_dir) {
-    g_autofree char *dir_path = g_strconcat (child_path, "/", NULL);
-    AutoFd fd = openat (dir_fd, node->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-    if (fd < 0)
-      return backup_error_set_errno (error, errno, "opening %s", child_source);
-    if (!write_header (packer, dir_path, AE_IFDIR, node->mode, node->mtime, 0, error))
-      return FALSE;
-    for (guint i = 0; i < node->children->len; i++)
-      if (!write_node (packer, fd, g_ptr_array_index (node->children, i), child_source, child_path,
-                       error))
-        return FALSE;
-    return TRUE;
-  }
-
-  AutoFd fd = open_regular (dir_fd, node->name, child_source, &st, error);
-  if (fd < 0)
-    return FALSE;
-  if ((guint64) st.st_size != node->size)
-    return pack_failed (error, "%s changed while packing (its size changed); try again",
-                        child_source);
-  if (!write_header (packer, child_path, AE_IFREG, node->mode, node->mtime, node->size, error)
-      || !pack_file_data (packer, fd, child_source, &size, digest, error))
-    return FALSE;
-  if (size != node->size || memcmp (digest, node->digest, sizeof digest) != 0)
-    return pack_failed (error, "%s changed while packing (its content changed); try again",
-                        child_source);
-  return TRUE;
-}
-
-static la_ssize_t
-packer_write (struct archive *archive, void *data, const void *buffer, size_t len)
-{
-  Packer *packer = data;
-  const char *p = buffer;
-  size_t left = len;
-
-  while (left > 0) {
-    ssize_t n = write (packer->out_fd, p, left);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      packer->write_errno = errno;
-      archive_set_error (archive, packer->write_errno, "%s", g_strerror (packer->write_errno));
-      return -1;
-    }
-    p += n;
-    left -= n;
-  }
-  return len;
-}
-
-static gboolean
-open_writer (Packer *packer, SarCompression compression, GError **error)
-{
-  int ret = ARCHIVE_OK;
-
-  packer->archive = archive_write_new ();
-  archive_write_set_format_pax_restricted (packer->archive);
-  switch (compression) {
-  case SAR_COMPRESSION_ZSTD:
-    ret = archive_write_add_filter_zstd (packer->archive);
-    break;
-  case SAR_COMPRESSION_GZIP:
-    ret = archive_write_add_filter_gzip (packer->archive);
-    /* No time in the gzip header, so the output is reproducible. */
-    if (ret == ARCHIVE_OK)
-      ret = archive_write_set_filter_option (packer->archive, "gzip", "timestamp", NULL);
-    break;
-  case SAR_COMPRESSION_NONE:
-    break;
-  }
-  /* Padding belongs to the tar stream, not after the compressed data. */
-  if (compression != SAR_COMPRESSION_NONE)
-    archive_write_set_bytes_in_last_block (packer->archive, 1);
-  if (ret != ARCHIVE_OK
-      || archive_write_open (packer->archive, packer, NULL, packer_write, NULL) != ARCHIVE_OK)
-    return write_failed (packer, error);
-  return TRUE;
-}
-
-/* The manifest of the spec, checked by the reader's own rules so the
- * writer never writes what the reader refuses.  Counts are filled in by
- * the first pass. */
-static SarManifest *
-manifest_for_spec (const SarPackSpec *spec, GError **error)
-{
-  g_autoptr (SarManifest) manifest = g_new0 (SarManifest, 1);
-  g_autoptr (SarManifest) check = NULL;
-  g_autoptr (GError) local = NULL;
-  g_autofree char *data = NULL;
-  gsize len;
-
-  manifest->format = SAR_FORMAT_VERSION;
-  manifest->version = g_strdup (spec->version != NULL ? spec->version : "");
-  manifest->created = spec->created != 0 ? spec->created : g_get_real_time () / G_USEC_PER_SEC;
-  manifest->process = g_strdup (spec->process != NULL ? spec->process : "manual");
-  manifest->hostname = g_strdup (spec->hostname != NULL ? spec->hostname : g_get_host_name ());
-  manifest->ip_address = g_strdup (spec->ip_address);
-  manifest->components = g_ptr_array_new_with_free_func ((GDestroyNotify) sar_component_free);
-  for (guint i = 0; spec->components != NULL && i < spec->components->len; i++) {
-    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
-    SarComponent *component = g_new0 (SarComponent, 1);
-
-    component->id = g_strdup (pack->id);
-    component->label = g_strdup (pack->label != NULL ? pack->label : sar_default_label (pack->id));
-    g_ptr_array_add (manifest->components, component);
-  }
-
-  data = sar_manifest_to_data (manifest, &len);
-  check = sar_manifest_parse (data, len, &local);
-  if (check == NULL) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS, "cannot pack: %s", local->message);
-    return NULL;
-  }
-  manifest->parsed_version = check->parsed_version;
-  return g_steal_pointer (&manifest);
-}
-
-/* SHA256SUMS from the first pass, in the order the files are written. */
-static void
-collect_checksums (const PackNode *node, const char *path, SarChecksums *sums)
-{
-  for (guint i = 0; i < node->children->len; i++) {
-    const PackNode *child = g_ptr_array_index (node->children, i);
-    g_autofree char *child_path = g_strconcat (path, "/", child->name, NULL);
-
-    if (child->is_dir)
-      collect_checksums (child, child_path, sums);
-    else
-      sar_checksums_add (sums, child_path, child->digest);
-  }
-}
-
-/* Writes the archive from the first pass's trees. */
-static gboolean
-write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manifest,
-               GPtrArray *roots, GError **error)
-{
-  g_autoptr (SarChecksums) sums = sar_checksums_new ();
-  g_autofree char *manifest_data = NULL;
-  g_autofree char *sums_data = NULL;
-  gsize manifest_len, sums_len;
-
-  for (guint i = 0; i < roots->len; i++) {
-    const PackNode *root = g_ptr_array_index (roots, i);
-
-    collect_checksums (root, root->name, sums);
-  }
-  manifest_data = sar_manifest_to_data (manifest, &manifest_len);
-  sums_data = sar_checksums_to_data (sums, &sums_len);
-  if (!open_writer (packer, spec->compression, error)
-      || !write_metadata (packer, SAR_MANIFEST_MEMBER, manifest_data, manifest_len,
-                          manifest->created, error)
-      || !write_metadata (packer, SAR_CHECKSUMS_MEMBER, sums_data, sums_len, manifest->created,
-                          error))
-    return FALSE;
-
-  for (guint i = 0; i < roots->len; i++) {
-    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
-    const PackNode *root = g_ptr_array_index (roots, i);
-    g_autofree char *root_path = g_strconcat (root->name, "/", NULL);
-    AutoFd fd = open (pack->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-    if (fd < 0)
-      return backup_error_set_errno (error, errno, "opening component directory %s", pack->path);
-    if (!write_header (packer, root_path, AE_IFDIR, root->mode, root->mtime, 0, error))
-      return FALSE;
-    for (guint j = 0; j < root->children->len; j++)
-      if (!write_node (packer, fd, g_ptr_array_index (root->children, j), pack->path, root->name,
-                       error))
-        return FALSE;
-  }
-  if (archive_write_close (packer->archive) != ARCHIVE_OK)
-    return write_failed (packer, error);
-  return TRUE;
-}
-
-gboolean
-sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError **error)
-{
-  g_auto (PreviousLocale) previous = use_utf8_locale ();
-  g_autoptr (SarManifest) manifest = manifest_for_spec (spec, error);
-  g_autoptr (GPtrArray) roots = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_node_free);
-  g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
-  Packer packer = { cancellable, NULL, 0, out_fd, buffer };
-  gboolean ok;
-
-  if (manifest == NULL)
-    return FALSE;
-  if (manifest->components->len == 0) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS, "cannot pack: no components");
-    return FALSE;
-  }
-
-  /* First pass: what is there, and its checksums, which SHA256SUMS must
-   * list before any file is written. */
-  for (guint i = 0; i < spec->components->len; i++) {
-    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
-    SarComponent *component = g_ptr_array_index (manifest->components, i);
-    AutoFd fd = open (pack->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    PackNode *root;
-
-    if (fd < 0 || fstat (fd, &st) < 0)
-      return backup_error_set_errno (error, errno, "opening component directory %s", pack->path);
-    root = pack_node_new (pack->id, &st);
-    g_ptr_array_add (roots, root);
-    if (!scan_directory (&packer, fd, pack->path, pack->id, root, component, error))
-      return FALSE;
-  }
-
-  ok = write_archive (&packer, spec, manifest, roots, error);
-  if (packer.archive != NULL)
-    archive_write_free (packer.archive);
-  return ok;
+  return sar_verify_stream (read_fd, GINT_TO_POINTER (fd), limits, progress, progress_data,
+                            cancellable, error);
 }

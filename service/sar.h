@@ -1,15 +1,41 @@
 /* sar.h: reading and writing SAR archives (see docs/sar-format.md).
  *
- * Reading uses libarchive with the tar formats only and every compression
- * filter.  sar_read_header() reads just the first two members, so its cost
- * does not depend on the size of the backup.  sar_verify() reads the whole
- * archive and checks it against its own metadata.  The writer packs one
- * directory per component into a zstd (or gzip) compressed pax archive.
+ * Reading uses libarchive with the tar formats only and the compression
+ * filters libarchive implements itself (never one that runs an external
+ * program).  sar_read_header() reads just the first two members, so its
+ * cost does not depend on the size of the backup.  sar_verify() reads the
+ * whole archive and checks it against its own metadata.  The writer
+ * (sar-pack.c) packs one directory per component into a zstd (or gzip)
+ * compressed pax archive.
  */
 #pragma once
 
 #include <gio/gio.h>
+#include <locale.h>
 #include "manifest.h"
+
+/* --- for every user of libarchive --- */
+
+/* libarchive converts member names between the archive and the charset of
+ * the current locale, and the pax writer fails on names it cannot convert.
+ * Member names are UTF-8 whatever the process's locale, so every use of
+ * libarchive runs with its thread switched to C.UTF-8:
+ *
+ *   g_auto (SarLocale) previous = sar_locale_push ();
+ *
+ * switches until the end of the scope.  (NULL: nothing to restore.) */
+typedef locale_t SarLocale;
+SarLocale sar_locale_push (void);
+void sar_locale_pop (SarLocale previous);
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (SarLocale, sar_locale_pop, NULL)
+
+/* A new libarchive reader for SAR files: tar formats only, and only the
+ * compression filters libarchive runs in-process (see docs/sar-format.md);
+ * never one that would run an external program on hostile data.  Free it
+ * with archive_read_free(). */
+struct archive *sar_archive_read_new (void);
+
+/* --- reading --- */
 
 typedef struct {
   SarManifest *manifest;
@@ -33,6 +59,11 @@ typedef struct {
 /* Called now and then with the bytes of compressed input consumed so far. */
 typedef void (*SarProgressFunc) (guint64 bytes_read, gpointer user_data);
 
+/* Supplies the next bytes of an archive: fills buffer with up to size
+ * bytes and returns how many, 0 at the end of the data, or -1 with error
+ * set (that error is what the verification then fails with). */
+typedef gssize (*SarReadFunc) (guint8 *buffer, gsize size, gpointer user_data, GError **error);
+
 /* Reads the whole archive on fd and checks: the first two members as in
  * sar_read_header(); every later member is a directory or a regular file
  * below a component of the manifest, its path passes sar_path_check(); each
@@ -41,6 +72,15 @@ typedef void (*SarProgressFunc) (guint64 bytes_read, gpointer user_data);
  * match the manifest; limits hold.  Returns the header on success. */
 SarHeader *sar_verify (int fd, const SarLimits *limits, SarProgressFunc progress,
                        gpointer progress_data, GCancellable *cancellable, GError **error);
+
+/* sar_verify() of the bytes read supplies, in order.  Stops reading at the
+ * tar end-of-archive marker.  Memory does not depend on the archive's
+ * size (beyond its metadata). */
+SarHeader *sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits,
+                              SarProgressFunc progress, gpointer progress_data,
+                              GCancellable *cancellable, GError **error);
+
+/* --- writing (sar-pack.c) --- */
 
 typedef enum {
   SAR_COMPRESSION_ZSTD,
@@ -55,11 +95,11 @@ typedef struct {
 } SarPackComponent;
 
 typedef struct {
-  const char *version;  /* required */
-  const char *process;  /* default "manual" */
-  const char *hostname; /* default: this host's name */
+  const char *version;    /* required */
+  const char *process;    /* default "manual" */
+  const char *hostname;   /* default: this host's name */
   const char *ip_address; /* optional */
-  gint64 created;       /* 0: now */
+  gint64 created;         /* 0: now */
   SarCompression compression;
   GPtrArray *components; /* SarPackComponent* */
 } SarPackSpec;
@@ -70,5 +110,4 @@ const char *sar_default_label (const char *id);
 /* Writes a SAR archive of the spec to out_fd.  Only directories and regular
  * files are packed; anything else in a component tree is an error naming
  * it.  Symlinks are never followed. */
-gboolean sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable,
-                   GError **error);
+gboolean sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError **error);

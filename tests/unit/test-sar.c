@@ -226,8 +226,10 @@ assert_verify_fails (int fd, const SarLimits *limits, int code, const char *mess
 static void
 test_handmade_archive_verifies (void)
 {
-  const int filters[]
-      = { ARCHIVE_FILTER_NONE, ARCHIVE_FILTER_GZIP, ARCHIVE_FILTER_ZSTD, ARCHIVE_FILTER_XZ };
+  /* Every compression libarchive reads in-process (and writes). */
+  const int filters[] = { ARCHIVE_FILTER_NONE, ARCHIVE_FILTER_GZIP,  ARCHIVE_FILTER_ZSTD,
+                          ARCHIVE_FILTER_XZ,   ARCHIVE_FILTER_BZIP2, ARCHIVE_FILTER_LZMA,
+                          ARCHIVE_FILTER_LZIP, ARCHIVE_FILTER_LZ4,   ARCHIVE_FILTER_COMPRESS };
   const int formats[]
       = { ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FORMAT_TAR_GNUTAR };
 
@@ -833,6 +835,112 @@ test_verify_cancelled (void)
   remove_tree (root);
 }
 
+/* Data whose magic selects a libarchive filter that runs an external
+ * program (grzip and lrzip always; lzop without liblzo2).  A stand-in for
+ * each program on PATH records whether anything ran it. */
+static void
+test_refuses_filters_that_run_programs (void)
+{
+  static const struct {
+    const char *program;
+    const char *magic;
+    gsize len;
+  } cases[] = {
+    { "lrzip", "LRZI\0\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 24 },
+    { "grzip", "GRZipII\0\x02\x04:)\0\0\0\0\0\0\0\0\0\0\0\0", 24 },
+    { "lzop", "\x89LZO\0\r\n\x1a\n\x10\x30\x20\xa0\x09\x40\x01\x05\x03\0\0\x01\0\0\0", 24 },
+  };
+  g_autofree char *bin = g_dir_make_tmp ("test-sar-bin-XXXXXX", NULL);
+  g_autofree char *marker = g_build_filename (bin, "ran", NULL);
+  g_autofree char *old_path = g_strdup (g_getenv ("PATH"));
+
+  g_assert_nonnull (bin);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *program = g_build_filename (bin, cases[i].program, NULL);
+    g_autofree char *script
+        = g_strdup_printf ("#!/bin/sh\necho %s >> '%s'\ncat\n", cases[i].program, marker);
+
+    g_assert_true (g_file_set_contents (program, script, -1, NULL));
+    g_assert_cmpint (chmod (program, 0755), ==, 0);
+  }
+  g_setenv ("PATH", bin, TRUE);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (SarHeader) header = NULL;
+    int fd = temp_fd ();
+    char padding[4096] = { 0 };
+
+    g_test_message ("%s", cases[i].program);
+    g_assert_cmpint (write (fd, cases[i].magic, cases[i].len), ==, (gssize) cases[i].len);
+    g_assert_cmpint (write (fd, padding, sizeof padding), ==, sizeof padding);
+    rewind_fd (fd);
+    header = sar_read_header (fd, &error);
+    g_assert_null (header);
+    g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+    rewind_fd (fd);
+    assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP, "not a SAR file");
+  }
+
+  g_setenv ("PATH", old_path, TRUE);
+  g_assert_false (g_file_test (marker, G_FILE_TEST_EXISTS));
+  remove_tree (bin);
+}
+
+typedef struct {
+  GBytes *data;
+  gsize offset;
+  gsize fail_at; /* 0: never */
+  guint calls;
+} Stream;
+
+/* Hands out odd-sized pieces, or fails once fail_at bytes are out. */
+static gssize
+stream_read (guint8 *buffer, gsize size, gpointer user_data, GError **error)
+{
+  Stream *stream = user_data;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (stream->data, &len);
+  gsize n = MIN (MIN (size, 1001), len - stream->offset);
+
+  stream->calls++;
+  if (stream->fail_at != 0 && stream->offset >= stream->fail_at) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, "the sender went away");
+    return -1;
+  }
+  memcpy (buffer, data + stream->offset, n);
+  stream->offset += n;
+  return (gssize) n;
+}
+
+static void
+test_verify_stream (void)
+{
+  g_autofree char *root = make_tree ();
+  int fd = pack (root, SAR_COMPRESSION_ZSTD, NULL);
+  g_autoptr (GBytes) data = read_all (fd);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  guint64 last = 0;
+  Stream stream = { data, 0, 0, 0 };
+
+  header = sar_verify_stream (stream_read, &stream, NULL, record_progress, &last, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (header);
+  g_assert_cmpuint (stream.calls, >, 1);
+  g_assert_cmpuint (last, ==, stream.offset);
+
+  /* A failing read fails the verification with the reader's own error. */
+  g_clear_pointer (&header, sar_header_free);
+  stream = (Stream){ data, 0, g_bytes_get_size (data) / 2, 0 };
+  header = sar_verify_stream (stream_read, &stream, NULL, NULL, NULL, NULL, &error);
+  g_assert_null (header);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
+  g_assert_cmpstr (error->message, ==, "the sender went away");
+  close (fd);
+  remove_tree (root);
+}
+
 static void
 test_default_labels (void)
 {
@@ -857,6 +965,9 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/verify/limit-counts-directories", test_limit_counts_directories);
   g_test_add_func ("/sar/verify/truncated", test_truncated_archive);
   g_test_add_func ("/sar/verify/cancelled", test_verify_cancelled);
+  g_test_add_func ("/sar/verify/stream", test_verify_stream);
+  g_test_add_func ("/sar/verify/refuses-filters-that-run-programs",
+                   test_refuses_filters_that_run_programs);
   g_test_add_func ("/sar/header/refuses-wrong-order", test_refuses_wrong_order);
   g_test_add_func ("/sar/header/refuses-zip", test_refuses_zip);
   g_test_add_func ("/sar/header/refuses-empty-and-garbage", test_refuses_empty_and_garbage);
