@@ -1,0 +1,1024 @@
+/* extract.c: safe extraction of chosen components of a SAR archive.
+ *
+ * Every member is checked as sar_verify() checks it, whether its component
+ * was chosen or not, so a hostile archive is refused the same way however
+ * it is restored; only members of chosen components are written (and
+ * their data hashed).  Directories are reached by walking one component at
+ * a time with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), holding an
+ * fd per level, never by a path string.
+ */
+#include "extract.h"
+
+#include "errors.h"
+#include "names.h"
+#include "sha256.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define IO_CHUNK (256 * 1024)
+#define PROGRESS_STEP (1024 * 1024)
+#define DIR_MODE_DEFAULT 0755
+
+typedef int AutoFd;
+static void
+close_fd (AutoFd fd)
+{
+  close (fd);
+}
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (AutoFd, close_fd, -1)
+
+static gboolean set_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+set_invalid (GError **error, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, message);
+  return FALSE;
+}
+
+/* openat2() below dir_fd: no absolute paths, no "..", no symlinks (not
+ * even in the last component) and no magic links. */
+static int
+open_beneath (int dir_fd, const char *name, int flags, mode_t mode)
+{
+  struct open_how how = {
+    .flags = (guint64) flags,
+    .mode = (flags & O_CREAT) != 0 ? mode : 0,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd;
+
+  do
+    fd = (int) syscall (SYS_openat2, dir_fd, name, &how, sizeof how);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+/* --- the extraction state --- */
+
+typedef enum { KIND_DIRECTORY = 1, KIND_FILE } PathKind;
+
+/* A directory created in a staging tree; its mode is applied at the end,
+ * after its contents are written, so a 0555 directory blocks nothing. */
+typedef struct {
+  const ExtractTarget *target;
+  char *rel; /* below the staging directory, without "<id>/" */
+  guint depth;
+  mode_t mode;
+} CreatedDir;
+
+static void
+created_dir_free (CreatedDir *dir)
+{
+  g_free (dir->rel);
+  g_free (dir);
+}
+
+typedef struct {
+  const ExtractTarget *target; /* NULL: read and skipped */
+  guint64 files;               /* regular files seen so far */
+  guint64 bytes;
+  gboolean root_mode_set; /* a "<id>/" member gave the staging root a mode */
+  mode_t root_mode;
+} ComponentState;
+
+typedef struct {
+  struct archive *archive;
+  int fd;
+  int read_errno;
+  guint64 bytes_read;
+  guint64 bytes_reported;
+  SarProgressFunc progress;
+  gpointer progress_data;
+  guint8 *buffer;
+
+  const SarHeader *header;
+  const SarLimits *limits;
+  GCancellable *cancellable;
+  ComponentState *components; /* in manifest order */
+  GHashTable *kinds;          /* member path without trailing '/' -> PathKind */
+  GPtrArray *dirs;            /* CreatedDir* */
+  GHashTable *dir_by_path;    /* member path -> CreatedDir* (borrowed) */
+  guint64 entries;
+  guint64 unpacked;
+
+  /* The directories leading to the last member written, one open fd per
+   * level below the staging directory of stack_target.  Members come in
+   * tree order, so most members reuse all of it. */
+  const ExtractTarget *stack_target;
+  guint stack_len;
+  char *stack_names[SAR_PATH_DEPTH_MAX];
+  int stack_fds[SAR_PATH_DEPTH_MAX];
+} Extractor;
+
+static void
+stack_pop_to (Extractor *ex, guint len)
+{
+  while (ex->stack_len > len) {
+    ex->stack_len--;
+    close (ex->stack_fds[ex->stack_len]);
+    g_free (ex->stack_names[ex->stack_len]);
+  }
+}
+
+static void
+extractor_free (Extractor *ex)
+{
+  stack_pop_to (ex, 0);
+  if (ex->archive != NULL)
+    archive_read_free (ex->archive);
+  g_free (ex->buffer);
+  g_free (ex->components);
+  g_clear_pointer (&ex->kinds, g_hash_table_unref);
+  g_clear_pointer (&ex->dir_by_path, g_hash_table_unref);
+  g_clear_pointer (&ex->dirs, g_ptr_array_unref);
+  g_free (ex);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Extractor, extractor_free)
+
+/* --- reading --- */
+
+static la_ssize_t
+extractor_read (struct archive *archive, void *data, const void **buffer)
+{
+  Extractor *ex = data;
+  ssize_t n;
+
+  do
+    n = read (ex->fd, ex->buffer, IO_CHUNK);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    ex->read_errno = errno;
+    archive_set_error (archive, ex->read_errno, "%s", g_strerror (ex->read_errno));
+    return -1;
+  }
+  ex->bytes_read += n;
+  *buffer = ex->buffer;
+  return n;
+}
+
+static gboolean
+reader_failed (Extractor *ex, const char *what, GError **error)
+{
+  const char *why = archive_error_string (ex->archive);
+
+  if (ex->read_errno != 0)
+    return backup_error_set_errno (error, ex->read_errno, "reading the backup");
+  return set_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
+}
+
+/* The reader of sar.c: tar formats only, in-process filters only. */
+static gboolean
+extractor_open (Extractor *ex, GError **error)
+{
+  ex->buffer = g_malloc (IO_CHUNK);
+  ex->archive = sar_archive_read_new ();
+  if (archive_read_open (ex->archive, ex, NULL, extractor_read, NULL) != ARCHIVE_OK)
+    return reader_failed (ex, "not a SAR file", error);
+  return TRUE;
+}
+
+static void
+extractor_report (Extractor *ex, gboolean force)
+{
+  if (ex->progress == NULL)
+    return;
+  if (!force && ex->bytes_read - ex->bytes_reported < PROGRESS_STEP)
+    return;
+  ex->bytes_reported = ex->bytes_read;
+  ex->progress (ex->bytes_read, ex->progress_data);
+}
+
+/* The member's path with one leading "./" removed (docs/sar-format.md). */
+static char *
+member_path (struct archive_entry *entry)
+{
+  const char *name = archive_entry_pathname_utf8 (entry);
+
+  if (name == NULL)
+    name = archive_entry_pathname (entry);
+  if (name == NULL)
+    return g_strdup ("");
+  if (name[0] == '.' && name[1] == '/' && name[2] != '\0')
+    name += 2;
+  return g_strdup (name);
+}
+
+static gboolean
+check_member_type (struct archive_entry *entry, const char *quoted, GError **error)
+{
+  const char *what = NULL;
+
+  if (archive_entry_hardlink (entry) != NULL)
+    what = "a hard link";
+  else if (archive_entry_symlink (entry) != NULL)
+    what = "a symbolic link";
+  else {
+    switch (archive_entry_filetype (entry)) {
+    case AE_IFREG:
+      if (archive_entry_sparse_count (entry) > 0)
+        what = "a sparse file";
+      break;
+    case AE_IFDIR:
+      break;
+    case AE_IFLNK:
+      what = "a symbolic link";
+      break;
+    case AE_IFCHR:
+    case AE_IFBLK:
+      what = "a device";
+      break;
+    case AE_IFIFO:
+      what = "a FIFO";
+      break;
+    case AE_IFSOCK:
+      what = "a socket";
+      break;
+    default:
+      what = "of an unknown type";
+    }
+  }
+  if (what == NULL)
+    return TRUE;
+  return set_invalid (error, "member %s is %s; only directories and regular files are allowed",
+                      quoted, what);
+}
+
+/* The first two members were parsed into the header by the caller; here
+ * they only have to be where they belong. */
+static gboolean
+skip_metadata_member (Extractor *ex, const char *expected, guint position, GError **error)
+{
+  struct archive_entry *entry;
+  g_autofree char *path = NULL;
+  g_autofree char *quoted = NULL;
+  int ret = archive_read_next_header (ex->archive, &entry);
+
+  if (ret == ARCHIVE_EOF)
+    return set_invalid (error, "not a SAR file: the archive ends before member \"%s\"", expected);
+  if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
+    return reader_failed (ex, "not a SAR file", error);
+  path = member_path (entry);
+  quoted = sar_quote (path);
+  if (strcmp (path, expected) != 0)
+    return set_invalid (error, "not a SAR file: member %u is %s, expected \"%s\"", position, quoted,
+                        expected);
+  if (!check_member_type (entry, quoted, error))
+    return FALSE;
+  if (archive_entry_filetype (entry) != AE_IFREG)
+    return set_invalid (error, "member %s is not a regular file", quoted);
+  if (!archive_entry_size_is_set (entry) || archive_entry_size (entry) < 0
+      || archive_entry_size (entry) > SAR_METADATA_MAX)
+    return set_invalid (error, "member %s is larger than %d bytes", quoted, SAR_METADATA_MAX);
+  if (archive_read_data_skip (ex->archive) != ARCHIVE_OK)
+    return reader_failed (ex, "reading the archive", error);
+  return TRUE;
+}
+
+/* --- limits and bookkeeping --- */
+
+static gboolean
+too_large (GError **error, const char *what, guint64 limit)
+{
+  g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE,
+               "the backup has more than %" G_GUINT64_FORMAT " %s, the configured limit", limit,
+               what);
+  return FALSE;
+}
+
+static gboolean
+check_limits (Extractor *ex, GError **error)
+{
+  guint64 max_bytes = ex->limits != NULL ? ex->limits->max_unpacked_bytes : 0;
+  guint64 max_entries = ex->limits != NULL ? ex->limits->max_entries : 0;
+
+  if (max_entries != 0 && ex->entries > max_entries)
+    return too_large (error, "entries", max_entries);
+  if (max_bytes != 0 && ex->unpacked > max_bytes)
+    return too_large (error, "bytes of unpacked data", max_bytes);
+  return TRUE;
+}
+
+/* What the metadata alone shows, before any tree member is read. */
+static gboolean
+check_declared_limits (Extractor *ex, GError **error)
+{
+  const SarHeader *header = ex->header;
+  guint64 bytes = 0;
+
+  for (guint i = 0; i < header->manifest->components->len; i++) {
+    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
+
+    bytes = c->bytes > G_MAXUINT64 - bytes ? G_MAXUINT64 : bytes + c->bytes;
+  }
+  ex->entries = 2 + header->checksums->entries->len;
+  ex->unpacked = bytes;
+  if (!check_limits (ex, error))
+    return FALSE;
+  ex->entries = 2;
+  ex->unpacked = 0;
+  return TRUE;
+}
+
+/* Records path (and implicitly its parents), so that no path is both a
+ * file and a directory and no file appears twice. */
+static gboolean
+record_path (Extractor *ex, const char *path, PathKind kind, const char *quoted, GError **error)
+{
+  PathKind existing;
+
+  for (const char *slash = strchr (path, '/'); slash != NULL; slash = strchr (slash + 1, '/')) {
+    g_autofree char *parent = g_strndup (path, slash - path);
+
+    existing = GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, parent));
+    if (existing == KIND_FILE)
+      return set_invalid (error, "member %s lies below \"%s\", which is a regular file", quoted,
+                          parent);
+    if (existing == 0)
+      g_hash_table_insert (ex->kinds, g_steal_pointer (&parent), GINT_TO_POINTER (KIND_DIRECTORY));
+  }
+  existing = GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, path));
+  if (existing == KIND_FILE)
+    return set_invalid (error, "member %s appears %s", quoted,
+                        kind == KIND_FILE ? "twice" : "as a regular file and as a directory");
+  if (existing == KIND_DIRECTORY && kind == KIND_FILE)
+    return set_invalid (error, "member %s appears as a regular file and as a directory", quoted);
+  g_hash_table_insert (ex->kinds, g_strdup (path), GINT_TO_POINTER (kind));
+  return TRUE;
+}
+
+/* --- writing into the staging trees --- */
+
+static gboolean
+set_owner (int fd, const ExtractTarget *target, const char *what, GError **error)
+{
+  if (target->uid == (uid_t) -1 && target->gid == (gid_t) -1)
+    return TRUE;
+  if (fchown (fd, target->uid, target->gid) < 0)
+    return backup_error_set_errno (error, errno, "setting the owner of %s", what);
+  return TRUE;
+}
+
+static char *
+join_components (char **parts, guint n)
+{
+  GString *joined = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++) {
+    if (i > 0)
+      g_string_append_c (joined, '/');
+    g_string_append (joined, parts[i]);
+  }
+  return g_string_free (joined, FALSE);
+}
+
+/* Opens (creating as needed) the directories dirs[0..n) below the staging
+ * directory of target, reusing the levels already open.  Returns a
+ * borrowed fd: the staging fd itself when n is 0. */
+static int
+enter_directories (Extractor *ex, const ExtractTarget *target, char **dirs, guint n,
+                   const char *quoted, GError **error)
+{
+  guint common = 0;
+
+  if (ex->stack_target != target) {
+    stack_pop_to (ex, 0);
+    ex->stack_target = target;
+  }
+  while (common < ex->stack_len && common < n
+         && strcmp (ex->stack_names[common], dirs[common]) == 0)
+    common++;
+  stack_pop_to (ex, common);
+
+  for (guint i = common; i < n; i++) {
+    int parent = i == 0 ? target->staging_fd : ex->stack_fds[i - 1];
+    int fd = open_beneath (parent, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+
+    if (fd < 0 && errno == ENOENT) {
+      g_autofree char *rel = join_components (dirs, i + 1);
+      g_autofree char *key = g_strconcat (target->id, "/", rel, NULL);
+      CreatedDir *dir;
+
+      if (mkdirat (parent, dirs[i], DIR_MODE_DEFAULT) < 0) {
+        backup_error_set_errno (error, errno, "creating directory %s for member %s", rel, quoted);
+        return -1;
+      }
+      fd = open_beneath (parent, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+      if (fd >= 0 && !set_owner (fd, target, rel, error)) {
+        close (fd);
+        return -1;
+      }
+      dir = g_new0 (CreatedDir, 1);
+      dir->target = target;
+      dir->rel = g_steal_pointer (&rel);
+      dir->depth = i + 1;
+      dir->mode = DIR_MODE_DEFAULT;
+      g_ptr_array_add (ex->dirs, dir);
+      g_hash_table_insert (ex->dir_by_path, g_steal_pointer (&key), dir);
+    }
+    if (fd < 0) {
+      backup_error_set_errno (error, errno, "opening directory \"%s\" for member %s", dirs[i],
+                              quoted);
+      return -1;
+    }
+    ex->stack_names[i] = g_strdup (dirs[i]);
+    ex->stack_fds[i] = fd;
+    ex->stack_len = i + 1;
+  }
+  return n == 0 ? target->staging_fd : ex->stack_fds[n - 1];
+}
+
+static gboolean
+write_all (int fd, const guint8 *data, gsize len, const char *quoted, GError **error)
+{
+  while (len > 0) {
+    ssize_t n = write (fd, data, len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return backup_error_set_errno (error, errno, "writing member %s", quoted);
+    data += n;
+    len -= n;
+  }
+  return TRUE;
+}
+
+/* Streams the member's data into fd, hashing it on the way; never more
+ * than the size its header gave (which the caller bounded by the
+ * manifest). */
+static gboolean
+write_member_data (Extractor *ex, int fd, const char *quoted, guint64 size,
+                   guint8 digest[SAR_SHA256_SIZE], GError **error)
+{
+  SarSha256 sha;
+  guint64 got = 0;
+
+  sar_sha256_init (&sha);
+  for (;;) {
+    const void *block;
+    size_t len;
+    la_int64_t offset;
+    int ret = archive_read_data_block (ex->archive, &block, &len, &offset);
+
+    if (ret == ARCHIVE_EOF)
+      break;
+    if (ret != ARCHIVE_OK) {
+      g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
+
+      return reader_failed (ex, what, error);
+    }
+    if (g_cancellable_set_error_if_cancelled (ex->cancellable, error))
+      return FALSE;
+    if (offset < 0 || (guint64) offset != got)
+      return set_invalid (error, "member %s has holes (a sparse file)", quoted);
+    if (len > size - got)
+      return set_invalid (error, "member %s holds more data than its header says", quoted);
+    sar_sha256_update (&sha, block, len);
+    if (!write_all (fd, block, len, quoted, error))
+      return FALSE;
+    got += len;
+    extractor_report (ex, FALSE);
+  }
+  if (got != size)
+    return set_invalid (error, "member %s is truncated", quoted);
+  sar_sha256_digest (&sha, digest);
+  return TRUE;
+}
+
+/* A regular file: checked whether chosen or not, written if chosen. */
+static gboolean
+handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const char *quoted,
+             guint component, GError **error)
+{
+  ComponentState *state = &ex->components[component];
+  const SarComponent *declared = g_ptr_array_index (ex->header->manifest->components, component);
+  const SarChecksumEntry *listed = g_hash_table_lookup (ex->header->checksums->by_path, path);
+  const ExtractTarget *target = state->target;
+  la_int64_t size = archive_entry_size (entry);
+  g_auto (GStrv) parts = NULL;
+  guint n_parts;
+  guint8 digest[SAR_SHA256_SIZE];
+  AutoFd fd = -1;
+  int parent;
+
+  if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
+    return set_invalid (error, "member %s is a regular file, but has the name of a directory",
+                        quoted);
+  if (!record_path (ex, path, KIND_FILE, quoted, error))
+    return FALSE;
+  if (listed == NULL)
+    return set_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
+  if (!archive_entry_size_is_set (entry) || size < 0)
+    return set_invalid (error, "member %s has no size", quoted);
+  /* Before any data is read: a member cannot make its component larger
+   * than the manifest says, so a bomb stops here. */
+  if ((guint64) size > declared->bytes - state->bytes)
+    return set_invalid (error,
+                        "member %s makes component %s larger than the %" G_GUINT64_FORMAT
+                        " bytes " SAR_MANIFEST_MEMBER " says",
+                        quoted, declared->id, declared->bytes);
+  ex->unpacked += (guint64) size;
+  if (!check_limits (ex, error))
+    return FALSE;
+  state->files++;
+  state->bytes += (guint64) size;
+
+  if (target == NULL) {
+    if (archive_read_data_skip (ex->archive) != ARCHIVE_OK) {
+      g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
+
+      return reader_failed (ex, what, error);
+    }
+    return TRUE;
+  }
+
+  parts = g_strsplit (path, "/", -1);
+  n_parts = g_strv_length (parts);
+  /* parts[0] is the component id, the staging directory itself. */
+  parent = enter_directories (ex, target, parts + 1, n_parts - 2, quoted, error);
+  if (parent < 0)
+    return FALSE;
+  fd = open_beneath (parent, parts[n_parts - 1],
+                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return backup_error_set_errno (error, errno, "creating member %s", quoted);
+  if (!write_member_data (ex, fd, quoted, (guint64) size, digest, error))
+    return FALSE;
+  if (memcmp (digest, listed->digest, sizeof digest) != 0)
+    return set_invalid (
+        error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
+  if (!set_owner (fd, target, quoted, error))
+    return FALSE;
+  /* Permission bits only: never setuid, setgid or sticky. */
+  if (fchmod (fd, archive_entry_perm (entry) & 0777) < 0)
+    return backup_error_set_errno (error, errno, "setting the mode of member %s", quoted);
+  if (close (g_steal_fd (&fd)) < 0)
+    return backup_error_set_errno (error, errno, "writing member %s", quoted);
+  return TRUE;
+}
+
+/* A directory: created now (if chosen), its mode applied at the end. */
+static gboolean
+handle_directory (Extractor *ex, struct archive_entry *entry, const char *path, const char *quoted,
+                  guint component, GError **error)
+{
+  ComponentState *state = &ex->components[component];
+  mode_t mode = archive_entry_perm (entry) & 0777;
+  g_auto (GStrv) parts = NULL;
+  CreatedDir *dir;
+
+  if (!record_path (ex, path, KIND_DIRECTORY, quoted, error))
+    return FALSE;
+  if (state->target == NULL)
+    return TRUE;
+  parts = g_strsplit (path, "/", -1);
+  if (parts[1] == NULL) {
+    state->root_mode_set = TRUE;
+    state->root_mode = mode;
+    return TRUE;
+  }
+  if (enter_directories (ex, state->target, parts + 1, g_strv_length (parts) - 1, quoted, error)
+      < 0)
+    return FALSE;
+  dir = g_hash_table_lookup (ex->dir_by_path, path);
+  if (dir == NULL)
+    return set_invalid (error, "member %s: the directory was not created by this extraction",
+                        quoted);
+  dir->mode = mode;
+  return TRUE;
+}
+
+static gboolean
+handle_member (Extractor *ex, struct archive_entry *entry, GError **error)
+{
+  const GPtrArray *components = ex->header->manifest->components;
+  g_autofree char *path = member_path (entry);
+  g_autofree char *quoted = sar_quote (path);
+  g_autoptr (GError) local = NULL;
+  gsize id_len = strcspn (path, "/");
+  guint component;
+
+  if (!sar_path_check (path, &local))
+    return set_invalid (error, "invalid member: %s", local->message);
+  if (!check_member_type (entry, quoted, error))
+    return FALSE;
+  for (component = 0; component < components->len; component++) {
+    const SarComponent *c = g_ptr_array_index (components, component);
+
+    if (strlen (c->id) == id_len && strncmp (c->id, path, id_len) == 0)
+      break;
+  }
+  if (component == components->len)
+    return set_invalid (error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER,
+                        quoted);
+  if (archive_entry_filetype (entry) == AE_IFDIR) {
+    if (g_str_has_suffix (path, "/"))
+      path[strlen (path) - 1] = '\0';
+    return handle_directory (ex, entry, path, quoted, component, error);
+  }
+  return handle_file (ex, entry, path, quoted, component, error);
+}
+
+/* --- the end --- */
+
+/* After the last member: nothing listed is missing, totals match. */
+static gboolean
+check_complete (Extractor *ex, GError **error)
+{
+  const SarHeader *header = ex->header;
+
+  for (guint i = 0; i < header->checksums->entries->len; i++) {
+    const SarChecksumEntry *listed = g_ptr_array_index (header->checksums->entries, i);
+    g_autofree char *quoted = NULL;
+
+    if (GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, listed->path)) != KIND_FILE)
+      return set_invalid (error,
+                          "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
+                          quoted = sar_quote (listed->path));
+  }
+  for (guint i = 0; i < header->manifest->components->len; i++) {
+    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
+    const ComponentState *state = &ex->components[i];
+
+    if (state->files != c->files || state->bytes != c->bytes)
+      return set_invalid (error,
+                          "component %s holds %" G_GUINT64_FORMAT " files with %" G_GUINT64_FORMAT
+                          " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
+                          " files with %" G_GUINT64_FORMAT " bytes",
+                          c->id, state->files, state->bytes, c->files, c->bytes);
+  }
+  return TRUE;
+}
+
+static int
+deeper_first (gconstpointer a, gconstpointer b)
+{
+  const CreatedDir *da = *(const CreatedDir *const *) a;
+  const CreatedDir *db = *(const CreatedDir *const *) b;
+
+  return (int) db->depth - (int) da->depth;
+}
+
+/* Directory modes last, deepest first: a read-only directory must not
+ * stop its own contents (or its mode change) from being written. */
+static gboolean
+apply_directory_modes (Extractor *ex, GError **error)
+{
+  g_ptr_array_sort (ex->dirs, deeper_first);
+  for (guint i = 0; i < ex->dirs->len; i++) {
+    const CreatedDir *dir = g_ptr_array_index (ex->dirs, i);
+    AutoFd fd = open_beneath (dir->target->staging_fd, dir->rel,
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+
+    if (fd < 0 || fchmod (fd, dir->mode) < 0)
+      return backup_error_set_errno (error, errno, "setting the mode of directory %s/%s",
+                                     dir->target->id, dir->rel);
+  }
+  /* The staging directory becomes the component's live directory. */
+  for (guint i = 0; i < ex->header->manifest->components->len; i++) {
+    const ComponentState *state = &ex->components[i];
+
+    if (state->target == NULL)
+      continue;
+    if (!set_owner (state->target->staging_fd, state->target, state->target->id, error))
+      return FALSE;
+    if (state->root_mode_set && fchmod (state->target->staging_fd, state->root_mode) < 0)
+      return backup_error_set_errno (error, errno, "setting the mode of directory %s",
+                                     state->target->id);
+  }
+  return TRUE;
+}
+
+/* One syncfs() per file system holding a staging tree instead of an
+ * fsync() per file and directory: a restore writes many small files, and
+ * each fsync() costs a journal commit, while syncfs() writes them all back
+ * in one go (directory entries and inodes included) and, since Linux 5.8,
+ * reports any writeback error on that file system. */
+static gboolean
+sync_staging (Extractor *ex, GError **error)
+{
+  g_autoptr (GArray) synced = g_array_new (FALSE, FALSE, sizeof (dev_t));
+
+  for (guint i = 0; i < ex->header->manifest->components->len; i++) {
+    const ExtractTarget *target = ex->components[i].target;
+    struct stat st;
+    gboolean done = FALSE;
+
+    if (target == NULL)
+      continue;
+    if (fstat (target->staging_fd, &st) < 0)
+      return backup_error_set_errno (error, errno, "syncing %s", target->id);
+    for (guint j = 0; j < synced->len; j++)
+      done = done || g_array_index (synced, dev_t, j) == st.st_dev;
+    if (done)
+      continue;
+    if (syncfs (target->staging_fd) < 0)
+      return backup_error_set_errno (error, errno, "syncing %s", target->id);
+    g_array_append_val (synced, st.st_dev);
+  }
+  return TRUE;
+}
+
+static gboolean
+assign_targets (Extractor *ex, GPtrArray *targets, GError **error)
+{
+  for (guint i = 0; i < targets->len; i++) {
+    const ExtractTarget *target = g_ptr_array_index (targets, i);
+    const GPtrArray *components = ex->header->manifest->components;
+    guint c;
+
+    for (c = 0; c < components->len; c++)
+      if (strcmp (((const SarComponent *) g_ptr_array_index (components, c))->id, target->id) == 0)
+        break;
+    if (c == components->len) {
+      g_autofree char *quoted = sar_quote (target->id);
+
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_UNKNOWN_COMPONENT,
+                   "the backup has no component %s", quoted);
+      return FALSE;
+    }
+    if (ex->components[c].target != NULL) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
+                   "component \"%s\" is chosen twice", target->id);
+      return FALSE;
+    }
+    ex->components[c].target = target;
+  }
+  return TRUE;
+}
+
+static gboolean
+extract_members (Extractor *ex, GError **error)
+{
+  if (!skip_metadata_member (ex, SAR_MANIFEST_MEMBER, 1, error)
+      || !skip_metadata_member (ex, SAR_CHECKSUMS_MEMBER, 2, error))
+    return FALSE;
+  for (;;) {
+    struct archive_entry *entry;
+    int ret;
+
+    if (g_cancellable_set_error_if_cancelled (ex->cancellable, error))
+      return FALSE;
+    ret = archive_read_next_header (ex->archive, &entry);
+    if (ret == ARCHIVE_EOF)
+      break;
+    if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
+      return reader_failed (ex, "reading the archive", error);
+    ex->entries++;
+    if (!check_limits (ex, error) || !handle_member (ex, entry, error))
+      return FALSE;
+    extractor_report (ex, FALSE);
+  }
+  stack_pop_to (ex, 0);
+  return check_complete (ex, error);
+}
+
+gboolean
+extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
+                    const SarLimits *limits, SarProgressFunc progress, gpointer progress_data,
+                    GCancellable *cancellable, GError **error)
+{
+  /* Member names are UTF-8 (sar.h); dropped after the extractor. */
+  g_auto (SarLocale) previous = sar_locale_push ();
+  g_autoptr (Extractor) ex = g_new0 (Extractor, 1);
+
+  g_return_val_if_fail (header != NULL && targets != NULL, FALSE);
+
+  ex->fd = archive_fd;
+  ex->progress = progress;
+  ex->progress_data = progress_data;
+  ex->header = header;
+  ex->limits = limits;
+  ex->cancellable = cancellable;
+  ex->components = g_new0 (ComponentState, header->manifest->components->len);
+  ex->kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  ex->dirs = g_ptr_array_new_with_free_func ((GDestroyNotify) created_dir_free);
+  ex->dir_by_path = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  if (!assign_targets (ex, targets, error) || !check_declared_limits (ex, error)
+      || !extractor_open (ex, error) || !extract_members (ex, error)
+      || !apply_directory_modes (ex, error) || !sync_staging (ex, error))
+    return FALSE;
+  extractor_report (ex, TRUE);
+  return TRUE;
+}
+
+/* --- removing trees --- */
+
+/* One directory on the way down: what is left to descend into, and its
+ * identity, checked when ".." leads back up to it. */
+typedef struct {
+  char *name; /* in its parent */
+  dev_t dev;
+  ino_t ino;
+  GPtrArray *subdirs; /* names */
+  guint next;
+} RemoveFrame;
+
+static void
+remove_frame_free (RemoveFrame *frame)
+{
+  g_free (frame->name);
+  g_ptr_array_unref (frame->subdirs);
+  g_free (frame);
+}
+
+/* Opens a directory below dir_fd, refusing symlinks and mount points. */
+static int
+open_subdir (int dir_fd, const char *name)
+{
+  struct open_how how = {
+    .flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+  };
+  int fd;
+
+  do
+    fd = (int) syscall (SYS_openat2, dir_fd, name, &how, sizeof how);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+/* Unlinks everything in the directory fd except subdirectories, which
+ * are returned in frame->subdirs. */
+static gboolean
+empty_directory (int fd, RemoveFrame *frame, const char *root, GError **error)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  struct stat st;
+  struct dirent *dent;
+  int dup_fd;
+  DIR *dir;
+
+  /* Ours to delete: a read-only directory must not stop it. */
+  if (fstat (fd, &st) < 0)
+    return backup_error_set_errno (error, errno, "removing %s", root);
+  if ((st.st_mode & 0700) != 0700)
+    (void) fchmod (fd, (st.st_mode & 07777) | 0700);
+  frame->dev = st.st_dev;
+  frame->ino = st.st_ino;
+
+  dup_fd = dup (fd);
+  if (dup_fd < 0 || (dir = fdopendir (dup_fd)) == NULL) {
+    int errsv = errno;
+
+    if (dup_fd >= 0)
+      close (dup_fd);
+    return backup_error_set_errno (error, errsv, "removing %s", root);
+  }
+  errno = 0;
+  while ((dent = readdir (dir)) != NULL) {
+    if (strcmp (dent->d_name, ".") != 0 && strcmp (dent->d_name, "..") != 0)
+      g_ptr_array_add (names, g_strdup (dent->d_name));
+    errno = 0;
+  }
+  if (errno != 0) {
+    int errsv = errno;
+
+    closedir (dir);
+    return backup_error_set_errno (error, errsv, "removing %s", root);
+  }
+  closedir (dir);
+
+  for (guint i = 0; i < names->len; i++) {
+    char *name = g_ptr_array_index (names, i);
+
+    /* A symlink is unlinked like a file, never followed. */
+    if (unlinkat (fd, name, 0) == 0 || errno == ENOENT)
+      continue;
+    if (errno != EISDIR && errno != EPERM)
+      return backup_error_set_errno (error, errno, "removing %s/%s", root, name);
+    g_ptr_array_add (frame->subdirs, g_strdup (name));
+  }
+  return TRUE;
+}
+
+static RemoveFrame *
+remove_frame_new (const char *name)
+{
+  RemoveFrame *frame = g_new0 (RemoveFrame, 1);
+
+  frame->name = g_strdup (name);
+  frame->subdirs = g_ptr_array_new_with_free_func (g_free);
+  return frame;
+}
+
+/* Depth first without recursion and with one directory fd open at a
+ * time, so no tree is too deep: going back up uses "..", checked against
+ * the device and inode recorded on the way down. */
+static gboolean
+remove_directory (int parent_fd, const char *name, GError **error)
+{
+  g_autoptr (GPtrArray) frames
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) remove_frame_free);
+  AutoFd cur = open_subdir (parent_fd, name);
+
+  if (cur < 0 && errno == ENOENT)
+    return TRUE;
+  if (cur < 0)
+    return backup_error_set_errno (error, errno, "removing %s", name);
+  g_ptr_array_add (frames, remove_frame_new (name));
+  if (!empty_directory (cur, g_ptr_array_index (frames, 0), name, error))
+    return FALSE;
+
+  for (;;) {
+    RemoveFrame *top = g_ptr_array_index (frames, frames->len - 1);
+    const RemoveFrame *up_frame;
+    struct stat st;
+    int fd;
+
+    if (top->next < top->subdirs->len) {
+      const char *child = g_ptr_array_index (top->subdirs, top->next++);
+      RemoveFrame *frame;
+
+      fd = open_subdir (cur, child);
+      if (fd < 0 && errno == ENOENT)
+        continue;
+      if (fd < 0)
+        return backup_error_set_errno (error, errno, "removing %s/.../%s", name, child);
+      close (cur);
+      cur = fd;
+      frame = remove_frame_new (child);
+      g_ptr_array_add (frames, frame);
+      if (!empty_directory (cur, frame, name, error))
+        return FALSE;
+      continue;
+    }
+
+    if (frames->len == 1)
+      break;
+    /* top is empty now: back to its parent, then remove it. */
+    up_frame = g_ptr_array_index (frames, frames->len - 2);
+    fd = openat (cur, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+      return backup_error_set_errno (error, errno, "removing %s", name);
+    close (cur);
+    cur = fd;
+    if (fstat (cur, &st) < 0)
+      return backup_error_set_errno (error, errno, "removing %s", name);
+    if (st.st_dev != up_frame->dev || st.st_ino != up_frame->ino) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                   "removing %s: a directory was moved while it was being removed", name);
+      return FALSE;
+    }
+    if (unlinkat (cur, top->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+      return backup_error_set_errno (error, errno, "removing %s/.../%s", name, top->name);
+    g_ptr_array_remove_index (frames, frames->len - 1);
+  }
+  close (g_steal_fd (&cur));
+  if (unlinkat (parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    return backup_error_set_errno (error, errno, "removing %s", name);
+  return TRUE;
+}
+
+gboolean
+extract_remove_tree (int dir_fd, const char *name, GError **error)
+{
+  g_autofree char *parent = NULL;
+  const char *base = name != NULL ? strrchr (name, '/') : NULL;
+  AutoFd parent_fd = -1;
+
+  if (name == NULL || name[0] == '\0' || name[0] == '/' || (base != NULL && base[1] == '\0')) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
+                 "cannot remove \"%s\": not a relative path", name != NULL ? name : "");
+    return FALSE;
+  }
+  if (base != NULL) {
+    parent = g_strndup (name, base - name);
+    base++;
+    parent_fd = open_beneath (dir_fd, parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (parent_fd < 0 && errno == ENOENT)
+      return TRUE;
+    if (parent_fd < 0)
+      return backup_error_set_errno (error, errno, "removing %s", name);
+  } else {
+    base = name;
+  }
+  if (strcmp (base, ".") == 0 || strcmp (base, "..") == 0) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS, "cannot remove \"%s\"", name);
+    return FALSE;
+  }
+
+  /* A file or symlink goes at once; only a directory needs the walk. */
+  if (unlinkat (parent_fd >= 0 ? parent_fd : dir_fd, base, 0) == 0 || errno == ENOENT)
+    return TRUE;
+  if (errno != EISDIR && errno != EPERM)
+    return backup_error_set_errno (error, errno, "removing %s", name);
+  return remove_directory (parent_fd >= 0 ? parent_fd : dir_fd, base, error);
+}

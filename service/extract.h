@@ -1,0 +1,38 @@
+/* extract.h: safe extraction of chosen components of a SAR archive.
+ *
+ * libarchive only reads; every file is created by this module below a
+ * directory fd with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ * RESOLVE_NO_MAGICLINKS) and O_CREAT|O_EXCL|O_NOFOLLOW, so no archive
+ * entry can reach outside its staging directory.  Only regular files and
+ * directories are accepted; absolute paths, "..", symlinks, hardlinks,
+ * devices and FIFOs are refused with BACKUP_ERROR_INVALID_BACKUP naming
+ * the entry.  Every file's SHA-256 is checked while it is written, and the
+ * per-component counts and byte totals at the end; the staging trees are
+ * fsynced.  setuid/setgid/sticky bits are never restored.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include "sar.h"
+
+typedef struct {
+  const char *id;     /* component id in the archive */
+  int staging_fd;     /* an empty directory, owned by the caller */
+  uid_t uid;          /* owner for everything created, (uid_t) -1: keep ours */
+  gid_t gid;          /* group, (gid_t) -1: keep ours */
+} ExtractTarget;
+
+/* Extracts the components named by targets (ExtractTarget*) from the
+ * archive on archive_fd (read from its current offset); members of other
+ * components are read and skipped.  header is the archive's own metadata
+ * (from sar_read_header() on the same file).  progress gets compressed
+ * bytes consumed.  On failure the staging directories may hold partial
+ * trees: the caller removes them. */
+gboolean extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
+                             const SarLimits *limits, SarProgressFunc progress,
+                             gpointer progress_data, GCancellable *cancellable, GError **error);
+
+/* Removes a directory tree below dir_fd without following symlinks
+ * (for staging and set-aside trees).  Missing name: success. */
+gboolean extract_remove_tree (int dir_fd, const char *name, GError **error);

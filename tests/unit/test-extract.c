@@ -1,0 +1,1011 @@
+/* Unit tests: safe extraction of SAR archives into staging directories.
+ *
+ * Hostile archives are written member by member with libarchive's writer,
+ * one archive per attack, so each test shows exactly what is wrong; good
+ * archives come from sar_pack().  Every extraction runs in a sandbox
+ * directory that holds an "outside" tree next to the staging directories,
+ * and the tests check that nothing outside staging was touched.
+ */
+#include "errors.h"
+#include "extract.h"
+#include "sar.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define CREATED G_GINT64_CONSTANT (1795140000) /* 2026-11-20T02:00:00Z */
+
+static void
+assert_contains (const char *haystack, const char *needle)
+{
+  if (strstr (haystack, needle) == NULL)
+    g_error ("\"%s\" does not contain \"%s\"", haystack, needle);
+}
+
+static int
+temp_fd (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = NULL;
+  int fd = g_file_open_tmp ("test-extract-XXXXXX", &path, &error);
+
+  g_assert_no_error (error);
+  g_unlink (path);
+  return fd;
+}
+
+static void
+rewind_fd (int fd)
+{
+  g_assert_cmpint (lseek (fd, 0, SEEK_SET), ==, 0);
+}
+
+/* --- hand-made archives --- */
+
+typedef struct {
+  const char *path;
+  char type;        /* 'f' file, 'd' directory, 'l' symlink, 'h' hard link, 'p' FIFO, 'c' device */
+  const char *data; /* content, or the link target */
+  guint mode;       /* 0: 0644 for files, 0755 for directories */
+  gsize size;       /* 'f' with data NULL: this many zero bytes */
+} Member;
+
+static gsize
+member_size (const Member *member)
+{
+  if (member->type != 'f')
+    return 0;
+  return member->data != NULL ? strlen (member->data) : member->size;
+}
+
+static locale_t
+use_utf8 (void)
+{
+  static locale_t utf8 = (locale_t) 0;
+
+  if (utf8 == (locale_t) 0)
+    utf8 = newlocale (LC_ALL_MASK, "C.UTF-8", (locale_t) 0);
+  g_assert_true (utf8 != (locale_t) 0);
+  return uselocale (utf8);
+}
+
+static void
+write_member (struct archive *archive, const Member *member)
+{
+  struct archive_entry *entry = archive_entry_new ();
+  gsize len = member_size (member);
+
+  archive_entry_set_pathname_utf8 (entry, member->path);
+  if (member->mode != 0)
+    archive_entry_set_perm (entry, member->mode);
+  else
+    archive_entry_set_perm (entry, member->type == 'd' ? 0755 : 0644);
+  archive_entry_set_mtime (entry, CREATED, 0);
+  archive_entry_set_size (entry, len);
+  switch (member->type) {
+  case 'f':
+    archive_entry_set_filetype (entry, AE_IFREG);
+    break;
+  case 'd':
+    archive_entry_set_filetype (entry, AE_IFDIR);
+    break;
+  case 'l':
+    archive_entry_set_filetype (entry, AE_IFLNK);
+    archive_entry_set_symlink (entry, member->data);
+    break;
+  case 'h':
+    archive_entry_set_filetype (entry, AE_IFREG);
+    archive_entry_set_hardlink (entry, member->data);
+    break;
+  case 'p':
+    archive_entry_set_filetype (entry, AE_IFIFO);
+    break;
+  case 'c':
+    archive_entry_set_filetype (entry, AE_IFCHR);
+    archive_entry_set_rdev (entry, makedev (1, 3));
+    break;
+  default:
+    g_assert_not_reached ();
+  }
+  g_assert_cmpint (archive_write_header (archive, entry), ==, ARCHIVE_OK);
+  if (member->data != NULL && len > 0) {
+    g_assert_cmpint (archive_write_data (archive, member->data, len), ==, (la_ssize_t) len);
+  } else if (len > 0) {
+    g_autofree char *zeros = g_malloc0 (1024 * 1024);
+
+    for (gsize done = 0; done < len;) {
+      gsize n = MIN (len - done, 1024 * 1024);
+
+      g_assert_cmpint (archive_write_data (archive, zeros, n), ==, (la_ssize_t) n);
+      done += n;
+    }
+  }
+  archive_entry_free (entry);
+}
+
+static char *
+digest_of (const Member *member)
+{
+  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  gsize len = member_size (member);
+
+  if (member->data != NULL) {
+    g_checksum_update (checksum, (const guchar *) member->data, len);
+  } else {
+    g_autofree guchar *zeros = g_malloc0 (1024 * 1024);
+
+    for (gsize done = 0; done < len; done += MIN (len - done, 1024 * 1024))
+      g_checksum_update (checksum, zeros, MIN (len - done, 1024 * 1024));
+  }
+  return g_strdup (g_checksum_get_string (checksum));
+}
+
+/* manifest.ini and SHA256SUMS describing the regular files of
+ * described[] below core/ and cdr-voicemail/. */
+static void
+metadata_for (const Member *described, gsize n, char **manifest, char **sums)
+{
+  const char *const ids[] = { "core", "cdr-voicemail" };
+  guint64 count[2] = { 0 }, bytes[2] = { 0 };
+  GString *list = g_string_new (NULL);
+
+  for (gsize i = 0; i < n; i++) {
+    const char *path = described[i].path;
+
+    if (described[i].type != 'f')
+      continue;
+    if (g_str_has_prefix (path, "./"))
+      path += 2;
+    for (guint c = 0; c < G_N_ELEMENTS (ids); c++) {
+      g_autofree char *prefix = g_strconcat (ids[c], "/", NULL);
+      g_autofree char *digest = NULL;
+
+      if (!g_str_has_prefix (path, prefix))
+        continue;
+      count[c]++;
+      bytes[c] += member_size (&described[i]);
+      digest = digest_of (&described[i]);
+      g_string_append_printf (list, "%s  %s\n", digest, path);
+    }
+  }
+  *sums = g_string_free (list, FALSE);
+  *manifest = g_strdup_printf ("[Backup]\nFormat=1\nVersion=8.1.2.3\n"
+                               "Created=2026-11-20T02:00:00Z\nProcess=Nightly\n"
+                               "Hostname=pbx\nComponents=core;cdr-voicemail\n\n"
+                               "[Component core]\nLabel=Core data\nFiles=%" G_GUINT64_FORMAT
+                               "\nBytes=%" G_GUINT64_FORMAT "\n\n"
+                               "[Component cdr-voicemail]\nLabel=CDR\nFiles=%" G_GUINT64_FORMAT
+                               "\nBytes=%" G_GUINT64_FORMAT "\n",
+                               count[0], bytes[0], count[1], bytes[1]);
+}
+
+/* A pax archive: metadata describing described[], then body[]. */
+static int
+write_sar (const Member *described, gsize n_described, const Member *body, gsize n_body)
+{
+  g_autofree char *manifest = NULL;
+  g_autofree char *sums = NULL;
+  locale_t previous = use_utf8 ();
+  struct archive *archive = archive_write_new ();
+  int fd = temp_fd ();
+  Member metadata[2];
+
+  metadata_for (described, n_described, &manifest, &sums);
+  metadata[0] = (Member){ "manifest.ini", 'f', manifest, 0, 0 };
+  metadata[1] = (Member){ "SHA256SUMS", 'f', sums, 0, 0 };
+  g_assert_cmpint (archive_write_set_format_pax_restricted (archive), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_add_filter_zstd (archive), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_open_fd (archive, fd), ==, ARCHIVE_OK);
+  for (gsize i = 0; i < 2; i++)
+    write_member (archive, &metadata[i]);
+  for (gsize i = 0; i < n_body; i++)
+    write_member (archive, &body[i]);
+  g_assert_cmpint (archive_write_close (archive), ==, ARCHIVE_OK);
+  archive_write_free (archive);
+  uselocale (previous);
+  rewind_fd (fd);
+  return fd;
+}
+
+/* The tree most hand-made archives start from. */
+static const Member tree[] = {
+  { "core/", 'd', NULL, 0, 0 },
+  { "core/db/asterisk.sql", 'f', "select 1;\n", 0, 0 },
+  { "core/network.conf", 'f', "ip=192.0.2.10\n", 0, 0 },
+  { "cdr-voicemail/vm/msg0001.wav", 'f', "RIFF....WAVE", 0, 0 },
+};
+
+/* The tree, then extra members (not described by the metadata). */
+static int
+write_tree_plus (const Member *extra, gsize n_extra)
+{
+  g_autofree Member *body = g_new0 (Member, G_N_ELEMENTS (tree) + n_extra);
+
+  memcpy (body, tree, sizeof tree);
+  memcpy (body + G_N_ELEMENTS (tree), extra, n_extra * sizeof (Member));
+  return write_sar (tree, G_N_ELEMENTS (tree), body, G_N_ELEMENTS (tree) + n_extra);
+}
+
+/* --- the sandbox --- */
+
+typedef struct {
+  char *root;
+  int root_fd;
+} Sandbox;
+
+static void
+sandbox_write (int dir_fd, const char *name, const char *data)
+{
+  int fd = openat (dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, data, strlen (data)), ==, (ssize_t) strlen (data));
+  close (fd);
+}
+
+/* root/outside/passwd stands for everything outside staging. */
+static Sandbox *
+sandbox_new (void)
+{
+  g_autoptr (GError) error = NULL;
+  Sandbox *sandbox = g_new0 (Sandbox, 1);
+  int outside;
+
+  sandbox->root = g_dir_make_tmp ("test-extract-root-XXXXXX", &error);
+  g_assert_no_error (error);
+  sandbox->root_fd = open (sandbox->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (sandbox->root_fd, >=, 0);
+  g_assert_cmpint (mkdirat (sandbox->root_fd, "outside", 0755), ==, 0);
+  outside = openat (sandbox->root_fd, "outside", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  sandbox_write (outside, "passwd", "root:x:0:0\n");
+  close (outside);
+  return sandbox;
+}
+
+/* Removes a temporary directory with the function under test. */
+static void
+remove_path (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *parent = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  int fd = open (parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_true (extract_remove_tree (fd, base, &error));
+  g_assert_no_error (error);
+  close (fd);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+}
+
+static void
+sandbox_free (Sandbox *sandbox)
+{
+  remove_path (sandbox->root);
+  close (sandbox->root_fd);
+  g_free (sandbox->root);
+  g_free (sandbox);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Sandbox, sandbox_free)
+
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+static char *
+list_dir (int dir_fd, const char *name)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  int fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *dir;
+  struct dirent *dent;
+
+  g_assert_cmpint (fd, >=, 0);
+  dir = fdopendir (fd);
+  while ((dent = readdir (dir)) != NULL)
+    if (dent->d_name[0] != '.')
+      g_ptr_array_add (names, g_strdup (dent->d_name));
+  closedir (dir);
+  g_ptr_array_sort (names, compare_names);
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (" ", (char **) names->pdata);
+}
+
+/* Nothing but the staging directories appeared, and outside/ is as it
+ * was. */
+static void
+sandbox_assert_outside_untouched (Sandbox *sandbox, const char *expected_root)
+{
+  g_autofree char *root = list_dir (sandbox->root_fd, ".");
+  g_autofree char *outside = list_dir (sandbox->root_fd, "outside");
+  g_autofree char *passwd = NULL;
+  g_autofree char *path = g_build_filename (sandbox->root, "outside", "passwd", NULL);
+
+  g_assert_cmpstr (root, ==, expected_root);
+  g_assert_cmpstr (outside, ==, "passwd");
+  g_assert_true (g_file_get_contents (path, &passwd, NULL, NULL));
+  g_assert_cmpstr (passwd, ==, "root:x:0:0\n");
+}
+
+static void
+target_free (ExtractTarget *target)
+{
+  close (target->staging_fd);
+  g_free ((char *) target->id);
+  g_free (target);
+}
+
+/* Extracts the components ids (NULL-terminated) of the archive on fd into
+ * fresh directories "staging-<id>" of the sandbox. */
+static gboolean
+sandbox_extract_full (Sandbox *sandbox, int fd, const char *const *ids, const SarLimits *limits,
+                      uid_t uid, gid_t gid, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GPtrArray) targets = g_ptr_array_new_with_free_func ((GDestroyNotify) target_free);
+  g_autoptr (SarHeader) header = NULL;
+  gboolean ok;
+
+  header = sar_read_header (fd, error);
+  g_assert_no_error (error != NULL ? *error : NULL);
+  g_assert_nonnull (header);
+  rewind_fd (fd);
+  for (gsize i = 0; ids[i] != NULL; i++) {
+    g_autofree char *name = g_strconcat ("staging-", ids[i], NULL);
+    ExtractTarget *target = g_new0 (ExtractTarget, 1);
+
+    g_assert_cmpint (mkdirat (sandbox->root_fd, name, 0700), ==, 0);
+    target->id = g_strdup (ids[i]);
+    target->staging_fd = openat (sandbox->root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    g_assert_cmpint (target->staging_fd, >=, 0);
+    target->uid = uid;
+    target->gid = gid;
+    g_ptr_array_add (targets, target);
+  }
+  ok = extract_components (fd, header, targets, limits, NULL, NULL, cancellable, error);
+  close (fd);
+  return ok;
+}
+
+static gboolean
+sandbox_extract (Sandbox *sandbox, int fd, const char *const *ids, GError **error)
+{
+  return sandbox_extract_full (sandbox, fd, ids, NULL, (uid_t) -1, (gid_t) -1, NULL, error);
+}
+
+static const char *const core_only[] = { "core", NULL };
+static const char *const both[] = { "core", "cdr-voicemail", NULL };
+
+/* The archive is refused with code, the message naming what is wrong, and
+ * nothing outside the staging directories is touched. */
+static void
+assert_refused (int fd, const char *const *ids, const SarLimits *limits, int code,
+                const char *message)
+{
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *expected = NULL;
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+
+  g_assert_false (
+      sandbox_extract_full (sandbox, fd, ids, limits, (uid_t) -1, (gid_t) -1, NULL, &error));
+  g_assert_error (error, BACKUP_ERROR, code);
+  g_test_message ("%s", error->message);
+  assert_contains (error->message, message);
+
+  g_ptr_array_add (names, g_strdup ("outside"));
+  for (gsize i = 0; ids[i] != NULL; i++)
+    g_ptr_array_add (names, g_strconcat ("staging-", ids[i], NULL));
+  g_ptr_array_sort (names, compare_names);
+  g_ptr_array_add (names, NULL);
+  expected = g_strjoinv (" ", (char **) names->pdata);
+  sandbox_assert_outside_untouched (sandbox, expected);
+}
+
+static void
+assert_invalid (const Member *extra, gsize n_extra, const char *message)
+{
+  assert_refused (write_tree_plus (extra, n_extra), both, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                  message);
+}
+
+/* --- hostile archives --- */
+
+static void
+test_refuses_absolute_path (void)
+{
+  const Member evil[] = { { "/etc/cron.d/evil", 'f', "* * * * * root sh\n", 0, 0 } };
+
+  assert_invalid (evil, 1, "unsafe path \"/etc/cron.d/evil\": absolute paths are not allowed");
+}
+
+static void
+test_refuses_dot_dot_escape (void)
+{
+  const Member escape[] = { { "../escape", 'f', "x", 0, 0 } };
+  const Member nested[] = { { "core/../../x", 'f', "x", 0, 0 } };
+
+  assert_invalid (escape, 1, "unsafe path \"../escape\"");
+  assert_invalid (nested, 1, "unsafe path \"core/../../x\"");
+}
+
+static void
+test_refuses_symlink (void)
+{
+  const Member link[] = { { "core/link", 'l', "/etc/passwd", 0, 0 } };
+
+  assert_invalid (link, 1, "member \"core/link\" is a symbolic link");
+}
+
+static void
+test_refuses_hardlink (void)
+{
+  const Member link[] = { { "core/hard", 'h', "core/network.conf", 0, 0 } };
+
+  assert_invalid (link, 1, "member \"core/hard\" is a hard link");
+}
+
+static void
+test_refuses_device_and_fifo (void)
+{
+  const Member device[] = { { "core/null", 'c', NULL, 0, 0 } };
+  const Member fifo[] = { { "core/fifo", 'p', NULL, 0, 0 } };
+
+  assert_invalid (device, 1, "member \"core/null\" is a device");
+  assert_invalid (fifo, 1, "member \"core/fifo\" is a FIFO");
+}
+
+/* The classic: a symlink to /etc, then a file "through" it.  Refused at
+ * the symlink, before anything is written through it. */
+static void
+test_refuses_file_below_planted_symlink (void)
+{
+  const Member body[] = {
+    { "core/a", 'l', "../../outside", 0, 0 },
+    { "core/a/passwd", 'f', "pwned\n", 0, 0 },
+  };
+  const Member described[] = { { "core/a/passwd", 'f', "pwned\n", 0, 0 } };
+
+  assert_refused (write_sar (described, 1, body, 2), core_only, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                  "member \"core/a\" is a symbolic link");
+}
+
+static void
+test_refuses_sparse_file (void)
+{
+  g_autofree char *manifest = NULL;
+  g_autofree char *sums = NULL;
+  const Member described[] = { { "core/sparse", 'f', "abcd", 0, 0 } };
+  locale_t previous = use_utf8 ();
+  struct archive *archive = archive_write_new ();
+  struct archive_entry *entry = archive_entry_new ();
+  int fd = temp_fd ();
+  Member metadata[2];
+
+  metadata_for (described, 1, &manifest, &sums);
+  metadata[0] = (Member){ "manifest.ini", 'f', manifest, 0, 0 };
+  metadata[1] = (Member){ "SHA256SUMS", 'f', sums, 0, 0 };
+  archive_write_set_format_pax (archive);
+  archive_write_open_fd (archive, fd);
+  write_member (archive, &metadata[0]);
+  write_member (archive, &metadata[1]);
+  archive_entry_set_pathname_utf8 (entry, "core/sparse");
+  archive_entry_set_filetype (entry, AE_IFREG);
+  archive_entry_set_perm (entry, 0644);
+  archive_entry_set_size (entry, 4);
+  archive_entry_sparse_add_entry (entry, 0, 2);
+  archive_entry_sparse_add_entry (entry, 1024, 2);
+  g_assert_cmpint (archive_write_header (archive, entry), ==, ARCHIVE_OK);
+  archive_write_data (archive, "abcd", 4);
+  archive_entry_free (entry);
+  archive_write_close (archive);
+  archive_write_free (archive);
+  uselocale (previous);
+  rewind_fd (fd);
+
+  assert_refused (fd, core_only, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                  "member \"core/sparse\" is a sparse file");
+}
+
+static void
+test_refuses_duplicate_file (void)
+{
+  const Member again[] = { { "core/network.conf", 'f', "ip=192.0.2.10\n", 0, 0 } };
+
+  assert_invalid (again, 1, "member \"core/network.conf\" appears twice");
+}
+
+static void
+test_refuses_unlisted_and_missing_files (void)
+{
+  const Member unlisted[] = { { "core/extra", 'f', "x", 0, 0 } };
+
+  assert_invalid (unlisted, 1, "member \"core/extra\" is not listed in SHA256SUMS");
+  /* The tree without its last file. */
+  assert_refused (write_sar (tree, G_N_ELEMENTS (tree), tree, G_N_ELEMENTS (tree) - 1), both, NULL,
+                  BACKUP_ERROR_INVALID_BACKUP,
+                  "\"cdr-voicemail/vm/msg0001.wav\" is listed in SHA256SUMS but missing");
+}
+
+/* The very last file is bad: everything before it was written, and
+ * still nothing outside staging changed. */
+static void
+test_refuses_checksum_mismatch_in_last_file (void)
+{
+  Member body[G_N_ELEMENTS (tree)];
+
+  memcpy (body, tree, sizeof tree);
+  body[G_N_ELEMENTS (tree) - 1].data = "RIFF..XXWAVE";
+  assert_refused (write_sar (tree, G_N_ELEMENTS (tree), body, G_N_ELEMENTS (tree)), both, NULL,
+                  BACKUP_ERROR_INVALID_BACKUP,
+                  "member \"cdr-voicemail/vm/msg0001.wav\" does not match its SHA-256 checksum");
+}
+
+/* Members of components not chosen are not written, but still checked. */
+static void
+test_refuses_hostile_member_of_unchosen_component (void)
+{
+  const Member link[] = { { "cdr-voicemail/link", 'l', "/etc", 0, 0 } };
+  const Member bad[] = { { "cdr-voicemail/unlisted", 'f', "x", 0, 0 } };
+
+  assert_refused (write_tree_plus (link, 1), core_only, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                  "member \"cdr-voicemail/link\" is a symbolic link");
+  assert_refused (write_tree_plus (bad, 1), core_only, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                  "member \"cdr-voicemail/unlisted\" is not listed");
+}
+
+static void
+test_refuses_over_entry_limit (void)
+{
+  const Member extra[] = { { "core/a/", 'd', NULL, 0, 0 }, { "core/b/", 'd', NULL, 0, 0 } };
+  SarLimits entries = { 0, 7 };
+  SarLimits declared = { 0, 4 };
+
+  /* 2 metadata + 4 tree + 2 directories = 8 members. */
+  assert_refused (write_tree_plus (extra, G_N_ELEMENTS (extra)), both, &entries,
+                  BACKUP_ERROR_TOO_LARGE, "more than 7 entries");
+  /* SHA256SUMS alone lists too many: refused before the trees. */
+  assert_refused (write_tree_plus (NULL, 0), both, &declared, BACKUP_ERROR_TOO_LARGE,
+                  "more than 4 entries");
+}
+
+static void
+test_refuses_over_byte_limit (void)
+{
+  const Member big[] = { { "core/big", 'f', NULL, 0, 8 * 1024 * 1024 } };
+  SarLimits limits = { 1024 * 1024, 0 };
+
+  assert_refused (write_sar (big, 1, big, 1), core_only, &limits, BACKUP_ERROR_TOO_LARGE,
+                  "more than 1048576 bytes of unpacked data");
+}
+
+/* A member far larger than SHA256SUMS and the manifest say is stopped
+ * before its data is read: nothing of it reaches the disk. */
+static void
+test_refuses_decompression_bomb (void)
+{
+  const Member described[] = { { "core/bomb", 'f', "small", 0, 0 } };
+  const Member body[] = { { "core/bomb", 'f', NULL, 0, 256 * 1024 * 1024 } };
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *staging = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  g_assert_false (sandbox_extract (sandbox, write_sar (described, 1, body, 1), core_only, &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+  assert_contains (error->message, "member \"core/bomb\" makes component core larger than the 5 "
+                                   "bytes manifest.ini says");
+  staging = list_dir (sandbox->root_fd, "staging-core");
+  g_assert_cmpstr (staging, ==, "");
+  g_test_message ("refused after %" G_GINT64_FORMAT " ms",
+                  (g_get_monotonic_time () - start) / 1000);
+}
+
+static void
+test_refuses_unknown_component (void)
+{
+  const char *const ids[] = { "fax", NULL };
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (sandbox_extract (sandbox, write_tree_plus (NULL, 0), ids, &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_UNKNOWN_COMPONENT);
+  assert_contains (error->message, "\"fax\"");
+}
+
+static void
+test_cancelled (void)
+{
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_cancellable_cancel (cancellable);
+  g_assert_false (sandbox_extract_full (sandbox, write_tree_plus (NULL, 0), both, NULL, (uid_t) -1,
+                                        (gid_t) -1, cancellable, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+/* --- modes and owners --- */
+
+static mode_t
+mode_at (Sandbox *sandbox, const char *path)
+{
+  struct stat st;
+
+  g_assert_cmpint (fstatat (sandbox->root_fd, path, &st, AT_SYMLINK_NOFOLLOW), ==, 0);
+  return st.st_mode;
+}
+
+static void
+test_strips_setuid_and_applies_directory_modes_last (void)
+{
+  const Member members[] = {
+    { "core/", 'd', NULL, 0750, 0 },
+    { "core/bin/", 'd', NULL, 01777, 0 },
+    { "core/bin/tool", 'f', "#!/bin/sh\n", 06755, 0 },
+    { "core/ro/", 'd', NULL, 0555, 0 },
+    { "core/ro/inside", 'f', "written before its directory became read-only\n", 0400, 0 },
+    { "core/implicit/deeper/file", 'f', "x", 0600, 0 },
+  };
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (sandbox_extract (
+      sandbox, write_sar (members, G_N_ELEMENTS (members), members, G_N_ELEMENTS (members)),
+      core_only, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (mode_at (sandbox, "staging-core"), ==, S_IFDIR | 0750);
+  g_assert_cmpint (mode_at (sandbox, "staging-core/bin"), ==, S_IFDIR | 0777);
+  g_assert_cmpint (mode_at (sandbox, "staging-core/bin/tool"), ==, S_IFREG | 0755);
+  g_assert_cmpint (mode_at (sandbox, "staging-core/ro"), ==, S_IFDIR | 0555);
+  g_assert_cmpint (mode_at (sandbox, "staging-core/ro/inside"), ==, S_IFREG | 0400);
+  g_assert_cmpint (mode_at (sandbox, "staging-core/implicit"), ==, S_IFDIR | 0755);
+  g_assert_cmpint (mode_at (sandbox, "staging-core/implicit/deeper"), ==, S_IFDIR | 0755);
+  g_assert_cmpint (mode_at (sandbox, "staging-core/implicit/deeper/file"), ==, S_IFREG | 0600);
+}
+
+static void
+assert_owner (Sandbox *sandbox, const char *path, uid_t uid, gid_t gid)
+{
+  struct stat st;
+
+  g_assert_cmpint (fstatat (sandbox->root_fd, path, &st, AT_SYMLINK_NOFOLLOW), ==, 0);
+  g_assert_cmpuint (st.st_uid, ==, uid);
+  g_assert_cmpuint (st.st_gid, ==, gid);
+}
+
+static void
+test_applies_owner (void)
+{
+  g_autoptr (Sandbox) sandbox = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (geteuid () != 0) {
+    g_test_skip ("setting another owner needs root");
+    return;
+  }
+  sandbox = sandbox_new ();
+  g_assert_true (sandbox_extract_full (sandbox, write_tree_plus (NULL, 0), core_only, NULL, 12345,
+                                       23456, NULL, &error));
+  g_assert_no_error (error);
+  assert_owner (sandbox, "staging-core", 12345, 23456);
+  assert_owner (sandbox, "staging-core/db", 12345, 23456);
+  assert_owner (sandbox, "staging-core/db/asterisk.sql", 12345, 23456);
+  assert_owner (sandbox, "staging-core/network.conf", 12345, 23456);
+}
+
+/* --- good archives --- */
+
+static void
+write_source_file (const char *root, const char *path, const char *data, gsize len, mode_t mode)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *full = g_build_filename (root, path, NULL);
+  g_autofree char *dir = g_path_get_dirname (full);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (full, data, len, &error));
+  g_assert_cmpint (chmod (full, mode), ==, 0);
+}
+
+static char *
+make_source_tree (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *root = g_dir_make_tmp ("test-extract-src-XXXXXX", &error);
+  g_autofree char *big = g_malloc (3 * 1024 * 1024 + 17);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (42);
+  g_autofree char *private_dir = NULL;
+
+  g_assert_no_error (error);
+  for (gsize i = 0; i < 3 * 1024 * 1024 + 17; i++)
+    big[i] = (char) g_rand_int (rand);
+  write_source_file (root, "core/db/asterisk.sql", "select 1;\n", 10, 0640);
+  write_source_file (root, "core/network.conf", "ip=192.0.2.10\n", 14, 0644);
+  write_source_file (root, "core/Ansage März.txt", "umlaut\n", 7, 0644);
+  write_source_file (root, "core/empty", "", 0, 0600);
+  write_source_file (root, "core/private/key", "secret\n", 7, 0400);
+  write_source_file (root, "cdr-voicemail/vm/2026/msg0001.wav", big, 3 * 1024 * 1024 + 17, 0644);
+  write_source_file (root, "announcements/greeting.txt", "Hallo\n", 6, 0644);
+  private_dir = g_build_filename (root, "core", "private", NULL);
+  g_assert_cmpint (chmod (private_dir, 0500), ==, 0);
+  return root;
+}
+
+static void
+pack_component_free (SarPackComponent *component)
+{
+  g_free (component->id);
+  g_free (component->label);
+  g_free (component->path);
+  g_free (component);
+}
+
+static int
+pack (const char *root)
+{
+  const char *const ids[] = { "core", "cdr-voicemail", "announcements" };
+  g_autoptr (GPtrArray) components
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_component_free);
+  g_autoptr (GError) error = NULL;
+  SarPackSpec spec
+      = { "8.1.2.3", "Nightly", "pbx-berlin", NULL, CREATED, SAR_COMPRESSION_ZSTD, components };
+  int fd = temp_fd ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (ids); i++) {
+    SarPackComponent *component = g_new0 (SarPackComponent, 1);
+
+    component->id = g_strdup (ids[i]);
+    component->path = g_build_filename (root, ids[i], NULL);
+    g_ptr_array_add (components, component);
+  }
+  g_assert_true (sar_pack (&spec, fd, NULL, &error));
+  g_assert_no_error (error);
+  rewind_fd (fd);
+  return fd;
+}
+
+/* Same names, types, permission bits and bytes, all the way down. */
+static void
+assert_same_tree (const char *expected, const char *actual)
+{
+  g_autoptr (GDir) dir = g_dir_open (expected, 0, NULL);
+  g_autoptr (GDir) other = g_dir_open (actual, 0, NULL);
+  guint count = 0, other_count = 0;
+  const char *name;
+
+  g_assert_nonnull (dir);
+  g_assert_nonnull (other);
+  while ((name = g_dir_read_name (other)) != NULL)
+    other_count++;
+  while ((name = g_dir_read_name (dir)) != NULL) {
+    g_autofree char *a = g_build_filename (expected, name, NULL);
+    g_autofree char *b = g_build_filename (actual, name, NULL);
+    struct stat sa, sb;
+
+    count++;
+    g_assert_cmpint (lstat (a, &sa), ==, 0);
+    if (lstat (b, &sb) < 0)
+      g_error ("%s is missing", b);
+    g_assert_cmpint (sb.st_mode, ==, sa.st_mode & (S_IFMT | 0777));
+    if (S_ISDIR (sa.st_mode)) {
+      assert_same_tree (a, b);
+    } else {
+      g_autofree char *da = NULL;
+      g_autofree char *db = NULL;
+      gsize la, lb;
+
+      g_assert_true (g_file_get_contents (a, &da, &la, NULL));
+      g_assert_true (g_file_get_contents (b, &db, &lb, NULL));
+      g_assert_cmpmem (da, la, db, lb);
+    }
+  }
+  g_assert_cmpuint (count, ==, other_count);
+}
+
+static void
+record_progress (guint64 bytes_read, gpointer user_data)
+{
+  guint64 *last = user_data;
+
+  g_assert_cmpuint (bytes_read, >=, *last);
+  *last = bytes_read;
+}
+
+static void
+test_round_trip (void)
+{
+  const char *const all[] = { "core", "cdr-voicemail", "announcements", NULL };
+  g_autofree char *source = make_source_tree ();
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GPtrArray) targets = g_ptr_array_new_with_free_func ((GDestroyNotify) target_free);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  int fd = pack (source);
+  guint64 progress = 0;
+  struct stat st;
+
+  header = sar_read_header (fd, &error);
+  g_assert_no_error (error);
+  rewind_fd (fd);
+  for (gsize i = 0; all[i] != NULL; i++) {
+    g_autofree char *name = g_strconcat ("staging-", all[i], NULL);
+    ExtractTarget *target = g_new0 (ExtractTarget, 1);
+
+    g_assert_cmpint (mkdirat (sandbox->root_fd, name, 0700), ==, 0);
+    target->id = g_strdup (all[i]);
+    target->staging_fd = openat (sandbox->root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    target->uid = (uid_t) -1;
+    target->gid = (gid_t) -1;
+    g_ptr_array_add (targets, target);
+  }
+  g_assert_true (
+      extract_components (fd, header, targets, NULL, record_progress, &progress, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (fstat (fd, &st), ==, 0);
+  g_assert_cmpuint (progress, >, 0);
+  g_assert_cmpuint (progress, <=, (guint64) st.st_size);
+  close (fd);
+
+  for (gsize i = 0; all[i] != NULL; i++) {
+    g_autofree char *expected = g_build_filename (source, all[i], NULL);
+    g_autofree char *name = g_strconcat ("staging-", all[i], NULL);
+    g_autofree char *actual = g_build_filename (sandbox->root, name, NULL);
+
+    struct stat source_root;
+
+    assert_same_tree (expected, actual);
+    /* The staging directory took the mode of the component's root. */
+    g_assert_cmpint (stat (expected, &source_root), ==, 0);
+    g_assert_cmpint (mode_at (sandbox, name), ==, source_root.st_mode);
+  }
+  remove_path (source);
+}
+
+static void
+test_skips_unchosen_components (void)
+{
+  const char *const announcements[] = { "announcements", NULL };
+  g_autofree char *source = make_source_tree ();
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *expected = g_build_filename (source, "announcements", NULL);
+  g_autofree char *actual = g_build_filename (sandbox->root, "staging-announcements", NULL);
+
+  g_assert_true (sandbox_extract (sandbox, pack (source), announcements, &error));
+  g_assert_no_error (error);
+  assert_same_tree (expected, actual);
+  sandbox_assert_outside_untouched (sandbox, "outside staging-announcements");
+  remove_path (source);
+}
+
+/* Members may start with one "./" as "tar -C dir ." writes them. */
+static void
+test_accepts_dot_slash_prefix (void)
+{
+  const Member members[] = {
+    { "./core/", 'd', NULL, 0, 0 },
+    { "./core/a/b.txt", 'f', "b\n", 0, 0 },
+  };
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (sandbox_extract (sandbox, write_sar (members, 2, members, 2), core_only, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (mode_at (sandbox, "staging-core/a/b.txt"), ==, S_IFREG | 0644);
+}
+
+/* --- removing trees --- */
+
+static void
+test_remove_tree_does_not_follow_symlinks (void)
+{
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *outside = g_build_filename (sandbox->root, "outside", NULL);
+  int fd;
+
+  g_assert_cmpint (mkdirat (sandbox->root_fd, "tree", 0755), ==, 0);
+  g_assert_cmpint (mkdirat (sandbox->root_fd, "tree/sub", 0555), ==, 0);
+  g_assert_cmpint (symlinkat (outside, sandbox->root_fd, "tree/absolute"), ==, 0);
+  g_assert_cmpint (symlinkat ("../../outside", sandbox->root_fd, "tree/relative"), ==, 0);
+  fd = openat (sandbox->root_fd, "tree", O_RDONLY | O_DIRECTORY);
+  sandbox_write (fd, "file", "x");
+  close (fd);
+  g_assert_cmpint (mkfifoat (sandbox->root_fd, "tree/fifo", 0600), ==, 0);
+  g_assert_cmpint (symlinkat (outside, sandbox->root_fd, "toplink"), ==, 0);
+
+  g_assert_true (extract_remove_tree (sandbox->root_fd, "tree", &error));
+  g_assert_no_error (error);
+  /* A symlink as the tree itself is removed, not followed. */
+  g_assert_true (extract_remove_tree (sandbox->root_fd, "toplink", &error));
+  g_assert_no_error (error);
+  sandbox_assert_outside_untouched (sandbox, "outside");
+}
+
+static void
+test_remove_tree_missing_is_success (void)
+{
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (extract_remove_tree (sandbox->root_fd, "nothing-here", &error));
+  g_assert_true (extract_remove_tree (sandbox->root_fd, "nothing/here", &error));
+  g_assert_no_error (error);
+  g_assert_false (extract_remove_tree (sandbox->root_fd, "..", &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS);
+}
+
+/* Far deeper than any path could be spelled out, or fds held per level. */
+static void
+test_remove_tree_deep (void)
+{
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GError) error = NULL;
+  int fd = dup (sandbox->root_fd);
+
+  g_assert_cmpint (mkdirat (fd, "deep", 0755), ==, 0);
+  for (guint i = 0; i < 5000; i++) {
+    int next = openat (fd, i == 0 ? "deep" : "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    g_assert_cmpint (next, >=, 0);
+    close (fd);
+    fd = next;
+    g_assert_cmpint (mkdirat (fd, "d", 0755), ==, 0);
+    if (i % 100 == 0)
+      sandbox_write (fd, "f", "x");
+  }
+  close (fd);
+  g_assert_true (extract_remove_tree (sandbox->root_fd, "deep", &error));
+  g_assert_no_error (error);
+  sandbox_assert_outside_untouched (sandbox, "outside");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/extract/refuses/absolute-path", test_refuses_absolute_path);
+  g_test_add_func ("/extract/refuses/dot-dot", test_refuses_dot_dot_escape);
+  g_test_add_func ("/extract/refuses/symlink", test_refuses_symlink);
+  g_test_add_func ("/extract/refuses/hardlink", test_refuses_hardlink);
+  g_test_add_func ("/extract/refuses/device-and-fifo", test_refuses_device_and_fifo);
+  g_test_add_func ("/extract/refuses/file-below-planted-symlink",
+                   test_refuses_file_below_planted_symlink);
+  g_test_add_func ("/extract/refuses/sparse-file", test_refuses_sparse_file);
+  g_test_add_func ("/extract/refuses/duplicate-file", test_refuses_duplicate_file);
+  g_test_add_func ("/extract/refuses/unlisted-and-missing",
+                   test_refuses_unlisted_and_missing_files);
+  g_test_add_func ("/extract/refuses/checksum-mismatch-in-last-file",
+                   test_refuses_checksum_mismatch_in_last_file);
+  g_test_add_func ("/extract/refuses/hostile-member-of-unchosen-component",
+                   test_refuses_hostile_member_of_unchosen_component);
+  g_test_add_func ("/extract/refuses/entry-limit", test_refuses_over_entry_limit);
+  g_test_add_func ("/extract/refuses/byte-limit", test_refuses_over_byte_limit);
+  g_test_add_func ("/extract/refuses/decompression-bomb", test_refuses_decompression_bomb);
+  g_test_add_func ("/extract/refuses/unknown-component", test_refuses_unknown_component);
+  g_test_add_func ("/extract/cancelled", test_cancelled);
+  g_test_add_func ("/extract/modes/strips-setuid-directories-last",
+                   test_strips_setuid_and_applies_directory_modes_last);
+  g_test_add_func ("/extract/owner", test_applies_owner);
+  g_test_add_func ("/extract/round-trip", test_round_trip);
+  g_test_add_func ("/extract/skips-unchosen-components", test_skips_unchosen_components);
+  g_test_add_func ("/extract/dot-slash-prefix", test_accepts_dot_slash_prefix);
+  g_test_add_func ("/extract/remove-tree/no-symlinks-followed",
+                   test_remove_tree_does_not_follow_symlinks);
+  g_test_add_func ("/extract/remove-tree/missing", test_remove_tree_missing_is_success);
+  g_test_add_func ("/extract/remove-tree/deep", test_remove_tree_deep);
+  return g_test_run ();
+}
