@@ -514,7 +514,7 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
   g_auto (GStrv) parts = NULL;
   guint n_parts;
   guint8 digest[SAR_SHA256_SIZE];
-  AutoFd fd = -1;
+  g_auto (AutoFd) fd = -1;
   int parent;
 
   if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
@@ -683,8 +683,8 @@ apply_directory_modes (Extractor *ex, GError **error)
   g_ptr_array_sort (ex->dirs, deeper_first);
   for (guint i = 0; i < ex->dirs->len; i++) {
     const CreatedDir *dir = g_ptr_array_index (ex->dirs, i);
-    AutoFd fd = open_beneath (dir->target->staging_fd, dir->rel,
-                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    g_auto (AutoFd) fd = open_beneath (dir->target->staging_fd, dir->rel,
+                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 
     if (fd < 0 || fchmod (fd, dir->mode) < 0)
       return backup_error_set_errno (error, errno, "setting the mode of directory %s/%s",
@@ -927,7 +927,7 @@ remove_directory (int parent_fd, const char *name, GError **error)
 {
   g_autoptr (GPtrArray) frames
       = g_ptr_array_new_with_free_func ((GDestroyNotify) remove_frame_free);
-  AutoFd cur = open_subdir (parent_fd, name);
+  g_auto (AutoFd) cur = open_subdir (parent_fd, name);
 
   if (cur < 0 && errno == ENOENT)
     return TRUE;
@@ -992,7 +992,7 @@ extract_remove_tree (int dir_fd, const char *name, GError **error)
 {
   g_autofree char *parent = NULL;
   const char *base = name != NULL ? strrchr (name, '/') : NULL;
-  AutoFd parent_fd = -1;
+  g_auto (AutoFd) parent_fd = -1;
 
   if (name == NULL || name[0] == '\0' || name[0] == '/' || (base != NULL && base[1] == '\0')) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,

@@ -112,7 +112,9 @@ run (char **argv, guint timeout_seconds, GCancellable *cancellable, CommandResul
   gint64 deadline = g_get_monotonic_time () + (gint64) timeout_seconds * G_USEC_PER_SEC;
   GSpawnFlags flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH_FROM_ENVP
                       | G_SPAWN_STDIN_FROM_DEV_NULL | G_SPAWN_CLOEXEC_PIPES;
-  AutoFd out_fd = -1, err_fd = -1, pid_fd = -1;
+  g_auto (AutoFd) out_fd = -1;
+  g_auto (AutoFd) err_fd = -1;
+  g_auto (AutoFd) pid_fd = -1;
   gboolean exited = FALSE, cancelled = FALSE;
   GPollFD cancel_poll;
   gboolean have_cancel_poll;

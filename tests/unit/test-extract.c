@@ -387,11 +387,23 @@ sandbox_extract (Sandbox *sandbox, int fd, const char *const *ids, GError **erro
 static const char *const core_only[] = { "core", NULL };
 static const char *const both[] = { "core", "cdr-voicemail", NULL };
 
+static guint
+count_open_fds (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
 /* The archive is refused with code, the message naming what is wrong, and
  * nothing outside the staging directories is touched. */
 static void
-assert_refused (int fd, const char *const *ids, const SarLimits *limits, int code,
-                const char *message)
+assert_refused_in_sandbox (int fd, const char *const *ids, const SarLimits *limits, int code,
+                           const char *message)
 {
   g_autoptr (Sandbox) sandbox = sandbox_new ();
   g_autoptr (GError) error = NULL;
@@ -411,6 +423,17 @@ assert_refused (int fd, const char *const *ids, const SarLimits *limits, int cod
   g_ptr_array_add (names, NULL);
   expected = g_strjoinv (" ", (char **) names->pdata);
   sandbox_assert_outside_untouched (sandbox, expected);
+}
+
+/* ... and no fd is left open (fd, the archive, is closed). */
+static void
+assert_refused (int fd, const char *const *ids, const SarLimits *limits, int code,
+                const char *message)
+{
+  guint before = count_open_fds ();
+
+  assert_refused_in_sandbox (fd, ids, limits, code, message);
+  g_assert_cmpuint (count_open_fds (), ==, before - 1);
 }
 
 static void
@@ -834,6 +857,7 @@ test_round_trip (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (SarHeader) header = NULL;
   int fd = pack (source);
+  guint fds_before = count_open_fds ();
   guint64 progress = 0;
   struct stat st;
 
@@ -858,6 +882,8 @@ test_round_trip (void)
   g_assert_cmpuint (progress, >, 0);
   g_assert_cmpuint (progress, <=, (guint64) st.st_size);
   close (fd);
+  g_ptr_array_set_size (targets, 0);
+  g_assert_cmpuint (count_open_fds (), ==, fds_before - 1);
 
   for (gsize i = 0; all[i] != NULL; i++) {
     g_autofree char *expected = g_build_filename (source, all[i], NULL);
@@ -955,6 +981,7 @@ test_remove_tree_deep (void)
   g_autoptr (Sandbox) sandbox = sandbox_new ();
   g_autoptr (GError) error = NULL;
   int fd = dup (sandbox->root_fd);
+  guint fds_before;
 
   g_assert_cmpint (mkdirat (fd, "deep", 0755), ==, 0);
   for (guint i = 0; i < 5000; i++) {
@@ -968,7 +995,9 @@ test_remove_tree_deep (void)
       sandbox_write (fd, "f", "x");
   }
   close (fd);
+  fds_before = count_open_fds ();
   g_assert_true (extract_remove_tree (sandbox->root_fd, "deep", &error));
+  g_assert_cmpuint (count_open_fds (), ==, fds_before);
   g_assert_no_error (error);
   sandbox_assert_outside_untouched (sandbox, "outside");
 }

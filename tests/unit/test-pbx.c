@@ -343,6 +343,39 @@ test_run_command_cancelled (void)
   g_thread_join (thread);
 }
 
+static guint
+count_open_fds (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* Pipes and pidfds are closed on every path. */
+static void
+test_no_fd_leaks (void)
+{
+  g_auto (GStrv) good = script ("leak-good", "echo users=1\necho calls=1\n");
+  g_auto (GStrv) failing = script ("leak-failing", "echo oops >&2\nexit 1\n");
+  g_auto (GStrv) slow = script ("leak-slow", "sleep 30\n");
+  guint before = count_open_fds ();
+
+  for (int i = 0; i < 3; i++) {
+    PbxSessions sessions;
+
+    pbx_query_sessions (good, 5, &sessions);
+    g_assert_true (sessions.known);
+    pbx_sessions_clear (&sessions);
+    g_assert_false (pbx_run_command (failing, "StopCommand", 5, NULL, NULL));
+  }
+  g_assert_false (pbx_run_command (slow, "StopCommand", 1, NULL, NULL));
+  g_assert_cmpuint (count_open_fds (), ==, before);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -369,6 +402,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pbx/command/environment-and-stdin", test_environment_and_stdin);
   g_test_add_func ("/pbx/command/output-is-bounded", test_output_is_bounded);
   g_test_add_func ("/pbx/command/endless-output-times-out", test_endless_output_times_out);
+  g_test_add_func ("/pbx/command/no-fd-leaks", test_no_fd_leaks);
   g_test_add_func ("/pbx/command/cancelled", test_run_command_cancelled);
   ret = g_test_run ();
 
