@@ -4,16 +4,20 @@
 #include "errors.h"
 #include "manifest.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 
 #define GIB (G_GUINT64_CONSTANT (1024) * 1024 * 1024)
 
 static const char *const paths_keys[] = { "BackupDirectory", "DataRoot", "VersionFile", NULL };
-static const char *const pbx_keys[] = { "SessionsCommand", "StopCommand", "StartCommand", NULL };
+static const char *const pbx_keys[] = { "SessionsCommand", "StopCommand", "StartCommand",
+                                        "CommandTimeout", NULL };
 static const char *const limits_keys[] = { "MaxBackupSize", "MaxUnpackedSize", "MaxEntries",
                                            "MaxConcurrentUploads", "UploadIdleTimeout",
                                            "FinishedJobLifetime", NULL };
-static const char *const component_keys[] = { "Label", "Path", "IpSettings", NULL };
+static const char *const component_keys[] = { "Label", "Path", "IpSettings", "Owner", "Group",
+                                               NULL };
 
 static void
 config_component_free (ConfigComponent *component)
@@ -34,6 +38,8 @@ add_component (Config *config, const char *id, const char *label, const char *ip
   component->label = g_strdup (label);
   component->path = g_strdup (id);
   component->ip_settings = g_strsplit (ip_settings, ";", -1);
+  component->uid = -1;
+  component->gid = -1;
   g_ptr_array_add (config->components, component);
 }
 
@@ -58,6 +64,7 @@ config_new_default (void)
   config->max_unpacked_size = 256 * GIB;
   config->max_entries = 1000000;
   config->max_concurrent_uploads = 2;
+  config->command_timeout = 300;
   config->upload_idle_timeout = 60;
   config->finished_job_lifetime = 300;
   config->components = g_ptr_array_new_with_free_func ((GDestroyNotify) config_component_free);
@@ -190,6 +197,36 @@ relative_path_ok (const char *path)
   return sar_path_check (path, NULL) && !g_str_has_suffix (path, "/");
 }
 
+/* A user or group given by name or number; resolved once, at load. */
+static gboolean
+get_id (GKeyFile *kf, const char *file, const char *group, const char *key, gboolean is_user,
+        gint64 *out, GError **error)
+{
+  g_autofree char *text = NULL;
+  guint64 number;
+
+  if (!get_string (kf, file, group, key, &text, error))
+    return FALSE;
+  if (text == NULL)
+    return TRUE;
+  if (g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT32 - 1, &number, NULL)) {
+    *out = (gint64) number;
+    return TRUE;
+  }
+  if (is_user) {
+    struct passwd *pw = getpwnam (text);
+    if (pw == NULL)
+      return bad_value (error, file, group, key, "no such user");
+    *out = pw->pw_uid;
+  } else {
+    struct group *gr = getgrnam (text);
+    if (gr == NULL)
+      return bad_value (error, file, group, key, "no such group");
+    *out = gr->gr_gid;
+  }
+  return TRUE;
+}
+
 static gboolean
 load_component (GKeyFile *kf, const char *file, const char *group, Config *config,
                 GError **error)
@@ -208,7 +245,12 @@ load_component (GKeyFile *kf, const char *file, const char *group, Config *confi
 
   component = g_new0 (ConfigComponent, 1);
   component->id = g_strdup (id);
+  component->uid = -1;
+  component->gid = -1;
   g_ptr_array_add (config->components, component);
+  if (!get_id (kf, file, group, "Owner", TRUE, &component->uid, error)
+      || !get_id (kf, file, group, "Group", FALSE, &component->gid, error))
+    return FALSE;
   if (!get_string (kf, file, group, "Label", &component->label, error)
       || !get_string (kf, file, group, "Path", &component->path, error))
     return FALSE;
@@ -282,11 +324,14 @@ config_load (const char *path, gboolean must_exist, GError **error)
           || !get_absolute_path (kf, path, group, "VersionFile", &config->version_file, error))
         return NULL;
     } else if (g_str_equal (group, "Pbx")) {
+      guint64 timeout = config->command_timeout;
       if (!check_known_keys (kf, path, group, pbx_keys, error)
           || !get_command (kf, path, group, "SessionsCommand", &config->sessions_command, error)
           || !get_command (kf, path, group, "StopCommand", &config->stop_command, error)
-          || !get_command (kf, path, group, "StartCommand", &config->start_command, error))
+          || !get_command (kf, path, group, "StartCommand", &config->start_command, error)
+          || !get_size (kf, path, group, "CommandTimeout", 86400, &timeout, error))
         return NULL;
+      config->command_timeout = (guint) timeout;
     } else if (g_str_equal (group, "Limits")) {
       guint64 uploads = config->max_concurrent_uploads;
       guint64 idle = config->upload_idle_timeout;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/types.h>
 
 #define CONFIG_DEFAULT_PATH "/etc/starface-backup/backupd.conf"
 
@@ -16,6 +17,8 @@ typedef struct {
   char *label;
   char *path;          /* relative to DataRoot */
   char **ip_settings;  /* relative to the component's directory; NULL-terminated */
+  gint64 uid;          /* owner of restored files, -1: the live directory's owner */
+  gint64 gid;          /* group of restored files, -1: the live directory's group */
 } ConfigComponent;
 
 typedef struct {
@@ -26,6 +29,7 @@ typedef struct {
   char **sessions_command; /* argv, or NULL when not configured */
   char **stop_command;
   char **start_command;
+  guint command_timeout; /* seconds a PBX command may run */
   guint64 max_backup_size;
   guint64 max_unpacked_size;
   guint64 max_entries;

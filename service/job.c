@@ -26,6 +26,7 @@ struct _Job {
   uid_t starter_uid;
   GCancellable *cancellable;
   char *state; /* running, done, failed, canceled */
+  GVariant *details; /* a{sv} */
 
   /* what the D-Bus side last announced (main loop) */
   guint percent;
@@ -46,7 +47,8 @@ struct _Job {
 static void job_free (Job *job);
 
 static const char *const progress_properties[] = { "Percent", "Stage", NULL };
-static const char *const all_properties[] = { "State", "Percent", "Stage", NULL };
+static const char *const all_properties[] = { "State", "Percent", "Stage", "Details", NULL };
+static const char *const details_property[] = { "Details", NULL };
 
 static void
 emit_jobs_changed (JobList *list)
@@ -72,6 +74,8 @@ job_get_property (const char *property, gpointer object)
     return g_variant_new_uint32 (job->percent);
   if (g_str_equal (property, "Stage"))
     return g_variant_new_string (job->stage);
+  if (g_str_equal (property, "Details"))
+    return g_variant_ref (job->details);
   return NULL;
 }
 
@@ -283,6 +287,19 @@ job_report (Job *job, guint percent, const char *stage, const char *message)
 }
 
 void
+job_set_detail (Job *job, const char *key, GVariant *value)
+{
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, job->details);
+  g_variant_dict_insert_value (&dict, key, value);
+  g_variant_unref (job->details);
+  job->details = g_variant_ref_sink (g_variant_dict_end (&dict));
+  server_properties_changed (job->list->server, job->path, BACKUP_JOB_INTERFACE,
+                             details_property);
+}
+
+void
 job_set_cancelable (Job *job, gboolean cancelable)
 {
   g_mutex_lock (&job->lock);
@@ -352,6 +369,7 @@ job_free (Job *job)
   g_free (job->backup);
   g_free (job->starter);
   g_free (job->state);
+  g_variant_unref (job->details);
   g_free (job->stage);
   g_free (job->reported_stage);
   g_free (job->reported_message);
@@ -376,6 +394,7 @@ job_list_add (JobList *list, const char *operation, const char *backup, const ch
   job->starter_uid = starter_uid;
   job->cancellable = g_cancellable_new ();
   job->state = g_strdup ("running");
+  job->details = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
   job->stage = g_strdup ("starting");
   job->reported_stage = g_strdup ("starting");
   job->reported_message = g_strdup ("");

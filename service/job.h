@@ -43,6 +43,9 @@ void job_report (Job *job, guint percent, const char *stage, const char *message
  * BACKUP_ERROR_CANCELED: canceled; anything else: failed. */
 void job_finish (Job *job, const GError *error);
 
+/* Main loop only: sets a key of the job's Details property. */
+void job_set_detail (Job *job, const char *key, GVariant *value);
+
 /* Whether Cancel() is still honoured (a restore past its point of no
  * return refuses it).  Thread-safe. */
 void job_set_cancelable (Job *job, gboolean cancelable);

@@ -1,0 +1,52 @@
+/* journal.h: the on-disk record of a restore in progress.
+ *
+ * Written atomically (temporary file, fsync, rename, fsync of the
+ * directory) before each step that changes live data, so that a restart
+ * after a crash knows exactly which trees are where: each component's
+ * staging directory and the inode numbers of its old and new trees tell,
+ * for every component, whether the swap happened.
+ */
+#pragma once
+
+#include <glib.h>
+
+#define JOURNAL_FILE ".restore-journal"
+
+typedef enum {
+  JOURNAL_EXTRACTING, /* staging trees being filled; live data untouched */
+  JOURNAL_SWAPPING,   /* swaps in progress: roll back on recovery */
+  JOURNAL_SWAPPED,    /* every component swapped: complete on recovery */
+  JOURNAL_SAVED,      /* previous state saved as a backup: only cleanup left */
+} JournalState;
+
+typedef struct {
+  char *id;
+  char *parent;     /* directory holding live and staging, relative to DataRoot ("." ok) */
+  char *live;       /* name of the live directory in parent */
+  char *staging;    /* name of the staging directory in parent */
+  guint64 old_ino;  /* inode of the live tree before the swap (0: not yet known) */
+  guint64 new_ino;  /* inode of the extracted tree */
+} JournalComponent;
+
+typedef struct {
+  JournalState state;
+  char *backup;            /* the backup being restored */
+  char *installed_version; /* recorded in the pre-restore backup */
+  char *pre_restore;       /* name of the pre-restore backup (set in SAVED) */
+  gboolean pbx_stopped;    /* the stop command ran and start has not yet */
+  GPtrArray *components;   /* JournalComponent* */
+} Journal;
+
+Journal *journal_new (const char *backup, const char *installed_version);
+JournalComponent *journal_add_component (Journal *journal, const char *id, const char *parent,
+                                         const char *live, const char *staging);
+void journal_free (Journal *journal);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Journal, journal_free)
+
+const char *journal_state_name (JournalState state);
+
+/* In the directory dir_fd (the backup directory). */
+gboolean journal_write (int dir_fd, const Journal *journal, GError **error);
+/* NULL without error when there is no journal. */
+Journal *journal_read (int dir_fd, GError **error);
+gboolean journal_remove (int dir_fd, GError **error);

@@ -1,0 +1,311 @@
+/* preflight.c: the checks before a restore. */
+#include "preflight.h"
+
+#include "catalog.h"
+#include "errors.h"
+#include "names.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define SESSIONS_TIMEOUT 30
+
+void
+preflight_report_free (PreflightReport *report)
+{
+  if (report == NULL)
+    return;
+  g_free (report->backup);
+  sar_header_free (report->header);
+  g_free (report->installed_version);
+  if (report->components != NULL)
+    g_ptr_array_unref (report->components);
+  g_free (report->components_key);
+  pbx_sessions_clear (&report->sessions);
+  if (report->blockers != NULL)
+    g_ptr_array_unref (report->blockers);
+  if (report->warnings != NULL)
+    g_ptr_array_unref (report->warnings);
+  g_free (report);
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+char *
+preflight_components_detail (const char *const *requested)
+{
+  g_autoptr (GPtrArray) ids = g_ptr_array_new ();
+
+  for (guint i = 0; requested[i] != NULL; i++)
+    g_ptr_array_add (ids, (gpointer) requested[i]);
+  if (ids->len == 0)
+    return g_strdup (PREFLIGHT_ALL_COMPONENTS);
+  g_ptr_array_sort (ids, compare_strings);
+  g_ptr_array_add (ids, NULL);
+  return g_strjoinv (",", (char **) ids->pdata);
+}
+
+static gboolean
+resolve_components (const Config *config, PreflightReport *report,
+                    const char *const *requested, GError **error)
+{
+  const SarManifest *manifest = report->header->manifest;
+  g_autoptr (GPtrArray) ids = g_ptr_array_new ();
+
+  report->components = g_ptr_array_new ();
+  for (guint i = 0; requested[i] != NULL; i++) {
+    const ConfigComponent *cc;
+    if (sar_manifest_find_component (manifest, requested[i]) == NULL) {
+      g_autofree char *quoted = sar_quote (requested[i]);
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_UNKNOWN_COMPONENT,
+                   "%s has no component %s", report->backup, quoted);
+      return FALSE;
+    }
+    cc = config_find_component (config, requested[i]);
+    if (cc == NULL) {
+      g_autofree char *quoted = sar_quote (requested[i]);
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_UNKNOWN_COMPONENT,
+                   "This machine has no component %s configured; it cannot be restored here",
+                   quoted);
+      return FALSE;
+    }
+    if (g_ptr_array_find (report->components, cc, NULL)) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
+                   "Component %s is named twice", requested[i]);
+      return FALSE;
+    }
+  }
+  /* in the backup's order, so restores are predictable */
+  for (guint i = 0; i < manifest->components->len; i++) {
+    const SarComponent *sc = manifest->components->pdata[i];
+    const ConfigComponent *cc = config_find_component (config, sc->id);
+    gboolean wanted = requested[0] == NULL || g_strv_contains (requested, sc->id);
+    if (wanted && cc != NULL) {
+      g_ptr_array_add (report->components, (gpointer) cc);
+      g_ptr_array_add (ids, sc->id);
+    } else if (wanted) {
+      g_ptr_array_add (report->warnings,
+                       g_strdup_printf ("The backup's component %s is not configured on this "
+                                        "machine and will not be restored",
+                                        sc->id));
+    }
+  }
+  if (report->components->len == 0) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_UNKNOWN_COMPONENT,
+                 "%s has no component that this machine can restore", report->backup);
+    return FALSE;
+  }
+  g_ptr_array_sort (ids, compare_strings);
+  g_ptr_array_add (ids, NULL);
+  report->components_key = g_strjoinv (",", (char **) ids->pdata);
+  return TRUE;
+}
+
+PreflightReport *
+preflight_open (const Config *config, const char *backup, const char *const *requested, int *fd,
+                GError **error)
+{
+  g_autoptr (PreflightReport) report = g_new0 (PreflightReport, 1);
+  g_autoptr (GError) local = NULL;
+  SfVersion installed;
+  int dir_fd;
+
+  *fd = -1;
+  report->backup = g_strdup (backup);
+  report->blockers = g_ptr_array_new_with_free_func (g_free);
+  report->warnings = g_ptr_array_new_with_free_func (g_free);
+  dir_fd = open (config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) {
+    backup_error_set_errno (error, errno, "cannot open the backup directory");
+    return NULL;
+  }
+  *fd = catalog_open_backup (dir_fd, backup, error);
+  close (dir_fd);
+  if (*fd < 0)
+    return NULL;
+  if (fstat (*fd, &report->file) < 0) {
+    backup_error_set_errno (error, errno, "cannot examine %s", backup);
+    return NULL;
+  }
+  report->header = sar_read_header (*fd, &local);
+  if (report->header == NULL) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, "%s: %s", backup,
+                 local->message);
+    return NULL;
+  }
+  if (!resolve_components (config, report, requested, error))
+    return NULL;
+
+  if (!sf_version_read_file (config->version_file, &installed, &report->installed_version,
+                             &local)) {
+    report->installed_version = g_strdup ("");
+    g_ptr_array_add (report->blockers,
+                     g_strdup_printf ("The installed STARFACE version is unknown (%s)",
+                                      local->message));
+  } else if (sf_version_compare (&report->header->manifest->parsed_version, &installed) > 0) {
+    g_ptr_array_add (report->blockers,
+                     g_strdup_printf ("The backup was made by STARFACE %s, which is newer than "
+                                      "the installed %s; only backups of an equal or older "
+                                      "version can be restored",
+                                      report->header->manifest->version,
+                                      report->installed_version));
+  } else {
+    report->compatible = TRUE;
+  }
+  return g_steal_pointer (&report);
+}
+
+/* Bytes of regular files below dir_fd, without following symlinks. */
+static guint64
+tree_bytes (int dir_fd, guint depth)
+{
+  DIR *dir = fdopendir (dir_fd);
+  struct dirent *d;
+  guint64 total = 0;
+
+  if (dir == NULL) {
+    close (dir_fd);
+    return 0;
+  }
+  while ((d = readdir (dir)) != NULL) {
+    struct stat st;
+    if (g_str_equal (d->d_name, ".") || g_str_equal (d->d_name, "..")
+        || fstatat (dirfd (dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      continue;
+    if (S_ISREG (st.st_mode))
+      total += (guint64) st.st_size;
+    else if (S_ISDIR (st.st_mode) && depth < 256) {
+      int sub = openat (dirfd (dir), d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0)
+        total += tree_bytes (sub, depth + 1);
+    }
+  }
+  closedir (dir);
+  return total;
+}
+
+static guint64
+free_bytes (const char *path, dev_t *dev)
+{
+  struct statvfs vfs;
+  struct stat st;
+
+  *dev = stat (path, &st) == 0 ? st.st_dev : 0;
+  return statvfs (path, &vfs) == 0 ? (guint64) vfs.f_bavail * vfs.f_frsize : 0;
+}
+
+static void
+check_space (const Config *config, PreflightReport *report)
+{
+  guint64 staging = 0, previous = 0, backup_free;
+  dev_t data_dev, backup_dev;
+  g_autofree char *need = NULL;
+  g_autofree char *have = NULL;
+
+  for (guint i = 0; i < report->components->len; i++) {
+    const ConfigComponent *cc = report->components->pdata[i];
+    g_autofree char *live = g_build_filename (config->data_root, cc->path, NULL);
+    int fd = open (live, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    staging += sar_manifest_find_component (report->header->manifest, cc->id)->bytes;
+    if (fd >= 0)
+      previous += tree_bytes (fd, 0);
+  }
+  report->bytes_available = free_bytes (config->data_root, &data_dev);
+  backup_free = free_bytes (config->backup_directory, &backup_dev);
+  /* the pre-restore backup is compressed, but may not compress at all */
+  if (data_dev == backup_dev) {
+    report->bytes_required = staging + previous;
+  } else {
+    report->bytes_required = staging;
+    if (previous > backup_free) {
+      g_autofree char *a = g_format_size (previous);
+      g_autofree char *b = g_format_size (backup_free);
+      g_ptr_array_add (report->blockers,
+                       g_strdup_printf ("The backup directory needs up to %s for the backup of "
+                                        "the current state but has %s free",
+                                        a, b));
+    }
+  }
+  if (report->bytes_required > report->bytes_available) {
+    need = g_format_size (report->bytes_required);
+    have = g_format_size (report->bytes_available);
+    g_ptr_array_add (report->blockers,
+                     g_strdup_printf ("Not enough disk space: the restore needs %s (the restored "
+                                      "data beside the live data, and a backup of the current "
+                                      "state) but %s are free",
+                                      need, have));
+  }
+}
+
+static gboolean
+address_is_local (const char *address)
+{
+  struct ifaddrs *list, *ifa;
+  gboolean found = FALSE;
+  char text[INET6_ADDRSTRLEN];
+
+  if (getifaddrs (&list) < 0)
+    return FALSE;
+  for (ifa = list; ifa != NULL && !found; ifa = ifa->ifa_next) {
+    const void *addr = NULL;
+    if (ifa->ifa_addr == NULL)
+      continue;
+    if (ifa->ifa_addr->sa_family == AF_INET)
+      addr = &((struct sockaddr_in *) (void *) ifa->ifa_addr)->sin_addr;
+    else if (ifa->ifa_addr->sa_family == AF_INET6)
+      addr = &((struct sockaddr_in6 *) (void *) ifa->ifa_addr)->sin6_addr;
+    if (addr != NULL && inet_ntop (ifa->ifa_addr->sa_family, addr, text, sizeof text) != NULL)
+      found = g_str_equal (text, address);
+  }
+  freeifaddrs (list);
+  return found;
+}
+
+static void
+check_origin (PreflightReport *report, gboolean ignore_ip)
+{
+  const SarManifest *manifest = report->header->manifest;
+  const char *here = g_get_host_name ();
+  gboolean other_host = g_ascii_strcasecmp (manifest->hostname, here) != 0;
+  gboolean other_ip = manifest->ip_address != NULL && !address_is_local (manifest->ip_address);
+
+  if ((other_host || other_ip) && !ignore_ip)
+    g_ptr_array_add (report->warnings,
+                     g_strdup_printf ("The backup was taken on host %s%s%s, not on this machine "
+                                      "(%s); consider ignore-ip to keep this machine's network "
+                                      "settings",
+                                      manifest->hostname, manifest->ip_address ? ", IP address " : "",
+                                      manifest->ip_address ? manifest->ip_address : "", here));
+}
+
+PreflightReport *
+preflight_run (const Config *config, const char *backup, const char *const *requested,
+               gboolean ignore_ip, GError **error)
+{
+  int fd;
+  g_autoptr (PreflightReport) report = preflight_open (config, backup, requested, &fd, error);
+
+  if (fd >= 0)
+    close (fd);
+  if (report == NULL)
+    return NULL;
+  check_space (config, report);
+  check_origin (report, ignore_ip);
+  pbx_query_sessions (config->sessions_command, SESSIONS_TIMEOUT, &report->sessions);
+  if (!report->sessions.known)
+    g_ptr_array_add (report->warnings,
+                     g_strdup_printf ("The number of logged-in users and active calls could not "
+                                      "be determined (%s); the restore ends all of them",
+                                      report->sessions.problem));
+  return g_steal_pointer (&report);
+}

@@ -1,0 +1,642 @@
+/* restore.c: the restore transaction and its crash recovery. */
+#include "restore.h"
+
+#include "errors.h"
+#include "extract.h"
+#include "journal.h"
+#include "names.h"
+#include "pbx.h"
+#include "upload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define STAGING_PREFIX ".sf-staging-"
+#define PRE_RESTORE_PROCESS "pre-restore"
+
+/* Percent of the whole restore at the start of each stage. */
+#define P_EXTRACT_END 70
+#define P_STOP 71
+#define P_ACTIVATE 72
+#define P_START 73
+#define P_SAVE 74
+#define P_SAVE_END 96
+#define P_CLEANUP 97
+
+typedef struct {
+  const Config *config;
+  const RestoreHooks *hooks;
+  int root_fd;   /* DataRoot */
+  int backup_fd; /* the backup directory (journal, pre-restore backup) */
+  Journal *journal;
+  int *parent_fds; /* per journal component */
+  RestoreResult *result;
+} Transaction;
+
+void
+restore_result_clear (RestoreResult *result)
+{
+  g_clear_pointer (&result->pre_restore, g_free);
+  result->pbx_stopped_at = result->pbx_started_at = 0;
+}
+
+static void
+report (Transaction *t, guint percent, const char *stage, const char *format, ...)
+    G_GNUC_PRINTF (4, 5);
+
+static void
+report (Transaction *t, guint percent, const char *stage, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  if (t->hooks == NULL || t->hooks->progress == NULL)
+    return;
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  t->hooks->progress (percent, stage, message, t->hooks->data);
+}
+
+/* Opens a directory below root_fd without following any symlink, so a
+ * link planted in the PBX data cannot redirect the restore. */
+static int
+open_dir_beneath (int root_fd, const char *path, GError **error)
+{
+  struct open_how how = {
+    .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd = (int) syscall (SYS_openat2, root_fd, path, &how, sizeof how);
+
+  if (fd < 0)
+    backup_error_set_errno (error, errno, "cannot open %s below the data root", path);
+  return fd;
+}
+
+static gboolean
+transaction_open (Transaction *t, const Config *config, const RestoreHooks *hooks,
+                  RestoreResult *result, GError **error)
+{
+  t->config = config;
+  t->hooks = hooks;
+  t->result = result;
+  t->root_fd = open (config->data_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (t->root_fd < 0)
+    return backup_error_set_errno (error, errno, "cannot open the data root %s",
+                                   config->data_root);
+  t->backup_fd = open (config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (t->backup_fd < 0)
+    return backup_error_set_errno (error, errno, "cannot open the backup directory %s",
+                                   config->backup_directory);
+  return TRUE;
+}
+
+static gboolean
+transaction_open_parents (Transaction *t, GError **error)
+{
+  t->parent_fds = g_new (int, t->journal->components->len);
+  for (guint i = 0; i < t->journal->components->len; i++)
+    t->parent_fds[i] = -1;
+  for (guint i = 0; i < t->journal->components->len; i++) {
+    const JournalComponent *c = t->journal->components->pdata[i];
+    t->parent_fds[i] = open_dir_beneath (t->root_fd, c->parent, error);
+    if (t->parent_fds[i] < 0)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+transaction_close (Transaction *t)
+{
+  for (guint i = 0; t->parent_fds != NULL && i < t->journal->components->len; i++)
+    if (t->parent_fds[i] >= 0)
+      close (t->parent_fds[i]);
+  g_free (t->parent_fds);
+  if (t->root_fd >= 0)
+    close (t->root_fd);
+  if (t->backup_fd >= 0)
+    close (t->backup_fd);
+  journal_free (t->journal);
+}
+
+static gboolean
+save_journal (Transaction *t, JournalState state, GError **error)
+{
+  t->journal->state = state;
+  return journal_write (t->backup_fd, t->journal, error);
+}
+
+/* --- the PBX ---------------------------------------------------------------- */
+
+static gboolean
+stop_pbx (Transaction *t, GError **error)
+{
+  report (t, P_STOP, "stopping-pbx", "Stopping the PBX: logins and calls end now");
+  /* recorded first: a crash while it runs must still lead to a start */
+  t->journal->pbx_stopped = TRUE;
+  if (!journal_write (t->backup_fd, t->journal, error))
+    return FALSE;
+  if (!pbx_run_command (t->config->stop_command, "StopCommand", t->config->command_timeout, NULL,
+                        error))
+    return FALSE;
+  t->result->pbx_stopped_at = g_get_real_time ();
+  return TRUE;
+}
+
+/* Never canceled: whoever stopped the PBX starts it. */
+static gboolean
+start_pbx (Transaction *t, GError **error)
+{
+  if (!t->journal->pbx_stopped)
+    return TRUE;
+  report (t, P_START, "starting-pbx", "Starting the PBX");
+  if (!pbx_run_command (t->config->start_command, "StartCommand", t->config->command_timeout,
+                        NULL, error))
+    return FALSE;
+  t->result->pbx_started_at = g_get_real_time ();
+  t->journal->pbx_stopped = FALSE;
+  if (t->result->pbx_stopped_at != 0)
+    g_message ("the PBX was down for %.3f s",
+               (double) (t->result->pbx_started_at - t->result->pbx_stopped_at) / G_USEC_PER_SEC);
+  return journal_write (t->backup_fd, t->journal, error);
+}
+
+/* --- preparing and extracting ----------------------------------------------- */
+
+static void
+split_path (const char *path, char **parent, char **name)
+{
+  const char *slash = strrchr (path, '/');
+
+  *parent = slash != NULL ? g_strndup (path, (gsize) (slash - path)) : g_strdup (".");
+  *name = g_strdup (slash != NULL ? slash + 1 : path);
+}
+
+/* Creates an empty staging directory beside the live one, owned and
+ * permitted like it (or as configured). */
+static int
+make_staging (Transaction *t, guint i, const ConfigComponent *cc, ExtractTarget *target,
+              GError **error)
+{
+  const JournalComponent *c = t->journal->components->pdata[i];
+  int parent_fd = t->parent_fds[i];
+  struct stat live;
+  int fd;
+
+  if (fstatat (parent_fd, c->live, &live, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno != ENOENT || mkdirat (parent_fd, c->live, 0755) < 0
+        || fstatat (parent_fd, c->live, &live, AT_SYMLINK_NOFOLLOW) < 0)
+      return backup_error_set_errno (error, errno, "cannot create %s", cc->path), -1;
+  }
+  if (!S_ISDIR (live.st_mode)) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                 "the live data of %s (%s) is not a directory", cc->id, cc->path);
+    return -1;
+  }
+  if (!extract_remove_tree (parent_fd, c->staging, error))
+    return -1;
+  if (mkdirat (parent_fd, c->staging, 0700) < 0)
+    return backup_error_set_errno (error, errno, "cannot create a staging directory for %s",
+                                   cc->id), -1;
+  fd = openat (parent_fd, c->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return backup_error_set_errno (error, errno, "cannot open the staging directory"), -1;
+  target->id = c->id;
+  target->staging_fd = fd;
+  target->uid = cc->uid >= 0 ? (uid_t) cc->uid : live.st_uid;
+  target->gid = cc->gid >= 0 ? (gid_t) cc->gid : live.st_gid;
+  if (fchown (fd, target->uid, target->gid) < 0 || fchmod (fd, live.st_mode & 0777) < 0) {
+    backup_error_set_errno (error, errno, "cannot set the owner of the staging directory");
+    close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+typedef struct {
+  Transaction *t;
+  guint64 total;
+} ExtractProgress;
+
+static void
+extract_progress (guint64 bytes_read, gpointer data)
+{
+  ExtractProgress *ep = data;
+  g_autofree char *done = g_format_size (bytes_read);
+
+  report (ep->t, ep->total > 0 ? (guint) (MIN (bytes_read, ep->total) * P_EXTRACT_END / ep->total) : 0,
+          "extracting", "%s of the backup read and checked", done);
+}
+
+/* --- keeping this machine's network settings ------------------------------- */
+
+static gboolean
+copy_file_beneath (int from_dir, int to_dir, const char *rel, GError **error)
+{
+  struct open_how src_how = {
+    .flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  struct open_how dst_how = {
+    .flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+    .mode = 0600,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  g_autofree char *parent = NULL;
+  g_autofree char *name = NULL;
+  struct stat st;
+  int src, dst;
+  gboolean ok = TRUE;
+  char buf[65536];
+
+  src = (int) syscall (SYS_openat2, from_dir, rel, &src_how, sizeof src_how);
+  if (src < 0 && errno == ENOENT)
+    return TRUE; /* nothing to keep */
+  if (src < 0)
+    return backup_error_set_errno (error, errno, "cannot open the live %s", rel);
+  if (fstat (src, &st) < 0 || !S_ISREG (st.st_mode)) {
+    close (src);
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "the live %s is not a regular file",
+                 rel);
+    return FALSE;
+  }
+  /* parent directories of the kept file, if the backup lacks them */
+  split_path (rel, &parent, &name);
+  if (!g_str_equal (parent, ".")) {
+    g_auto (GStrv) parts = g_strsplit (parent, "/", -1);
+    GString *sofar = g_string_new (NULL);
+    for (guint i = 0; parts[i] != NULL; i++) {
+      g_string_append_printf (sofar, "%s%s", i > 0 ? "/" : "", parts[i]);
+      if (mkdirat (to_dir, sofar->str, 0755) < 0 && errno != EEXIST)
+        ok = backup_error_set_errno (error, errno, "cannot create %s", sofar->str);
+    }
+    g_string_free (sofar, TRUE);
+  }
+  dst = ok ? (int) syscall (SYS_openat2, to_dir, rel, &dst_how, sizeof dst_how) : -1;
+  if (ok && dst < 0)
+    ok = backup_error_set_errno (error, errno, "cannot write %s into the staging tree", rel);
+  while (ok) {
+    ssize_t n = read (src, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n < 0)
+        ok = backup_error_set_errno (error, errno, "cannot read the live %s", rel);
+      break;
+    }
+    for (ssize_t off = 0; ok && off < n;) {
+      ssize_t w = write (dst, buf + off, (size_t) (n - off));
+      if (w < 0 && errno != EINTR)
+        ok = backup_error_set_errno (error, errno, "cannot write %s", rel);
+      else if (w > 0)
+        off += w;
+    }
+  }
+  if (ok && (fchown (dst, st.st_uid, st.st_gid) < 0 || fchmod (dst, st.st_mode & 0777) < 0
+             || fsync (dst) < 0))
+    ok = backup_error_set_errno (error, errno, "cannot finish %s", rel);
+  close (src);
+  if (dst >= 0)
+    close (dst);
+  return ok;
+}
+
+static gboolean
+keep_ip_settings (Transaction *t, GPtrArray *chosen, int *staging_fds, GError **error)
+{
+  for (guint i = 0; i < chosen->len; i++) {
+    const ConfigComponent *cc = chosen->pdata[i];
+    const JournalComponent *c = t->journal->components->pdata[i];
+    int live_fd;
+    gboolean ok = TRUE;
+
+    if (cc->ip_settings[0] == NULL)
+      continue;
+    live_fd = openat (t->parent_fds[i], c->live, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (live_fd < 0)
+      return backup_error_set_errno (error, errno, "cannot open the live %s", cc->path);
+    for (guint k = 0; ok && cc->ip_settings[k] != NULL; k++) {
+      report (t, P_ACTIVATE, "activating", "Keeping this machine's %s/%s", cc->path,
+              cc->ip_settings[k]);
+      ok = copy_file_beneath (live_fd, staging_fds[i], cc->ip_settings[k], error);
+    }
+    close (live_fd);
+    if (!ok)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* --- swapping ------------------------------------------------------------------ */
+
+static gboolean
+exchange (Transaction *t, guint i, GError **error)
+{
+  const JournalComponent *c = t->journal->components->pdata[i];
+
+  if (renameat2 (t->parent_fds[i], c->staging, t->parent_fds[i], c->live, RENAME_EXCHANGE) < 0)
+    return backup_error_set_errno (error, errno, "cannot swap in the restored %s", c->id);
+  if (fsync (t->parent_fds[i]) < 0)
+    return backup_error_set_errno (error, errno, "cannot sync the directory of %s", c->id);
+  return TRUE;
+}
+
+static guint64
+inode_of (int dir_fd, const char *name)
+{
+  struct stat st;
+
+  return fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (guint64) st.st_ino : 0;
+}
+
+/* Every component whose live directory holds the new tree gets its old
+ * tree back; the journal's inode numbers say which. */
+static gboolean
+roll_back_swaps (Transaction *t, GError **error)
+{
+  for (guint i = 0; i < t->journal->components->len; i++) {
+    const JournalComponent *c = t->journal->components->pdata[i];
+    if (c->new_ino != 0 && inode_of (t->parent_fds[i], c->live) == c->new_ino) {
+      g_message ("rolling back %s", c->id);
+      if (!exchange (t, i, error))
+        return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static gboolean
+remove_staging_trees (Transaction *t, GError **error)
+{
+  for (guint i = 0; i < t->journal->components->len; i++) {
+    const JournalComponent *c = t->journal->components->pdata[i];
+    if (!extract_remove_tree (t->parent_fds[i], c->staging, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Puts everything back as it was before the restore (any state up to
+ * SWAPPED), starts the PBX if it was stopped and forgets the journal. */
+static gboolean
+needs_roll_back (Transaction *t)
+{
+  for (guint i = 0; i < t->journal->components->len; i++) {
+    const JournalComponent *c = t->journal->components->pdata[i];
+    if (c->new_ino != 0 && inode_of (t->parent_fds[i], c->live) == c->new_ino)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static gboolean
+abandon (Transaction *t, GError **error)
+{
+  g_autoptr (GError) start_error = NULL;
+  gboolean ok = TRUE;
+
+  /* the PBX never runs while its data is being swapped */
+  if (!t->journal->pbx_stopped && needs_roll_back (t))
+    ok = stop_pbx (t, error);
+  ok = ok && roll_back_swaps (t, error);
+
+  if (ok && t->journal->state != JOURNAL_EXTRACTING)
+    ok = save_journal (t, JOURNAL_EXTRACTING, error);
+  if (!start_pbx (t, ok ? error : &start_error))
+    ok = FALSE;
+  if (start_error != NULL)
+    g_warning ("%s", start_error->message);
+  if (ok)
+    ok = remove_staging_trees (t, error) && journal_remove (t->backup_fd, error);
+  return ok;
+}
+
+/* --- saving the previous state and cleaning up ------------------------------ */
+
+static gboolean
+save_previous (Transaction *t, GError **error)
+{
+  g_autoptr (GPtrArray) components = g_ptr_array_new ();
+  g_autoptr (GPtrArray) owned = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *temp = NULL;
+  g_autofree char *name = NULL;
+  SarPackSpec spec = { 0 };
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  struct stat st;
+  gboolean ok;
+  int fd;
+
+  if (t->journal->state == JOURNAL_SAVED)
+    return TRUE;
+  report (t, P_SAVE, "saving-previous", "Saving the previous state as a backup");
+  for (guint i = 0; i < t->journal->components->len; i++) {
+    const JournalComponent *c = t->journal->components->pdata[i];
+    const ConfigComponent *cc = config_find_component (t->config, c->id);
+    SarPackComponent *pc = g_new0 (SarPackComponent, 1);
+    pc->id = c->id;
+    pc->label = (char *) (cc != NULL ? cc->label : sar_default_label (c->id));
+    pc->path = g_build_filename (t->config->data_root, c->parent, c->staging, NULL);
+    g_ptr_array_add (owned, pc->path);
+    g_ptr_array_add (owned, pc);
+    g_ptr_array_add (components, pc);
+  }
+  /* a name not taken yet: the writer's naming, one second later if need be */
+  do {
+    g_free (name);
+    name = sar_name_for (PRE_RESTORE_PROCESS, now++);
+  } while (fstatat (t->backup_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0);
+
+  spec.version = t->journal->installed_version;
+  spec.process = PRE_RESTORE_PROCESS;
+  spec.created = now - 1;
+  spec.compression = SAR_COMPRESSION_ZSTD;
+  spec.components = components;
+
+  temp = g_strdup_printf (UPLOAD_TEMP_PREFIX "%s", name);
+  fd = openat (t->backup_fd, temp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0)
+    return backup_error_set_errno (error, errno, "cannot create %s", temp);
+  ok = sar_pack (&spec, fd, NULL, error);
+  if (ok && fsync (fd) < 0)
+    ok = backup_error_set_errno (error, errno, "cannot sync %s", name);
+  close (fd);
+  if (ok && renameat2 (t->backup_fd, temp, t->backup_fd, name, RENAME_NOREPLACE) < 0)
+    ok = backup_error_set_errno (error, errno, "cannot publish %s", name);
+  if (ok && fsync (t->backup_fd) < 0)
+    ok = backup_error_set_errno (error, errno, "cannot sync the backup directory");
+  if (!ok) {
+    unlinkat (t->backup_fd, temp, 0);
+    return FALSE;
+  }
+  g_free (t->journal->pre_restore);
+  t->journal->pre_restore = g_strdup (name);
+  report (t, P_SAVE_END, "saving-previous", "Saved the previous state as %s", name);
+  return save_journal (t, JOURNAL_SAVED, error);
+}
+
+static gboolean
+finish (Transaction *t, GError **error)
+{
+  if (!save_previous (t, error))
+    return FALSE;
+  t->result->pre_restore = g_strdup (t->journal->pre_restore);
+  report (t, P_CLEANUP, "cleanup", "Removing the previous trees (saved in %s)",
+          t->journal->pre_restore);
+  return remove_staging_trees (t, error) && journal_remove (t->backup_fd, error);
+}
+
+/* --- the transaction ---------------------------------------------------------- */
+
+static gboolean
+run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds,
+                 GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GPtrArray) targets = g_ptr_array_new_with_free_func (g_free);
+  SarLimits limits = { request->config->max_unpacked_size, request->config->max_entries };
+  ExtractProgress ep = { t, 0 };
+  struct stat st;
+
+  for (guint i = 0; i < request->components->len; i++) {
+    ExtractTarget *target = g_new0 (ExtractTarget, 1);
+    g_ptr_array_add (targets, target);
+    staging_fds[i] = make_staging (t, i, request->components->pdata[i], target, error);
+    if (staging_fds[i] < 0)
+      return FALSE;
+  }
+  if (fstat (request->archive_fd, &st) == 0)
+    ep.total = (guint64) st.st_size;
+  if (lseek (request->archive_fd, 0, SEEK_SET) < 0)
+    return backup_error_set_errno (error, errno, "cannot read %s", request->backup);
+  report (t, 0, "extracting", "Extracting %u component(s) beside the live data",
+          request->components->len);
+  if (!extract_components (request->archive_fd, request->header, targets, &limits,
+                           extract_progress, &ep, cancellable, error))
+    return FALSE;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error) || !stop_pbx (t, error))
+    return FALSE;
+  if (request->ignore_ip && !keep_ip_settings (t, request->components, staging_fds, error))
+    return FALSE;
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+
+  for (guint i = 0; i < t->journal->components->len; i++) {
+    JournalComponent *c = t->journal->components->pdata[i];
+    c->old_ino = inode_of (t->parent_fds[i], c->live);
+    c->new_ino = inode_of (t->parent_fds[i], c->staging);
+  }
+  return TRUE;
+}
+
+gboolean
+restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancellable *cancellable,
+             RestoreResult *result, GError **error)
+{
+  Transaction t = { .root_fd = -1, .backup_fd = -1 };
+  g_autofree int *staging_fds = g_new (int, request->components->len);
+  g_autoptr (GError) cleanup_error = NULL;
+  gboolean ok;
+
+  for (guint i = 0; i < request->components->len; i++)
+    staging_fds[i] = -1;
+  t.journal = journal_new (request->backup, request->installed_version);
+  for (guint i = 0; i < request->components->len; i++) {
+    const ConfigComponent *cc = request->components->pdata[i];
+    g_autofree char *parent = NULL;
+    g_autofree char *live = NULL;
+    g_autofree char *staging = g_strconcat (STAGING_PREFIX, cc->id, NULL);
+    split_path (cc->path, &parent, &live);
+    journal_add_component (t.journal, cc->id, parent, live, staging);
+  }
+
+  ok = transaction_open (&t, request->config, hooks, result, error)
+       && transaction_open_parents (&t, error) && save_journal (&t, JOURNAL_EXTRACTING, error)
+       && run_before_swap (&t, request, staging_fds, cancellable, error);
+  for (guint i = 0; i < request->components->len; i++)
+    if (staging_fds[i] >= 0)
+      close (staging_fds[i]);
+
+  if (ok) {
+    /* the point of no return: from here the restore completes or rolls back */
+    if (hooks != NULL && hooks->set_cancelable != NULL)
+      hooks->set_cancelable (FALSE, hooks->data);
+    report (&t, P_ACTIVATE, "activating", "Swapping in the restored data");
+    ok = save_journal (&t, JOURNAL_SWAPPING, error);
+    for (guint i = 0; ok && i < t.journal->components->len; i++)
+      ok = exchange (&t, i, error);
+    ok = ok && save_journal (&t, JOURNAL_SWAPPED, error) && start_pbx (&t, error)
+         && finish (&t, error);
+  }
+  if (!ok && t.journal->state != JOURNAL_SAVED && t.parent_fds != NULL
+      && !abandon (&t, &cleanup_error))
+    g_warning ("could not undo the failed restore of %s (the journal stays for the next "
+               "start): %s",
+               request->backup, cleanup_error->message);
+  else if (!ok && t.parent_fds == NULL && t.backup_fd >= 0)
+    journal_remove (t.backup_fd, NULL);
+  transaction_close (&t);
+  return ok;
+}
+
+/* --- recovery after a crash --------------------------------------------------- */
+
+gboolean
+restore_recover (const Config *config, char **backup, GError **error)
+{
+  Transaction t = { .root_fd = -1, .backup_fd = -1 };
+  RestoreResult result = { 0 };
+  gboolean ok;
+
+  *backup = NULL;
+  ok = transaction_open (&t, config, NULL, &result, error);
+  if (ok)
+    t.journal = journal_read (t.backup_fd, error);
+  if (!ok || t.journal == NULL) {
+    ok = ok && (error == NULL || *error == NULL);
+    transaction_close (&t);
+    return ok;
+  }
+  g_message ("found an interrupted restore of %s (%s)", t.journal->backup,
+             journal_state_name (t.journal->state));
+  ok = transaction_open_parents (&t, error);
+  if (ok && t.journal->state < JOURNAL_SWAPPED) {
+    ok = abandon (&t, error);
+    if (ok)
+      g_message ("rolled back the interrupted restore of %s", t.journal->backup);
+  } else if (ok) {
+    /* every component holds the restored data: finish the restore */
+    ok = start_pbx (&t, error);
+    if (ok)
+      *backup = g_strdup (t.journal->backup);
+  }
+  transaction_close (&t);
+  restore_result_clear (&result);
+  return ok;
+}
+
+gboolean
+restore_complete (const Config *config, const RestoreHooks *hooks, RestoreResult *result,
+                  GError **error)
+{
+  Transaction t = { .root_fd = -1, .backup_fd = -1 };
+  gboolean ok = transaction_open (&t, config, hooks, result, error);
+
+  if (ok)
+    t.journal = journal_read (t.backup_fd, error);
+  if (ok && t.journal == NULL) {
+    transaction_close (&t);
+    return error == NULL || *error == NULL;
+  }
+  ok = ok && t.journal != NULL && transaction_open_parents (&t, error) && start_pbx (&t, error)
+       && finish (&t, error);
+  transaction_close (&t);
+  return ok;
+}
