@@ -251,3 +251,37 @@ def test_session_mode_serves_only_its_own_uid(workdir, backup_maker):
     finally:
         svc.stop()
         bus.stop()
+
+
+def test_rule_on_components_detail_allows_core_only(svc, backup_maker):
+    backup_maker(svc.backups, "Nightly_2026-11-20_02-00-00.sar")
+    name = "Nightly_2026-11-20_02-00-00.sar"
+    address = svc.bus.address
+    report = call_as("sfcore", address, "Preflight", "sasa{sv}",
+                     [name, ["core"], {}])["reply"][0]
+    token = report["token"]
+    assert len(token) == 32
+    # other components, or all of them, are refused before the token is even looked at
+    for components in (["cdr-voicemail"], ["core", "announcements"], []):
+        result = call_as("sfcore", address, "Restore", "sasa{sv}",
+                         [name, components, {"token": token}])
+        assert result["error"] == ERROR + "NotAuthorized", (components, result)
+    # a token is bound to the uid it was issued to
+    with pytest.raises(dbus.DBusException) as e:
+        svc.manager().Restore(name, dbus.Array(["core"], signature="s"),
+                              dbus.Dictionary({"token": token}, signature="sv"))
+    assert e.value.get_dbus_name() == ERROR + "InvalidToken"
+    assert "another user" in e.value.get_dbus_message()
+    result = call_as("sfcore", address, "Restore", "sasa{sv}", [name, ["core"], {"token": token}],
+                     wait_job=True)
+    assert result["finished"][1] == "done", result
+    assert (svc.data / "core" / "db" / "asterisk.sql").exists()
+    assert not (svc.data / "cdr-voicemail" / "cdr").exists()
+
+
+def test_nobody_cannot_restore(svc, backup_maker):
+    backup_maker(svc.backups, "Nightly_2026-11-20_02-00-00.sar")
+    result = call_as("nobody", svc.bus.address, "Restore", "sasa{sv}",
+                     ["Nightly_2026-11-20_02-00-00.sar", [], {"token": "0" * 32}])
+    assert result["error"] == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+    assert not (svc.data / "core").exists()
