@@ -93,8 +93,6 @@ typedef struct {
   const ExtractTarget *target; /* NULL: read and skipped */
   guint64 files;               /* regular files seen so far */
   guint64 bytes;
-  gboolean root_mode_set; /* a "<id>/" member gave the staging root a mode */
-  mode_t root_mode;
 } ComponentState;
 
 typedef struct {
@@ -588,11 +586,9 @@ handle_directory (Extractor *ex, struct archive_entry *entry, const char *path, 
   if (state->target == NULL)
     return TRUE;
   parts = g_strsplit (path, "/", -1);
-  if (parts[1] == NULL) {
-    state->root_mode_set = TRUE;
-    state->root_mode = mode;
+  /* "<id>/" is the staging directory itself, which the caller owns. */
+  if (parts[1] == NULL)
     return TRUE;
-  }
   if (enter_directories (ex, state->target, parts + 1, g_strv_length (parts) - 1, quoted, error)
       < 0)
     return FALSE;
@@ -689,18 +685,6 @@ apply_directory_modes (Extractor *ex, GError **error)
     if (fd < 0 || fchmod (fd, dir->mode) < 0)
       return backup_error_set_errno (error, errno, "setting the mode of directory %s/%s",
                                      dir->target->id, dir->rel);
-  }
-  /* The staging directory becomes the component's live directory. */
-  for (guint i = 0; i < ex->header->manifest->components->len; i++) {
-    const ComponentState *state = &ex->components[i];
-
-    if (state->target == NULL)
-      continue;
-    if (!set_owner (state->target->staging_fd, state->target, state->target->id, error))
-      return FALSE;
-    if (state->root_mode_set && fchmod (state->target->staging_fd, state->root_mode) < 0)
-      return backup_error_set_errno (error, errno, "setting the mode of directory %s",
-                                     state->target->id);
   }
   return TRUE;
 }
