@@ -1,4 +1,13 @@
-/* upload.c: receive, verify, publish. */
+/* upload.c: receive, verify, publish.
+ *
+ * Receiving and verifying overlap.  The calling thread receives into the
+ * temporary file and advances a watermark of complete bytes; a second
+ * thread verifies the archive as it grows, reading the temporary file
+ * back below the watermark (from the page cache).  Whichever side fails
+ * first stops the other, so a corrupt upload fails as soon as the damage
+ * arrives.  Writeback starts while receiving, so the final fsync is short.
+ * Memory is a few fixed buffers, whatever the size of the upload.
+ */
 #include "upload.h"
 
 #include "errors.h"
@@ -13,7 +22,10 @@
 #include <unistd.h>
 
 #define CHUNK (1024 * 1024)
-#define COPY_RANGE_CHUNK (16 * 1024 * 1024)
+/* Small enough that the verifier is never far behind the receiver. */
+#define COPY_RANGE_CHUNK (4 * 1024 * 1024)
+/* Dirty data is handed to the disk in steps of this size. */
+#define WRITEBACK_STEP (32 * 1024 * 1024)
 
 gboolean
 upload_check_source (int fd, guint64 *size, GError **error)
@@ -54,6 +66,67 @@ upload_check_source (int fd, guint64 *size, GError **error)
   return FALSE;
 }
 
+/* The state the receiver and the verifier share. */
+typedef struct {
+  const UploadRequest *request;
+  int fd;              /* the temporary file */
+  GCancellable *stop;  /* cancelled on the caller's Cancel and on any failure */
+  guint64 synced;      /* receiver only: bytes handed to writeback */
+  guint64 read_offset; /* verifier only: next byte to read back */
+
+  GMutex lock;
+  GCond cond;
+  guint64 written;   /* bytes of fd that are complete */
+  gboolean received; /* all data is in: written is final */
+  gboolean stopped;  /* some side failed; error says why */
+  gboolean verify_waiting;
+  gboolean verify_done;
+  guint64 verified; /* bytes the verifier has consumed */
+  GError *error;    /* the first failure */
+} Transfer;
+
+/* Records why the upload fails (only the first reason counts: the other
+ * side's failure is then just the consequence) and stops both sides. */
+static void
+transfer_fail (Transfer *t, GError *error)
+{
+  g_mutex_lock (&t->lock);
+  if (t->error == NULL)
+    t->error = g_steal_pointer (&error);
+  t->stopped = TRUE;
+  g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+  g_clear_error (&error);
+  g_cancellable_cancel (t->stop);
+}
+
+static void
+stop_on_cancel (GCancellable *cancellable, gpointer stop)
+{
+  g_cancellable_cancel (stop);
+}
+
+/* Receiver: n more bytes are in the file. */
+static void
+transfer_advance (Transfer *t, guint64 n)
+{
+  guint64 written;
+
+  g_mutex_lock (&t->lock);
+  t->written += n;
+  written = t->written;
+  if (t->verify_waiting)
+    g_cond_signal (&t->cond);
+  g_mutex_unlock (&t->lock);
+
+  /* Errors show up in the final fsync. */
+  if (written - t->synced >= WRITEBACK_STEP) {
+    sync_file_range (t->fd, (off64_t) t->synced, (off64_t) (written - t->synced),
+                     SYNC_FILE_RANGE_WRITE);
+    t->synced = written;
+  }
+}
+
 static gboolean
 write_all (int fd, const char *buf, gsize len, GError **error)
 {
@@ -82,22 +155,22 @@ too_large (const UploadRequest *request, GError **error)
 /* Regular files: in-kernel copy from offset 0 (the client's own file
  * offset is left alone), until EOF whatever st_size said. */
 static gboolean
-receive_file (const UploadRequest *request, int dst, guint64 *received,
-              UploadProgressFunc progress, gpointer data, GCancellable *cancellable,
-              GError **error)
+receive_file (Transfer *t, UploadProgressFunc progress, gpointer data, GError **error)
 {
+  const UploadRequest *request = t->request;
   g_autofree char *buf = NULL;
   off_t offset = 0;
   gboolean use_copy_range = TRUE;
 
   for (;;) {
     ssize_t n;
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    if (g_cancellable_set_error_if_cancelled (t->stop, error))
       return FALSE;
     if (use_copy_range) {
-      n = copy_file_range (request->source_fd, &offset, dst, NULL, COPY_RANGE_CHUNK, 0);
-      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP
-                    || errno == EBADF)) {
+      n = copy_file_range (request->source_fd, &offset, t->fd, NULL, COPY_RANGE_CHUNK, 0);
+      if (n < 0
+          && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP
+              || errno == EBADF)) {
         use_copy_range = FALSE;
         continue;
       }
@@ -105,7 +178,7 @@ receive_file (const UploadRequest *request, int dst, guint64 *received,
       if (buf == NULL)
         buf = g_malloc (CHUNK);
       n = pread (request->source_fd, buf, CHUNK, offset);
-      if (n > 0 && !write_all (dst, buf, (gsize) n, error))
+      if (n > 0 && !write_all (t->fd, buf, (gsize) n, error))
         return FALSE;
       if (n > 0)
         offset += n;
@@ -117,23 +190,24 @@ receive_file (const UploadRequest *request, int dst, guint64 *received,
                                      use_copy_range ? "copy" : "read");
     if (n == 0)
       break;
-    *received = (guint64) offset;
-    if (*received > request->max_size)
+    if ((guint64) offset > request->max_size)
       return too_large (request, error);
-    progress (UPLOAD_STAGE_RECEIVING, *received, request->source_size, data);
+    transfer_advance (t, (guint64) n);
+    progress (UPLOAD_STAGE_RECEIVING, (guint64) offset, request->source_size, data);
   }
   return TRUE;
 }
 
-/* Pipes and sockets: poll with an inactivity timeout; Cancel wakes us. */
+/* Pipes and sockets: poll with an inactivity timeout; Cancel and a failed
+ * verification wake us. */
 static gboolean
-receive_stream (const UploadRequest *request, int dst, guint64 *received,
-                UploadProgressFunc progress, gpointer data, GCancellable *cancellable,
-                GError **error)
+receive_stream (Transfer *t, UploadProgressFunc progress, gpointer data, GError **error)
 {
+  const UploadRequest *request = t->request;
   g_autofree char *buf = g_malloc (CHUNK);
   GPollFD fds[2] = { { request->source_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 } };
-  gboolean have_cancel_fd = g_cancellable_make_pollfd (cancellable, &fds[1]);
+  gboolean have_cancel_fd = g_cancellable_make_pollfd (t->stop, &fds[1]);
+  guint64 received = 0;
   gboolean ok = FALSE;
 
   for (;;) {
@@ -141,13 +215,13 @@ receive_stream (const UploadRequest *request, int dst, guint64 *received,
     int ready = g_poll (fds, have_cancel_fd ? 2 : 1, (gint) request->idle_timeout_seconds * 1000);
     if (ready < 0 && errno == EINTR)
       continue;
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    if (g_cancellable_set_error_if_cancelled (t->stop, error))
       break;
     if (ready == 0) {
       g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
                    "No data arrived for %u seconds after %" G_GUINT64_FORMAT
                    " bytes; the upload was abandoned",
-                   request->idle_timeout_seconds, *received);
+                   request->idle_timeout_seconds, received);
       break;
     }
     n = read (request->source_fd, buf, CHUNK);
@@ -161,32 +235,159 @@ receive_stream (const UploadRequest *request, int dst, guint64 *received,
       ok = TRUE;
       break;
     }
-    *received += (guint64) n;
-    if (*received > request->max_size) {
+    received += (guint64) n;
+    if (received > request->max_size) {
       too_large (request, error);
       break;
     }
-    if (!write_all (dst, buf, (gsize) n, error))
+    if (!write_all (t->fd, buf, (gsize) n, error))
       break;
-    progress (UPLOAD_STAGE_RECEIVING, *received, 0, data);
+    transfer_advance (t, (guint64) n);
+    progress (UPLOAD_STAGE_RECEIVING, received, 0, data);
   }
   if (have_cancel_fd)
-    g_cancellable_release_fd (cancellable);
+    g_cancellable_release_fd (t->stop);
   return ok;
 }
 
-typedef struct {
-  UploadProgressFunc progress;
-  gpointer data;
-  guint64 total;
-} VerifyProgress;
+/* Verifier: the next bytes below the watermark; waits for the receiver
+ * when it has caught up. */
+static gssize
+read_received (guint8 *buffer, gsize size, gpointer user_data, GError **error)
+{
+  Transfer *t = user_data;
+  gboolean stopped;
+  guint64 available;
+  ssize_t n;
+
+  g_mutex_lock (&t->lock);
+  t->verify_waiting = TRUE;
+  while (!t->stopped && !t->received && t->written == t->read_offset)
+    g_cond_wait (&t->cond, &t->lock);
+  t->verify_waiting = FALSE;
+  stopped = t->stopped;
+  available = t->written - t->read_offset;
+  g_mutex_unlock (&t->lock);
+
+  if (stopped) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "The upload was stopped");
+    return -1;
+  }
+  if (available == 0)
+    return 0;
+  do
+    n = pread (t->fd, buffer, MIN (size, available), (off_t) t->read_offset);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    backup_error_set_errno (error, errno, "cannot read back the uploaded data");
+    return -1;
+  }
+  if (n == 0) {
+    g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                         "The uploaded data shrank while it was verified");
+    return -1;
+  }
+  t->read_offset += (guint64) n;
+  return n;
+}
 
 static void
 verify_progress (guint64 bytes_read, gpointer user_data)
 {
-  VerifyProgress *vp = user_data;
+  Transfer *t = user_data;
 
-  vp->progress (UPLOAD_STAGE_VERIFYING, bytes_read, vp->total, vp->data);
+  g_mutex_lock (&t->lock);
+  t->verified = bytes_read;
+  if (t->received)
+    g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+}
+
+static gpointer
+verify_thread (gpointer user_data)
+{
+  Transfer *t = user_data;
+  GError *error = NULL;
+  g_autoptr (SarHeader) header = sar_verify_stream (read_received, t, &t->request->limits,
+                                                    verify_progress, t, t->stop, &error);
+
+  if (header == NULL)
+    transfer_fail (t, error);
+  g_mutex_lock (&t->lock);
+  t->verify_done = TRUE;
+  g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+  return NULL;
+}
+
+/* Waits for the verifier, reporting its progress from this thread (the
+ * only one that calls progress). */
+static void
+wait_for_verifier (Transfer *t, guint64 total, UploadProgressFunc progress, gpointer data)
+{
+  guint64 reported = 0;
+
+  g_mutex_lock (&t->lock);
+  while (!t->verify_done) {
+    if (t->received && !t->stopped && t->verified != reported) {
+      reported = t->verified;
+      g_mutex_unlock (&t->lock);
+      progress (UPLOAD_STAGE_VERIFYING, reported, total, data);
+      g_mutex_lock (&t->lock);
+      continue;
+    }
+    g_cond_wait (&t->cond, &t->lock);
+  }
+  g_mutex_unlock (&t->lock);
+}
+
+/* Receives into t->fd while a second thread verifies; on success the data
+ * is complete, valid and durable. */
+static gboolean
+transfer_run (Transfer *t, UploadProgressFunc progress, gpointer data, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  struct stat st;
+  GThread *verifier;
+  gboolean ok;
+
+  verifier = g_thread_try_new ("upload-verify", verify_thread, t, &local);
+  if (verifier == NULL) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "cannot start verifying: %s",
+                 local->message);
+    return FALSE;
+  }
+
+  if (fstat (t->request->source_fd, &st) == 0 && S_ISREG (st.st_mode))
+    ok = receive_file (t, progress, data, &local);
+  else
+    ok = receive_stream (t, progress, data, &local);
+  if (ok) {
+    guint64 received, verified;
+
+    g_mutex_lock (&t->lock);
+    t->received = TRUE;
+    received = t->written;
+    verified = t->verified;
+    g_cond_broadcast (&t->cond);
+    g_mutex_unlock (&t->lock);
+    /* From here on the job is verifying (and syncing) what is in. */
+    progress (UPLOAD_STAGE_VERIFYING, verified, received, data);
+    if (fsync (t->fd) < 0) {
+      backup_error_set_errno (&local, errno, "cannot sync the uploaded data");
+      transfer_fail (t, g_steal_pointer (&local));
+    }
+    wait_for_verifier (t, received, progress, data);
+  } else {
+    transfer_fail (t, g_steal_pointer (&local));
+  }
+  g_thread_join (verifier);
+
+  if (t->error != NULL) {
+    g_propagate_error (error, g_steal_pointer (&t->error));
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static gboolean
@@ -211,65 +412,67 @@ publish (int dir_fd, const char *temp, const UploadRequest *request, GError **er
   return TRUE;
 }
 
+/* A new temporary file in the backup directory; *temp is its name. */
+static int
+create_temporary (int dir_fd, const UploadRequest *request, char **temp, GError **error)
+{
+  for (int attempt = 0; attempt < 100; attempt++) {
+    g_autofree char *candidate = g_strdup_printf (UPLOAD_TEMP_PREFIX "%s-XXXXXX", request->name);
+    char *x = candidate + strlen (candidate) - 6;
+    int fd;
+
+    for (int i = 0; i < 6; i++)
+      x[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[g_random_int_range (0, 36)];
+    fd = openat (dir_fd, candidate, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd >= 0) {
+      *temp = g_steal_pointer (&candidate);
+      return fd;
+    }
+    if (errno != EEXIST) {
+      backup_error_set_errno (error, errno, "cannot create a temporary file in %s",
+                              request->directory);
+      return -1;
+    }
+  }
+  g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "cannot create a temporary file");
+  return -1;
+}
+
 gboolean
 upload_run (const UploadRequest *request, UploadProgressFunc progress, gpointer progress_data,
             GCancellable *cancellable, GError **error)
 {
-  g_autofree char *temp = g_strdup_printf (UPLOAD_TEMP_PREFIX "%s-XXXXXX", request->name);
-  g_autoptr (SarHeader) header = NULL;
-  struct stat st;
-  VerifyProgress vp = { progress, progress_data, 0 };
-  guint64 received = 0;
+  g_autoptr (GCancellable) stop = g_cancellable_new ();
+  g_autofree char *temp = NULL;
+  Transfer t = { request, -1, stop };
+  gulong cancel_handler = 0;
   gboolean ok;
-  int dir_fd, fd;
+  int dir_fd;
 
   dir_fd = open (request->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0)
     return backup_error_set_errno (error, errno, "cannot open the backup directory %s",
                                    request->directory);
-  fd = -1;
-  for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
-    g_autofree char *candidate = g_strdup (temp);
-    char *x = candidate + strlen (candidate) - 6;
-    for (int i = 0; i < 6; i++)
-      x[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[g_random_int_range (0, 36)];
-    fd = openat (dir_fd, candidate, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (fd >= 0) {
-      g_free (temp);
-      temp = g_steal_pointer (&candidate);
-    } else if (errno != EEXIST) {
-      backup_error_set_errno (error, errno, "cannot create a temporary file in %s",
-                              request->directory);
-      close (dir_fd);
-      return FALSE;
-    }
-  }
-  if (fd < 0) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "cannot create a temporary file");
+  t.fd = create_temporary (dir_fd, request, &temp, error);
+  if (t.fd < 0) {
     close (dir_fd);
     return FALSE;
   }
 
-  if (fstat (request->source_fd, &st) == 0 && S_ISREG (st.st_mode))
-    ok = receive_file (request, fd, &received, progress, progress_data, cancellable, error);
-  else
-    ok = receive_stream (request, fd, &received, progress, progress_data, cancellable, error);
-  if (ok && fsync (fd) < 0)
-    ok = backup_error_set_errno (error, errno, "cannot sync the uploaded data");
-  if (ok && lseek (fd, 0, SEEK_SET) < 0)
-    ok = backup_error_set_errno (error, errno, "cannot rewind the uploaded data");
+  g_mutex_init (&t.lock);
+  g_cond_init (&t.cond);
+  if (cancellable != NULL)
+    cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (stop_on_cancel), stop, NULL);
+  ok = transfer_run (&t, progress, progress_data, error);
+  g_cancellable_disconnect (cancellable, cancel_handler);
   if (ok) {
-    vp.total = received;
-    progress (UPLOAD_STAGE_VERIFYING, 0, received, progress_data);
-    header = sar_verify (fd, &request->limits, verify_progress, &vp, cancellable, error);
-    ok = header != NULL;
-  }
-  if (ok) {
-    progress (UPLOAD_STAGE_PUBLISHING, received, received, progress_data);
+    progress (UPLOAD_STAGE_PUBLISHING, t.written, t.written, progress_data);
     ok = !g_cancellable_set_error_if_cancelled (cancellable, error)
          && publish (dir_fd, temp, request, error);
   }
-  close (fd);
+  g_mutex_clear (&t.lock);
+  g_cond_clear (&t.cond);
+  close (t.fd);
   if (!ok)
     unlinkat (dir_fd, temp, 0);
   close (dir_fd);

@@ -343,3 +343,63 @@ def test_no_space_leaves_nothing_behind(service_factory, workdir, backup_maker):
                          "--output=used", "-B1", str(s.backups)],
                         capture_output=True, text=True, check=True)
     assert int(df.stdout.split()[-1]) < 64 * 1024
+
+
+def test_corrupt_upload_fails_before_the_pipe_ends(svc, backup_maker, workdir):
+    """Verification runs while the data arrives: damage fails the upload at
+    once, not when the sender finally closes its end."""
+    audio = os.urandom(300_000)
+    backup = backup_maker(workdir, "early.sar", extra=["--compression=none"],
+                          tree={"cdr-voicemail": {"voicemail/100/msg0001.wav": audio},
+                                "core": {"db/asterisk.sql": "CREATE TABLE users;\n"}})
+    data = bytearray(backup.read_bytes())
+    at = data.find(audio[:64])
+    assert at > 0
+    data[at + 1000] ^= 0xFF
+    s = svc("[Limits]\nUploadIdleTimeout=600\n")
+    rec = SignalRecorder(s)
+    hold = threading.Event()
+    read_fd, thread = feed_pipe(bytes(data), keep_open=hold)
+    job = str(rec.manager.Upload("Damaged.sar", dbus.types.UnixFd(read_fd), NO_OPTIONS))
+    os.close(read_fd)
+    try:
+        # the sender keeps its end open (for 30 s at most): no EOF before
+        # this times out, and the idle timeout is far away
+        _, result, name, message = rec.wait_finished(job, timeout=10)
+    finally:
+        hold.set()
+    assert (result, name) == ("failed", ERROR + "InvalidBackup")
+    assert "msg0001.wav" in message and "SHA-256" in message
+    assert list(s.backups.iterdir()) == []
+
+
+def test_garbage_fails_before_the_pipe_ends(svc):
+    s = svc("[Limits]\nUploadIdleTimeout=600\n")
+    rec = SignalRecorder(s)
+    hold = threading.Event()
+    read_fd, thread = feed_pipe(os.urandom(200_000), keep_open=hold)
+    job = str(rec.manager.Upload("Garbage.sar", dbus.types.UnixFd(read_fd), NO_OPTIONS))
+    os.close(read_fd)
+    try:
+        _, result, name, message = rec.wait_finished(job, timeout=10)
+    finally:
+        hold.set()
+    assert (result, name) == ("failed", ERROR + "InvalidBackup")
+    assert "not a SAR file" in message
+    assert list(s.backups.iterdir()) == []
+
+
+def test_large_upload_from_a_pipe_in_small_pieces(svc, backup_maker, workdir):
+    """The verifier keeps pace with a pipe delivering many small writes."""
+    tree = {"cdr-voicemail": {f"voicemail/100/msg{i:04d}.wav": os.urandom(200_000)
+                              for i in range(20)},
+            "core": {"db/asterisk.sql": "INSERT INTO cdr VALUES (1);\n" * 20_000}}
+    backup = backup_maker(workdir, "pieces.sar", tree=tree)
+    s = svc()
+    read_fd, thread = feed_pipe(backup.read_bytes(), chunk=4093)
+    job = upload(s, "Pieces.sar", read_fd)
+    os.close(read_fd)
+    assert wait_job(s, job) == "done"
+    thread.join()
+    assert (s.backups / "Pieces.sar").read_bytes() == backup.read_bytes()
+    assert temporaries(s.backups) == []
