@@ -2,10 +2,12 @@
  * backup directory.
  *
  * The data goes to a hidden temporary file in the backup directory
- * (".upload-*"), is fsynced, validated completely (sar_verify) and only
- * then published under its name with one rename, so the catalog never
- * sees a partial or invalid file.  Every failure removes the temporary;
- * temporaries left by a crash are swept at start.
+ * (".upload-*") and is validated completely while it arrives (a second
+ * thread runs sar_verify_stream() over what is in, so a damaged upload
+ * fails early); once it is all in, valid and fsynced it is published
+ * under its name with one rename, so the catalog never sees a partial or
+ * invalid file.  Every failure removes the temporary; temporaries left by
+ * a crash are swept at start.
  */
 #pragma once
 
@@ -30,7 +32,10 @@ typedef enum {
   UPLOAD_STAGE_PUBLISHING,
 } UploadStage;
 
-/* bytes: done so far in this stage; total: 0 when unknown. */
+/* bytes: done so far in this stage; total: 0 when unknown.  Called from
+ * upload_run()'s thread only, stages in order: RECEIVING while data
+ * arrives (verification runs meanwhile), VERIFYING for what is left of it
+ * after the last byte, then PUBLISHING. */
 typedef void (*UploadProgressFunc) (UploadStage stage, guint64 bytes, guint64 total,
                                     gpointer user_data);
 
