@@ -119,11 +119,3 @@ def test_wrong_signature_is_refused_before_the_handler(service, args):
         service.proxy().Inspect(*args, dbus_interface=IFACE)
     assert e.value.get_dbus_name() == "org.freedesktop.DBus.Error.InvalidArgs"
     assert "'s'" in e.value.get_dbus_message()
-
-
-def test_methods_of_later_milestones_say_not_supported(service):
-    with pytest.raises(dbus.DBusException) as e:
-        service.manager().Preflight("x.sar", dbus.Array([], signature="s"),
-                                    dbus.Dictionary({}, signature="sv"))
-    assert e.value.get_dbus_name() == "org.freedesktop.DBus.Error.NotSupported"
-    assert "Preflight" in e.value.get_dbus_message()

@@ -232,7 +232,8 @@ write_tree_plus (const Member *extra, gsize n_extra)
   g_autofree Member *body = g_new0 (Member, G_N_ELEMENTS (tree) + n_extra);
 
   memcpy (body, tree, sizeof tree);
-  memcpy (body + G_N_ELEMENTS (tree), extra, n_extra * sizeof (Member));
+  if (n_extra > 0)
+    memcpy (body + G_N_ELEMENTS (tree), extra, n_extra * sizeof (Member));
   return write_sar (tree, G_N_ELEMENTS (tree), body, G_N_ELEMENTS (tree) + n_extra);
 }
 
