@@ -7,6 +7,7 @@
  * a time with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), holding an
  * fd per level, never by a path string.
  */
+#include "autofd.h"
 #include "extract.h"
 
 #include "errors.h"
@@ -28,13 +29,6 @@
 #define PROGRESS_STEP (1024 * 1024)
 #define DIR_MODE_DEFAULT 0755
 
-typedef int AutoFd;
-static void
-close_fd (AutoFd fd)
-{
-  close (fd);
-}
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (AutoFd, close_fd, -1)
 
 static gboolean set_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 

@@ -10,6 +10,7 @@
  * command may well start a daemon that keeps our pipes open, which is why
  * the loop ends when the child exits, not when the pipes close).
  */
+#include "autofd.h"
 #include "pbx.h"
 
 #include "errors.h"
@@ -45,13 +46,6 @@ command_result_clear (CommandResult *result)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CommandResult, command_result_clear)
 
-typedef int AutoFd;
-static void
-close_fd (AutoFd fd)
-{
-  close (fd);
-}
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (AutoFd, close_fd, -1)
 
 static void
 child_setup (gpointer user_data)

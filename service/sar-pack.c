@@ -5,6 +5,7 @@
  * archive), the second writes them and refuses any file that changed in
  * between.
  */
+#include "autofd.h"
 #include "sar.h"
 
 #include "errors.h"
@@ -23,13 +24,6 @@
 /* Files are read, hashed and written in chunks of this size. */
 #define IO_CHUNK (256 * 1024)
 
-typedef int AutoFd;
-static void
-close_fd (AutoFd fd)
-{
-  close (fd);
-}
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (AutoFd, close_fd, -1)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DIR, closedir)
 
 const char *
@@ -143,7 +137,7 @@ file_type_name (mode_t mode)
 static int
 open_regular (int dir_fd, const char *name, const char *source, struct stat *st, GError **error)
 {
-  AutoFd fd = openat (dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  g_auto (AutoFd) fd = openat (dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 
   if (fd < 0) {
     backup_error_set_errno (error, errno, "opening %s", source);
@@ -217,14 +211,14 @@ scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, co
 
   node = pack_node_new (name, &st);
   if (node->is_dir) {
-    AutoFd fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    g_auto (AutoFd) fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
     if (fd < 0)
       return backup_error_set_errno (error, errno, "opening %s", child_source);
     if (!scan_directory (packer, fd, child_source, child_path, node, component, error))
       return FALSE;
   } else {
-    AutoFd fd = open_regular (dir_fd, name, child_source, &st, error);
+    g_auto (AutoFd) fd = open_regular (dir_fd, name, child_source, &st, error);
 
     if (fd < 0 || !pack_file_data (packer, fd, child_source, &node->size, node->digest, error))
       return FALSE;
@@ -322,7 +316,7 @@ write_node (Packer *packer, int dir_fd, const PackNode *node, const char *source
     return FALSE;
   if (node->is_dir) {
     g_autofree char *dir_path = g_strconcat (child_path, "/", NULL);
-    AutoFd fd = openat (dir_fd, node->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    g_auto (AutoFd) fd = openat (dir_fd, node->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
     if (fd < 0)
       return backup_error_set_errno (error, errno, "opening %s", child_source);
@@ -335,7 +329,7 @@ write_node (Packer *packer, int dir_fd, const PackNode *node, const char *source
     return TRUE;
   }
 
-  AutoFd fd = open_regular (dir_fd, node->name, child_source, &st, error);
+  g_auto (AutoFd) fd = open_regular (dir_fd, node->name, child_source, &st, error);
   if (fd < 0)
     return FALSE;
   if ((guint64) st.st_size != node->size)
@@ -483,7 +477,7 @@ write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manif
     const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
     const PackNode *root = g_ptr_array_index (roots, i);
     g_autofree char *root_path = g_strconcat (root->name, "/", NULL);
-    AutoFd fd = open (pack->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    g_auto (AutoFd) fd = open (pack->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
     if (fd < 0)
       return backup_error_set_errno (error, errno, "opening component directory %s", pack->path);
@@ -521,7 +515,7 @@ sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError
   for (guint i = 0; i < spec->components->len; i++) {
     const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
     SarComponent *component = g_ptr_array_index (manifest->components, i);
-    AutoFd fd = open (pack->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    g_auto (AutoFd) fd = open (pack->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     PackNode *root;
 

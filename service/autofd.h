@@ -1,0 +1,21 @@
+/* autofd.h: file descriptors closed at the end of their scope.
+ *
+ *   g_auto (AutoFd) fd = openat (...);
+ *   return g_steal_fd (&fd);   (to hand it on)
+ *
+ * The g_auto is what closes it: a plain "AutoFd fd" is just an int.
+ */
+#pragma once
+
+#include <glib.h>
+#include <unistd.h>
+
+typedef int AutoFd;
+
+static inline void
+autofd_close (AutoFd fd)
+{
+  close (fd);
+}
+
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (AutoFd, autofd_close, -1)
