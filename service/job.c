@@ -40,6 +40,7 @@ struct _Job {
   guint reported_percent;
   char *reported_stage;
   char *reported_message;
+  GQueue stage_changes; /* StageChange*: each stage is announced, however short */
   gboolean report_pending;
   gboolean cancelable;
 };
@@ -205,41 +206,62 @@ emit_progress (Job *job, const char *message)
   job->last_emit_us = g_get_monotonic_time ();
 }
 
+typedef struct {
+  guint percent;
+  char *stage;
+  char *message;
+} StageChange;
+
+static void
+stage_change_free (StageChange *change)
+{
+  g_free (change->stage);
+  g_free (change->message);
+  g_free (change);
+}
+
 static gboolean flush_progress (gpointer user_data);
 
-/* Main loop: takes the latest report and announces it, now or later. */
+/* Main loop: announces every stage change at once, in order, then the
+ * latest report, rate-limited. */
 static void
 apply_report (Job *job)
 {
   g_autofree char *stage = NULL;
   g_autofree char *message = NULL;
+  GQueue changes = G_QUEUE_INIT;
+  StageChange *change;
   guint percent;
-  gboolean stage_changed;
   gint64 wait_us;
 
-  if (!g_str_equal (job->state, "running"))
-    return;
   g_mutex_lock (&job->lock);
+  changes = job->stage_changes;
+  g_queue_init (&job->stage_changes);
+  job->report_pending = FALSE;
   percent = job->reported_percent;
   stage = g_strdup (job->reported_stage);
   message = g_strdup (job->reported_message);
   g_mutex_unlock (&job->lock);
 
-  stage_changed = !g_str_equal (stage, job->stage);
-  if (!stage_changed && percent == job->percent && message[0] == '\0')
+  while ((change = g_queue_pop_head (&changes)) != NULL) {
+    if (g_str_equal (job->state, "running")) {
+      job->percent = MAX (job->percent, change->percent);
+      g_free (job->stage);
+      job->stage = g_strdup (change->stage);
+      emit_progress (job, change->message);
+    }
+    stage_change_free (change);
+  }
+  if (!g_str_equal (job->state, "running") || !g_str_equal (stage, job->stage)
+      || (percent == job->percent && message[0] == '\0'))
     return;
   wait_us = job->last_emit_us + PROGRESS_INTERVAL_US - g_get_monotonic_time ();
-  if (!stage_changed && wait_us > 0) {
+  if (wait_us > 0) {
     if (job->flush_source == 0)
       job->flush_source = g_timeout_add ((guint) (wait_us / 1000) + 1, flush_progress, job);
     return;
   }
-  g_mutex_lock (&job->lock);
-  job->report_pending = FALSE;
-  g_mutex_unlock (&job->lock);
   job->percent = percent;
-  g_free (job->stage);
-  job->stage = g_steal_pointer (&stage);
   emit_progress (job, message);
 }
 
@@ -256,12 +278,7 @@ flush_progress (gpointer user_data)
 static gboolean
 report_arrived (gpointer user_data)
 {
-  Job *job = user_data;
-
-  g_mutex_lock (&job->lock);
-  job->report_pending = FALSE;
-  g_mutex_unlock (&job->lock);
-  apply_report (job);
+  apply_report (user_data);
   return G_SOURCE_REMOVE;
 }
 
@@ -272,12 +289,17 @@ job_report (Job *job, guint percent, const char *stage, const char *message)
 
   g_mutex_lock (&job->lock);
   job->reported_percent = CLAMP (percent, job->reported_percent, 99);
-  if (stage != NULL && !g_str_equal (stage, job->reported_stage)) {
-    g_free (job->reported_stage);
-    job->reported_stage = g_strdup (stage);
-  }
   g_free (job->reported_message);
   job->reported_message = g_strdup (message != NULL ? message : "");
+  if (stage != NULL && !g_str_equal (stage, job->reported_stage)) {
+    StageChange *change = g_new0 (StageChange, 1);
+    g_free (job->reported_stage);
+    job->reported_stage = g_strdup (stage);
+    change->percent = job->reported_percent;
+    change->stage = g_strdup (stage);
+    change->message = g_strdup (job->reported_message);
+    g_queue_push_tail (&job->stage_changes, change);
+  }
   schedule = !job->report_pending;
   job->report_pending = TRUE;
   g_mutex_unlock (&job->lock);
@@ -328,6 +350,8 @@ job_finish (Job *job, const GError *error)
   const char *error_message = "";
 
   g_return_if_fail (g_str_equal (job->state, "running"));
+  /* stages reported just before the end are announced before it */
+  apply_report (job);
   if (job->flush_source != 0) {
     g_source_remove (job->flush_source);
     job->flush_source = 0;
@@ -373,6 +397,7 @@ job_free (Job *job)
   g_free (job->stage);
   g_free (job->reported_stage);
   g_free (job->reported_message);
+  g_queue_clear_full (&job->stage_changes, (GDestroyNotify) stage_change_free);
   g_object_unref (job->cancellable);
   g_mutex_clear (&job->lock);
   g_free (job);

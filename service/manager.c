@@ -354,20 +354,22 @@ upload_progress (UploadStage stage, guint64 bytes, guint64 total, gpointer user_
   g_autofree char *message = NULL;
   guint percent = 0;
 
-  /* receiving and verifying weigh half each when the size is known; from a
-   * pipe only verification (whose size is known by then) moves the bar */
+  /* verification runs while the data arrives, so receiving is most of the
+   * work when the size is known; from a pipe only verification (whose size
+   * is known by then) moves the bar */
   switch (stage) {
   case UPLOAD_STAGE_RECEIVING:
     if (total > 0)
-      percent = (guint) (bytes * 50 / MAX (total, bytes));
+      percent = (guint) (bytes * 95 / MAX (total, bytes));
     message = g_strdup_printf ("%s received", size);
     job_report (upload->job, percent, "receiving", message);
     return;
   case UPLOAD_STAGE_VERIFYING:
-    percent = total > 0 ? (guint) (bytes * 49 / total) : 0;
-    if (upload->request.source_size > 0)
-      percent += 50;
     total_size = g_format_size (total);
+    if (upload->request.source_size > 0)
+      percent = 95 + (total > 0 ? (guint) (bytes * 4 / total) : 0);
+    else
+      percent = total > 0 ? (guint) (bytes * 99 / total) : 0;
     message = g_strdup_printf ("%s of %s verified", size, total_size);
     job_report (upload->job, percent, "verifying", message);
     return;
