@@ -421,6 +421,16 @@ abandon (Transaction *t, GError **error)
 
 /* --- saving the previous state and cleaning up ------------------------------ */
 
+static void
+save_progress (guint64 done, guint64 total, gpointer data)
+{
+  g_autofree char *a = g_format_size (done);
+  g_autofree char *b = g_format_size (total);
+
+  report (data, P_SAVE + (guint) (total > 0 ? done * (P_SAVE_END - P_SAVE) / total : 0),
+          "saving-previous", "Saving the previous state: %s of %s", a, b);
+}
+
 static gboolean
 save_previous (Transaction *t, GError **error)
 {
@@ -459,6 +469,8 @@ save_previous (Transaction *t, GError **error)
   spec.created = now - 1;
   spec.compression = SAR_COMPRESSION_ZSTD;
   spec.components = components;
+  spec.progress = save_progress;
+  spec.progress_data = t;
 
   temp = g_strdup_printf (UPLOAD_TEMP_PREFIX "%s", name);
   fd = openat (t->backup_fd, temp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);

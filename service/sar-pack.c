@@ -100,6 +100,8 @@ typedef struct {
   int write_errno;
   int out_fd;
   guint8 *buffer;
+  const SarPackSpec *spec; /* for progress */
+  guint64 done, total;     /* file bytes, second pass */
 } Packer;
 
 static gboolean
@@ -179,6 +181,11 @@ pack_file_data (Packer *packer, int fd, const char *source, guint64 *size,
     *size += n;
     if (packer->archive != NULL && archive_write_data (packer->archive, packer->buffer, n) != n) {
       return write_failed (packer, error);
+    }
+    if (packer->archive != NULL && packer->spec->progress != NULL) {
+      packer->done += (guint64) n;
+      packer->spec->progress (MIN (packer->done, packer->total), packer->total,
+                              packer->spec->progress_data);
     }
   }
   sar_sha256_digest (&sha, digest);
@@ -500,7 +507,7 @@ sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError
   g_autoptr (SarManifest) manifest = manifest_for_spec (spec, error);
   g_autoptr (GPtrArray) roots = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_node_free);
   g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
-  Packer packer = { cancellable, NULL, 0, out_fd, buffer };
+  Packer packer = { cancellable, NULL, 0, out_fd, buffer, spec, 0, 0 };
   gboolean ok;
 
   if (manifest == NULL)
@@ -525,6 +532,7 @@ sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError
     g_ptr_array_add (roots, root);
     if (!scan_directory (&packer, fd, pack->path, pack->id, root, component, error))
       return FALSE;
+    packer.total += component->bytes;
   }
 
   ok = write_archive (&packer, spec, manifest, roots, error);

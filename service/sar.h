@@ -102,6 +102,9 @@ typedef struct {
   gint64 created;         /* 0: now */
   SarCompression compression;
   GPtrArray *components; /* SarPackComponent* */
+  /* optional: file bytes written so far of all there are to write */
+  void (*progress) (guint64 done, guint64 total, gpointer data);
+  gpointer progress_data;
 } SarPackSpec;
 
 /* Label the product uses for a well-known component id, else the id. */
