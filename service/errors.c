@@ -118,3 +118,16 @@ backup_error_set_errno (GError **error, int errsv, const char *format, ...)
   g_set_error (error, BACKUP_ERROR, code, "%s: %s", what, g_strerror (errsv));
   return FALSE;
 }
+
+gboolean
+backup_error_invalid (GError **error, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, message);
+  return FALSE;
+}

@@ -30,21 +30,6 @@
 #define DIR_MODE_DEFAULT 0755
 
 
-static gboolean set_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-set_invalid (GError **error, const char *format, ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, message);
-  return FALSE;
-}
-
 /* openat2() below dir_fd: no absolute paths, no "..", no symlinks (not
  * even in the last component) and no magic links. */
 static int
@@ -171,7 +156,7 @@ reader_failed (Extractor *ex, const char *what, GError **error)
 
   if (ex->read_errno != 0)
     return backup_error_set_errno (error, ex->read_errno, "reading the backup");
-  return set_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
+  return backup_error_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
 }
 
 /* The reader of sar.c: tar formats only, in-process filters only. */
@@ -196,61 +181,6 @@ extractor_report (Extractor *ex, gboolean force)
   ex->progress (ex->bytes_read, ex->progress_data);
 }
 
-/* The member's path with one leading "./" removed (docs/sar-format.md). */
-static char *
-member_path (struct archive_entry *entry)
-{
-  const char *name = archive_entry_pathname_utf8 (entry);
-
-  if (name == NULL)
-    name = archive_entry_pathname (entry);
-  if (name == NULL)
-    return g_strdup ("");
-  if (name[0] == '.' && name[1] == '/' && name[2] != '\0')
-    name += 2;
-  return g_strdup (name);
-}
-
-static gboolean
-check_member_type (struct archive_entry *entry, const char *quoted, GError **error)
-{
-  const char *what = NULL;
-
-  if (archive_entry_hardlink (entry) != NULL)
-    what = "a hard link";
-  else if (archive_entry_symlink (entry) != NULL)
-    what = "a symbolic link";
-  else {
-    switch (archive_entry_filetype (entry)) {
-    case AE_IFREG:
-      if (archive_entry_sparse_count (entry) > 0)
-        what = "a sparse file";
-      break;
-    case AE_IFDIR:
-      break;
-    case AE_IFLNK:
-      what = "a symbolic link";
-      break;
-    case AE_IFCHR:
-    case AE_IFBLK:
-      what = "a device";
-      break;
-    case AE_IFIFO:
-      what = "a FIFO";
-      break;
-    case AE_IFSOCK:
-      what = "a socket";
-      break;
-    default:
-      what = "of an unknown type";
-    }
-  }
-  if (what == NULL)
-    return TRUE;
-  return set_invalid (error, "member %s is %s; only directories and regular files are allowed",
-                      quoted, what);
-}
-
 /* The first two members were parsed into the header by the caller; here
  * they only have to be where they belong. */
 static gboolean
@@ -262,21 +192,21 @@ skip_metadata_member (Extractor *ex, const char *expected, guint position, GErro
   int ret = archive_read_next_header (ex->archive, &entry);
 
   if (ret == ARCHIVE_EOF)
-    return set_invalid (error, "not a SAR file: the archive ends before member \"%s\"", expected);
+    return backup_error_invalid (error, "not a SAR file: the archive ends before member \"%s\"", expected);
   if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
     return reader_failed (ex, "not a SAR file", error);
-  path = member_path (entry);
+  path = sar_member_path (entry);
   quoted = sar_quote (path);
   if (strcmp (path, expected) != 0)
-    return set_invalid (error, "not a SAR file: member %u is %s, expected \"%s\"", position, quoted,
+    return backup_error_invalid (error, "not a SAR file: member %u is %s, expected \"%s\"", position, quoted,
                         expected);
-  if (!check_member_type (entry, quoted, error))
+  if (!sar_check_member_type (entry, quoted, error))
     return FALSE;
   if (archive_entry_filetype (entry) != AE_IFREG)
-    return set_invalid (error, "member %s is not a regular file", quoted);
+    return backup_error_invalid (error, "member %s is not a regular file", quoted);
   if (!archive_entry_size_is_set (entry) || archive_entry_size (entry) < 0
       || archive_entry_size (entry) > SAR_METADATA_MAX)
-    return set_invalid (error, "member %s is larger than %d bytes", quoted, SAR_METADATA_MAX);
+    return backup_error_invalid (error, "member %s is larger than %d bytes", quoted, SAR_METADATA_MAX);
   if (archive_read_data_skip (ex->archive) != ARCHIVE_OK)
     return reader_failed (ex, "reading the archive", error);
   return TRUE;
@@ -339,17 +269,17 @@ record_path (Extractor *ex, const char *path, PathKind kind, const char *quoted,
 
     existing = GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, parent));
     if (existing == KIND_FILE)
-      return set_invalid (error, "member %s lies below \"%s\", which is a regular file", quoted,
+      return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file", quoted,
                           parent);
     if (existing == 0)
       g_hash_table_insert (ex->kinds, g_steal_pointer (&parent), GINT_TO_POINTER (KIND_DIRECTORY));
   }
   existing = GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, path));
   if (existing == KIND_FILE)
-    return set_invalid (error, "member %s appears %s", quoted,
+    return backup_error_invalid (error, "member %s appears %s", quoted,
                         kind == KIND_FILE ? "twice" : "as a regular file and as a directory");
   if (existing == KIND_DIRECTORY && kind == KIND_FILE)
-    return set_invalid (error, "member %s appears as a regular file and as a directory", quoted);
+    return backup_error_invalid (error, "member %s appears as a regular file and as a directory", quoted);
   g_hash_table_insert (ex->kinds, g_strdup (path), GINT_TO_POINTER (kind));
   return TRUE;
 }
@@ -478,9 +408,9 @@ write_member_data (Extractor *ex, int fd, const char *quoted, guint64 size,
     if (g_cancellable_set_error_if_cancelled (ex->cancellable, error))
       return FALSE;
     if (offset < 0 || (guint64) offset != got)
-      return set_invalid (error, "member %s has holes (a sparse file)", quoted);
+      return backup_error_invalid (error, "member %s has holes (a sparse file)", quoted);
     if (len > size - got)
-      return set_invalid (error, "member %s holds more data than its header says", quoted);
+      return backup_error_invalid (error, "member %s holds more data than its header says", quoted);
     sar_sha256_update (&sha, block, len);
     if (!write_all (fd, block, len, quoted, error))
       return FALSE;
@@ -488,7 +418,7 @@ write_member_data (Extractor *ex, int fd, const char *quoted, guint64 size,
     extractor_report (ex, FALSE);
   }
   if (got != size)
-    return set_invalid (error, "member %s is truncated", quoted);
+    return backup_error_invalid (error, "member %s is truncated", quoted);
   sar_sha256_digest (&sha, digest);
   return TRUE;
 }
@@ -510,18 +440,18 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
   int parent;
 
   if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
-    return set_invalid (error, "member %s is a regular file, but has the name of a directory",
+    return backup_error_invalid (error, "member %s is a regular file, but has the name of a directory",
                         quoted);
   if (!record_path (ex, path, KIND_FILE, quoted, error))
     return FALSE;
   if (listed == NULL)
-    return set_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
+    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
   if (!archive_entry_size_is_set (entry) || size < 0)
-    return set_invalid (error, "member %s has no size", quoted);
+    return backup_error_invalid (error, "member %s has no size", quoted);
   /* Before any data is read: a member cannot make its component larger
    * than the manifest says, so a bomb stops here. */
   if ((guint64) size > declared->bytes - state->bytes)
-    return set_invalid (error,
+    return backup_error_invalid (error,
                         "member %s makes component %s larger than the %" G_GUINT64_FORMAT
                         " bytes " SAR_MANIFEST_MEMBER " says",
                         quoted, declared->id, declared->bytes);
@@ -553,7 +483,7 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
   if (!write_member_data (ex, fd, quoted, (guint64) size, digest, error))
     return FALSE;
   if (memcmp (digest, listed->digest, sizeof digest) != 0)
-    return set_invalid (
+    return backup_error_invalid (
         error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
   if (!set_owner (fd, target, quoted, error))
     return FALSE;
@@ -588,7 +518,7 @@ handle_directory (Extractor *ex, struct archive_entry *entry, const char *path, 
     return FALSE;
   dir = g_hash_table_lookup (ex->dir_by_path, path);
   if (dir == NULL)
-    return set_invalid (error, "member %s: the directory was not created by this extraction",
+    return backup_error_invalid (error, "member %s: the directory was not created by this extraction",
                         quoted);
   dir->mode = mode;
   return TRUE;
@@ -598,15 +528,15 @@ static gboolean
 handle_member (Extractor *ex, struct archive_entry *entry, GError **error)
 {
   const GPtrArray *components = ex->header->manifest->components;
-  g_autofree char *path = member_path (entry);
+  g_autofree char *path = sar_member_path (entry);
   g_autofree char *quoted = sar_quote (path);
   g_autoptr (GError) local = NULL;
   gsize id_len = strcspn (path, "/");
   guint component;
 
   if (!sar_path_check (path, &local))
-    return set_invalid (error, "invalid member: %s", local->message);
-  if (!check_member_type (entry, quoted, error))
+    return backup_error_invalid (error, "invalid member: %s", local->message);
+  if (!sar_check_member_type (entry, quoted, error))
     return FALSE;
   for (component = 0; component < components->len; component++) {
     const SarComponent *c = g_ptr_array_index (components, component);
@@ -615,7 +545,7 @@ handle_member (Extractor *ex, struct archive_entry *entry, GError **error)
       break;
   }
   if (component == components->len)
-    return set_invalid (error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER,
+    return backup_error_invalid (error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER,
                         quoted);
   if (archive_entry_filetype (entry) == AE_IFDIR) {
     if (g_str_has_suffix (path, "/"))
@@ -638,7 +568,7 @@ check_complete (Extractor *ex, GError **error)
     g_autofree char *quoted = NULL;
 
     if (GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, listed->path)) != KIND_FILE)
-      return set_invalid (error,
+      return backup_error_invalid (error,
                           "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
                           quoted = sar_quote (listed->path));
   }
@@ -647,7 +577,7 @@ check_complete (Extractor *ex, GError **error)
     const ComponentState *state = &ex->components[i];
 
     if (state->files != c->files || state->bytes != c->bytes)
-      return set_invalid (error,
+      return backup_error_invalid (error,
                           "component %s holds %" G_GUINT64_FORMAT " files with %" G_GUINT64_FORMAT
                           " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
                           " files with %" G_GUINT64_FORMAT " bytes",

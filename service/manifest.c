@@ -26,21 +26,6 @@ is_control (gunichar c)
   return c < 0x20 || (c >= 0x7f && c <= 0x9f);
 }
 
-static gboolean invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError **error, const char *format, ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, message);
-  return FALSE;
-}
-
 /* --- member paths and component ids --- */
 
 gboolean
@@ -52,14 +37,14 @@ sar_path_check (const char *path, GError **error)
   const char *p;
 
   if (len == 0)
-    return invalid (error, "unsafe path \"\": the path is empty");
+    return backup_error_invalid (error, "unsafe path \"\": the path is empty");
   if (len > SAR_PATH_MAX)
-    return invalid (error, "unsafe path %s: %zu bytes long; at most %d are allowed", quoted, len,
+    return backup_error_invalid (error, "unsafe path %s: %zu bytes long; at most %d are allowed", quoted, len,
                     SAR_PATH_MAX);
   if (!g_utf8_validate (path, len, NULL))
-    return invalid (error, "unsafe path %s: not valid UTF-8", quoted);
+    return backup_error_invalid (error, "unsafe path %s: not valid UTF-8", quoted);
   if (path[0] == '/')
-    return invalid (error, "unsafe path %s: absolute paths are not allowed", quoted);
+    return backup_error_invalid (error, "unsafe path %s: absolute paths are not allowed", quoted);
   if (path[len - 1] == '/')
     len--;
 
@@ -71,20 +56,20 @@ sar_path_check (const char *path, GError **error)
       p++;
     n = p - start;
     if (n == 0)
-      return invalid (error, "unsafe path %s: empty path component", quoted);
+      return backup_error_invalid (error, "unsafe path %s: empty path component", quoted);
     if ((n == 1 && start[0] == '.') || (n == 2 && start[0] == '.' && start[1] == '.'))
-      return invalid (error, "unsafe path %s: \"%.*s\" components are not allowed", quoted, (int) n,
+      return backup_error_invalid (error, "unsafe path %s: \"%.*s\" components are not allowed", quoted, (int) n,
                       start);
     if (++depth > SAR_PATH_DEPTH_MAX)
-      return invalid (error, "unsafe path %s: more than %d levels deep", quoted,
+      return backup_error_invalid (error, "unsafe path %s: more than %d levels deep", quoted,
                       SAR_PATH_DEPTH_MAX);
     for (const char *q = start; q < p; q = g_utf8_next_char (q)) {
       gunichar c = g_utf8_get_char (q);
 
       if (is_control (c))
-        return invalid (error, "unsafe path %s: control character U+%04X", quoted, c);
+        return backup_error_invalid (error, "unsafe path %s: control character U+%04X", quoted, c);
       if (c == '\\')
-        return invalid (error, "unsafe path %s: backslashes are not allowed", quoted);
+        return backup_error_invalid (error, "unsafe path %s: backslashes are not allowed", quoted);
     }
   }
   return TRUE;
@@ -125,7 +110,7 @@ manifest_error (GError **error, const char *group, const char *key, const char *
   va_start (args, format);
   why = g_strdup_vprintf (format, args);
   va_end (args);
-  return invalid (error, SAR_MANIFEST_MEMBER ": [%s]%s%s: %s", group, key != NULL ? " " : "",
+  return backup_error_invalid (error, SAR_MANIFEST_MEMBER ": [%s]%s%s: %s", group, key != NULL ? " " : "",
                   key != NULL ? key : "", why);
 }
 
@@ -381,18 +366,18 @@ sar_manifest_parse (const char *data, gsize len, GError **error)
 
   manifest->components = g_ptr_array_new_with_free_func ((GDestroyNotify) sar_component_free);
   if (memchr (data, '\0', len) != NULL) {
-    invalid (error, SAR_MANIFEST_MEMBER ": contains a NUL byte");
+    backup_error_invalid (error, SAR_MANIFEST_MEMBER ": contains a NUL byte");
     return NULL;
   }
   if (!g_utf8_validate (data, len, &bad_utf8)) {
-    invalid (error, SAR_MANIFEST_MEMBER ": not valid UTF-8 (at byte %zu)",
+    backup_error_invalid (error, SAR_MANIFEST_MEMBER ": not valid UTF-8 (at byte %zu)",
              (gsize) (bad_utf8 - data));
     return NULL;
   }
   /* Keeping translations makes "Label[de]=" an unknown key in every locale
    * instead of a key silently dropped in most. */
   if (!g_key_file_load_from_data (kf, data, len, G_KEY_FILE_KEEP_TRANSLATIONS, &local)) {
-    invalid (error, SAR_MANIFEST_MEMBER ": not a key file: %s", local->message);
+    backup_error_invalid (error, SAR_MANIFEST_MEMBER ": not a key file: %s", local->message);
     return NULL;
   }
   if (!g_key_file_has_group (kf, BACKUP_GROUP)) {
@@ -526,7 +511,7 @@ parse_checksum_line (SarChecksums *sums, GHashTable *lines, const char *line, gs
 
   if (len < HEX_DIGEST_LEN + 3 || !parse_hex_digest (line, digest) || line[HEX_DIGEST_LEN] != ' '
       || (line[HEX_DIGEST_LEN + 1] != ' ' && line[HEX_DIGEST_LEN + 1] != '*'))
-    return invalid (error,
+    return backup_error_invalid (error,
                     SAR_CHECKSUMS_MEMBER ": line %u: expected \"<64 hex digits>  <path>\" as "
                                          "sha256sum writes it",
                     line_no);
@@ -540,17 +525,17 @@ parse_checksum_line (SarChecksums *sums, GHashTable *lines, const char *line, gs
   }
   path = g_strndup (name, len);
   if (!sar_path_check (path, &local))
-    return invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s", line_no, local->message);
+    return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s", line_no, local->message);
   if (g_str_has_suffix (path, "/")) {
     g_autofree char *quoted = sar_quote (path);
 
-    return invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s names a directory, not a file",
+    return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s names a directory, not a file",
                     line_no, quoted);
   }
   if (g_hash_table_contains (sums->by_path, path)) {
     g_autofree char *quoted = sar_quote (path);
 
-    return invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s is listed twice (also on line %u)",
+    return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s is listed twice (also on line %u)",
                     line_no, quoted, GPOINTER_TO_UINT (g_hash_table_lookup (lines, path)));
   }
   sar_checksums_add (sums, path, digest);
@@ -578,7 +563,7 @@ check_file_directory_clash (const SarChecksums *sums, GHashTable *lines, GError 
     if (g_hash_table_contains (directories, entry->path)) {
       g_autofree char *quoted = sar_quote (entry->path);
 
-      return invalid (error,
+      return backup_error_invalid (error,
                       SAR_CHECKSUMS_MEMBER ": line %u: %s is listed as a file, but other listed "
                                            "files lie below it",
                       GPOINTER_TO_UINT (g_hash_table_lookup (lines, entry->path)), quoted);
@@ -596,7 +581,7 @@ sar_checksums_parse (const char *data, gsize len, GError **error)
   guint line_no = 1;
 
   if (memchr (data, '\0', len) != NULL) {
-    invalid (error, SAR_CHECKSUMS_MEMBER ": contains a NUL byte");
+    backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": contains a NUL byte");
     return NULL;
   }
   /* The last newline may be missing, as "sha256sum -c" allows. */
@@ -643,11 +628,11 @@ sar_checksums_match_manifest (const SarChecksums *sums, const SarManifest *manif
     guint64 *count;
 
     if (slash == NULL)
-      return invalid (error, SAR_CHECKSUMS_MEMBER ": %s is not below a component directory",
+      return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": %s is not below a component directory",
                       quoted);
     id = g_strndup (entry->path, slash - entry->path);
     if (sar_manifest_find_component (manifest, id) == NULL)
-      return invalid (error,
+      return backup_error_invalid (error,
                       SAR_CHECKSUMS_MEMBER
                       ": %s is not below a component listed in " SAR_MANIFEST_MEMBER,
                       quoted);
@@ -665,7 +650,7 @@ sar_checksums_match_manifest (const SarChecksums *sums, const SarManifest *manif
     guint64 listed = count != NULL ? *count : 0;
 
     if (listed != component->files)
-      return invalid (error,
+      return backup_error_invalid (error,
                       SAR_CHECKSUMS_MEMBER " lists %" G_GUINT64_FORMAT " files below \"%s/\", "
                                            "but " SAR_MANIFEST_MEMBER
                                            " [Component %s] Files is %" G_GUINT64_FORMAT,

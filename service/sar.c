@@ -103,21 +103,6 @@ sar_archive_read_new (void)
   return archive;
 }
 
-static gboolean set_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-set_invalid (GError **error, const char *format, ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, message);
-  return FALSE;
-}
-
 void
 sar_header_free (SarHeader *header)
 {
@@ -184,7 +169,7 @@ reader_failed (Reader *reader, const char *what, GError **error)
     g_propagate_error (error, g_steal_pointer (&reader->read_error));
     return FALSE;
   }
-  return set_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
+  return backup_error_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
 }
 
 static Reader *
@@ -228,10 +213,8 @@ reader_report (Reader *reader, gboolean force)
   reader->progress (reader->bytes_read, reader->progress_data);
 }
 
-/* The member's path with one leading "./" (as "tar -C dir ." writes)
- * removed. */
-static char *
-member_path (struct archive_entry *entry)
+char *
+sar_member_path (struct archive_entry *entry)
 {
   const char *name = archive_entry_pathname_utf8 (entry);
 
@@ -244,9 +227,8 @@ member_path (struct archive_entry *entry)
   return g_strdup (name);
 }
 
-/* Only directories and regular files may appear in an archive. */
-static gboolean
-check_member_type (struct archive_entry *entry, const char *quoted, GError **error)
+gboolean
+sar_check_member_type (struct archive_entry *entry, const char *quoted, GError **error)
 {
   const char *what = NULL;
 
@@ -281,7 +263,7 @@ check_member_type (struct archive_entry *entry, const char *quoted, GError **err
   }
   if (what == NULL)
     return TRUE;
-  return set_invalid (error, "member %s is %s; only directories and regular files are allowed",
+  return backup_error_invalid (error, "member %s is %s; only directories and regular files are allowed",
                       quoted, what);
 }
 
@@ -301,7 +283,7 @@ read_metadata_member (Reader *reader, const char *expected, guint position, gsiz
 
   ret = archive_read_next_header (reader->archive, &entry);
   if (ret == ARCHIVE_EOF) {
-    set_invalid (error, "not a SAR file: the archive ends before its %s member \"%s\"",
+    backup_error_invalid (error, "not a SAR file: the archive ends before its %s member \"%s\"",
                  position == 1 ? "first" : "second", expected);
     return NULL;
   }
@@ -311,24 +293,24 @@ read_metadata_member (Reader *reader, const char *expected, guint position, gsiz
                    error);
     return NULL;
   }
-  path = member_path (entry);
+  path = sar_member_path (entry);
   quoted = sar_quote (path);
   if (strcmp (path, expected) != 0) {
-    set_invalid (error,
+    backup_error_invalid (error,
                  "not a SAR file: member %u is %s, expected \"%s\" (" SAR_MANIFEST_MEMBER
                  " and " SAR_CHECKSUMS_MEMBER " must be the first two members, in this order)",
                  position, quoted, expected);
     return NULL;
   }
-  if (!check_member_type (entry, quoted, error))
+  if (!sar_check_member_type (entry, quoted, error))
     return NULL;
   if (archive_entry_filetype (entry) != AE_IFREG) {
-    set_invalid (error, "member %s is not a regular file", quoted);
+    backup_error_invalid (error, "member %s is not a regular file", quoted);
     return NULL;
   }
   size = archive_entry_size (entry);
   if (!archive_entry_size_is_set (entry) || size < 0 || size > SAR_METADATA_MAX) {
-    set_invalid (error, "member %s is %" G_GINT64_FORMAT " bytes long; at most %d are allowed",
+    backup_error_invalid (error, "member %s is %" G_GINT64_FORMAT " bytes long; at most %d are allowed",
                  quoted, (gint64) size, SAR_METADATA_MAX);
     return NULL;
   }
@@ -348,7 +330,7 @@ read_metadata_member (Reader *reader, const char *expected, guint position, gsiz
     got += n;
   }
   if (got != (gsize) size) {
-    set_invalid (error, "member %s is truncated", quoted);
+    backup_error_invalid (error, "member %s is truncated", quoted);
     return NULL;
   }
   data[got] = '\0';
@@ -442,7 +424,7 @@ record_path (Verify *verify, const char *path, PathKind kind, const char *quoted
 
     existing = GPOINTER_TO_INT (g_hash_table_lookup (verify->kinds, parent));
     if (existing == KIND_FILE)
-      return set_invalid (error, "member %s lies below \"%s\", which is a regular file", quoted,
+      return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file", quoted,
                           parent);
     if (existing == 0)
       g_hash_table_insert (verify->kinds, g_steal_pointer (&parent),
@@ -450,10 +432,10 @@ record_path (Verify *verify, const char *path, PathKind kind, const char *quoted
   }
   existing = GPOINTER_TO_INT (g_hash_table_lookup (verify->kinds, path));
   if (existing == KIND_FILE)
-    return set_invalid (error, "member %s appears %s", quoted,
+    return backup_error_invalid (error, "member %s appears %s", quoted,
                         kind == KIND_FILE ? "twice" : "as a regular file and as a directory");
   if (existing == KIND_DIRECTORY && kind == KIND_FILE)
-    return set_invalid (error, "member %s appears as a regular file and as a directory", quoted);
+    return backup_error_invalid (error, "member %s appears as a regular file and as a directory", quoted);
   g_hash_table_insert (verify->kinds, g_strdup (path), GINT_TO_POINTER (kind));
   return TRUE;
 }
@@ -481,7 +463,7 @@ hash_member_data (Verify *verify, const char *quoted, guint64 size, guint8 diges
       return reader_failed (verify->reader, what, error);
     }
     if (offset < 0 || (guint64) offset != got)
-      return set_invalid (error, "member %s has holes; only plain regular files are allowed",
+      return backup_error_invalid (error, "member %s has holes; only plain regular files are allowed",
                           quoted);
     if (g_cancellable_set_error_if_cancelled (verify->cancellable, error))
       return FALSE;
@@ -490,7 +472,7 @@ hash_member_data (Verify *verify, const char *quoted, guint64 size, guint8 diges
     reader_report (verify->reader, FALSE);
   }
   if (got != size)
-    return set_invalid (error, "member %s is truncated", quoted);
+    return backup_error_invalid (error, "member %s is truncated", quoted);
   sar_sha256_digest (&sha, digest);
   return TRUE;
 }
@@ -506,18 +488,18 @@ verify_file (Verify *verify, struct archive_entry *entry, const char *path, cons
   guint8 digest[SAR_SHA256_SIZE];
 
   if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
-    return set_invalid (error, "member %s is a regular file, but has the name of a directory",
+    return backup_error_invalid (error, "member %s is a regular file, but has the name of a directory",
                         quoted);
   if (!record_path (verify, path, KIND_FILE, quoted, error))
     return FALSE;
   if (listed == NULL)
-    return set_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
+    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
   if (!archive_entry_size_is_set (entry) || size < 0)
-    return set_invalid (error, "member %s has no size", quoted);
+    return backup_error_invalid (error, "member %s has no size", quoted);
   /* Caught before reading, so a huge member costs nothing even without
    * limits. */
   if ((guint64) size > declared->bytes - verify->bytes[component])
-    return set_invalid (error,
+    return backup_error_invalid (error,
                         "member %s makes component %s larger than the %" G_GUINT64_FORMAT
                         " bytes " SAR_MANIFEST_MEMBER " says",
                         quoted, declared->id, declared->bytes);
@@ -525,7 +507,7 @@ verify_file (Verify *verify, struct archive_entry *entry, const char *path, cons
       || !hash_member_data (verify, quoted, (guint64) size, digest, error))
     return FALSE;
   if (memcmp (digest, listed->digest, sizeof digest) != 0)
-    return set_invalid (
+    return backup_error_invalid (
         error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
   verify->files[component]++;
   verify->bytes[component] += (guint64) size;
@@ -536,15 +518,15 @@ static gboolean
 verify_member (Verify *verify, struct archive_entry *entry, GError **error)
 {
   const GPtrArray *components = verify->header->manifest->components;
-  g_autofree char *path = member_path (entry);
+  g_autofree char *path = sar_member_path (entry);
   g_autofree char *quoted = sar_quote (path);
   g_autoptr (GError) local = NULL;
   gsize id_len = strcspn (path, "/");
   guint component;
 
   if (!sar_path_check (path, &local))
-    return set_invalid (error, "invalid member: %s", local->message);
-  if (!check_member_type (entry, quoted, error))
+    return backup_error_invalid (error, "invalid member: %s", local->message);
+  if (!sar_check_member_type (entry, quoted, error))
     return FALSE;
   for (component = 0; component < components->len; component++) {
     const SarComponent *c = g_ptr_array_index (components, component);
@@ -553,7 +535,7 @@ verify_member (Verify *verify, struct archive_entry *entry, GError **error)
       break;
   }
   if (component == components->len)
-    return set_invalid (error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER,
+    return backup_error_invalid (error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER,
                         quoted);
 
   if (archive_entry_filetype (entry) == AE_IFDIR) {
@@ -576,7 +558,7 @@ verify_complete (Verify *verify, GError **error)
     g_autofree char *quoted = NULL;
 
     if (GPOINTER_TO_INT (g_hash_table_lookup (verify->kinds, listed->path)) != KIND_FILE)
-      return set_invalid (error,
+      return backup_error_invalid (error,
                           "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
                           quoted = sar_quote (listed->path));
   }
@@ -584,7 +566,7 @@ verify_complete (Verify *verify, GError **error)
     const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
 
     if (verify->files[i] != c->files || verify->bytes[i] != c->bytes)
-      return set_invalid (error,
+      return backup_error_invalid (error,
                           "component %s holds %" G_GUINT64_FORMAT " files with %" G_GUINT64_FORMAT
                           " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
                           " files with %" G_GUINT64_FORMAT " bytes",

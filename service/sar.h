@@ -43,6 +43,17 @@ typedef struct {
 } SarHeader;
 
 void sar_header_free (SarHeader *header);
+
+struct archive_entry;
+
+/* A member's path with one leading "./" (as "tar -C dir ." writes)
+ * removed; "" when it has none. */
+char *sar_member_path (struct archive_entry *entry);
+
+/* Only directories and regular files may appear in an archive: anything
+ * else (links, devices, FIFOs, sockets, sparse files) is
+ * BACKUP_ERROR_INVALID_BACKUP naming the member (quoted). */
+gboolean sar_check_member_type (struct archive_entry *entry, const char *quoted, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SarHeader, sar_header_free)
 
 /* Reads manifest.ini and SHA256SUMS (which must be the first two members,
