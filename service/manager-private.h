@@ -1,0 +1,54 @@
+/* manager-private.h: what the files of the manager object share.
+ *
+ * manager.c holds the object, List, Inspect and the shared helpers;
+ * manager-upload.c and manager-restore.c the other methods.
+ */
+#pragma once
+
+#include "authority.h"
+#include "job.h"
+#include "manager.h"
+#include "token.h"
+
+struct _Manager {
+  Server *server;
+  const Config *config;
+  Authority *authority;
+  JobList *jobs;
+  GHashTable *uploading; /* names with an upload in progress */
+  TokenStore *tokens;
+  gboolean restoring;    /* a restore is being prepared or runs */
+};
+
+#define TOKEN_LIFETIME_SECONDS 300
+
+/* Work done in a worker thread: returns the reply tuple or sets error. */
+typedef GVariant *(*WorkFunc) (Manager *manager, gpointer data, GError **error);
+
+/* Runs func in a worker thread and answers the call with its result. */
+void manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
+                            GDestroyNotify free_data);
+
+/* Continues a call once polkit has allowed it; owns data from then on. */
+typedef void (*AuthorizedFunc) (Manager *manager, Call *call, gpointer data, uid_t uid);
+
+/* Authorizes before any state changes or file is touched, then calls
+ * func (which owns data from then on); answers the call on refusal. */
+void manager_authorize_then (Manager *manager, Call *call, const char *action,
+                             const char *backup, const char *components, AuthorizedFunc func,
+                             gpointer data, GDestroyNotify free_data);
+
+typedef struct {
+  const char *key;
+  const char *type;
+} OptionSpec;
+
+/* Unknown keys and wrong types are refused, never ignored. */
+gboolean manager_check_options (GVariant *options, const OptionSpec *specs, const char *method,
+                                GError **error);
+
+void manager_handle_upload (Call *call, GVariant *args, gpointer object);
+void manager_handle_preflight (Call *call, GVariant *args, gpointer object);
+void manager_handle_restore (Call *call, GVariant *args, gpointer object);
+/* At start: finishes a restore that a crash interrupted. */
+void manager_resume_interrupted_restore (Manager *manager);

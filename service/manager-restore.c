@@ -1,0 +1,352 @@
+/* manager-restore.c: the Preflight and Restore methods, and finishing a
+ * restore a crash interrupted. */
+#include "manager-private.h"
+
+#include "names.h"
+#include "preflight.h"
+#include "restore.h"
+
+#include <unistd.h>
+
+/* --- Preflight and Restore ---------------------------------------------------- */
+
+typedef struct {
+  char *name;
+  char **components;
+  gboolean ignore_ip;
+  char *token;
+  uid_t uid;
+} RestoreArgs;
+
+static void
+restore_args_free (RestoreArgs *ra)
+{
+  g_free (ra->name);
+  g_strfreev (ra->components);
+  g_free (ra->token);
+  g_free (ra);
+}
+
+/* Decodes (s as a{sv}) and checks everything that needs no file. */
+static RestoreArgs *
+restore_args_parse (GVariant *args, const OptionSpec *specs, const char *method, GError **error)
+{
+  g_autoptr (GVariant) options = NULL;
+  RestoreArgs *ra = g_new0 (RestoreArgs, 1);
+
+  g_variant_get (args, "(s^as@a{sv})", &ra->name, &ra->components, &options);
+  if (!sar_name_validate (ra->name, error) || !manager_check_options (options, specs, method, error)) {
+    restore_args_free (ra);
+    return NULL;
+  }
+  for (guint i = 0; ra->components[i] != NULL; i++)
+    if (!sar_component_id_check (ra->components[i], error)) {
+      restore_args_free (ra);
+      return NULL;
+    }
+  g_variant_lookup (options, "ignore-ip", "b", &ra->ignore_ip);
+  g_variant_lookup (options, "token", "s", &ra->token);
+  return ra;
+}
+
+static GVariant *
+strings_variant (GPtrArray *strings)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_STRING_ARRAY);
+  for (guint i = 0; i < strings->len; i++)
+    g_variant_builder_add (&builder, "s", (const char *) strings->pdata[i]);
+  return g_variant_builder_end (&builder);
+}
+
+static GVariant *
+preflight_work (Manager *manager, gpointer data, GError **error)
+{
+  RestoreArgs *ra = data;
+  g_autoptr (PreflightReport) report
+      = preflight_run (manager->config, ra->name, (const char *const *) ra->components,
+                       ra->ignore_ip, error);
+  g_autofree char *token = NULL;
+  GVariantBuilder info, components;
+
+  if (report == NULL)
+    return NULL;
+  if (report->blockers->len == 0)
+    token = token_store_issue (manager->tokens, ra->name, report->components_key, &report->file,
+                               ra->uid);
+  g_variant_builder_init (&components, G_VARIANT_TYPE_STRING_ARRAY);
+  for (guint i = 0; i < report->components->len; i++)
+    g_variant_builder_add (&components, "s",
+                           ((const ConfigComponent *) report->components->pdata[i])->id);
+  g_variant_builder_init (&info, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&info, "{sv}", "compatible", g_variant_new_boolean (report->compatible));
+  g_variant_builder_add (&info, "{sv}", "backup-version",
+                         g_variant_new_string (report->header->manifest->version));
+  g_variant_builder_add (&info, "{sv}", "installed-version",
+                         g_variant_new_string (report->installed_version));
+  g_variant_builder_add (&info, "{sv}", "components", g_variant_builder_end (&components));
+  g_variant_builder_add (&info, "{sv}", "sessions-known",
+                         g_variant_new_boolean (report->sessions.known));
+  g_variant_builder_add (&info, "{sv}", "logged-in-users",
+                         g_variant_new_uint32 (report->sessions.users));
+  g_variant_builder_add (&info, "{sv}", "active-calls",
+                         g_variant_new_uint32 (report->sessions.calls));
+  g_variant_builder_add (&info, "{sv}", "bytes-required",
+                         g_variant_new_uint64 (report->bytes_required));
+  g_variant_builder_add (&info, "{sv}", "bytes-available",
+                         g_variant_new_uint64 (report->bytes_available));
+  g_variant_builder_add (&info, "{sv}", "blockers", strings_variant (report->blockers));
+  g_variant_builder_add (&info, "{sv}", "warnings", strings_variant (report->warnings));
+  g_variant_builder_add (&info, "{sv}", "token", g_variant_new_string (token ? token : ""));
+  return g_variant_new ("(a{sv})", &info);
+}
+
+static void
+preflight_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+{
+  RestoreArgs *ra = data;
+
+  ra->uid = uid;
+  manager_run_in_thread (manager, call, preflight_work, ra, (GDestroyNotify) restore_args_free);
+}
+
+void
+manager_handle_preflight (Call *call, GVariant *args, gpointer object)
+{
+  static const OptionSpec options[] = { { "ignore-ip", "b" }, { NULL, NULL } };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *detail = NULL;
+  RestoreArgs *ra = restore_args_parse (args, options, "Preflight", &error);
+
+  if (ra == NULL) {
+    call_return_error (call, error);
+    return;
+  }
+  detail = preflight_components_detail ((const char *const *) ra->components);
+  manager_authorize_then (object, call, ACTION_READ, ra->name, detail, preflight_authorized, ra,
+                  (GDestroyNotify) restore_args_free);
+}
+
+/* A restore from its checks to its end. */
+typedef struct {
+  Manager *manager;
+  RestoreArgs *args;
+  Call *call;
+  int fd;
+  PreflightReport *report;
+  Job *job;
+  RestoreResult result;
+} Restore;
+
+static void
+restore_free (Restore *restore)
+{
+  if (restore->fd >= 0)
+    close (restore->fd);
+  if (restore->args != NULL)
+    restore_args_free (restore->args);
+  preflight_report_free (restore->report);
+  restore_result_clear (&restore->result);
+  g_free (restore);
+}
+
+static void
+restore_hook_progress (guint percent, const char *stage, const char *message, gpointer data)
+{
+  job_report (((Restore *) data)->job, percent, stage, message);
+}
+
+static void
+restore_hook_cancelable (gboolean cancelable, gpointer data)
+{
+  job_set_cancelable (((Restore *) data)->job, cancelable);
+}
+
+static const RestoreHooks restore_hooks = { restore_hook_progress, restore_hook_cancelable, NULL };
+
+static void
+restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Restore *restore = task_data;
+  RestoreHooks hooks = restore_hooks;
+  GError *error = NULL;
+  gboolean ok;
+
+  hooks.data = restore;
+  if (restore->report != NULL) {
+    RestoreRequest request = {
+      .config = restore->manager->config,
+      .backup = restore->args->name,
+      .archive_fd = restore->fd,
+      .header = restore->report->header,
+      .components = restore->report->components,
+      .ignore_ip = restore->args->ignore_ip,
+      .installed_version = restore->report->installed_version,
+    };
+    ok = restore_run (&request, &hooks, job_get_cancellable (restore->job), &restore->result,
+                      &error);
+  } else {
+    /* finishing a restore that a crash interrupted */
+    ok = restore_complete (restore->manager->config, &hooks, &restore->result, &error);
+  }
+  if (ok)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+restore_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Restore *restore = g_task_get_task_data (G_TASK (res));
+  RestoreResult *result = &restore->result;
+  g_autoptr (GError) error = NULL;
+
+  g_task_propagate_boolean (G_TASK (res), &error);
+  if (result->pre_restore != NULL)
+    job_set_detail (restore->job, "pre-restore-backup", g_variant_new_string (result->pre_restore));
+  if (result->pbx_stopped_at != 0)
+    job_set_detail (restore->job, "pbx-stopped-at",
+                    g_variant_new_uint64 ((guint64) result->pbx_stopped_at));
+  if (result->pbx_started_at != 0)
+    job_set_detail (restore->job, "pbx-started-at",
+                    g_variant_new_uint64 ((guint64) result->pbx_started_at));
+  if (result->pbx_stopped_at != 0 && result->pbx_started_at >= result->pbx_stopped_at)
+    job_set_detail (restore->job, "pbx-downtime-ms",
+                    g_variant_new_uint64 ((guint64) (result->pbx_started_at
+                                                     - result->pbx_stopped_at) / 1000));
+  restore->manager->restoring = FALSE;
+  job_finish (restore->job, error);
+}
+
+static void
+restore_start_job (Restore *restore, const char *backup, const char *starter, uid_t uid)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, restore_done, NULL);
+
+  restore->job = job_list_add (restore->manager->jobs, "restore", backup, starter, uid);
+  g_task_set_task_data (task, restore, (GDestroyNotify) restore_free);
+  g_task_run_in_thread (task, restore_thread);
+}
+
+/* Worker: every refusal happens here, before the job exists. */
+static void
+restore_check_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *unused)
+{
+  Restore *restore = task_data;
+  Manager *manager = restore->manager;
+  RestoreArgs *ra = restore->args;
+  GError *error = NULL;
+
+  if (!token_store_peek (manager->tokens, ra->token, &error)) {
+    g_task_return_error (task, error);
+    return;
+  }
+  restore->report = preflight_open (manager->config, ra->name,
+                                    (const char *const *) ra->components, &restore->fd, &error);
+  if (restore->report == NULL) {
+    g_task_return_error (task, error);
+    return;
+  }
+  if (!restore->report->compatible) {
+    g_task_return_new_error (task, BACKUP_ERROR, BACKUP_ERROR_VERSION_TOO_NEW, "%s",
+                             (const char *) restore->report->blockers->pdata[0]);
+    return;
+  }
+  if (!token_store_redeem (manager->tokens, ra->token, ra->name, restore->report->components_key,
+                           &restore->report->file, ra->uid, &error)) {
+    g_task_return_error (task, error);
+    return;
+  }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+restore_checked (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Restore *restore = user_data;
+  g_autoptr (GError) error = NULL;
+  Call *call = g_steal_pointer (&restore->call);
+
+  if (!g_task_propagate_boolean (G_TASK (res), &error)) {
+    restore->manager->restoring = FALSE;
+    call_return_error (call, error);
+    restore_free (restore);
+    return;
+  }
+  restore_start_job (restore, restore->args->name, call_get_sender (call), restore->args->uid);
+  call_return (call, g_variant_new ("(o)", job_get_path (restore->job)));
+}
+
+static void
+restore_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+{
+  g_autoptr (GTask) task = NULL;
+  Restore *restore;
+
+  if (manager->restoring) {
+    call_return_new_error (call, BACKUP_ERROR_BUSY,
+                           "Another restore is running; only one restore can run at a time");
+    restore_args_free (data);
+    return;
+  }
+  manager->restoring = TRUE;
+  restore = g_new0 (Restore, 1);
+  restore->manager = manager;
+  restore->args = data;
+  restore->args->uid = uid;
+  restore->call = call;
+  restore->fd = -1;
+  task = g_task_new (NULL, NULL, restore_checked, restore);
+  g_task_set_task_data (task, restore, NULL);
+  g_task_run_in_thread (task, restore_check_thread);
+}
+
+void
+manager_handle_restore (Call *call, GVariant *args, gpointer object)
+{
+  static const OptionSpec options[]
+      = { { "token", "s" }, { "ignore-ip", "b" }, { NULL, NULL } };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *detail = NULL;
+  RestoreArgs *ra = restore_args_parse (args, options, "Restore", &error);
+
+  if (ra == NULL) {
+    call_return_error (call, error);
+    return;
+  }
+  if (ra->token == NULL || ra->token[0] == '\0') {
+    call_return_new_error (call, BACKUP_ERROR_INVALID_TOKEN,
+                           "Restore needs the option 'token' from a Preflight of the same backup "
+                           "and components");
+    restore_args_free (ra);
+    return;
+  }
+  detail = preflight_components_detail ((const char *const *) ra->components);
+  manager_authorize_then (object, call, ACTION_RESTORE, ra->name, detail, restore_authorized, ra,
+                  (GDestroyNotify) restore_args_free);
+}
+
+/* At start: a restore that a crash interrupted after its swaps is finished
+ * as a job of its own (the fast part, rolling back or starting the PBX, ran
+ * before). */
+void
+manager_resume_interrupted_restore (Manager *manager)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *backup = NULL;
+  Restore *restore;
+
+  if (!restore_recover (manager->config, &backup, &error)) {
+    g_warning ("recovering an interrupted restore failed: %s", error->message);
+    return;
+  }
+  if (backup == NULL)
+    return;
+  restore = g_new0 (Restore, 1);
+  restore->manager = manager;
+  restore->fd = -1;
+  manager->restoring = TRUE;
+  restore_start_job (restore, backup, "", 0);
+}

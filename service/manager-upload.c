@@ -1,0 +1,194 @@
+/* manager-upload.c: the Upload method: checks, then a job. */
+#include "manager-private.h"
+
+#include "bus.h"
+#include "names.h"
+#include "upload.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* --- Upload -------------------------------------------------------------- */
+
+typedef struct {
+  Manager *manager;
+  Job *job;
+  char *name;
+  UploadRequest request;
+  guint name_watch;
+  guint64 last_report_bytes;
+} Upload;
+
+static void
+upload_free (Upload *upload)
+{
+  if (upload->request.source_fd >= 0)
+    close (upload->request.source_fd);
+  g_free (upload->name);
+  g_free (upload);
+}
+
+static void
+upload_progress (UploadStage stage, guint64 bytes, guint64 total, gpointer user_data)
+{
+  Upload *upload = user_data;
+  g_autofree char *size = g_format_size (bytes);
+  g_autofree char *total_size = NULL;
+  g_autofree char *message = NULL;
+  guint percent = 0;
+
+  /* verification runs while the data arrives, so receiving is most of the
+   * work when the size is known; from a pipe only verification (whose size
+   * is known by then) moves the bar */
+  switch (stage) {
+  case UPLOAD_STAGE_RECEIVING:
+    if (total > 0)
+      percent = (guint) (bytes * 95 / MAX (total, bytes));
+    message = g_strdup_printf ("%s received", size);
+    job_report (upload->job, percent, "receiving", message);
+    return;
+  case UPLOAD_STAGE_VERIFYING:
+    total_size = g_format_size (total);
+    if (upload->request.source_size > 0)
+      percent = 95 + (total > 0 ? (guint) (bytes * 4 / total) : 0);
+    else
+      percent = total > 0 ? (guint) (bytes * 99 / total) : 0;
+    message = g_strdup_printf ("%s of %s verified", size, total_size);
+    job_report (upload->job, percent, "verifying", message);
+    return;
+  case UPLOAD_STAGE_PUBLISHING:
+    job_report (upload->job, 99, "publishing", "");
+    return;
+  }
+}
+
+static void
+upload_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Upload *upload = task_data;
+  GError *error = NULL;
+
+  if (upload_run (&upload->request, upload_progress, upload, job_get_cancellable (upload->job),
+                  &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+upload_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Upload *upload = g_task_get_task_data (G_TASK (result));
+  Manager *manager = upload->manager;
+  g_autoptr (GError) error = NULL;
+
+  g_task_propagate_boolean (G_TASK (result), &error);
+  bus_unwatch_name (server_get_connection (manager->server), upload->name_watch);
+  g_hash_table_remove (manager->uploading, upload->name);
+  job_finish (upload->job, error);
+}
+
+static void
+upload_caller_vanished (gpointer user_data)
+{
+  Upload *upload = user_data;
+
+  g_message ("%s: the uploading client left the bus; canceling", job_get_path (upload->job));
+  g_cancellable_cancel (job_get_cancellable (upload->job));
+}
+
+static gboolean
+backup_exists (Manager *manager, const char *name)
+{
+  int dir_fd = open (manager->config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
+  gboolean exists = dir_fd >= 0 && fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+
+  if (dir_fd >= 0)
+    close (dir_fd);
+  return exists;
+}
+
+static void
+upload_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+{
+  g_autoptr (GTask) task = NULL;
+  Upload *upload = data;
+  const char *name = upload->name;
+
+  if (g_hash_table_contains (manager->uploading, name)) {
+    call_return_new_error (call, BACKUP_ERROR_BUSY,
+                           "An upload of %s is already in progress; wait for it to finish", name);
+    upload_free (upload);
+    return;
+  }
+  if (!upload->request.replace && backup_exists (manager, name)) {
+    call_return_new_error (call, BACKUP_ERROR_ALREADY_EXISTS,
+                           "A backup named %s already exists; upload with replace=true to "
+                           "overwrite it",
+                           name);
+    upload_free (upload);
+    return;
+  }
+  if (job_list_count_running (manager->jobs, "upload") >= manager->config->max_concurrent_uploads) {
+    call_return_new_error (call, BACKUP_ERROR_BUSY,
+                           "%u uploads are already running (MaxConcurrentUploads); try again "
+                           "when one has finished",
+                           manager->config->max_concurrent_uploads);
+    upload_free (upload);
+    return;
+  }
+
+  upload->job = job_list_add (manager->jobs, "upload", name, call_get_sender (call), uid);
+  g_hash_table_add (manager->uploading, g_strdup (name));
+  upload->name_watch = bus_watch_name (server_get_connection (manager->server),
+                                       call_get_sender (call), upload_caller_vanished, upload);
+  call_return (call, g_variant_new ("(o)", job_get_path (upload->job)));
+
+  task = g_task_new (NULL, NULL, upload_done, NULL);
+  g_task_set_task_data (task, upload, (GDestroyNotify) upload_free);
+  g_task_run_in_thread (task, upload_thread);
+}
+
+void
+manager_handle_upload (Call *call, GVariant *args, gpointer object)
+{
+  static const OptionSpec upload_options[] = { { "replace", "b" }, { NULL, NULL } };
+  Manager *manager = object;
+  const char *name;
+  gint32 handle;
+  g_autoptr (GVariant) options = NULL;
+  g_autoptr (GError) error = NULL;
+  gboolean replace = FALSE;
+  Upload *upload;
+  guint64 size;
+  int fd;
+
+  /* everything about the request is checked before a byte is read */
+  g_variant_get (args, "(&sh@a{sv})", &name, &handle, &options);
+  fd = call_steal_fd (call, handle);
+  if (!sar_name_validate (name, &error) || !manager_check_options (options, upload_options, "Upload", &error)
+      || !upload_check_source (fd, &size, &error)) {
+    if (fd >= 0)
+      close (fd);
+    call_return_error (call, error);
+    return;
+  }
+  g_variant_lookup (options, "replace", "b", &replace);
+
+  upload = g_new0 (Upload, 1);
+  upload->manager = manager;
+  upload->name = g_strdup (name);
+  upload->request.directory = manager->config->backup_directory;
+  upload->request.name = upload->name;
+  upload->request.replace = replace;
+  upload->request.source_fd = fd;
+  upload->request.source_size = size;
+  upload->request.max_size = manager->config->max_backup_size;
+  upload->request.idle_timeout_seconds = manager->config->upload_idle_timeout;
+  upload->request.limits.max_unpacked_bytes = manager->config->max_unpacked_size;
+  upload->request.limits.max_entries = manager->config->max_entries;
+  manager_authorize_then (manager, call, ACTION_UPLOAD, name, NULL, upload_authorized, upload,
+                  (GDestroyNotify) upload_free);
+}
