@@ -20,6 +20,10 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
+  { "list", "", "list the backups, newest first", cmd_list },
+  { "inspect", "NAME", "show what a backup holds", cmd_inspect },
+  { "preflight", "NAME", "show what restoring a backup would do", cmd_preflight },
+  { "cancel", "JOB", "cancel a running job", cmd_cancel },
   { "pack", "DIR OUT.sar", "pack a directory of component trees into a backup file", cmd_pack },
 };
 

@@ -1,0 +1,384 @@
+/* commands.c: the commands that read: list, inspect, preflight; and cancel. */
+#include "commands.h"
+
+#include "cli.h"
+#include "output.h"
+
+#include <string.h>
+
+/* --- list ----------------------------------------------------------------- */
+
+/* Pads to a width in characters, not bytes. */
+static void
+print_cell (FILE *out, const char *text, int width)
+{
+  glong length = g_utf8_strlen (text, -1);
+
+  fputs (text, out);
+  for (glong i = length; i < width; i++)
+    fputc (' ', out);
+}
+
+enum { COL_NAME, COL_PROCESS, COL_CREATED, COL_VERSION, COL_SIZE, COL_STATE, N_COLUMNS };
+
+static void
+print_backup_table (GVariant *backups)
+{
+  static const char *const headers[N_COLUMNS]
+      = { "NAME", "PROCESS", "CREATED", "VERSION", "SIZE", "COMPATIBLE" };
+  gsize n = g_variant_n_children (backups);
+  g_autoptr (GPtrArray) cells = g_ptr_array_new_with_free_func (g_free);
+  int width[N_COLUMNS];
+  gboolean any_latest = FALSE;
+
+  for (int c = 0; c < N_COLUMNS; c++)
+    width[c] = (int) strlen (headers[c]);
+  for (gsize i = 0; i < n; i++) {
+    const char *name;
+    g_autoptr (GVariant) info = NULL;
+
+    g_variant_get_child (backups, i, "(&s@a{sv})", &name, &info);
+    g_ptr_array_add (cells, g_strdup (name));
+    g_ptr_array_add (cells, g_strdup (dict_string (info, "process", "")));
+    g_ptr_array_add (cells, format_local_time ((gint64) dict_uint64 (info, "created", 0)));
+    g_ptr_array_add (cells, g_strdup (dict_string (info, "version", "")));
+    g_ptr_array_add (cells, format_size (dict_uint64 (info, "size", 0)));
+    g_ptr_array_add (cells, g_strdup (!dict_boolean (info, "valid", FALSE)       ? "invalid"
+                                      : dict_boolean (info, "compatible", FALSE) ? "yes"
+                                                                                 : "no"));
+    for (int c = 0; c < N_COLUMNS; c++)
+      width[c] = MAX (width[c], (int) g_utf8_strlen (cells->pdata[i * N_COLUMNS + c], -1));
+  }
+
+  fputs ("  ", stdout);
+  for (int c = 0; c < N_COLUMNS; c++) {
+    print_cell (stdout, headers[c], c + 1 < N_COLUMNS ? width[c] + 2 : 0);
+  }
+  fputc ('\n', stdout);
+  for (gsize i = 0; i < n; i++) {
+    g_autoptr (GVariant) info = NULL;
+    gboolean latest;
+
+    g_variant_get_child (backups, i, "(&s@a{sv})", NULL, &info);
+    latest = dict_boolean (info, "latest", FALSE);
+    any_latest |= latest;
+    fputs (latest ? "* " : "  ", stdout);
+    for (int c = 0; c < N_COLUMNS; c++)
+      print_cell (stdout, cells->pdata[i * N_COLUMNS + c], c + 1 < N_COLUMNS ? width[c] + 2 : 0);
+    fputc ('\n', stdout);
+    if (!dict_boolean (info, "valid", FALSE))
+      printf ("    problem: %s\n", dict_string (info, "problem", "unknown"));
+  }
+  if (any_latest)
+    printf ("\n* the newest backup that can be restored here: 'restore' without a name "
+            "takes it\n");
+}
+
+int
+cmd_list (int argc, char **argv)
+{
+  const GOptionEntry entries[] = { { NULL } };
+  g_autoptr (Bus) bus = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) backups = NULL;
+  int status;
+
+  if (!cli_parse ("list", "", "Lists the backups, newest first.", entries, TRUE, &argc, &argv))
+    return EXIT_USAGE;
+  if (argc != 1)
+    return cli_usage_error ("list", "unexpected argument \"%s\"", argv[1]);
+  if ((bus = cli_connect ("list", &status)) == NULL)
+    return status;
+  reply = bus_call (bus, SERVICE_PATH, SERVICE_INTERFACE, "List", NULL, BUS_CALL_AUTHORIZE, &error);
+  if (reply == NULL)
+    return cli_fail ("list", error);
+  backups = g_variant_get_child_value (reply, 0);
+
+  if (cli_options.json) {
+    g_autoptr (JsonArray) array = json_array_new ();
+    g_autoptr (JsonNode) root = json_node_new (JSON_NODE_ARRAY);
+
+    for (gsize i = 0; i < g_variant_n_children (backups); i++) {
+      const char *name;
+      g_autoptr (GVariant) info = NULL;
+      JsonNode *node;
+
+      g_variant_get_child (backups, i, "(&s@a{sv})", &name, &info);
+      node = json_from_dict (info);
+      json_object_set_string_member (json_node_get_object (node), "name", name);
+      json_array_add_element (array, node);
+    }
+    json_node_set_array (root, array);
+    json_print (root, FALSE);
+  } else if (g_variant_n_children (backups) == 0) {
+    printf ("No backups.\n");
+  } else {
+    print_backup_table (backups);
+  }
+  return EXIT_OK;
+}
+
+/* --- inspect -------------------------------------------------------------- */
+
+static void
+print_inspection (GVariant *info)
+{
+  g_autofree char *created = format_local_time ((gint64) dict_uint64 (info, "created", 0));
+  g_autofree char *size = format_size (dict_uint64 (info, "size", 0));
+  g_autoptr (GVariant) components
+      = g_variant_lookup_value (info, "components", G_VARIANT_TYPE ("a(sa{sv})"));
+  const char *ip = dict_string (info, "ip-address", NULL);
+
+  printf ("Name:        %s\n", dict_string (info, "name", ""));
+  printf ("Version:     %s (installed: %s; %s)\n", dict_string (info, "version", ""),
+          dict_string (info, "installed-version", "unknown"),
+          dict_boolean (info, "compatible", FALSE) ? "can be restored here"
+                                                   : "too new to be restored here");
+  printf ("Created:     %s\n", created);
+  printf ("Process:     %s\n", dict_string (info, "process", ""));
+  printf ("Host:        %s%s%s%s\n", dict_string (info, "hostname", ""), ip != NULL ? " (" : "",
+          ip != NULL ? ip : "", ip != NULL ? ")" : "");
+  printf ("Size:        %s\n", size);
+  printf ("Components:\n");
+  for (gsize i = 0; components != NULL && i < g_variant_n_children (components); i++) {
+    const char *id;
+    g_autoptr (GVariant) component = NULL;
+    g_autofree char *bytes = NULL;
+    guint32 files;
+
+    g_variant_get_child (components, i, "(&s@a{sv})", &id, &component);
+    bytes = format_size (dict_uint64 (component, "bytes", 0));
+    files = dict_uint32 (component, "files", 0);
+    printf ("  %-16s %-26s %6u file%s %10s\n", id, dict_string (component, "label", ""), files,
+            files == 1 ? " " : "s", bytes);
+  }
+}
+
+static JsonNode *
+inspection_to_json (GVariant *info)
+{
+  g_autoptr (GVariant) components
+      = g_variant_lookup_value (info, "components", G_VARIANT_TYPE ("a(sa{sv})"));
+  JsonNode *root = json_from_dict (info);
+  JsonArray *array = json_array_new ();
+
+  /* objects with an "id", not [id, {...}] pairs */
+  for (gsize i = 0; components != NULL && i < g_variant_n_children (components); i++) {
+    const char *id;
+    g_autoptr (GVariant) component = NULL;
+    JsonNode *node;
+
+    g_variant_get_child (components, i, "(&s@a{sv})", &id, &component);
+    node = json_from_dict (component);
+    json_object_set_string_member (json_node_get_object (node), "id", id);
+    json_array_add_element (array, node);
+  }
+  json_object_set_array_member (json_node_get_object (root), "components", array);
+  return root;
+}
+
+int
+cmd_inspect (int argc, char **argv)
+{
+  const GOptionEntry entries[] = { { NULL } };
+  g_autoptr (Bus) bus = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) info = NULL;
+  int status;
+
+  if (!cli_parse ("inspect", "NAME", "Shows what a backup holds.", entries, TRUE, &argc, &argv))
+    return EXIT_USAGE;
+  if (argc != 2)
+    return cli_usage_error ("inspect", "expected one backup NAME");
+  if ((bus = cli_connect ("inspect", &status)) == NULL)
+    return status;
+  reply = bus_call (bus, SERVICE_PATH, SERVICE_INTERFACE, "Inspect", g_variant_new ("(s)", argv[1]),
+                    BUS_CALL_AUTHORIZE, &error);
+  if (reply == NULL)
+    return cli_fail ("inspect", error);
+  info = g_variant_get_child_value (reply, 0);
+  if (cli_options.json) {
+    g_autoptr (JsonNode) root = inspection_to_json (info);
+
+    json_print (root, FALSE);
+  } else {
+    print_inspection (info);
+  }
+  return EXIT_OK;
+}
+
+/* --- preflight ------------------------------------------------------------ */
+
+gboolean
+components_from_options (const char *command, char **options, GPtrArray *out)
+{
+  for (guint i = 0; options != NULL && options[i] != NULL; i++) {
+    g_auto (GStrv) ids = g_strsplit (options[i], ",", -1);
+
+    for (guint j = 0; ids[j] != NULL; j++) {
+      const char *id = g_strstrip (ids[j]);
+
+      if (*id == '\0') {
+        cli_usage_error (command, "--component: empty component id in \"%s\"", options[i]);
+        return FALSE;
+      }
+      for (guint k = 0; k < out->len; k++)
+        if (strcmp (out->pdata[k], id) == 0) {
+          cli_usage_error (command, "--component: %s is named twice", id);
+          return FALSE;
+        }
+      g_ptr_array_add (out, g_strdup (id));
+    }
+  }
+  return TRUE;
+}
+
+static void
+print_list (FILE *out, const char *title, char **items)
+{
+  if (items[0] == NULL)
+    return;
+  fprintf (out, "%s:\n", title);
+  for (guint i = 0; items[i] != NULL; i++)
+    fprintf (out, "  - %s\n", items[i]);
+}
+
+void
+print_preflight_report (FILE *out, const char *name, GVariant *report)
+{
+  g_auto (GStrv) components = dict_dup_strv (report, "components");
+  g_auto (GStrv) warnings = dict_dup_strv (report, "warnings");
+  g_auto (GStrv) blockers = dict_dup_strv (report, "blockers");
+  g_autofree char *joined = g_strjoinv (", ", components);
+  g_autofree char *required = format_size (dict_uint64 (report, "bytes-required", 0));
+  g_autofree char *available = format_size (dict_uint64 (report, "bytes-available", 0));
+  gboolean known = dict_boolean (report, "sessions-known", FALSE);
+
+  fprintf (out, "Backup:           %s\n", name);
+  fprintf (out, "Version check:    backup %s, installed %s: %s\n",
+           dict_string (report, "backup-version", "?"),
+           dict_string (report, "installed-version", "?"),
+           dict_boolean (report, "compatible", FALSE) ? "compatible"
+                                                      : "NOT compatible (backup is newer)");
+  fprintf (out, "Components:       %s\n", joined);
+  fprintf (out, "Disk space:       %s needed, %s available\n", required, available);
+  if (known) {
+    fprintf (out, "Logged-in users:  %u\n", dict_uint32 (report, "logged-in-users", 0));
+    fprintf (out, "Active calls:     %u\n", dict_uint32 (report, "active-calls", 0));
+  } else {
+    fprintf (out, "Logged-in users:  unknown\n");
+    fprintf (out, "Active calls:     unknown\n");
+  }
+  print_list (out, "Warnings", warnings);
+  print_list (out, "Blockers", blockers);
+}
+
+JsonNode *
+preflight_report_to_json (const char *name, GVariant *report)
+{
+  JsonNode *root = json_from_dict (report);
+
+  json_object_set_string_member (json_node_get_object (root), "backup", name);
+  return root;
+}
+
+int
+cmd_preflight (int argc, char **argv)
+{
+  g_auto (GStrv) component_options = NULL;
+  gboolean ignore_ip = FALSE;
+  const GOptionEntry entries[] = {
+    { "component", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &component_options,
+      "Only these components (comma-separated, repeatable; default: all)", "ID,..." },
+    { "ignore-ip", 0, 0, G_OPTION_ARG_NONE, &ignore_ip, "Keep this machine's network settings",
+      NULL },
+    { NULL },
+  };
+  g_autoptr (GPtrArray) components = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (Bus) bus = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) report = NULL;
+  GVariantBuilder options;
+  int status;
+
+  if (!cli_parse ("preflight", "NAME", "Shows what restoring a backup would do, without doing it.",
+                  entries, TRUE, &argc, &argv))
+    return EXIT_USAGE;
+  if (argc != 2)
+    return cli_usage_error ("preflight", "expected one backup NAME");
+  if (!components_from_options ("preflight", component_options, components))
+    return EXIT_USAGE;
+  if ((bus = cli_connect ("preflight", &status)) == NULL)
+    return status;
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  if (ignore_ip)
+    g_variant_builder_add (&options, "{sv}", "ignore-ip", g_variant_new_boolean (TRUE));
+  g_ptr_array_add (components, NULL);
+  reply = bus_call (bus, SERVICE_PATH, SERVICE_INTERFACE, "Preflight",
+                    g_variant_new ("(s^asa{sv})", argv[1], (char **) components->pdata, &options),
+                    BUS_CALL_AUTHORIZE, &error);
+  if (reply == NULL)
+    return cli_fail ("preflight", error);
+  report = g_variant_get_child_value (reply, 0);
+  if (cli_options.json) {
+    g_autoptr (JsonNode) root = preflight_report_to_json (argv[1], report);
+
+    json_print (root, FALSE);
+  } else {
+    g_auto (GStrv) blockers = dict_dup_strv (report, "blockers");
+
+    print_preflight_report (stdout, argv[1], report);
+    printf (blockers[0] == NULL ? "\nA restore of %s can start.\n"
+                                : "\nA restore of %s cannot start.\n",
+            argv[1]);
+  }
+  return EXIT_OK;
+}
+
+/* --- cancel --------------------------------------------------------------- */
+
+static gboolean
+all_digits (const char *text)
+{
+  if (*text == '\0')
+    return FALSE;
+  for (; *text != '\0'; text++)
+    if (!g_ascii_isdigit (*text))
+      return FALSE;
+  return TRUE;
+}
+
+int
+cmd_cancel (int argc, char **argv)
+{
+  const GOptionEntry entries[] = { { NULL } };
+  g_autoptr (Bus) bus = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autofree char *path = NULL;
+  int status;
+
+  if (!cli_parse ("cancel", "JOB", "Cancels a running job, given as its number or its object path.",
+                  entries, TRUE, &argc, &argv))
+    return EXIT_USAGE;
+  if (argc != 2)
+    return cli_usage_error ("cancel", "expected one JOB");
+  if (all_digits (argv[1]))
+    path = g_strconcat (JOB_PATH_PREFIX, argv[1], NULL);
+  else if (g_str_has_prefix (argv[1], JOB_PATH_PREFIX)
+           && all_digits (argv[1] + strlen (JOB_PATH_PREFIX)))
+    path = g_strdup (argv[1]);
+  else
+    return cli_usage_error ("cancel", "\"%s\" is not a job: give its number (3) or its path (%s3)",
+                            argv[1], JOB_PATH_PREFIX);
+  if ((bus = cli_connect ("cancel", &status)) == NULL)
+    return status;
+  reply = bus_call (bus, path, JOB_INTERFACE, "Cancel", NULL, BUS_CALL_AUTHORIZE, &error);
+  if (reply == NULL)
+    return cli_fail ("cancel", error);
+  fprintf (cli_human (), "Job %s is being canceled.\n", bus_job_number (path));
+  return EXIT_OK;
+}
