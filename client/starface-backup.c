@@ -23,7 +23,10 @@ static const Command commands[] = {
   { "list", "", "list the backups, newest first", cmd_list },
   { "inspect", "NAME", "show what a backup holds", cmd_inspect },
   { "preflight", "NAME", "show what restoring a backup would do", cmd_preflight },
+  { "restore", "[NAME]", "restore a backup (default: the newest restorable one)", cmd_restore },
+  { "upload", "FILE|-", "copy a backup file into the backup directory", cmd_upload },
   { "cancel", "JOB", "cancel a running job", cmd_cancel },
+  { "monitor", "", "follow the progress of every job until Ctrl-C", cmd_monitor },
   { "pack", "DIR OUT.sar", "pack a directory of component trees into a backup file", cmd_pack },
 };
 
