@@ -51,13 +51,12 @@ check_finish (Check *check, const GError *error)
   if (!check->vanished)
     check->func (check->uid, error, check->user_data);
   else
-    g_debug ("%s left the bus during its authorization check; dropping the call",
-             check->sender);
+    g_debug ("%s left the bus during its authorization check; dropping the call", check->sender);
   check_free (check);
 }
 
-static void
-check_fail (Check *check, BackupError code, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static void check_fail (Check *check, BackupError code, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
 
 static void
 check_fail (Check *check, BackupError code, const char *format, ...)
@@ -100,8 +99,7 @@ polkit_answered (GObject *source, GAsyncResult *result, gpointer user_data)
                 "authorization (e.g. from a terminal with a polkit agent)",
                 check->action);
   else
-    check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED, "Not authorized to perform %s",
-                check->action);
+    check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED, "Not authorized to perform %s", check->action);
 }
 
 static void
@@ -207,9 +205,9 @@ start_check (Check *check)
 }
 
 void
-authority_check (Authority *authority, const char *sender, const char *action,
-                 const char *backup, const char *components, gboolean interactive,
-                 AuthorityFunc func, gpointer user_data, GDestroyNotify free_data)
+authority_check (Authority *authority, const char *sender, const char *action, const char *backup,
+                 const char *components, gboolean interactive, AuthorityFunc func,
+                 gpointer user_data, GDestroyNotify free_data)
 {
   Check *check = g_new0 (Check, 1);
 
@@ -228,8 +226,8 @@ authority_check (Authority *authority, const char *sender, const char *action,
 }
 
 void
-authority_get_uid (Authority *authority, const char *sender, AuthorityFunc func,
-                   gpointer user_data, GDestroyNotify free_data)
+authority_get_uid (Authority *authority, const char *sender, AuthorityFunc func, gpointer user_data,
+                   GDestroyNotify free_data)
 {
   authority_check (authority, sender, NULL, NULL, NULL, FALSE, func, user_data, free_data);
 }

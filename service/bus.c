@@ -193,11 +193,10 @@ bus_connect (gboolean session, GSourceFunc on_disconnect, gpointer user_data, GE
   dbus_connection_add_filter (connection, disconnect_filter, loop, NULL);
   dbus_connection_set_watch_functions (connection, watch_add, watch_remove, watch_toggled, loop,
                                        NULL);
-  dbus_connection_set_timeout_functions (connection, timeout_add, timeout_remove,
-                                         timeout_toggled, loop, NULL);
+  dbus_connection_set_timeout_functions (connection, timeout_add, timeout_remove, timeout_toggled,
+                                         loop, NULL);
   dbus_connection_set_wakeup_main_function (connection, wakeup_main, loop, NULL);
-  dbus_connection_set_dispatch_status_function (connection, dispatch_status_changed, loop,
-                                                g_free);
+  dbus_connection_set_dispatch_status_function (connection, dispatch_status_changed, loop, g_free);
   dispatch_status_changed (connection, dbus_connection_get_dispatch_status (connection), loop);
   return connection;
 }
@@ -209,14 +208,13 @@ bus_request_name (DBusConnection *connection, const char *name, GError **error)
   int ret = dbus_bus_request_name (connection, name, DBUS_NAME_FLAG_DO_NOT_QUEUE, &derr);
 
   if (ret == -1) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "cannot own %s: %s", name,
-                 derr.message);
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "cannot own %s: %s", name, derr.message);
     dbus_error_free (&derr);
     return FALSE;
   }
   if (ret != DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
-                 "cannot own %s: another process owns it", name);
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "cannot own %s: another process owns it",
+                 name);
     return FALSE;
   }
   return TRUE;
@@ -287,7 +285,8 @@ name_has_owner_reply (DBusPendingCall *pending, void *user_data)
 {
   DBusMessage *reply = dbus_pending_call_steal_reply (pending);
   guint id = GPOINTER_TO_UINT (user_data);
-  NameWatch *watch = name_watches != NULL ? g_hash_table_lookup (name_watches, GUINT_TO_POINTER (id)) : NULL;
+  NameWatch *watch
+      = name_watches != NULL ? g_hash_table_lookup (name_watches, GUINT_TO_POINTER (id)) : NULL;
   dbus_bool_t has_owner = TRUE;
 
   if (reply != NULL && dbus_message_get_type (reply) == DBUS_MESSAGE_TYPE_METHOD_RETURN)
@@ -300,8 +299,8 @@ name_has_owner_reply (DBusPendingCall *pending, void *user_data)
 }
 
 guint
-bus_watch_name (DBusConnection *connection, const char *unique_name,
-                BusNameVanishedFunc vanished, gpointer user_data)
+bus_watch_name (DBusConnection *connection, const char *unique_name, BusNameVanishedFunc vanished,
+                gpointer user_data)
 {
   NameWatch *watch = g_new0 (NameWatch, 1);
   DBusMessage *query;
@@ -313,8 +312,9 @@ bus_watch_name (DBusConnection *connection, const char *unique_name,
   }
   watch->id = ++next_watch_id;
   watch->name = g_strdup (unique_name);
-  watch->rule = g_strdup_printf ("type='signal',sender='" DBUS_SERVICE_DBUS "',interface='"
-                                 DBUS_INTERFACE_DBUS "',member='NameOwnerChanged',arg0='%s'",
+  watch->rule = g_strdup_printf ("type='signal',sender='" DBUS_SERVICE_DBUS
+                                 "',interface='" DBUS_INTERFACE_DBUS
+                                 "',member='NameOwnerChanged',arg0='%s'",
                                  unique_name);
   watch->vanished = vanished;
   watch->user_data = user_data;
@@ -336,7 +336,8 @@ bus_watch_name (DBusConnection *connection, const char *unique_name,
 void
 bus_unwatch_name (DBusConnection *connection, guint id)
 {
-  NameWatch *watch = name_watches != NULL ? g_hash_table_lookup (name_watches, GUINT_TO_POINTER (id)) : NULL;
+  NameWatch *watch
+      = name_watches != NULL ? g_hash_table_lookup (name_watches, GUINT_TO_POINTER (id)) : NULL;
 
   if (watch == NULL)
     return;

@@ -203,8 +203,7 @@ catalog_inspect (const char *directory, const char *name, const SfVersion *insta
   entry_read (entry, fd, installed);
   close (fd);
   if (!entry->valid) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, "%s: %s", name,
-                 entry->problem);
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, "%s: %s", name, entry->problem);
     return NULL;
   }
   return g_steal_pointer (&entry);

@@ -34,8 +34,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CatalogEntry, catalog_entry_free)
 GPtrArray *catalog_list (const char *directory, const SfVersion *installed, GError **error);
 
 /* One backup by name: INVALID_NAME, NOT_FOUND or INVALID_BACKUP errors. */
-CatalogEntry *catalog_inspect (const char *directory, const char *name,
-                               const SfVersion *installed, GError **error);
+CatalogEntry *catalog_inspect (const char *directory, const char *name, const SfVersion *installed,
+                               GError **error);
 
 /* Opens a backup for reading without following symlinks; only regular
  * files.  Errors: INVALID_NAME, NOT_FOUND. */

@@ -11,13 +11,13 @@
 #define GIB (G_GUINT64_CONSTANT (1024) * 1024 * 1024)
 
 static const char *const paths_keys[] = { "BackupDirectory", "DataRoot", "VersionFile", NULL };
-static const char *const pbx_keys[] = { "SessionsCommand", "StopCommand", "StartCommand",
-                                        "CommandTimeout", NULL };
-static const char *const limits_keys[] = { "MaxBackupSize", "MaxUnpackedSize", "MaxEntries",
-                                           "MaxConcurrentUploads", "UploadIdleTimeout",
-                                           "FinishedJobLifetime", NULL };
-static const char *const component_keys[] = { "Label", "Path", "IpSettings", "Owner", "Group",
-                                               NULL };
+static const char *const pbx_keys[]
+    = { "SessionsCommand", "StopCommand", "StartCommand", "CommandTimeout", NULL };
+static const char *const limits_keys[]
+    = { "MaxBackupSize",     "MaxUnpackedSize",     "MaxEntries", "MaxConcurrentUploads",
+        "UploadIdleTimeout", "FinishedJobLifetime", NULL };
+static const char *const component_keys[]
+    = { "Label", "Path", "IpSettings", "Owner", "Group", NULL };
 
 static void
 config_component_free (ConfigComponent *component)
@@ -100,17 +100,15 @@ config_find_component (const Config *config, const char *id)
 }
 
 static gboolean
-bad_value (GError **error, const char *file, const char *group, const char *key,
-           const char *why)
+bad_value (GError **error, const char *file, const char *group, const char *key, const char *why)
 {
-  g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s: [%s] %s: %s", file, group, key,
-               why);
+  g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s: [%s] %s: %s", file, group, key, why);
   return FALSE;
 }
 
 static gboolean
-check_known_keys (GKeyFile *kf, const char *file, const char *group,
-                  const char *const *known, GError **error)
+check_known_keys (GKeyFile *kf, const char *file, const char *group, const char *const *known,
+                  GError **error)
 {
   g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
 
@@ -142,8 +140,8 @@ get_string (GKeyFile *kf, const char *file, const char *group, const char *key, 
 }
 
 static gboolean
-get_absolute_path (GKeyFile *kf, const char *file, const char *group, const char *key,
-                   char **out, GError **error)
+get_absolute_path (GKeyFile *kf, const char *file, const char *group, const char *key, char **out,
+                   GError **error)
 {
   if (!get_string (kf, file, group, key, out, error))
     return FALSE;
@@ -228,8 +226,7 @@ get_id (GKeyFile *kf, const char *file, const char *group, const char *key, gboo
 }
 
 static gboolean
-load_component (GKeyFile *kf, const char *file, const char *group, Config *config,
-                GError **error)
+load_component (GKeyFile *kf, const char *file, const char *group, Config *config, GError **error)
 {
   const char *id = group + strlen ("Component ");
   g_autoptr (GError) local = NULL;
@@ -273,7 +270,8 @@ load_component (GKeyFile *kf, const char *file, const char *group, Config *confi
                           "each entry must be a relative path inside the component");
     }
   }
-  component->ip_settings = ip_settings != NULL ? g_steal_pointer (&ip_settings) : g_new0 (char *, 1);
+  component->ip_settings
+      = ip_settings != NULL ? g_steal_pointer (&ip_settings) : g_new0 (char *, 1);
   return TRUE;
 }
 
@@ -339,8 +337,8 @@ config_load (const char *path, gboolean must_exist, GError **error)
       if (!check_known_keys (kf, path, group, limits_keys, error)
           || !get_size (kf, path, group, "MaxBackupSize", G_MAXINT64, &config->max_backup_size,
                         error)
-          || !get_size (kf, path, group, "MaxUnpackedSize", G_MAXINT64,
-                        &config->max_unpacked_size, error)
+          || !get_size (kf, path, group, "MaxUnpackedSize", G_MAXINT64, &config->max_unpacked_size,
+                        error)
           || !get_size (kf, path, group, "MaxEntries", G_MAXUINT32, &config->max_entries, error)
           || !get_size (kf, path, group, "MaxConcurrentUploads", 64, &uploads, error)
           || !get_size (kf, path, group, "UploadIdleTimeout", 86400, &idle, error)

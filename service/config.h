@@ -15,10 +15,10 @@
 typedef struct {
   char *id;
   char *label;
-  char *path;          /* relative to DataRoot */
-  char **ip_settings;  /* relative to the component's directory; NULL-terminated */
-  gint64 uid;          /* owner of restored files, -1: the live directory's owner */
-  gint64 gid;          /* group of restored files, -1: the live directory's group */
+  char *path;         /* relative to DataRoot */
+  char **ip_settings; /* relative to the component's directory; NULL-terminated */
+  gint64 uid;         /* owner of restored files, -1: the live directory's owner */
+  gint64 gid;         /* group of restored files, -1: the live directory's group */
 } ConfigComponent;
 
 typedef struct {
@@ -34,9 +34,9 @@ typedef struct {
   guint64 max_unpacked_size;
   guint64 max_entries;
   guint max_concurrent_uploads;
-  guint upload_idle_timeout;     /* seconds a pipe may stay silent */
-  guint finished_job_lifetime;   /* seconds a finished job stays on the bus */
-  GPtrArray *components; /* ConfigComponent*, in file order */
+  guint upload_idle_timeout;   /* seconds a pipe may stay silent */
+  guint finished_job_lifetime; /* seconds a finished job stays on the bus */
+  GPtrArray *components;       /* ConfigComponent*, in file order */
 } Config;
 
 /* Built-in defaults (the paths of a STARFACE installation). */

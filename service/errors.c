@@ -5,7 +5,7 @@
 #include <gio/gio.h>
 #include <string.h>
 
-G_DEFINE_QUARK (de-starface-backup-error-quark, backup_error)
+G_DEFINE_QUARK (de - starface - backup - error - quark, backup_error)
 
 #define NS "de.starface.Backup.Error."
 

@@ -29,7 +29,6 @@
 #define PROGRESS_STEP (1024 * 1024)
 #define DIR_MODE_DEFAULT 0755
 
-
 /* openat2() below dir_fd: no absolute paths, no "..", no symlinks (not
  * even in the last component) and no magic links. */
 static int
@@ -192,21 +191,23 @@ skip_metadata_member (Extractor *ex, const char *expected, guint position, GErro
   int ret = archive_read_next_header (ex->archive, &entry);
 
   if (ret == ARCHIVE_EOF)
-    return backup_error_invalid (error, "not a SAR file: the archive ends before member \"%s\"", expected);
+    return backup_error_invalid (error, "not a SAR file: the archive ends before member \"%s\"",
+                                 expected);
   if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
     return reader_failed (ex, "not a SAR file", error);
   path = sar_member_path (entry);
   quoted = sar_quote (path);
   if (strcmp (path, expected) != 0)
-    return backup_error_invalid (error, "not a SAR file: member %u is %s, expected \"%s\"", position, quoted,
-                        expected);
+    return backup_error_invalid (error, "not a SAR file: member %u is %s, expected \"%s\"",
+                                 position, quoted, expected);
   if (!sar_check_member_type (entry, quoted, error))
     return FALSE;
   if (archive_entry_filetype (entry) != AE_IFREG)
     return backup_error_invalid (error, "member %s is not a regular file", quoted);
   if (!archive_entry_size_is_set (entry) || archive_entry_size (entry) < 0
       || archive_entry_size (entry) > SAR_METADATA_MAX)
-    return backup_error_invalid (error, "member %s is larger than %d bytes", quoted, SAR_METADATA_MAX);
+    return backup_error_invalid (error, "member %s is larger than %d bytes", quoted,
+                                 SAR_METADATA_MAX);
   if (archive_read_data_skip (ex->archive) != ARCHIVE_OK)
     return reader_failed (ex, "reading the archive", error);
   return TRUE;
@@ -269,17 +270,19 @@ record_path (Extractor *ex, const char *path, PathKind kind, const char *quoted,
 
     existing = GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, parent));
     if (existing == KIND_FILE)
-      return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file", quoted,
-                          parent);
+      return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file",
+                                   quoted, parent);
     if (existing == 0)
       g_hash_table_insert (ex->kinds, g_steal_pointer (&parent), GINT_TO_POINTER (KIND_DIRECTORY));
   }
   existing = GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, path));
   if (existing == KIND_FILE)
     return backup_error_invalid (error, "member %s appears %s", quoted,
-                        kind == KIND_FILE ? "twice" : "as a regular file and as a directory");
+                                 kind == KIND_FILE ? "twice"
+                                                   : "as a regular file and as a directory");
   if (existing == KIND_DIRECTORY && kind == KIND_FILE)
-    return backup_error_invalid (error, "member %s appears as a regular file and as a directory", quoted);
+    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
+                                 quoted);
   g_hash_table_insert (ex->kinds, g_strdup (path), GINT_TO_POINTER (kind));
   return TRUE;
 }
@@ -440,8 +443,8 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
   int parent;
 
   if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
-    return backup_error_invalid (error, "member %s is a regular file, but has the name of a directory",
-                        quoted);
+    return backup_error_invalid (
+        error, "member %s is a regular file, but has the name of a directory", quoted);
   if (!record_path (ex, path, KIND_FILE, quoted, error))
     return FALSE;
   if (listed == NULL)
@@ -452,9 +455,9 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
    * than the manifest says, so a bomb stops here. */
   if ((guint64) size > declared->bytes - state->bytes)
     return backup_error_invalid (error,
-                        "member %s makes component %s larger than the %" G_GUINT64_FORMAT
-                        " bytes " SAR_MANIFEST_MEMBER " says",
-                        quoted, declared->id, declared->bytes);
+                                 "member %s makes component %s larger than the %" G_GUINT64_FORMAT
+                                 " bytes " SAR_MANIFEST_MEMBER " says",
+                                 quoted, declared->id, declared->bytes);
   ex->unpacked += (guint64) size;
   if (!check_limits (ex, error))
     return FALSE;
@@ -518,8 +521,8 @@ handle_directory (Extractor *ex, struct archive_entry *entry, const char *path, 
     return FALSE;
   dir = g_hash_table_lookup (ex->dir_by_path, path);
   if (dir == NULL)
-    return backup_error_invalid (error, "member %s: the directory was not created by this extraction",
-                        quoted);
+    return backup_error_invalid (
+        error, "member %s: the directory was not created by this extraction", quoted);
   dir->mode = mode;
   return TRUE;
 }
@@ -527,31 +530,15 @@ handle_directory (Extractor *ex, struct archive_entry *entry, const char *path, 
 static gboolean
 handle_member (Extractor *ex, struct archive_entry *entry, GError **error)
 {
-  const GPtrArray *components = ex->header->manifest->components;
-  g_autofree char *path = sar_member_path (entry);
-  g_autofree char *quoted = sar_quote (path);
-  g_autoptr (GError) local = NULL;
-  gsize id_len = strcspn (path, "/");
+  g_autofree char *quoted = NULL;
   guint component;
+  g_autofree char *path
+      = sar_member_classify (entry, ex->header->manifest, &quoted, &component, error);
 
-  if (!sar_path_check (path, &local))
-    return backup_error_invalid (error, "invalid member: %s", local->message);
-  if (!sar_check_member_type (entry, quoted, error))
+  if (path == NULL)
     return FALSE;
-  for (component = 0; component < components->len; component++) {
-    const SarComponent *c = g_ptr_array_index (components, component);
-
-    if (strlen (c->id) == id_len && strncmp (c->id, path, id_len) == 0)
-      break;
-  }
-  if (component == components->len)
-    return backup_error_invalid (error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER,
-                        quoted);
-  if (archive_entry_filetype (entry) == AE_IFDIR) {
-    if (g_str_has_suffix (path, "/"))
-      path[strlen (path) - 1] = '\0';
+  if (archive_entry_filetype (entry) == AE_IFDIR)
     return handle_directory (ex, entry, path, quoted, component, error);
-  }
   return handle_file (ex, entry, path, quoted, component, error);
 }
 
@@ -568,9 +555,9 @@ check_complete (Extractor *ex, GError **error)
     g_autofree char *quoted = NULL;
 
     if (GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, listed->path)) != KIND_FILE)
-      return backup_error_invalid (error,
-                          "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
-                          quoted = sar_quote (listed->path));
+      return backup_error_invalid (
+          error, "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
+          quoted = sar_quote (listed->path));
   }
   for (guint i = 0; i < header->manifest->components->len; i++) {
     const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
@@ -578,10 +565,11 @@ check_complete (Extractor *ex, GError **error)
 
     if (state->files != c->files || state->bytes != c->bytes)
       return backup_error_invalid (error,
-                          "component %s holds %" G_GUINT64_FORMAT " files with %" G_GUINT64_FORMAT
-                          " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
-                          " files with %" G_GUINT64_FORMAT " bytes",
-                          c->id, state->files, state->bytes, c->files, c->bytes);
+                                   "component %s holds %" G_GUINT64_FORMAT
+                                   " files with %" G_GUINT64_FORMAT
+                                   " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
+                                   " files with %" G_GUINT64_FORMAT " bytes",
+                                   c->id, state->files, state->bytes, c->files, c->bytes);
   }
   return TRUE;
 }

@@ -17,11 +17,11 @@
 #include "sar.h"
 
 typedef struct {
-  const char *id;     /* component id in the archive */
-  int staging_fd;     /* an empty directory, owned by the caller (its own
-                       * mode and owner are left as they are) */
-  uid_t uid;          /* owner for everything created, (uid_t) -1: keep ours */
-  gid_t gid;          /* group, (gid_t) -1: keep ours */
+  const char *id; /* component id in the archive */
+  int staging_fd; /* an empty directory, owned by the caller (its own
+                   * mode and owner are left as they are) */
+  uid_t uid;      /* owner for everything created, (uid_t) -1: keep ours */
+  gid_t gid;      /* group, (gid_t) -1: keep ours */
 } ExtractTarget;
 
 /* Extracts the components named by targets (ExtractTarget*) from the

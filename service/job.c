@@ -25,7 +25,7 @@ struct _Job {
   char *starter;
   uid_t starter_uid;
   GCancellable *cancellable;
-  char *state; /* running, done, failed, canceled */
+  char *state;       /* running, done, failed, canceled */
   GVariant *details; /* a{sv} */
 
   /* what the D-Bus side last announced (main loop) */
@@ -317,8 +317,7 @@ job_set_detail (Job *job, const char *key, GVariant *value)
   g_variant_dict_insert_value (&dict, key, value);
   g_variant_unref (job->details);
   job->details = g_variant_ref_sink (g_variant_dict_end (&dict));
-  server_properties_changed (job->list->server, job->path, BACKUP_JOB_INTERFACE,
-                             details_property);
+  server_properties_changed (job->list->server, job->path, BACKUP_JOB_INTERFACE, details_property);
 }
 
 void
@@ -451,8 +450,8 @@ job_get_cancellable (Job *job)
 }
 
 JobList *
-job_list_new (Server *server, Authority *authority, guint keep_finished_seconds,
-              GCallback changed, gpointer changed_data)
+job_list_new (Server *server, Authority *authority, guint keep_finished_seconds, GCallback changed,
+              gpointer changed_data)
 {
   JobList *list = g_new0 (JobList, 1);
 

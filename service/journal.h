@@ -21,11 +21,11 @@ typedef enum {
 
 typedef struct {
   char *id;
-  char *parent;     /* directory holding live and staging, relative to DataRoot ("." ok) */
-  char *live;       /* name of the live directory in parent */
-  char *staging;    /* name of the staging directory in parent */
-  guint64 old_ino;  /* inode of the live tree before the swap (0: not yet known) */
-  guint64 new_ino;  /* inode of the extracted tree */
+  char *parent;    /* directory holding live and staging, relative to DataRoot ("." ok) */
+  char *live;      /* name of the live directory in parent */
+  char *staging;   /* name of the staging directory in parent */
+  guint64 old_ino; /* inode of the live tree before the swap (0: not yet known) */
+  guint64 new_ino; /* inode of the extracted tree */
 } JournalComponent;
 
 typedef struct {

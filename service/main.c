@@ -29,14 +29,13 @@ main (int argc, char **argv)
 {
   g_autofree char *config_path = NULL;
   gboolean session = FALSE, verbose = FALSE;
-  const GOptionEntry entries[] = {
-    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
-      "Configuration file (default " CONFIG_DEFAULT_PATH ")", "FILE" },
-    { "session", 0, 0, G_OPTION_ARG_NONE, &session,
-      "Use the session bus; only callers with this process's uid are served", NULL },
-    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL },
-    { NULL }
-  };
+  const GOptionEntry entries[]
+      = { { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+            "Configuration file (default " CONFIG_DEFAULT_PATH ")", "FILE" },
+          { "session", 0, 0, G_OPTION_ARG_NONE, &session,
+            "Use the session bus; only callers with this process's uid are served", NULL },
+          { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL },
+          { NULL } };
   g_autoptr (GOptionContext) context = g_option_context_new ("- restore STARFACE backups");
   g_autoptr (GError) error = NULL;
   g_autoptr (Config) config = NULL;

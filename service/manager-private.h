@@ -17,7 +17,7 @@ struct _Manager {
   JobList *jobs;
   GHashTable *uploading; /* names with an upload in progress */
   TokenStore *tokens;
-  gboolean restoring;    /* a restore is being prepared or runs */
+  gboolean restoring; /* a restore is being prepared or runs */
 };
 
 #define TOKEN_LIFETIME_SECONDS 300
@@ -34,9 +34,9 @@ typedef void (*AuthorizedFunc) (Manager *manager, Call *call, gpointer data, uid
 
 /* Authorizes before any state changes or file is touched, then calls
  * func (which owns data from then on); answers the call on refusal. */
-void manager_authorize_then (Manager *manager, Call *call, const char *action,
-                             const char *backup, const char *components, AuthorizedFunc func,
-                             gpointer data, GDestroyNotify free_data);
+void manager_authorize_then (Manager *manager, Call *call, const char *action, const char *backup,
+                             const char *components, AuthorizedFunc func, gpointer data,
+                             GDestroyNotify free_data);
 
 typedef struct {
   const char *key;

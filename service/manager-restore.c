@@ -35,7 +35,8 @@ restore_args_parse (GVariant *args, const OptionSpec *specs, const char *method,
   RestoreArgs *ra = g_new0 (RestoreArgs, 1);
 
   g_variant_get (args, "(s^as@a{sv})", &ra->name, &ra->components, &options);
-  if (!sar_name_validate (ra->name, error) || !manager_check_options (options, specs, method, error)) {
+  if (!sar_name_validate (ra->name, error)
+      || !manager_check_options (options, specs, method, error)) {
     restore_args_free (ra);
     return NULL;
   }
@@ -64,9 +65,8 @@ static GVariant *
 preflight_work (Manager *manager, gpointer data, GError **error)
 {
   RestoreArgs *ra = data;
-  g_autoptr (PreflightReport) report
-      = preflight_run (manager->config, ra->name, (const char *const *) ra->components,
-                       ra->ignore_ip, error);
+  g_autoptr (PreflightReport) report = preflight_run (
+      manager->config, ra->name, (const char *const *) ra->components, ra->ignore_ip, error);
   g_autofree char *token = NULL;
   GVariantBuilder info, components;
 
@@ -125,7 +125,7 @@ manager_handle_preflight (Call *call, GVariant *args, gpointer object)
   }
   detail = preflight_components_detail ((const char *const *) ra->components);
   manager_authorize_then (object, call, ACTION_READ, ra->name, detail, preflight_authorized, ra,
-                  (GDestroyNotify) restore_args_free);
+                          (GDestroyNotify) restore_args_free);
 }
 
 /* A restore from its checks to its end. */
@@ -213,9 +213,9 @@ restore_done (GObject *source, GAsyncResult *res, gpointer user_data)
     job_set_detail (restore->job, "pbx-started-at",
                     g_variant_new_uint64 ((guint64) result->pbx_started_at));
   if (result->pbx_stopped_at != 0 && result->pbx_started_at >= result->pbx_stopped_at)
-    job_set_detail (restore->job, "pbx-downtime-ms",
-                    g_variant_new_uint64 ((guint64) (result->pbx_started_at
-                                                     - result->pbx_stopped_at) / 1000));
+    job_set_detail (
+        restore->job, "pbx-downtime-ms",
+        g_variant_new_uint64 ((guint64) (result->pbx_started_at - result->pbx_stopped_at) / 1000));
   restore->manager->restoring = FALSE;
   job_finish (restore->job, error);
 }
@@ -243,8 +243,8 @@ restore_check_thread (GTask *task, gpointer source, gpointer task_data, GCancell
     g_task_return_error (task, error);
     return;
   }
-  restore->report = preflight_open (manager->config, ra->name,
-                                    (const char *const *) ra->components, &restore->fd, &error);
+  restore->report = preflight_open (manager->config, ra->name, (const char *const *) ra->components,
+                                    &restore->fd, &error);
   if (restore->report == NULL) {
     g_task_return_error (task, error);
     return;
@@ -306,8 +306,7 @@ restore_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
 void
 manager_handle_restore (Call *call, GVariant *args, gpointer object)
 {
-  static const OptionSpec options[]
-      = { { "token", "s" }, { "ignore-ip", "b" }, { NULL, NULL } };
+  static const OptionSpec options[] = { { "token", "s" }, { "ignore-ip", "b" }, { NULL, NULL } };
   g_autoptr (GError) error = NULL;
   g_autofree char *detail = NULL;
   RestoreArgs *ra = restore_args_parse (args, options, "Restore", &error);
@@ -325,7 +324,7 @@ manager_handle_restore (Call *call, GVariant *args, gpointer object)
   }
   detail = preflight_components_detail ((const char *const *) ra->components);
   manager_authorize_then (object, call, ACTION_RESTORE, ra->name, detail, restore_authorized, ra,
-                  (GDestroyNotify) restore_args_free);
+                          (GDestroyNotify) restore_args_free);
 }
 
 /* At start: a restore that a crash interrupted after its swaps is finished

@@ -168,7 +168,8 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   /* everything about the request is checked before a byte is read */
   g_variant_get (args, "(&sh@a{sv})", &name, &handle, &options);
   fd = call_steal_fd (call, handle);
-  if (!sar_name_validate (name, &error) || !manager_check_options (options, upload_options, "Upload", &error)
+  if (!sar_name_validate (name, &error)
+      || !manager_check_options (options, upload_options, "Upload", &error)
       || !upload_check_source (fd, &size, &error)) {
     if (fd >= 0)
       close (fd);
@@ -190,5 +191,5 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   upload->request.limits.max_unpacked_bytes = manager->config->max_unpacked_size;
   upload->request.limits.max_entries = manager->config->max_entries;
   manager_authorize_then (manager, call, ACTION_UPLOAD, name, NULL, upload_authorized, upload,
-                  (GDestroyNotify) upload_free);
+                          (GDestroyNotify) upload_free);
 }

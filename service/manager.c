@@ -9,7 +9,6 @@
 
 /* --- running domain work off the main loop ------------------------------- */
 
-
 typedef struct {
   Manager *manager;
   WorkFunc func;
@@ -53,7 +52,7 @@ work_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
 void
 manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
-               GDestroyNotify free_data)
+                       GDestroyNotify free_data)
 {
   g_autoptr (GTask) task = g_task_new (NULL, NULL, work_done, call);
   Work *work = g_new0 (Work, 1);
@@ -67,7 +66,6 @@ manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer dat
 }
 
 /* --- authorization -------------------------------------------------------- */
-
 
 typedef struct {
   Manager *manager;
@@ -103,8 +101,8 @@ pending_decided (uid_t uid, const GError *error, gpointer user_data)
 /* Authorizes before any state changes or file is touched. */
 void
 manager_authorize_then (Manager *manager, Call *call, const char *action, const char *backup,
-                const char *components, AuthorizedFunc func, gpointer data,
-                GDestroyNotify free_data)
+                        const char *components, AuthorizedFunc func, gpointer data,
+                        GDestroyNotify free_data)
 {
   Pending *pending = g_new0 (Pending, 1);
 
@@ -213,8 +211,8 @@ inspect_work (Manager *manager, gpointer data, GError **error)
   g_autofree char *installed_text = NULL;
   SfVersion installed;
   gboolean known = installed_version (manager, &installed, &installed_text);
-  g_autoptr (CatalogEntry) entry = catalog_inspect (manager->config->backup_directory, name,
-                                                    known ? &installed : NULL, error);
+  g_autoptr (CatalogEntry) entry
+      = catalog_inspect (manager->config->backup_directory, name, known ? &installed : NULL, error);
   const SarManifest *manifest;
   GVariantBuilder info;
 
@@ -233,8 +231,7 @@ inspect_work (Manager *manager, gpointer data, GError **error)
                            g_variant_new_string (manifest->ip_address));
   g_variant_builder_add (&info, "{sv}", "size", g_variant_new_uint64 (entry->size));
   g_variant_builder_add (&info, "{sv}", "compatible", g_variant_new_boolean (entry->compatible));
-  g_variant_builder_add (&info, "{sv}", "installed-version",
-                         g_variant_new_string (installed_text));
+  g_variant_builder_add (&info, "{sv}", "installed-version", g_variant_new_string (installed_text));
   g_variant_builder_add (&info, "{sv}", "components", components_to_variant (manifest));
   return g_variant_new ("(a{sv})", &info);
 }
@@ -256,16 +253,16 @@ handle_inspect (Call *call, GVariant *args, gpointer object)
     call_return_error (call, error);
     return;
   }
-  manager_authorize_then (object, call, ACTION_READ, name, NULL, inspect_authorized, g_strdup (name),
-                  g_free);
+  manager_authorize_then (object, call, ACTION_READ, name, NULL, inspect_authorized,
+                          g_strdup (name), g_free);
 }
 
 /* --- options ------------------------------------------------------------- */
 
-
 /* Unknown keys and wrong types are refused, never ignored. */
 gboolean
-manager_check_options (GVariant *options, const OptionSpec *specs, const char *method, GError **error)
+manager_check_options (GVariant *options, const OptionSpec *specs, const char *method,
+                       GError **error)
 {
   GVariantIter iter;
   const char *key;

@@ -10,6 +10,5 @@
 typedef struct _Manager Manager;
 
 /* authority: decides every call (borrowed, must outlive the manager) */
-Manager *manager_new (Server *server, const Config *config, Authority *authority,
-                      GError **error);
+Manager *manager_new (Server *server, const Config *config, Authority *authority, GError **error);
 void manager_free (Manager *manager);

@@ -39,8 +39,8 @@ sar_path_check (const char *path, GError **error)
   if (len == 0)
     return backup_error_invalid (error, "unsafe path \"\": the path is empty");
   if (len > SAR_PATH_MAX)
-    return backup_error_invalid (error, "unsafe path %s: %zu bytes long; at most %d are allowed", quoted, len,
-                    SAR_PATH_MAX);
+    return backup_error_invalid (error, "unsafe path %s: %zu bytes long; at most %d are allowed",
+                                 quoted, len, SAR_PATH_MAX);
   if (!g_utf8_validate (path, len, NULL))
     return backup_error_invalid (error, "unsafe path %s: not valid UTF-8", quoted);
   if (path[0] == '/')
@@ -58,11 +58,11 @@ sar_path_check (const char *path, GError **error)
     if (n == 0)
       return backup_error_invalid (error, "unsafe path %s: empty path component", quoted);
     if ((n == 1 && start[0] == '.') || (n == 2 && start[0] == '.' && start[1] == '.'))
-      return backup_error_invalid (error, "unsafe path %s: \"%.*s\" components are not allowed", quoted, (int) n,
-                      start);
+      return backup_error_invalid (error, "unsafe path %s: \"%.*s\" components are not allowed",
+                                   quoted, (int) n, start);
     if (++depth > SAR_PATH_DEPTH_MAX)
       return backup_error_invalid (error, "unsafe path %s: more than %d levels deep", quoted,
-                      SAR_PATH_DEPTH_MAX);
+                                   SAR_PATH_DEPTH_MAX);
     for (const char *q = start; q < p; q = g_utf8_next_char (q)) {
       gunichar c = g_utf8_get_char (q);
 
@@ -110,8 +110,8 @@ manifest_error (GError **error, const char *group, const char *key, const char *
   va_start (args, format);
   why = g_strdup_vprintf (format, args);
   va_end (args);
-  return backup_error_invalid (error, SAR_MANIFEST_MEMBER ": [%s]%s%s: %s", group, key != NULL ? " " : "",
-                  key != NULL ? key : "", why);
+  return backup_error_invalid (error, SAR_MANIFEST_MEMBER ": [%s]%s%s: %s", group,
+                               key != NULL ? " " : "", key != NULL ? key : "", why);
 }
 
 void
@@ -371,7 +371,7 @@ sar_manifest_parse (const char *data, gsize len, GError **error)
   }
   if (!g_utf8_validate (data, len, &bad_utf8)) {
     backup_error_invalid (error, SAR_MANIFEST_MEMBER ": not valid UTF-8 (at byte %zu)",
-             (gsize) (bad_utf8 - data));
+                          (gsize) (bad_utf8 - data));
     return NULL;
   }
   /* Keeping translations makes "Label[de]=" an unknown key in every locale
@@ -512,9 +512,10 @@ parse_checksum_line (SarChecksums *sums, GHashTable *lines, const char *line, gs
   if (len < HEX_DIGEST_LEN + 3 || !parse_hex_digest (line, digest) || line[HEX_DIGEST_LEN] != ' '
       || (line[HEX_DIGEST_LEN + 1] != ' ' && line[HEX_DIGEST_LEN + 1] != '*'))
     return backup_error_invalid (error,
-                    SAR_CHECKSUMS_MEMBER ": line %u: expected \"<64 hex digits>  <path>\" as "
-                                         "sha256sum writes it",
-                    line_no);
+                                 SAR_CHECKSUMS_MEMBER
+                                 ": line %u: expected \"<64 hex digits>  <path>\" as "
+                                 "sha256sum writes it",
+                                 line_no);
 
   name = line + HEX_DIGEST_LEN + 2;
   len -= HEX_DIGEST_LEN + 2;
@@ -525,18 +526,20 @@ parse_checksum_line (SarChecksums *sums, GHashTable *lines, const char *line, gs
   }
   path = g_strndup (name, len);
   if (!sar_path_check (path, &local))
-    return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s", line_no, local->message);
+    return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s", line_no,
+                                 local->message);
   if (g_str_has_suffix (path, "/")) {
     g_autofree char *quoted = sar_quote (path);
 
-    return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s names a directory, not a file",
-                    line_no, quoted);
+    return backup_error_invalid (
+        error, SAR_CHECKSUMS_MEMBER ": line %u: %s names a directory, not a file", line_no, quoted);
   }
   if (g_hash_table_contains (sums->by_path, path)) {
     g_autofree char *quoted = sar_quote (path);
 
-    return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s is listed twice (also on line %u)",
-                    line_no, quoted, GPOINTER_TO_UINT (g_hash_table_lookup (lines, path)));
+    return backup_error_invalid (
+        error, SAR_CHECKSUMS_MEMBER ": line %u: %s is listed twice (also on line %u)", line_no,
+        quoted, GPOINTER_TO_UINT (g_hash_table_lookup (lines, path)));
   }
   sar_checksums_add (sums, path, digest);
   g_hash_table_insert (lines, g_steal_pointer (&path), GUINT_TO_POINTER (line_no));
@@ -563,10 +566,11 @@ check_file_directory_clash (const SarChecksums *sums, GHashTable *lines, GError 
     if (g_hash_table_contains (directories, entry->path)) {
       g_autofree char *quoted = sar_quote (entry->path);
 
-      return backup_error_invalid (error,
-                      SAR_CHECKSUMS_MEMBER ": line %u: %s is listed as a file, but other listed "
-                                           "files lie below it",
-                      GPOINTER_TO_UINT (g_hash_table_lookup (lines, entry->path)), quoted);
+      return backup_error_invalid (
+          error,
+          SAR_CHECKSUMS_MEMBER ": line %u: %s is listed as a file, but other listed "
+                               "files lie below it",
+          GPOINTER_TO_UINT (g_hash_table_lookup (lines, entry->path)), quoted);
     }
   }
   return TRUE;
@@ -628,14 +632,14 @@ sar_checksums_match_manifest (const SarChecksums *sums, const SarManifest *manif
     guint64 *count;
 
     if (slash == NULL)
-      return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": %s is not below a component directory",
-                      quoted);
+      return backup_error_invalid (
+          error, SAR_CHECKSUMS_MEMBER ": %s is not below a component directory", quoted);
     id = g_strndup (entry->path, slash - entry->path);
     if (sar_manifest_find_component (manifest, id) == NULL)
       return backup_error_invalid (error,
-                      SAR_CHECKSUMS_MEMBER
-                      ": %s is not below a component listed in " SAR_MANIFEST_MEMBER,
-                      quoted);
+                                   SAR_CHECKSUMS_MEMBER
+                                   ": %s is not below a component listed in " SAR_MANIFEST_MEMBER,
+                                   quoted);
     count = g_hash_table_lookup (counts, id);
     if (count == NULL) {
       count = g_new0 (guint64, 1);
@@ -651,10 +655,11 @@ sar_checksums_match_manifest (const SarChecksums *sums, const SarManifest *manif
 
     if (listed != component->files)
       return backup_error_invalid (error,
-                      SAR_CHECKSUMS_MEMBER " lists %" G_GUINT64_FORMAT " files below \"%s/\", "
-                                           "but " SAR_MANIFEST_MEMBER
-                                           " [Component %s] Files is %" G_GUINT64_FORMAT,
-                      listed, component->id, component->id, component->files);
+                                   SAR_CHECKSUMS_MEMBER
+                                   " lists %" G_GUINT64_FORMAT " files below \"%s/\", "
+                                   "but " SAR_MANIFEST_MEMBER
+                                   " [Component %s] Files is %" G_GUINT64_FORMAT,
+                                   listed, component->id, component->id, component->files);
   }
   return TRUE;
 }

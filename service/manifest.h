@@ -34,12 +34,12 @@ typedef struct {
   gint64 created; /* UNIX seconds, UTC */
   char *process;
   char *hostname;
-  char *ip_address; /* may be NULL */
+  char *ip_address;      /* may be NULL */
   GPtrArray *components; /* SarComponent*, in Components= order */
 } SarManifest;
 
 typedef struct {
-  char *path;            /* relative to the archive root, "core/db/x.sql" */
+  char *path; /* relative to the archive root, "core/db/x.sql" */
   guint8 digest[32];
 } SarChecksumEntry;
 

@@ -308,13 +308,13 @@ handle_properties (Call *call, GVariant *args, Object *object)
 
 /* --- dispatch ----------------------------------------------------------- */
 
-static DBusHandlerResult
-reply_error (DBusConnection *connection, DBusMessage *message, BackupError code,
-             const char *format, ...) G_GNUC_PRINTF (4, 5);
+static DBusHandlerResult reply_error (DBusConnection *connection, DBusMessage *message,
+                                      BackupError code, const char *format, ...)
+    G_GNUC_PRINTF (4, 5);
 
 static DBusHandlerResult
-reply_error (DBusConnection *connection, DBusMessage *message, BackupError code,
-             const char *format, ...)
+reply_error (DBusConnection *connection, DBusMessage *message, BackupError code, const char *format,
+             ...)
 {
   g_autoptr (GError) error = NULL;
   va_list args;
@@ -410,8 +410,8 @@ fallback_message (DBusConnection *connection, DBusMessage *message, void *user_d
   if (dbus_message_is_method_call (message, INTROSPECTABLE, "Introspect")
       && dbus_message_has_signature (message, "")) {
     char **children = NULL;
-    gboolean has_children = dbus_connection_list_registered (connection, path, &children)
-                            && children[0] != NULL;
+    gboolean has_children
+        = dbus_connection_list_registered (connection, path, &children) && children[0] != NULL;
     if (children != NULL)
       dbus_free_string_array (children);
     if (has_children) {
@@ -457,8 +457,8 @@ server_new (DBusConnection *connection, GError **error)
   server = g_new0 (Server, 1);
   server->connection = dbus_connection_ref (connection);
   server->node_info = info;
-  server->objects = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                           (GDestroyNotify) object_free);
+  server->objects
+      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) object_free);
   if (!dbus_connection_register_fallback (connection, "/", &fallback_vtable, server)) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "cannot register the root object");
     server_free (server);
@@ -521,8 +521,7 @@ add_interface (Server *server, Object *object, const char *name, const Interface
     }
   if (vtable != NULL && iface.info->properties != NULL && iface.info->properties[0] != NULL
       && vtable->get_property == NULL) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s has properties but no getter",
-                 name);
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s has properties but no getter", name);
     return FALSE;
   }
   g_array_append_val (object->interfaces, iface);
@@ -574,7 +573,8 @@ server_emit_signal (Server *server, const char *path, const char *interface, con
 {
   g_autoptr (GVariant) owned = g_variant_ref_sink (args);
   GDBusInterfaceInfo *iface = g_dbus_node_info_lookup_interface (server->node_info, interface);
-  GDBusSignalInfo *info = iface != NULL ? g_dbus_interface_info_lookup_signal (iface, signal) : NULL;
+  GDBusSignalInfo *info
+      = iface != NULL ? g_dbus_interface_info_lookup_signal (iface, signal) : NULL;
   g_autofree char *expected = info != NULL ? tuple_signature (info->args) : NULL;
   DBusMessage *message;
 

@@ -46,7 +46,6 @@ command_result_clear (CommandResult *result)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CommandResult, command_result_clear)
 
-
 static void
 child_setup (gpointer user_data)
 {

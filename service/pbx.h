@@ -10,10 +10,10 @@
 #include <gio/gio.h>
 
 typedef struct {
-  gboolean known;      /* FALSE if the counts could not be determined */
+  gboolean known; /* FALSE if the counts could not be determined */
   guint users;
   guint calls;
-  char *problem;       /* why not known (for a Preflight warning), or NULL */
+  char *problem; /* why not known (for a Preflight warning), or NULL */
 } PbxSessions;
 
 void pbx_sessions_clear (PbxSessions *sessions);

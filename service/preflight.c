@@ -56,8 +56,8 @@ preflight_components_detail (const char *const *requested)
 }
 
 static gboolean
-resolve_components (const Config *config, PreflightReport *report,
-                    const char *const *requested, GError **error)
+resolve_components (const Config *config, PreflightReport *report, const char *const *requested,
+                    GError **error)
 {
   const SarManifest *manifest = report->header->manifest;
   g_autoptr (GPtrArray) ids = g_ptr_array_new ();
@@ -67,8 +67,8 @@ resolve_components (const Config *config, PreflightReport *report,
     const ConfigComponent *cc;
     if (sar_manifest_find_component (manifest, requested[i]) == NULL) {
       g_autofree char *quoted = sar_quote (requested[i]);
-      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_UNKNOWN_COMPONENT,
-                   "%s has no component %s", report->backup, quoted);
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_UNKNOWN_COMPONENT, "%s has no component %s",
+                   report->backup, quoted);
       return FALSE;
     }
     cc = config_find_component (config, requested[i]);
@@ -80,8 +80,8 @@ resolve_components (const Config *config, PreflightReport *report,
       return FALSE;
     }
     if (g_ptr_array_find (report->components, cc, NULL)) {
-      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
-                   "Component %s is named twice", requested[i]);
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS, "Component %s is named twice",
+                   requested[i]);
       return FALSE;
     }
   }
@@ -149,9 +149,9 @@ preflight_open (const Config *config, const char *backup, const char *const *req
   if (!sf_version_read_file (config->version_file, &installed, &report->installed_version,
                              &local)) {
     report->installed_version = g_strdup ("");
-    g_ptr_array_add (report->blockers,
-                     g_strdup_printf ("The installed STARFACE version is unknown (%s)",
-                                      local->message));
+    g_ptr_array_add (
+        report->blockers,
+        g_strdup_printf ("The installed STARFACE version is unknown (%s)", local->message));
   } else if (sf_version_compare (&report->header->manifest->parsed_version, &installed) > 0) {
     g_ptr_array_add (report->blockers,
                      g_strdup_printf ("The backup was made by STARFACE %s, which is newer than "
@@ -284,7 +284,8 @@ check_origin (PreflightReport *report, gboolean ignore_ip)
                      g_strdup_printf ("The backup was taken on host %s%s%s, not on this machine "
                                       "(%s); consider ignore-ip to keep this machine's network "
                                       "settings",
-                                      manifest->hostname, manifest->ip_address ? ", IP address " : "",
+                                      manifest->hostname,
+                                      manifest->ip_address ? ", IP address " : "",
                                       manifest->ip_address ? manifest->ip_address : "", here));
 }
 

@@ -46,5 +46,4 @@ PreflightReport *preflight_open (const Config *config, const char *backup,
 
 /* The whole check (reads the live trees' sizes and asks the PBX). */
 PreflightReport *preflight_run (const Config *config, const char *backup,
-                                const char *const *requested, gboolean ignore_ip,
-                                GError **error);
+                                const char *const *requested, gboolean ignore_ip, GError **error);

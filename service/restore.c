@@ -46,8 +46,7 @@ restore_result_clear (RestoreResult *result)
   result->pbx_stopped_at = result->pbx_started_at = 0;
 }
 
-static void
-report (Transaction *t, guint percent, const char *stage, const char *format, ...)
+static void report (Transaction *t, guint percent, const char *stage, const char *format, ...)
     G_GNUC_PRINTF (4, 5);
 
 static void
@@ -89,8 +88,7 @@ transaction_open (Transaction *t, const Config *config, const RestoreHooks *hook
   t->result = result;
   t->root_fd = open (config->data_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (t->root_fd < 0)
-    return backup_error_set_errno (error, errno, "cannot open the data root %s",
-                                   config->data_root);
+    return backup_error_set_errno (error, errno, "cannot open the data root %s", config->data_root);
   t->backup_fd = open (config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (t->backup_fd < 0)
     return backup_error_set_errno (error, errno, "cannot open the backup directory %s",
@@ -158,8 +156,8 @@ start_pbx (Transaction *t, GError **error)
   if (!t->journal->pbx_stopped)
     return TRUE;
   report (t, P_START, "starting-pbx", "Starting the PBX");
-  if (!pbx_run_command (t->config->start_command, "StartCommand", t->config->command_timeout,
-                        NULL, error))
+  if (!pbx_run_command (t->config->start_command, "StartCommand", t->config->command_timeout, NULL,
+                        error))
     return FALSE;
   t->result->pbx_started_at = g_get_real_time ();
   t->journal->pbx_stopped = FALSE;
@@ -205,7 +203,8 @@ make_staging (Transaction *t, guint i, const ConfigComponent *cc, ExtractTarget 
     return -1;
   if (mkdirat (parent_fd, c->staging, 0700) < 0)
     return backup_error_set_errno (error, errno, "cannot create a staging directory for %s",
-                                   cc->id), -1;
+                                   cc->id),
+           -1;
   fd = openat (parent_fd, c->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return backup_error_set_errno (error, errno, "cannot open the staging directory"), -1;
@@ -232,7 +231,8 @@ extract_progress (guint64 bytes_read, gpointer data)
   ExtractProgress *ep = data;
   g_autofree char *done = g_format_size (bytes_read);
 
-  report (ep->t, ep->total > 0 ? (guint) (MIN (bytes_read, ep->total) * P_EXTRACT_END / ep->total) : 0,
+  report (ep->t,
+          ep->total > 0 ? (guint) (MIN (bytes_read, ep->total) * P_EXTRACT_END / ep->total) : 0,
           "extracting", "%s of the backup read and checked", done);
 }
 
@@ -300,8 +300,9 @@ copy_file_beneath (int from_dir, int to_dir, const char *rel, GError **error)
         off += w;
     }
   }
-  if (ok && (fchown (dst, st.st_uid, st.st_gid) < 0 || fchmod (dst, st.st_mode & 0777) < 0
-             || fsync (dst) < 0))
+  if (ok
+      && (fchown (dst, st.st_uid, st.st_gid) < 0 || fchmod (dst, st.st_mode & 0777) < 0
+          || fsync (dst) < 0))
     ok = backup_error_set_errno (error, errno, "cannot finish %s", rel);
   close (src);
   if (dst >= 0)
@@ -529,8 +530,8 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
     return backup_error_set_errno (error, errno, "cannot read %s", request->backup);
   report (t, 0, "extracting", "Extracting %u component(s) beside the live data",
           request->components->len);
-  if (!extract_components (request->archive_fd, request->header, targets, &limits,
-                           extract_progress, &ep, cancellable, error))
+  if (!extract_components (request->archive_fd, request->header, targets, &limits, extract_progress,
+                           &ep, cancellable, error))
     return FALSE;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error) || !stop_pbx (t, error))

@@ -17,18 +17,18 @@
 
 typedef struct {
   const Config *config;
-  const char *backup;             /* file name in the backup directory */
-  int archive_fd;                 /* open on that file */
-  const SarHeader *header;        /* its metadata */
-  GPtrArray *components;          /* const ConfigComponent* to restore */
+  const char *backup;      /* file name in the backup directory */
+  int archive_fd;          /* open on that file */
+  const SarHeader *header; /* its metadata */
+  GPtrArray *components;   /* const ConfigComponent* to restore */
   gboolean ignore_ip;
   const char *installed_version;
 } RestoreRequest;
 
 typedef struct {
-  char *pre_restore;      /* the backup holding the previous state */
-  gint64 pbx_stopped_at;  /* g_get_real_time() when the stop command ended, 0 if never */
-  gint64 pbx_started_at;  /* ... when the start command ended */
+  char *pre_restore;     /* the backup holding the previous state */
+  gint64 pbx_stopped_at; /* g_get_real_time() when the stop command ended, 0 if never */
+  gint64 pbx_started_at; /* ... when the start command ended */
 } RestoreResult;
 
 void restore_result_clear (RestoreResult *result);
@@ -53,5 +53,5 @@ gboolean restore_run (const RestoreRequest *request, const RestoreHooks *hooks,
  * then *backup is set to its backup's name and restore_complete() must be
  * run (slow: in a job). */
 gboolean restore_recover (const Config *config, char **backup, GError **error);
-gboolean restore_complete (const Config *config, const RestoreHooks *hooks,
-                           RestoreResult *result, GError **error);
+gboolean restore_complete (const Config *config, const RestoreHooks *hooks, RestoreResult *result,
+                           GError **error);

@@ -139,7 +139,8 @@ file_type_name (mode_t mode)
 static int
 open_regular (int dir_fd, const char *name, const char *source, struct stat *st, GError **error)
 {
-  g_auto (AutoFd) fd = openat (dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  g_auto (AutoFd) fd
+      = openat (dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 
   if (fd < 0) {
     backup_error_set_errno (error, errno, "opening %s", source);
@@ -323,7 +324,8 @@ write_node (Packer *packer, int dir_fd, const PackNode *node, const char *source
     return FALSE;
   if (node->is_dir) {
     g_autofree char *dir_path = g_strconcat (child_path, "/", NULL);
-    g_auto (AutoFd) fd = openat (dir_fd, node->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    g_auto (AutoFd) fd
+        = openat (dir_fd, node->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
     if (fd < 0)
       return backup_error_set_errno (error, errno, "opening %s", child_source);

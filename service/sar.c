@@ -263,8 +263,8 @@ sar_check_member_type (struct archive_entry *entry, const char *quoted, GError *
   }
   if (what == NULL)
     return TRUE;
-  return backup_error_invalid (error, "member %s is %s; only directories and regular files are allowed",
-                      quoted, what);
+  return backup_error_invalid (
+      error, "member %s is %s; only directories and regular files are allowed", quoted, what);
 }
 
 /* Reads the next member, which must be the regular file `expected` of at
@@ -284,7 +284,7 @@ read_metadata_member (Reader *reader, const char *expected, guint position, gsiz
   ret = archive_read_next_header (reader->archive, &entry);
   if (ret == ARCHIVE_EOF) {
     backup_error_invalid (error, "not a SAR file: the archive ends before its %s member \"%s\"",
-                 position == 1 ? "first" : "second", expected);
+                          position == 1 ? "first" : "second", expected);
     return NULL;
   }
   /* ARCHIVE_RETRY (a damaged header) is a failure too. */
@@ -297,9 +297,10 @@ read_metadata_member (Reader *reader, const char *expected, guint position, gsiz
   quoted = sar_quote (path);
   if (strcmp (path, expected) != 0) {
     backup_error_invalid (error,
-                 "not a SAR file: member %u is %s, expected \"%s\" (" SAR_MANIFEST_MEMBER
-                 " and " SAR_CHECKSUMS_MEMBER " must be the first two members, in this order)",
-                 position, quoted, expected);
+                          "not a SAR file: member %u is %s, expected \"%s\" (" SAR_MANIFEST_MEMBER
+                          " and " SAR_CHECKSUMS_MEMBER
+                          " must be the first two members, in this order)",
+                          position, quoted, expected);
     return NULL;
   }
   if (!sar_check_member_type (entry, quoted, error))
@@ -310,8 +311,9 @@ read_metadata_member (Reader *reader, const char *expected, guint position, gsiz
   }
   size = archive_entry_size (entry);
   if (!archive_entry_size_is_set (entry) || size < 0 || size > SAR_METADATA_MAX) {
-    backup_error_invalid (error, "member %s is %" G_GINT64_FORMAT " bytes long; at most %d are allowed",
-                 quoted, (gint64) size, SAR_METADATA_MAX);
+    backup_error_invalid (error,
+                          "member %s is %" G_GINT64_FORMAT " bytes long; at most %d are allowed",
+                          quoted, (gint64) size, SAR_METADATA_MAX);
     return NULL;
   }
 
@@ -424,8 +426,8 @@ record_path (Verify *verify, const char *path, PathKind kind, const char *quoted
 
     existing = GPOINTER_TO_INT (g_hash_table_lookup (verify->kinds, parent));
     if (existing == KIND_FILE)
-      return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file", quoted,
-                          parent);
+      return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file",
+                                   quoted, parent);
     if (existing == 0)
       g_hash_table_insert (verify->kinds, g_steal_pointer (&parent),
                            GINT_TO_POINTER (KIND_DIRECTORY));
@@ -433,9 +435,11 @@ record_path (Verify *verify, const char *path, PathKind kind, const char *quoted
   existing = GPOINTER_TO_INT (g_hash_table_lookup (verify->kinds, path));
   if (existing == KIND_FILE)
     return backup_error_invalid (error, "member %s appears %s", quoted,
-                        kind == KIND_FILE ? "twice" : "as a regular file and as a directory");
+                                 kind == KIND_FILE ? "twice"
+                                                   : "as a regular file and as a directory");
   if (existing == KIND_DIRECTORY && kind == KIND_FILE)
-    return backup_error_invalid (error, "member %s appears as a regular file and as a directory", quoted);
+    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
+                                 quoted);
   g_hash_table_insert (verify->kinds, g_strdup (path), GINT_TO_POINTER (kind));
   return TRUE;
 }
@@ -463,8 +467,8 @@ hash_member_data (Verify *verify, const char *quoted, guint64 size, guint8 diges
       return reader_failed (verify->reader, what, error);
     }
     if (offset < 0 || (guint64) offset != got)
-      return backup_error_invalid (error, "member %s has holes; only plain regular files are allowed",
-                          quoted);
+      return backup_error_invalid (
+          error, "member %s has holes; only plain regular files are allowed", quoted);
     if (g_cancellable_set_error_if_cancelled (verify->cancellable, error))
       return FALSE;
     sar_sha256_update (&sha, block, len);
@@ -488,8 +492,8 @@ verify_file (Verify *verify, struct archive_entry *entry, const char *path, cons
   guint8 digest[SAR_SHA256_SIZE];
 
   if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
-    return backup_error_invalid (error, "member %s is a regular file, but has the name of a directory",
-                        quoted);
+    return backup_error_invalid (
+        error, "member %s is a regular file, but has the name of a directory", quoted);
   if (!record_path (verify, path, KIND_FILE, quoted, error))
     return FALSE;
   if (listed == NULL)
@@ -500,9 +504,9 @@ verify_file (Verify *verify, struct archive_entry *entry, const char *path, cons
    * limits. */
   if ((guint64) size > declared->bytes - verify->bytes[component])
     return backup_error_invalid (error,
-                        "member %s makes component %s larger than the %" G_GUINT64_FORMAT
-                        " bytes " SAR_MANIFEST_MEMBER " says",
-                        quoted, declared->id, declared->bytes);
+                                 "member %s makes component %s larger than the %" G_GUINT64_FORMAT
+                                 " bytes " SAR_MANIFEST_MEMBER " says",
+                                 quoted, declared->id, declared->bytes);
   if (!check_limits (verify, (guint64) size, error)
       || !hash_member_data (verify, quoted, (guint64) size, digest, error))
     return FALSE;
@@ -514,36 +518,49 @@ verify_file (Verify *verify, struct archive_entry *entry, const char *path, cons
   return TRUE;
 }
 
-static gboolean
-verify_member (Verify *verify, struct archive_entry *entry, GError **error)
+char *
+sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, char **quoted,
+                     guint *component, GError **error)
 {
-  const GPtrArray *components = verify->header->manifest->components;
   g_autofree char *path = sar_member_path (entry);
-  g_autofree char *quoted = sar_quote (path);
+  g_autofree char *q = sar_quote (path);
   g_autoptr (GError) local = NULL;
   gsize id_len = strcspn (path, "/");
-  guint component;
+  guint i;
 
   if (!sar_path_check (path, &local))
-    return backup_error_invalid (error, "invalid member: %s", local->message);
-  if (!sar_check_member_type (entry, quoted, error))
-    return FALSE;
-  for (component = 0; component < components->len; component++) {
-    const SarComponent *c = g_ptr_array_index (components, component);
-
+    return backup_error_invalid (error, "invalid member: %s", local->message), NULL;
+  if (!sar_check_member_type (entry, q, error))
+    return NULL;
+  for (i = 0; i < manifest->components->len; i++) {
+    const SarComponent *c = g_ptr_array_index (manifest->components, i);
     if (strlen (c->id) == id_len && strncmp (c->id, path, id_len) == 0)
       break;
   }
-  if (component == components->len)
-    return backup_error_invalid (error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER,
-                        quoted);
+  if (i == manifest->components->len)
+    return backup_error_invalid (
+               error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER, q),
+           NULL;
+  if (g_str_has_suffix (path, "/"))
+    path[strlen (path) - 1] = '\0';
+  *component = i;
+  *quoted = g_steal_pointer (&q);
+  return g_steal_pointer (&path);
+}
 
-  if (archive_entry_filetype (entry) == AE_IFDIR) {
-    if (g_str_has_suffix (path, "/"))
-      path[strlen (path) - 1] = '\0';
+static gboolean
+verify_member (Verify *verify, struct archive_entry *entry, GError **error)
+{
+  g_autofree char *quoted = NULL;
+  guint component;
+  g_autofree char *path
+      = sar_member_classify (entry, verify->header->manifest, &quoted, &component, error);
+
+  if (path == NULL)
+    return FALSE;
+  if (archive_entry_filetype (entry) == AE_IFDIR)
     return check_limits (verify, 0, error)
            && record_path (verify, path, KIND_DIRECTORY, quoted, error);
-  }
   return verify_file (verify, entry, path, quoted, component, error);
 }
 
@@ -558,19 +575,20 @@ verify_complete (Verify *verify, GError **error)
     g_autofree char *quoted = NULL;
 
     if (GPOINTER_TO_INT (g_hash_table_lookup (verify->kinds, listed->path)) != KIND_FILE)
-      return backup_error_invalid (error,
-                          "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
-                          quoted = sar_quote (listed->path));
+      return backup_error_invalid (
+          error, "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
+          quoted = sar_quote (listed->path));
   }
   for (guint i = 0; i < header->manifest->components->len; i++) {
     const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
 
     if (verify->files[i] != c->files || verify->bytes[i] != c->bytes)
       return backup_error_invalid (error,
-                          "component %s holds %" G_GUINT64_FORMAT " files with %" G_GUINT64_FORMAT
-                          " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
-                          " files with %" G_GUINT64_FORMAT " bytes",
-                          c->id, verify->files[i], verify->bytes[i], c->files, c->bytes);
+                                   "component %s holds %" G_GUINT64_FORMAT
+                                   " files with %" G_GUINT64_FORMAT
+                                   " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
+                                   " files with %" G_GUINT64_FORMAT " bytes",
+                                   c->id, verify->files[i], verify->bytes[i], c->files, c->bytes);
   }
   return TRUE;
 }

@@ -54,6 +54,13 @@ char *sar_member_path (struct archive_entry *entry);
  * else (links, devices, FIFOs, sockets, sparse files) is
  * BACKUP_ERROR_INVALID_BACKUP naming the member (quoted). */
 gboolean sar_check_member_type (struct archive_entry *entry, const char *quoted, GError **error);
+
+/* What every member after the metadata must pass: a safe path
+ * (sar_path_check), an allowed type, and a place below a component of the
+ * manifest.  Returns the path without "./" and without a trailing '/', the
+ * quoted path for messages and the component's index. */
+char *sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, char **quoted,
+                           guint *component, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SarHeader, sar_header_free)
 
 /* Reads manifest.ini and SHA256SUMS (which must be the first two members,

@@ -36,8 +36,8 @@ token_store_new (guint lifetime_seconds)
   TokenStore *store = g_new0 (TokenStore, 1);
 
   g_mutex_init (&store->lock);
-  store->tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                         (GDestroyNotify) token_free);
+  store->tokens
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) token_free);
   store->lifetime_seconds = lifetime_seconds;
   return store;
 }
@@ -116,8 +116,8 @@ token_store_peek (TokenStore *store, const char *token, GError **error)
 }
 
 gboolean
-token_store_redeem (TokenStore *store, const char *text, const char *backup,
-                    const char *components, const struct stat *file, uid_t uid, GError **error)
+token_store_redeem (TokenStore *store, const char *text, const char *backup, const char *components,
+                    const struct stat *file, uid_t uid, GError **error)
 {
   Token *token;
   gboolean ok = FALSE;
@@ -133,8 +133,8 @@ token_store_redeem (TokenStore *store, const char *text, const char *backup,
     invalid (error, "it was issued for another backup");
   else if (!g_str_equal (token->components, components))
     invalid (error, "it was issued for other components");
-  else if (token->dev != file->st_dev || token->ino != file->st_ino
-           || token->size != file->st_size || token->mtime.tv_sec != file->st_mtim.tv_sec
+  else if (token->dev != file->st_dev || token->ino != file->st_ino || token->size != file->st_size
+           || token->mtime.tv_sec != file->st_mtim.tv_sec
            || token->mtime.tv_nsec != file->st_mtim.tv_nsec)
     invalid (error, "the backup file has changed since Preflight");
   else
