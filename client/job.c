@@ -121,10 +121,12 @@ check_state (Follow *follow)
   g_autoptr (GVariant) props = NULL;
   const char *state;
 
+  props = bus_get_all (follow->bus, follow->path, JOB_INTERFACE, NULL);
+  /* The service sends Finished before any reply that shows the job
+   * ended, so a Finished that was sent is queued by now: it wins. */
   bus_dispatch_pending (follow->bus);
   if (follow->outcome != NULL || follow->error != NULL)
     return;
-  props = bus_get_all (follow->bus, follow->path, JOB_INTERFACE, NULL);
   state = dict_string (props, "State", "running");
   if (strcmp (state, "running") == 0) {
     if (props != NULL && !follow->prompting)
