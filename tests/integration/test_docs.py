@@ -77,7 +77,7 @@ def test_api_doc_names_the_standard_interfaces():
 def test_api_doc_explains_every_error_name():
     table = (SERVICE / "errors.c").read_text()
     names = [f"de.starface.Backup.Error.{own}" if own else standard
-             for own, standard in re.findall(r'\{ BACKUP_ERROR_\w+,\s*(?:NS "(\w+)"|"([\w.]+)")',
+             for own, standard in re.findall(r'\{\s*BACKUP_ERROR_\w+,\s*(?:NS "(\w+)"|"([\w.]+)")',
                                              table)]
     assert len(names) >= 20
     doc = api_doc()
@@ -94,8 +94,9 @@ def manager_code():
 def reply_keys():
     """Keys the D-Bus layer puts into a{sv} replies and job details."""
     code = manager_code()
-    keys = set(re.findall(r'g_variant_builder_add \(&\w+, "\{sv\}", "([\w-]+)"', code))
-    keys |= set(re.findall(r'job_set_detail \(\w+->job, "([\w-]+)"', code))
+    # (whitespace and line breaks as clang-format may place them)
+    keys = set(re.findall(r'g_variant_builder_add\s*\(\s*&\w+,\s*"\{sv\}",\s*"([\w-]+)"', code))
+    keys |= set(re.findall(r'job_set_detail\s*\(\s*[\w>-]+,\s*"([\w-]+)"', code))
     return keys
 
 
@@ -109,7 +110,7 @@ def test_api_doc_describes_every_reply_key():
 
 def test_api_doc_describes_every_option_with_its_type():
     code = manager_code()
-    options = set(re.findall(r'\{ "([\w-]+)", "(\w+)" \}', code))
+    options = set(re.findall(r'\{\s*"([\w-]+)",\s*"(\w+)"\s*\}', code))
     assert ("token", "s") in options
     doc = api_doc()
     for key, type_ in options:
@@ -132,7 +133,8 @@ def test_docs_name_every_polkit_action(doc):
 def config_keys():
     """{group: [keys]} from the loader's tables of known keys."""
     code = (SERVICE / "config.c").read_text()
-    tables = dict(re.findall(r"static const char \*const (\w+)_keys\[\] = \{(.*?)\};", code, re.S))
+    tables = dict(re.findall(r"static const char \*const (\w+)_keys\[\]\s*=\s*\{(.*?)\};", code,
+                             re.S))
     groups = {"Paths": "paths", "Pbx": "pbx", "Limits": "limits", "Component ID": "component"}
     return {group: re.findall(r'"(\w+)"', tables[name]) for group, name in groups.items()}
 
@@ -158,6 +160,8 @@ def test_shipped_configuration_mentions_every_key():
 def test_daemon_man_page_lists_its_options():
     page = (SOURCE_ROOT / "docs" / "starface-backupd.8").read_text()
     code = (SERVICE / "main.c").read_text()
-    for option in re.findall(r'\{ "([\w-]+)", ', code):
+    options = re.findall(r'\{\s*"([\w-]+)",\s*(?:\'\w\'|0),\s*\w+,\s*G_OPTION_ARG_', code)
+    assert {"config", "session", "verbose"} <= set(options)
+    for option in options:
         assert f"\\-\\-{option.replace('-', chr(92) + '-')}" in page, \
             f"starface-backupd(8) does not describe --{option}"
