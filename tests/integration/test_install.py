@@ -273,16 +273,21 @@ class ActivatingBus:
     def stop(self):
         if self.process is None:
             return
-        if getattr(self, "conn", None) is not None and self.conn.name_has_owner(BUS_NAME):
-            pid = self.daemon_pid()
-            os.kill(pid, signal.SIGTERM)
-            wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="the daemon to exit")
-        if getattr(self, "conn", None) is not None:
-            self.conn.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.log_file.close()
+        try:
+            conn = getattr(self, "conn", None)
+            if conn is not None and conn.name_has_owner(BUS_NAME):
+                pid = self.daemon_pid()
+                os.kill(pid, signal.SIGTERM)
+                wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="the daemon to exit")
+        finally:
+            # whatever failed above, the bus goes (and with it a daemon
+            # that is still running: it exits when its bus closes)
+            if getattr(self, "conn", None) is not None:
+                self.conn.close()
+            if self.process.poll() is None:
+                self.process.terminate()
+                self.process.wait(timeout=10)
+            self.log_file.close()
         text = self.log.read_text(errors="replace")
         for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                        "CRITICAL **"):
