@@ -556,7 +556,7 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
   Transaction t = { .root_fd = -1, .backup_fd = -1 };
   g_autofree int *staging_fds = g_new (int, request->components->len);
   g_autoptr (GError) cleanup_error = NULL;
-  gboolean ok;
+  gboolean journaled, ok;
 
   for (guint i = 0; i < request->components->len; i++)
     staging_fds[i] = -1;
@@ -570,9 +570,11 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
     journal_add_component (t.journal, cc->id, parent, live, staging);
   }
 
-  ok = transaction_open (&t, request->config, hooks, result, error)
-       && transaction_open_parents (&t, error) && save_journal (&t, JOURNAL_EXTRACTING, error)
-       && run_before_swap (&t, request, staging_fds, cancellable, error);
+  /* nothing is created before the journal says where it will be */
+  journaled = transaction_open (&t, request->config, hooks, result, error)
+              && transaction_open_parents (&t, error)
+              && save_journal (&t, JOURNAL_EXTRACTING, error);
+  ok = journaled && run_before_swap (&t, request, staging_fds, cancellable, error);
   for (guint i = 0; i < request->components->len; i++)
     if (staging_fds[i] >= 0)
       close (staging_fds[i]);
@@ -588,13 +590,10 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
     ok = ok && save_journal (&t, JOURNAL_SWAPPED, error) && start_pbx (&t, error)
          && finish (&t, error);
   }
-  if (!ok && t.journal->state != JOURNAL_SAVED && t.parent_fds != NULL
-      && !abandon (&t, &cleanup_error))
+  if (!ok && journaled && t.journal->state != JOURNAL_SAVED && !abandon (&t, &cleanup_error))
     g_warning ("could not undo the failed restore of %s (the journal stays for the next "
                "start): %s",
                request->backup, cleanup_error->message);
-  else if (!ok && t.parent_fds == NULL && t.backup_fd >= 0)
-    journal_remove (t.backup_fd, NULL);
   transaction_close (&t);
   return ok;
 }

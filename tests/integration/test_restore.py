@@ -470,7 +470,11 @@ def test_sigkill_then_restart_gives_old_or_new_never_a_mix(pbx_service, workdir,
     token = preflight(svc)["token"]
     job = restore(svc, token=token)
     kill_at_stage(svc, job, stage)
-    time.sleep(3.5)  # let the orphaned PBX command finish, as a real one would
+    # The PBX command the daemon had started finishes on its own (under
+    # systemd it would be killed with the daemon's control group instead).
+    wait_for(lambda: pbx.events()[-1] == {"stopping-pbx": "stop", "starting-pbx": "start"}[stage],
+             timeout=30,
+             what="the orphaned PBX command")
     svc.start()
     # a restore to complete shows up as a job; wait for every job to end
     for path in job_list(svc):
@@ -523,7 +527,7 @@ def test_crash_in_the_middle_of_the_swaps_rolls_back(pbx_service, workdir):
     token = preflight(svc)["token"]
     job = restore(svc, token=token)
     kill_at_stage(svc, job, "starting-pbx")
-    time.sleep(3.5)
+    wait_for(lambda: pbx.events()[-1] == "start", timeout=30, what="the orphaned start")
     journal = (svc.backups / ".restore-journal").read_text()
     assert "State=swapped" in journal
     (svc.backups / ".restore-journal").write_text(journal.replace("State=swapped",
