@@ -10,7 +10,10 @@
 #include <glib.h>
 #include <sys/types.h>
 
+/* set by the build from sysconfdir (/etc with prefix /usr) */
+#ifndef CONFIG_DEFAULT_PATH
 #define CONFIG_DEFAULT_PATH "/etc/starface-backup/backupd.conf"
+#endif
 
 typedef struct {
   char *id;
