@@ -495,6 +495,38 @@ def test_sigkill_then_restart_gives_old_or_new_never_a_mix(pbx_service, workdir,
     assert not (svc.backups / ".restore-journal").exists()
 
 
+@pytest.mark.parametrize("stage", ["saving-previous", "cleanup"])
+def test_sigkill_after_the_swap_completes_the_restore(pbx_service, workdir, stage):
+    """Killed while the previous state is saved or removed: the restart
+    finishes the restore (the new data stays, the undo backup is written)."""
+    svc, pbx = pbx_service(start=False)
+    # many files make saving and removing the old trees take a while
+    many = svc.data / "cdr-voicemail" / "many"
+    many.mkdir(parents=True)
+    for i in range(15000):
+        (many / f"{i}.txt").write_bytes(os.urandom(64))
+    (svc.data / "cdr-voicemail" / "big.wav").write_bytes(os.urandom(64 * 1024 * 1024))
+    svc.start()
+    token = preflight(svc)["token"]
+    job = restore(svc, token=token)
+    kill_at_stage(svc, job, stage)
+    svc.start()
+    for path in job_list(svc):
+        assert wait_job(svc, path) == "done"
+    after = {k: v for k, v in no_dirs_modes(snapshot(svc.data)).items()
+             if not k.startswith("fs-interface/")}
+    expected = source_snapshot(workdir, NEW_TREE)
+    assert after == {k: v[0] for k, v in expected.items() if v[0] != "dir"}
+    pre = [str(n) for n, _ in svc.manager().List() if str(n).startswith("pre-restore_")]
+    assert len(pre) == 1
+    info = {str(k): v for k, v in svc.manager().Inspect(pre[0]).items()}
+    files = {str(c): int(d["files"]) for c, d in info["components"]}
+    assert files["cdr-voicemail"] == 15000 + 1 + len(OLD_TREE["cdr-voicemail"])
+    assert pbx.status()["running"] is True
+    assert staging_leftovers(svc) == []
+    assert not (svc.backups / ".restore-journal").exists()
+
+
 def test_sigkill_during_extraction(pbx_service, workdir, backup_maker):
     svc, pbx = pbx_service(start=False)
     big = {"cdr-voicemail": {f"voicemail/{i}.wav": os.urandom(4 * 1024 * 1024)
