@@ -650,8 +650,8 @@ printf '%s\\n' "${{COMPREPLY[@]}}"
     return sorted(w for w in result.stdout.split("\n") if w)
 
 
-@pytest.mark.skipif(not os.path.exists(BASH_COMPLETION), reason="bash-completion not installed")
 def test_bash_completion_offers_commands_options_and_backup_names(cli, backup_maker):
+    assert os.path.exists(BASH_COMPLETION), "bash-completion is missing: tools/setup installs it"
     backup_maker(cli.svc.backups, "Older_2026-11-19_02-00-00.sar")
     assert complete(cli, "starface-backup ") == sorted(
         ["list", "inspect", "preflight", "restore", "upload", "cancel", "monitor", "pack"])
