@@ -38,6 +38,18 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+def bus_accepts(address, socket_path):
+    """True once the bus takes connections: its socket file appears at
+    bind(), a moment before listen()."""
+    if not os.path.exists(socket_path):
+        return False
+    try:
+        dbus.bus.BusConnection(address).close()
+        return True
+    except dbus.DBusException:
+        return False
+
+
 class Bus:
     """A private dbus-daemon with a system-bus style configuration."""
 
@@ -59,7 +71,7 @@ class Bus:
             ["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={self.config}"],
             stdout=subprocess.DEVNULL,
         )
-        wait_for(self.socket.exists, what="the bus socket")
+        wait_for(lambda: bus_accepts(self.address, self.socket), what="the bus")
         # let other users (setpriv callers, polkitd) reach the socket
         for d in (root, root.parent):
             os.chmod(d, 0o755)

@@ -25,8 +25,8 @@ from pathlib import Path
 import dbus
 import pytest
 
-from harness import (BUILD_ROOT, BUS_NAME, IFACE, OBJECT_PATH, SOURCE_ROOT, call_as, ensure_user,
-                     make_tree, new_tempdir, wait_for)
+from harness import (BUILD_ROOT, BUS_NAME, IFACE, OBJECT_PATH, SOURCE_ROOT, bus_accepts, call_as,
+                     ensure_user, make_tree, new_tempdir, wait_for)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root for mount namespaces and overlayfs")
@@ -253,9 +253,9 @@ class ActivatingBus:
         def ready():
             if self.process.poll() is not None:
                 raise RuntimeError("the bus exited:\n" + self.log.read_text())
-            return self.socket.exists()
+            return bus_accepts(self.address, self.socket)
 
-        wait_for(ready, what="the bus socket")
+        wait_for(ready, what="the bus")
         # let other users (call_as) reach the socket
         for d in (self.workdir, self.workdir.parent):
             os.chmod(d, 0o755)
