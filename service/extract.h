@@ -33,7 +33,3 @@ typedef struct {
 gboolean extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
                              const SarLimits *limits, SarProgressFunc progress,
                              gpointer progress_data, GCancellable *cancellable, GError **error);
-
-/* Removes a directory tree below dir_fd without following symlinks
- * (for staging and set-aside trees).  Missing name: success. */
-gboolean extract_remove_tree (int dir_fd, const char *name, GError **error);

@@ -3,6 +3,7 @@
 
 #include "errors.h"
 #include "extract.h"
+#include "tree.h"
 #include "journal.h"
 #include "names.h"
 #include "pbx.h"
@@ -10,11 +11,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define STAGING_PREFIX ".sf-staging-"
@@ -68,11 +67,7 @@ report (Transaction *t, guint percent, const char *stage, const char *format, ..
 static int
 open_dir_beneath (int root_fd, const char *path, GError **error)
 {
-  struct open_how how = {
-    .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-  };
-  int fd = (int) syscall (SYS_openat2, root_fd, path, &how, sizeof how);
+  int fd = tree_open_beneath (root_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 
   if (fd < 0)
     backup_error_set_errno (error, errno, "cannot open %s below the data root", path);
@@ -199,7 +194,7 @@ make_staging (Transaction *t, guint i, const ConfigComponent *cc, ExtractTarget 
                  "the live data of %s (%s) is not a directory", cc->id, cc->path);
     return -1;
   }
-  if (!extract_remove_tree (parent_fd, c->staging, error))
+  if (!tree_remove (parent_fd, c->staging, error))
     return -1;
   if (mkdirat (parent_fd, c->staging, 0700) < 0)
     return backup_error_set_errno (error, errno, "cannot create a staging directory for %s",
@@ -241,15 +236,6 @@ extract_progress (guint64 bytes_read, gpointer data)
 static gboolean
 copy_file_beneath (int from_dir, int to_dir, const char *rel, GError **error)
 {
-  struct open_how src_how = {
-    .flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
-    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-  };
-  struct open_how dst_how = {
-    .flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-    .mode = 0600,
-    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-  };
   g_autofree char *parent = NULL;
   g_autofree char *name = NULL;
   struct stat st;
@@ -257,7 +243,7 @@ copy_file_beneath (int from_dir, int to_dir, const char *rel, GError **error)
   gboolean ok = TRUE;
   char buf[65536];
 
-  src = (int) syscall (SYS_openat2, from_dir, rel, &src_how, sizeof src_how);
+  src = tree_open_beneath (from_dir, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
   if (src < 0 && errno == ENOENT)
     return TRUE; /* nothing to keep */
   if (src < 0)
@@ -280,7 +266,9 @@ copy_file_beneath (int from_dir, int to_dir, const char *rel, GError **error)
     }
     g_string_free (sofar, TRUE);
   }
-  dst = ok ? (int) syscall (SYS_openat2, to_dir, rel, &dst_how, sizeof dst_how) : -1;
+  dst = ok ? tree_open_beneath (to_dir, rel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                                0600)
+           : -1;
   if (ok && dst < 0)
     ok = backup_error_set_errno (error, errno, "cannot write %s into the staging tree", rel);
   while (ok) {
@@ -379,7 +367,7 @@ remove_staging_trees (Transaction *t, GError **error)
 {
   for (guint i = 0; i < t->journal->components->len; i++) {
     const JournalComponent *c = t->journal->components->pdata[i];
-    if (!extract_remove_tree (t->parent_fds[i], c->staging, error))
+    if (!tree_remove (t->parent_fds[i], c->staging, error))
       return FALSE;
   }
   return TRUE;

@@ -8,6 +8,7 @@
  */
 #include "errors.h"
 #include "extract.h"
+#include "tree.h"
 #include "sar.h"
 
 #include <archive.h>
@@ -283,7 +284,7 @@ remove_path (const char *path)
   int fd = open (parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
   g_assert_cmpint (fd, >=, 0);
-  g_assert_true (extract_remove_tree (fd, base, &error));
+  g_assert_true (tree_remove (fd, base, &error));
   g_assert_no_error (error);
   close (fd);
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
@@ -951,10 +952,10 @@ test_remove_tree_does_not_follow_symlinks (void)
   g_assert_cmpint (mkfifoat (sandbox->root_fd, "tree/fifo", 0600), ==, 0);
   g_assert_cmpint (symlinkat (outside, sandbox->root_fd, "toplink"), ==, 0);
 
-  g_assert_true (extract_remove_tree (sandbox->root_fd, "tree", &error));
+  g_assert_true (tree_remove (sandbox->root_fd, "tree", &error));
   g_assert_no_error (error);
   /* A symlink as the tree itself is removed, not followed. */
-  g_assert_true (extract_remove_tree (sandbox->root_fd, "toplink", &error));
+  g_assert_true (tree_remove (sandbox->root_fd, "toplink", &error));
   g_assert_no_error (error);
   sandbox_assert_outside_untouched (sandbox, "outside");
 }
@@ -965,10 +966,10 @@ test_remove_tree_missing_is_success (void)
   g_autoptr (Sandbox) sandbox = sandbox_new ();
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (extract_remove_tree (sandbox->root_fd, "nothing-here", &error));
-  g_assert_true (extract_remove_tree (sandbox->root_fd, "nothing/here", &error));
+  g_assert_true (tree_remove (sandbox->root_fd, "nothing-here", &error));
+  g_assert_true (tree_remove (sandbox->root_fd, "nothing/here", &error));
   g_assert_no_error (error);
-  g_assert_false (extract_remove_tree (sandbox->root_fd, "..", &error));
+  g_assert_false (tree_remove (sandbox->root_fd, "..", &error));
   g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS);
 }
 
@@ -994,7 +995,7 @@ test_remove_tree_deep (void)
   }
   close (fd);
   fds_before = count_open_fds ();
-  g_assert_true (extract_remove_tree (sandbox->root_fd, "deep", &error));
+  g_assert_true (tree_remove (sandbox->root_fd, "deep", &error));
   g_assert_cmpuint (count_open_fds (), ==, fds_before);
   g_assert_no_error (error);
   sandbox_assert_outside_untouched (sandbox, "outside");
