@@ -65,6 +65,12 @@ class Pbx:
     def events(self):
         return [e["event"] for e in self.status()["events"]]
 
+    def commands_running(self):
+        """Simulator processes working on this state file."""
+        found = subprocess.run(["pgrep", "-f", f"pbx-simulator --state={self.state} "],
+                               capture_output=True, text=True)
+        return found.stdout.split()
+
 
 def config_for(pbx_state: Path, stop_delay=0.0, start_delay=0.0, extra=""):
     return f"""[Pbx]
@@ -470,11 +476,9 @@ def test_sigkill_then_restart_gives_old_or_new_never_a_mix(pbx_service, workdir,
     token = preflight(svc)["token"]
     job = restore(svc, token=token)
     kill_at_stage(svc, job, stage)
-    # The PBX command the daemon had started finishes on its own (under
+    # A PBX command the daemon had started finishes on its own (under
     # systemd it would be killed with the daemon's control group instead).
-    wait_for(lambda: pbx.events()[-1] == {"stopping-pbx": "stop", "starting-pbx": "start"}[stage],
-             timeout=30,
-             what="the orphaned PBX command")
+    wait_for(lambda: not pbx.commands_running(), timeout=30, what="the orphaned PBX command")
     svc.start()
     # a restore to complete shows up as a job; wait for every job to end
     for path in job_list(svc):
@@ -490,7 +494,7 @@ def test_sigkill_then_restart_gives_old_or_new_never_a_mix(pbx_service, workdir,
         listing = [str(n) for n, _ in svc.manager().List()]
         assert any(n.startswith("pre-restore_") for n in listing)
     assert pbx.status()["running"] is True
-    assert pbx.events()[-1] == "start"
+    assert pbx.events()[-1] in ("start", "set-sessions")  # started again, or never stopped
     assert staging_leftovers(svc) == []
     assert not (svc.backups / ".restore-journal").exists()
 
@@ -559,7 +563,7 @@ def test_crash_in_the_middle_of_the_swaps_rolls_back(pbx_service, workdir):
     token = preflight(svc)["token"]
     job = restore(svc, token=token)
     kill_at_stage(svc, job, "starting-pbx")
-    wait_for(lambda: pbx.events()[-1] == "start", timeout=30, what="the orphaned start")
+    wait_for(lambda: not pbx.commands_running(), timeout=30, what="the orphaned start")
     journal = (svc.backups / ".restore-journal").read_text()
     assert "State=swapped" in journal
     (svc.backups / ".restore-journal").write_text(journal.replace("State=swapped",
