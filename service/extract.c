@@ -29,8 +29,6 @@
 
 /* --- the extraction state --- */
 
-typedef enum { KIND_DIRECTORY = 1, KIND_FILE } PathKind;
-
 /* A directory created in a staging tree; its mode is applied at the end,
  * after its contents are written, so a 0555 directory blocks nothing. */
 typedef struct {
@@ -49,8 +47,6 @@ created_dir_free (CreatedDir *dir)
 
 typedef struct {
   const ExtractTarget *target; /* NULL: read and skipped */
-  guint64 files;               /* regular files seen so far */
-  guint64 bytes;
 } ComponentState;
 
 typedef struct {
@@ -67,11 +63,9 @@ typedef struct {
   const SarLimits *limits;
   GCancellable *cancellable;
   ComponentState *components; /* in manifest order */
-  GHashTable *kinds;          /* member path without trailing '/' -> PathKind */
   GPtrArray *dirs;            /* CreatedDir* */
   GHashTable *dir_by_path;    /* member path -> CreatedDir* (borrowed) */
-  guint64 entries;
-  guint64 unpacked;
+  SarTally tally;
 
   /* The directories leading to the last member written, one open fd per
    * level below the staging directory of stack_target.  Members come in
@@ -100,7 +94,7 @@ extractor_free (Extractor *ex)
     archive_read_free (ex->archive);
   g_free (ex->buffer);
   g_free (ex->components);
-  g_clear_pointer (&ex->kinds, g_hash_table_unref);
+  sar_tally_clear (&ex->tally);
   g_clear_pointer (&ex->dir_by_path, g_hash_table_unref);
   g_clear_pointer (&ex->dirs, g_ptr_array_unref);
   g_free (ex);
@@ -194,78 +188,6 @@ skip_metadata_member (Extractor *ex, const char *expected, guint position, GErro
 }
 
 /* --- limits and bookkeeping --- */
-
-static gboolean
-too_large (GError **error, const char *what, guint64 limit)
-{
-  g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE,
-               "the backup has more than %" G_GUINT64_FORMAT " %s, the configured limit", limit,
-               what);
-  return FALSE;
-}
-
-static gboolean
-check_limits (Extractor *ex, GError **error)
-{
-  guint64 max_bytes = ex->limits != NULL ? ex->limits->max_unpacked_bytes : 0;
-  guint64 max_entries = ex->limits != NULL ? ex->limits->max_entries : 0;
-
-  if (max_entries != 0 && ex->entries > max_entries)
-    return too_large (error, "entries", max_entries);
-  if (max_bytes != 0 && ex->unpacked > max_bytes)
-    return too_large (error, "bytes of unpacked data", max_bytes);
-  return TRUE;
-}
-
-/* What the metadata alone shows, before any tree member is read. */
-static gboolean
-check_declared_limits (Extractor *ex, GError **error)
-{
-  const SarHeader *header = ex->header;
-  guint64 bytes = 0;
-
-  for (guint i = 0; i < header->manifest->components->len; i++) {
-    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
-
-    bytes = c->bytes > G_MAXUINT64 - bytes ? G_MAXUINT64 : bytes + c->bytes;
-  }
-  ex->entries = 2 + header->checksums->entries->len;
-  ex->unpacked = bytes;
-  if (!check_limits (ex, error))
-    return FALSE;
-  ex->entries = 2;
-  ex->unpacked = 0;
-  return TRUE;
-}
-
-/* Records path (and implicitly its parents), so that no path is both a
- * file and a directory and no file appears twice. */
-static gboolean
-record_path (Extractor *ex, const char *path, PathKind kind, const char *quoted, GError **error)
-{
-  PathKind existing;
-
-  for (const char *slash = strchr (path, '/'); slash != NULL; slash = strchr (slash + 1, '/')) {
-    g_autofree char *parent = g_strndup (path, slash - path);
-
-    existing = GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, parent));
-    if (existing == KIND_FILE)
-      return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file",
-                                   quoted, parent);
-    if (existing == 0)
-      g_hash_table_insert (ex->kinds, g_steal_pointer (&parent), GINT_TO_POINTER (KIND_DIRECTORY));
-  }
-  existing = GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, path));
-  if (existing == KIND_FILE)
-    return backup_error_invalid (error, "member %s appears %s", quoted,
-                                 kind == KIND_FILE ? "twice"
-                                                   : "as a regular file and as a directory");
-  if (existing == KIND_DIRECTORY && kind == KIND_FILE)
-    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
-                                 quoted);
-  g_hash_table_insert (ex->kinds, g_strdup (path), GINT_TO_POINTER (kind));
-  return TRUE;
-}
 
 /* --- writing into the staging trees --- */
 
@@ -412,39 +334,18 @@ static gboolean
 handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const char *quoted,
              guint component, GError **error)
 {
-  ComponentState *state = &ex->components[component];
-  const SarComponent *declared = g_ptr_array_index (ex->header->manifest->components, component);
-  const SarChecksumEntry *listed = g_hash_table_lookup (ex->header->checksums->by_path, path);
-  const ExtractTarget *target = state->target;
-  la_int64_t size = archive_entry_size (entry);
+  const ExtractTarget *target = ex->components[component].target;
   g_auto (GStrv) parts = NULL;
   guint n_parts;
   guint8 digest[SAR_SHA256_SIZE];
   g_auto (AutoFd) fd = -1;
+  guint64 size;
   int parent;
+  const SarChecksumEntry *listed
+      = sar_tally_file (&ex->tally, entry, path, quoted, component, &size, error);
 
-  if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
-    return backup_error_invalid (
-        error, "member %s is a regular file, but has the name of a directory", quoted);
-  if (!record_path (ex, path, KIND_FILE, quoted, error))
-    return FALSE;
   if (listed == NULL)
-    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
-  if (!archive_entry_size_is_set (entry) || size < 0)
-    return backup_error_invalid (error, "member %s has no size", quoted);
-  /* Before any data is read: a member cannot make its component larger
-   * than the manifest says, so a bomb stops here. */
-  if ((guint64) size > declared->bytes - state->bytes)
-    return backup_error_invalid (error,
-                                 "member %s makes component %s larger than the %" G_GUINT64_FORMAT
-                                 " bytes " SAR_MANIFEST_MEMBER " says",
-                                 quoted, declared->id, declared->bytes);
-  ex->unpacked += (guint64) size;
-  if (!check_limits (ex, error))
     return FALSE;
-  state->files++;
-  state->bytes += (guint64) size;
-
   if (target == NULL) {
     if (archive_read_data_skip (ex->archive) != ARCHIVE_OK) {
       g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
@@ -464,7 +365,7 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     return backup_error_set_errno (error, errno, "creating member %s", quoted);
-  if (!write_member_data (ex, fd, quoted, (guint64) size, digest, error))
+  if (!write_member_data (ex, fd, quoted, size, digest, error))
     return FALSE;
   if (memcmp (digest, listed->digest, sizeof digest) != 0)
     return backup_error_invalid (
@@ -489,7 +390,7 @@ handle_directory (Extractor *ex, struct archive_entry *entry, const char *path, 
   g_auto (GStrv) parts = NULL;
   CreatedDir *dir;
 
-  if (!record_path (ex, path, KIND_DIRECTORY, quoted, error))
+  if (!sar_tally_directory (&ex->tally, path, quoted, error))
     return FALSE;
   if (state->target == NULL)
     return TRUE;
@@ -514,7 +415,7 @@ handle_member (Extractor *ex, struct archive_entry *entry, GError **error)
   g_autofree char *quoted = NULL;
   guint component;
   g_autofree char *path
-      = sar_member_classify (entry, ex->header->manifest, &quoted, &component, error);
+      = sar_member_classify (entry, ex->tally.header->manifest, &quoted, &component, error);
 
   if (path == NULL)
     return FALSE;
@@ -524,36 +425,6 @@ handle_member (Extractor *ex, struct archive_entry *entry, GError **error)
 }
 
 /* --- the end --- */
-
-/* After the last member: nothing listed is missing, totals match. */
-static gboolean
-check_complete (Extractor *ex, GError **error)
-{
-  const SarHeader *header = ex->header;
-
-  for (guint i = 0; i < header->checksums->entries->len; i++) {
-    const SarChecksumEntry *listed = g_ptr_array_index (header->checksums->entries, i);
-    g_autofree char *quoted = NULL;
-
-    if (GPOINTER_TO_INT (g_hash_table_lookup (ex->kinds, listed->path)) != KIND_FILE)
-      return backup_error_invalid (
-          error, "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
-          quoted = sar_quote (listed->path));
-  }
-  for (guint i = 0; i < header->manifest->components->len; i++) {
-    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
-    const ComponentState *state = &ex->components[i];
-
-    if (state->files != c->files || state->bytes != c->bytes)
-      return backup_error_invalid (error,
-                                   "component %s holds %" G_GUINT64_FORMAT
-                                   " files with %" G_GUINT64_FORMAT
-                                   " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
-                                   " files with %" G_GUINT64_FORMAT " bytes",
-                                   c->id, state->files, state->bytes, c->files, c->bytes);
-  }
-  return TRUE;
-}
 
 static int
 deeper_first (gconstpointer a, gconstpointer b)
@@ -657,13 +528,12 @@ extract_members (Extractor *ex, GError **error)
       break;
     if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
       return reader_failed (ex, "reading the archive", error);
-    ex->entries++;
-    if (!check_limits (ex, error) || !handle_member (ex, entry, error))
+    if (!sar_tally_entry (&ex->tally, error) || !handle_member (ex, entry, error))
       return FALSE;
     extractor_report (ex, FALSE);
   }
   stack_pop_to (ex, 0);
-  return check_complete (ex, error);
+  return sar_tally_complete (&ex->tally, error);
 }
 
 gboolean
@@ -684,11 +554,10 @@ extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
   ex->limits = limits;
   ex->cancellable = cancellable;
   ex->components = g_new0 (ComponentState, header->manifest->components->len);
-  ex->kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   ex->dirs = g_ptr_array_new_with_free_func ((GDestroyNotify) created_dir_free);
   ex->dir_by_path = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
-  if (!assign_targets (ex, targets, error) || !check_declared_limits (ex, error)
+  if (!assign_targets (ex, targets, error) || !sar_tally_init (&ex->tally, header, limits, error)
       || !extractor_open (ex, error) || !extract_members (ex, error)
       || !apply_directory_modes (ex, error) || !sync_staging (ex, error))
     return FALSE;

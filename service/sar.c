@@ -375,21 +375,39 @@ sar_read_header (int fd, GError **error)
   return read_header (reader, error);
 }
 
-/* --- verifying --- */
+char *
+sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, char **quoted,
+                     guint *component, GError **error)
+{
+  g_autofree char *path = sar_member_path (entry);
+  g_autofree char *q = sar_quote (path);
+  g_autoptr (GError) local = NULL;
+  gsize id_len = strcspn (path, "/");
+  guint i;
+
+  if (!sar_path_check (path, &local))
+    return backup_error_invalid (error, "invalid member: %s", local->message), NULL;
+  if (!sar_check_member_type (entry, q, error))
+    return NULL;
+  for (i = 0; i < manifest->components->len; i++) {
+    const SarComponent *c = g_ptr_array_index (manifest->components, i);
+    if (strlen (c->id) == id_len && strncmp (c->id, path, id_len) == 0)
+      break;
+  }
+  if (i == manifest->components->len)
+    return backup_error_invalid (
+               error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER, q),
+           NULL;
+  if (g_str_has_suffix (path, "/"))
+    path[strlen (path) - 1] = '\0';
+  *component = i;
+  *quoted = g_steal_pointer (&q);
+  return g_steal_pointer (&path);
+}
+
+/* --- the tally --- */
 
 typedef enum { KIND_DIRECTORY = 1, KIND_FILE } PathKind;
-
-typedef struct {
-  Reader *reader;
-  SarHeader *header;
-  const SarLimits *limits;
-  GCancellable *cancellable;
-  GHashTable *kinds; /* path without trailing '/' -> PathKind */
-  guint64 *files;    /* per component, in manifest order */
-  guint64 *bytes;
-  guint64 entries;
-  guint64 unpacked;
-} Verify;
 
 static gboolean
 too_large (GError **error, const char *what, guint64 limit)
@@ -401,38 +419,78 @@ too_large (GError **error, const char *what, guint64 limit)
 }
 
 static gboolean
-check_limits (Verify *verify, guint64 more_bytes, GError **error)
+tally_check_limits (SarTally *tally, GError **error)
 {
-  guint64 max_bytes = verify->limits != NULL ? verify->limits->max_unpacked_bytes : 0;
-  guint64 max_entries = verify->limits != NULL ? verify->limits->max_entries : 0;
+  guint64 max_bytes = tally->limits != NULL ? tally->limits->max_unpacked_bytes : 0;
+  guint64 max_entries = tally->limits != NULL ? tally->limits->max_entries : 0;
 
-  verify->unpacked += more_bytes;
-  if (max_entries != 0 && verify->entries > max_entries)
+  if (max_entries != 0 && tally->entries > max_entries)
     return too_large (error, "entries", max_entries);
-  if (max_bytes != 0 && verify->unpacked > max_bytes)
+  if (max_bytes != 0 && tally->unpacked > max_bytes)
     return too_large (error, "bytes of unpacked data", max_bytes);
   return TRUE;
+}
+
+gboolean
+sar_tally_init (SarTally *tally, const SarHeader *header, const SarLimits *limits, GError **error)
+{
+  guint n = header->manifest->components->len;
+  guint64 bytes = 0;
+
+  tally->header = header;
+  tally->limits = limits;
+  tally->kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  tally->files = g_new0 (guint64, n);
+  tally->bytes = g_new0 (guint64, n);
+  for (guint i = 0; i < n; i++) {
+    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
+    bytes = c->bytes > G_MAXUINT64 - bytes ? G_MAXUINT64 : bytes + c->bytes;
+  }
+  /* what the metadata declares, before any tree member is read */
+  tally->entries = 2 + header->checksums->entries->len;
+  tally->unpacked = bytes;
+  if (!tally_check_limits (tally, error))
+    return FALSE;
+  tally->entries = 2;
+  tally->unpacked = 0;
+  return TRUE;
+}
+
+void
+sar_tally_clear (SarTally *tally)
+{
+  g_clear_pointer (&tally->kinds, g_hash_table_unref);
+  g_clear_pointer (&tally->files, g_free);
+  g_clear_pointer (&tally->bytes, g_free);
+}
+
+gboolean
+sar_tally_entry (SarTally *tally, GError **error)
+{
+  tally->entries++;
+  return tally_check_limits (tally, error);
 }
 
 /* Records path (and implicitly its parents) so that no path is both a
  * file and a directory and no file appears twice. */
 static gboolean
-record_path (Verify *verify, const char *path, PathKind kind, const char *quoted, GError **error)
+tally_record_path (SarTally *tally, const char *path, PathKind kind, const char *quoted,
+                   GError **error)
 {
   PathKind existing;
 
   for (const char *slash = strchr (path, '/'); slash != NULL; slash = strchr (slash + 1, '/')) {
     g_autofree char *parent = g_strndup (path, slash - path);
 
-    existing = GPOINTER_TO_INT (g_hash_table_lookup (verify->kinds, parent));
+    existing = GPOINTER_TO_INT (g_hash_table_lookup (tally->kinds, parent));
     if (existing == KIND_FILE)
       return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file",
                                    quoted, parent);
     if (existing == 0)
-      g_hash_table_insert (verify->kinds, g_steal_pointer (&parent),
+      g_hash_table_insert (tally->kinds, g_steal_pointer (&parent),
                            GINT_TO_POINTER (KIND_DIRECTORY));
   }
-  existing = GPOINTER_TO_INT (g_hash_table_lookup (verify->kinds, path));
+  existing = GPOINTER_TO_INT (g_hash_table_lookup (tally->kinds, path));
   if (existing == KIND_FILE)
     return backup_error_invalid (error, "member %s appears %s", quoted,
                                  kind == KIND_FILE ? "twice"
@@ -440,9 +498,88 @@ record_path (Verify *verify, const char *path, PathKind kind, const char *quoted
   if (existing == KIND_DIRECTORY && kind == KIND_FILE)
     return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
                                  quoted);
-  g_hash_table_insert (verify->kinds, g_strdup (path), GINT_TO_POINTER (kind));
+  g_hash_table_insert (tally->kinds, g_strdup (path), GINT_TO_POINTER (kind));
   return TRUE;
 }
+
+gboolean
+sar_tally_directory (SarTally *tally, const char *path, const char *quoted, GError **error)
+{
+  return tally_record_path (tally, path, KIND_DIRECTORY, quoted, error);
+}
+
+const SarChecksumEntry *
+sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
+                guint component, guint64 *size, GError **error)
+{
+  const SarChecksumEntry *listed = g_hash_table_lookup (tally->header->checksums->by_path, path);
+  const SarComponent *declared = g_ptr_array_index (tally->header->manifest->components, component);
+  la_int64_t member_size = archive_entry_size (entry);
+
+  if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
+    return backup_error_invalid (
+               error, "member %s is a regular file, but has the name of a directory", quoted),
+           NULL;
+  if (!tally_record_path (tally, path, KIND_FILE, quoted, error))
+    return NULL;
+  if (listed == NULL)
+    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
+           NULL;
+  if (!archive_entry_size_is_set (entry) || member_size < 0)
+    return backup_error_invalid (error, "member %s has no size", quoted), NULL;
+  /* Before any data is read: a member cannot make its component larger
+   * than the manifest says, so a huge member costs nothing even without
+   * limits. */
+  if ((guint64) member_size > declared->bytes - tally->bytes[component])
+    return backup_error_invalid (error,
+                                 "member %s makes component %s larger than the %" G_GUINT64_FORMAT
+                                 " bytes " SAR_MANIFEST_MEMBER " says",
+                                 quoted, declared->id, declared->bytes),
+           NULL;
+  tally->unpacked += (guint64) member_size;
+  if (!tally_check_limits (tally, error))
+    return NULL;
+  tally->files[component]++;
+  tally->bytes[component] += (guint64) member_size;
+  *size = (guint64) member_size;
+  return listed;
+}
+
+gboolean
+sar_tally_complete (SarTally *tally, GError **error)
+{
+  const SarHeader *header = tally->header;
+
+  for (guint i = 0; i < header->checksums->entries->len; i++) {
+    const SarChecksumEntry *listed = g_ptr_array_index (header->checksums->entries, i);
+    g_autofree char *quoted = NULL;
+
+    if (GPOINTER_TO_INT (g_hash_table_lookup (tally->kinds, listed->path)) != KIND_FILE)
+      return backup_error_invalid (
+          error, "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
+          quoted = sar_quote (listed->path));
+  }
+  for (guint i = 0; i < header->manifest->components->len; i++) {
+    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
+
+    if (tally->files[i] != c->files || tally->bytes[i] != c->bytes)
+      return backup_error_invalid (error,
+                                   "component %s holds %" G_GUINT64_FORMAT
+                                   " files with %" G_GUINT64_FORMAT
+                                   " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
+                                   " files with %" G_GUINT64_FORMAT " bytes",
+                                   c->id, tally->files[i], tally->bytes[i], c->files, c->bytes);
+  }
+  return TRUE;
+}
+
+/* --- verifying --- */
+
+typedef struct {
+  Reader *reader;
+  GCancellable *cancellable;
+  SarTally tally;
+} Verify;
 
 /* Hashes the member's data straight from libarchive's buffers. */
 static gboolean
@@ -485,67 +622,17 @@ static gboolean
 verify_file (Verify *verify, struct archive_entry *entry, const char *path, const char *quoted,
              guint component, GError **error)
 {
-  const SarChecksumEntry *listed = g_hash_table_lookup (verify->header->checksums->by_path, path);
-  const SarComponent *declared
-      = g_ptr_array_index (verify->header->manifest->components, component);
-  la_int64_t size = archive_entry_size (entry);
+  guint64 size;
   guint8 digest[SAR_SHA256_SIZE];
+  const SarChecksumEntry *listed
+      = sar_tally_file (&verify->tally, entry, path, quoted, component, &size, error);
 
-  if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
-    return backup_error_invalid (
-        error, "member %s is a regular file, but has the name of a directory", quoted);
-  if (!record_path (verify, path, KIND_FILE, quoted, error))
-    return FALSE;
-  if (listed == NULL)
-    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
-  if (!archive_entry_size_is_set (entry) || size < 0)
-    return backup_error_invalid (error, "member %s has no size", quoted);
-  /* Caught before reading, so a huge member costs nothing even without
-   * limits. */
-  if ((guint64) size > declared->bytes - verify->bytes[component])
-    return backup_error_invalid (error,
-                                 "member %s makes component %s larger than the %" G_GUINT64_FORMAT
-                                 " bytes " SAR_MANIFEST_MEMBER " says",
-                                 quoted, declared->id, declared->bytes);
-  if (!check_limits (verify, (guint64) size, error)
-      || !hash_member_data (verify, quoted, (guint64) size, digest, error))
+  if (listed == NULL || !hash_member_data (verify, quoted, size, digest, error))
     return FALSE;
   if (memcmp (digest, listed->digest, sizeof digest) != 0)
     return backup_error_invalid (
         error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
-  verify->files[component]++;
-  verify->bytes[component] += (guint64) size;
   return TRUE;
-}
-
-char *
-sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, char **quoted,
-                     guint *component, GError **error)
-{
-  g_autofree char *path = sar_member_path (entry);
-  g_autofree char *q = sar_quote (path);
-  g_autoptr (GError) local = NULL;
-  gsize id_len = strcspn (path, "/");
-  guint i;
-
-  if (!sar_path_check (path, &local))
-    return backup_error_invalid (error, "invalid member: %s", local->message), NULL;
-  if (!sar_check_member_type (entry, q, error))
-    return NULL;
-  for (i = 0; i < manifest->components->len; i++) {
-    const SarComponent *c = g_ptr_array_index (manifest->components, i);
-    if (strlen (c->id) == id_len && strncmp (c->id, path, id_len) == 0)
-      break;
-  }
-  if (i == manifest->components->len)
-    return backup_error_invalid (
-               error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER, q),
-           NULL;
-  if (g_str_has_suffix (path, "/"))
-    path[strlen (path) - 1] = '\0';
-  *component = i;
-  *quoted = g_steal_pointer (&q);
-  return g_steal_pointer (&path);
 }
 
 static gboolean
@@ -554,58 +641,13 @@ verify_member (Verify *verify, struct archive_entry *entry, GError **error)
   g_autofree char *quoted = NULL;
   guint component;
   g_autofree char *path
-      = sar_member_classify (entry, verify->header->manifest, &quoted, &component, error);
+      = sar_member_classify (entry, verify->tally.header->manifest, &quoted, &component, error);
 
   if (path == NULL)
     return FALSE;
   if (archive_entry_filetype (entry) == AE_IFDIR)
-    return check_limits (verify, 0, error)
-           && record_path (verify, path, KIND_DIRECTORY, quoted, error);
+    return sar_tally_directory (&verify->tally, path, quoted, error);
   return verify_file (verify, entry, path, quoted, component, error);
-}
-
-/* After the last member: nothing listed is missing, totals match. */
-static gboolean
-verify_complete (Verify *verify, GError **error)
-{
-  const SarHeader *header = verify->header;
-
-  for (guint i = 0; i < header->checksums->entries->len; i++) {
-    const SarChecksumEntry *listed = g_ptr_array_index (header->checksums->entries, i);
-    g_autofree char *quoted = NULL;
-
-    if (GPOINTER_TO_INT (g_hash_table_lookup (verify->kinds, listed->path)) != KIND_FILE)
-      return backup_error_invalid (
-          error, "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
-          quoted = sar_quote (listed->path));
-  }
-  for (guint i = 0; i < header->manifest->components->len; i++) {
-    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
-
-    if (verify->files[i] != c->files || verify->bytes[i] != c->bytes)
-      return backup_error_invalid (error,
-                                   "component %s holds %" G_GUINT64_FORMAT
-                                   " files with %" G_GUINT64_FORMAT
-                                   " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
-                                   " files with %" G_GUINT64_FORMAT " bytes",
-                                   c->id, verify->files[i], verify->bytes[i], c->files, c->bytes);
-  }
-  return TRUE;
-}
-
-/* Limits that the metadata alone already shows to be exceeded. */
-static gboolean
-check_declared_limits (Verify *verify, GError **error)
-{
-  guint64 bytes = 0;
-
-  for (guint i = 0; i < verify->header->manifest->components->len; i++) {
-    const SarComponent *c = g_ptr_array_index (verify->header->manifest->components, i);
-
-    bytes = c->bytes > G_MAXUINT64 - bytes ? G_MAXUINT64 : bytes + c->bytes;
-  }
-  verify->entries = 2 + verify->header->checksums->entries->len;
-  return check_limits (verify, bytes, error);
 }
 
 SarHeader *
@@ -616,10 +658,8 @@ sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits
   g_auto (SarLocale) previous = sar_locale_push ();
   g_autoptr (Reader) reader = reader_open (read, read_data, error);
   g_autoptr (SarHeader) header = NULL;
-  g_autoptr (GHashTable) kinds = NULL;
-  g_autofree guint64 *files = NULL;
-  g_autofree guint64 *bytes = NULL;
-  Verify verify;
+  Verify verify = { reader, cancellable, { 0 } };
+  gboolean ok;
 
   if (reader == NULL)
     return NULL;
@@ -629,34 +669,24 @@ sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits
   if (header == NULL)
     return NULL;
 
-  kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  files = g_new0 (guint64, header->manifest->components->len);
-  bytes = g_new0 (guint64, header->manifest->components->len);
-  verify = (Verify){ reader, header, limits, cancellable, kinds, files, bytes, 0, 0 };
-  if (!check_declared_limits (&verify, error))
-    return NULL;
-  verify.entries = 2;
-  verify.unpacked = 0;
-
-  for (;;) {
+  ok = sar_tally_init (&verify.tally, header, limits, error);
+  while (ok) {
     struct archive_entry *entry;
     int ret;
 
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
-      return NULL;
-    ret = archive_read_next_header (reader->archive, &entry);
-    if (ret == ARCHIVE_EOF)
+      ok = FALSE;
+    else if ((ret = archive_read_next_header (reader->archive, &entry)) == ARCHIVE_EOF)
       break;
-    if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN) {
-      reader_failed (reader, "reading the archive", error);
-      return NULL;
-    }
-    verify.entries++;
-    if (!verify_member (&verify, entry, error))
-      return NULL;
+    else if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
+      ok = reader_failed (reader, "reading the archive", error);
+    else
+      ok = sar_tally_entry (&verify.tally, error) && verify_member (&verify, entry, error);
     reader_report (reader, FALSE);
   }
-  if (!verify_complete (&verify, error))
+  ok = ok && sar_tally_complete (&verify.tally, error);
+  sar_tally_clear (&verify.tally);
+  if (!ok)
     return NULL;
   reader_report (reader, TRUE);
   return g_steal_pointer (&header);

@@ -74,6 +74,37 @@ typedef struct {
   guint64 max_entries;        /* 0: no limit */
 } SarLimits;
 
+/* The bookkeeping of one full read of an archive, shared by verification
+ * and extraction: every path seen and as what (no file twice, nothing
+ * both a file and a directory), per-component file counts and bytes
+ * against the manifest, and the entry and unpacked-byte limits. */
+typedef struct {
+  const SarHeader *header;
+  const SarLimits *limits; /* may be NULL */
+  GHashTable *kinds;       /* path without trailing '/' -> directory or file */
+  guint64 *files;          /* per component, in manifest order */
+  guint64 *bytes;
+  guint64 entries;
+  guint64 unpacked;
+} SarTally;
+
+/* Fails (TOO_LARGE) when the metadata alone already exceeds the limits. */
+gboolean sar_tally_init (SarTally *tally, const SarHeader *header, const SarLimits *limits,
+                         GError **error);
+void sar_tally_clear (SarTally *tally);
+/* Counts one more member after the metadata. */
+gboolean sar_tally_entry (SarTally *tally, GError **error);
+gboolean sar_tally_directory (SarTally *tally, const char *path, const char *quoted,
+                              GError **error);
+/* A regular file, before its data is read: its path, its line in
+ * SHA256SUMS (returned), and its size against the manifest and the limits,
+ * so a decompression bomb stops here. */
+const SarChecksumEntry *sar_tally_file (SarTally *tally, struct archive_entry *entry,
+                                        const char *path, const char *quoted, guint component,
+                                        guint64 *size, GError **error);
+/* After the last member: nothing listed is missing, the totals match. */
+gboolean sar_tally_complete (SarTally *tally, GError **error);
+
 /* Called now and then with the bytes of compressed input consumed so far. */
 typedef void (*SarProgressFunc) (guint64 bytes_read, gpointer user_data);
 
