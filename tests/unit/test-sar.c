@@ -5,6 +5,7 @@
  * wrong with its archive.
  */
 #include "errors.h"
+#include "sar-fixture.h"
 #include "sar.h"
 
 #include <archive.h>
@@ -18,111 +19,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define CREATED G_GINT64_CONSTANT (1795140000) /* 2026-11-20T02:00:00Z */
-
-static void
-assert_contains (const char *haystack, const char *needle)
-{
-  if (strstr (haystack, needle) == NULL)
-    g_error ("\"%s\" does not contain \"%s\"", haystack, needle);
-}
-
-static int
-temp_fd (void)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *path = NULL;
-  int fd = g_file_open_tmp ("test-sar-XXXXXX", &path, &error);
-
-  g_assert_no_error (error);
-  g_unlink (path);
-  return fd;
-}
-
-static void
-rewind_fd (int fd)
-{
-  g_assert_cmpint (lseek (fd, 0, SEEK_SET), ==, 0);
-}
-
-/* --- hand-made archives --- */
-
-typedef struct {
-  const char *path;
-  char type;        /* 'f' file, 'd' directory, 'l' symlink, 'h' hard link, 'p' FIFO, 'c' device */
-  const char *data; /* content, or the link target */
-} Member;
-
-/* libarchive converts names to and from the locale's charset: the tests
- * run in the C locale, and use UTF-8 only around their own libarchive
- * calls, as sar.c does. */
-static locale_t
-use_utf8 (void)
-{
-  static locale_t utf8 = (locale_t) 0;
-
-  if (utf8 == (locale_t) 0)
-    utf8 = newlocale (LC_ALL_MASK, "C.UTF-8", (locale_t) 0);
-  g_assert_true (utf8 != (locale_t) 0);
-  return uselocale (utf8);
-}
-
-static int
-write_members (int format, int filter, const Member *members, gsize n)
-{
-  locale_t previous = use_utf8 ();
-  struct archive *archive = archive_write_new ();
-  int fd = temp_fd ();
-
-  g_assert_cmpint (archive_write_set_format (archive, format), ==, ARCHIVE_OK);
-  g_assert_cmpint (archive_write_add_filter (archive, filter), ==, ARCHIVE_OK);
-  g_assert_cmpint (archive_write_open_fd (archive, fd), ==, ARCHIVE_OK);
-  for (gsize i = 0; i < n; i++) {
-    struct archive_entry *entry = archive_entry_new ();
-    const char *data = members[i].data != NULL ? members[i].data : "";
-    gsize len = members[i].type == 'f' ? strlen (data) : 0;
-
-    archive_entry_set_pathname_utf8 (entry, members[i].path);
-    archive_entry_set_perm (entry, 0644);
-    archive_entry_set_mtime (entry, CREATED, 0);
-    archive_entry_set_size (entry, len);
-    switch (members[i].type) {
-    case 'f':
-      archive_entry_set_filetype (entry, AE_IFREG);
-      break;
-    case 'd':
-      archive_entry_set_filetype (entry, AE_IFDIR);
-      break;
-    case 'l':
-      archive_entry_set_filetype (entry, AE_IFLNK);
-      archive_entry_set_symlink (entry, data);
-      break;
-    case 'h':
-      archive_entry_set_filetype (entry, AE_IFREG);
-      archive_entry_set_hardlink (entry, data);
-      break;
-    case 'p':
-      archive_entry_set_filetype (entry, AE_IFIFO);
-      break;
-    case 'c':
-      archive_entry_set_filetype (entry, AE_IFCHR);
-      archive_entry_set_rdev (entry, makedev (1, 3));
-      break;
-    default:
-      g_assert_not_reached ();
-    }
-    g_assert_cmpint (archive_write_header (archive, entry), ==, ARCHIVE_OK);
-    if (len > 0)
-      g_assert_cmpint (archive_write_data (archive, data, len), ==, (la_ssize_t) len);
-    archive_entry_free (entry);
-  }
-  g_assert_cmpint (archive_write_close (archive), ==, ARCHIVE_OK);
-  archive_write_free (archive);
-  uselocale (previous);
-  rewind_fd (fd);
-  return fd;
-}
-
 /* The tree every hand-made archive starts from. */
 static const Member tree[] = {
   { "core/", 'd', NULL },
@@ -132,62 +28,6 @@ static const Member tree[] = {
   { "cdr-voicemail/vm/msg0001.wav", 'f', "RIFF....WAVE" },
 };
 
-/* manifest.ini and SHA256SUMS describing the regular files of files[]
- * below core/ and cdr-voicemail/; other files are left out. */
-static void
-metadata_for (const Member *files, gsize n, char **manifest, char **sums)
-{
-  const char *const ids[] = { "core", "cdr-voicemail" };
-  guint64 count[2] = { 0 }, bytes[2] = { 0 };
-  GString *list = g_string_new (NULL);
-
-  for (gsize i = 0; i < n; i++) {
-    const char *path = files[i].path;
-    g_autofree char *digest = NULL;
-
-    if (files[i].type != 'f')
-      continue;
-    if (g_str_has_prefix (path, "./"))
-      path += 2;
-    for (guint c = 0; c < G_N_ELEMENTS (ids); c++) {
-      g_autofree char *prefix = g_strconcat (ids[c], "/", NULL);
-
-      if (!g_str_has_prefix (path, prefix))
-        continue;
-      count[c]++;
-      bytes[c] += strlen (files[i].data);
-      digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, files[i].data, -1);
-      g_string_append_printf (list, "%s  %s\n", digest, path);
-    }
-  }
-  *sums = g_string_free (list, FALSE);
-  *manifest = g_strdup_printf ("[Backup]\nFormat=1\nVersion=8.1.2.3\n"
-                               "Created=2026-11-20T02:00:00Z\nProcess=Nightly\n"
-                               "Hostname=pbx\nComponents=core;cdr-voicemail\n\n"
-                               "[Component core]\nLabel=Core data\nFiles=%" G_GUINT64_FORMAT
-                               "\nBytes=%" G_GUINT64_FORMAT "\n\n"
-                               "[Component cdr-voicemail]\nLabel=CDR\nFiles=%" G_GUINT64_FORMAT
-                               "\nBytes=%" G_GUINT64_FORMAT "\n",
-                               count[0], bytes[0], count[1], bytes[1]);
-}
-
-/* Archive: metadata describing described[], then the members of body[]. */
-static int
-write_sar (int format, int filter, const Member *described, gsize n_described, const Member *body,
-           gsize n_body)
-{
-  g_autofree char *manifest = NULL;
-  g_autofree char *sums = NULL;
-  g_autofree Member *members = g_new0 (Member, n_body + 2);
-
-  metadata_for (described, n_described, &manifest, &sums);
-  members[0] = (Member){ "manifest.ini", 'f', manifest };
-  members[1] = (Member){ "SHA256SUMS", 'f', sums };
-  if (n_body > 0)
-    memcpy (members + 2, body, n_body * sizeof (Member));
-  return write_members (format, filter, members, n_body + 2);
-}
-
 static int
 write_tree_plus (const Member *extra, gsize n_extra)
 {
@@ -195,8 +35,8 @@ write_tree_plus (const Member *extra, gsize n_extra)
 
   memcpy (body, tree, sizeof tree);
   memcpy (body + G_N_ELEMENTS (tree), extra, n_extra * sizeof (Member));
-  return write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), body,
-                    G_N_ELEMENTS (tree) + n_extra);
+  return write_sar_as (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree),
+                       body, G_N_ELEMENTS (tree) + n_extra);
 }
 
 static SarHeader *
@@ -235,8 +75,8 @@ test_handmade_archive_verifies (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (filters); i++)
     for (gsize j = 0; j < G_N_ELEMENTS (formats); j++) {
-      int fd = write_sar (formats[j], filters[i], tree, G_N_ELEMENTS (tree), tree,
-                          G_N_ELEMENTS (tree));
+      int fd = write_sar_as (formats[j], filters[i], tree, G_N_ELEMENTS (tree), tree,
+                             G_N_ELEMENTS (tree));
       g_autoptr (SarHeader) header = verify_ok (fd);
 
       g_assert_cmpuint (header->checksums->entries->len, ==, 4);
@@ -254,8 +94,8 @@ test_accepts_dot_slash_prefix (void)
     { "./core/Ansage März.txt", 'f', "umlaut\n" },
     { "./cdr-voicemail/vm/msg0001.wav", 'f', "RIFF....WAVE" },
   };
-  int fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, body, G_N_ELEMENTS (body),
-                      body, G_N_ELEMENTS (body));
+  int fd = write_sar_as (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, body, G_N_ELEMENTS (body),
+                         body, G_N_ELEMENTS (body));
   g_autoptr (SarHeader) header = verify_ok (fd);
 
   close (fd);
@@ -273,8 +113,8 @@ test_refuses_unlisted_member (void)
 static void
 test_refuses_missing_listed_file (void)
 {
-  int fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree),
-                      tree, G_N_ELEMENTS (tree) - 1);
+  int fd = write_sar_as (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree),
+                         tree, G_N_ELEMENTS (tree) - 1);
 
   assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
                        "\"cdr-voicemail/vm/msg0001.wav\" is listed in SHA256SUMS but missing "
@@ -289,8 +129,8 @@ test_refuses_checksum_mismatch (void)
 
   memcpy (body, tree, sizeof tree);
   body[2].data = "ip=192.0.2.66\n";
-  fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), body,
-                  G_N_ELEMENTS (body));
+  fd = write_sar_as (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), body,
+                     G_N_ELEMENTS (body));
   assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
                        "member \"core/network.conf\" does not match its SHA-256 checksum");
 }
@@ -447,8 +287,8 @@ test_read_header_reads_only_metadata (void)
   metadata_for (tree, G_N_ELEMENTS (tree), &manifest, &sums);
   metadata_end
       = 512 + (strlen (manifest) + 511) / 512 * 512 + 512 + (strlen (sums) + 511) / 512 * 512;
-  fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), NULL,
-                  0);
+  fd = write_sar_as (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), NULL,
+                     0);
   g_assert_cmpint (pwrite (fd, garbage, sizeof garbage, metadata_end), ==, sizeof garbage);
 
   header = sar_read_header (fd, &error);
@@ -466,15 +306,15 @@ test_limits (void)
   SarLimits enough = { 31 + 12, 2 + G_N_ELEMENTS (tree) };
   int fd;
 
-  fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), tree,
-                  G_N_ELEMENTS (tree));
+  fd = write_sar_as (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), tree,
+                     G_N_ELEMENTS (tree));
   assert_verify_fails (fd, &entries, BACKUP_ERROR_TOO_LARGE, "more than 3 entries");
-  fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), tree,
-                  G_N_ELEMENTS (tree));
+  fd = write_sar_as (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), tree,
+                     G_N_ELEMENTS (tree));
   assert_verify_fails (fd, &bytes, BACKUP_ERROR_TOO_LARGE, "more than 30 bytes");
 
-  fd = write_sar (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), tree,
-                  G_N_ELEMENTS (tree));
+  fd = write_sar_as (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, tree, G_N_ELEMENTS (tree), tree,
+                     G_N_ELEMENTS (tree));
   {
     g_autoptr (GError) error = NULL;
     g_autoptr (SarHeader) header = sar_verify (fd, &enough, NULL, NULL, NULL, &error);
@@ -710,7 +550,7 @@ test_pack_members (void)
   archive_read_support_format_tar (archive);
   archive_read_support_filter_all (archive);
   g_assert_cmpint (archive_read_open_fd (archive, fd, 65536), ==, ARCHIVE_OK);
-  previous = use_utf8 ();
+  previous = sar_locale_push ();
   while (archive_read_next_header (archive, &entry) == ARCHIVE_OK) {
     const char *name = archive_entry_pathname_utf8 (entry);
 
@@ -726,7 +566,7 @@ test_pack_members (void)
   }
   g_assert_cmpuint (i, ==, G_N_ELEMENTS (expected));
   archive_read_free (archive);
-  uselocale (previous);
+  sar_locale_pop (previous);
   close (fd);
   remove_tree (root);
 }
