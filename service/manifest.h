@@ -16,6 +16,7 @@
 #define SAR_CHECKSUMS_MEMBER "SHA256SUMS"
 /* Metadata members larger than this are refused before they are read. */
 #define SAR_METADATA_MAX (4 * 1024 * 1024)
+#define SAR_CHECKSUMS_MAX SAR_METADATA_MAX
 #define SAR_PATH_MAX 1024
 #define SAR_PATH_DEPTH_MAX 32
 #define SAR_COMPONENTS_MAX 64

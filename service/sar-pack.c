@@ -11,10 +11,10 @@
 #include "errors.h"
 #include "names.h"
 #include "sha256.h"
+#include "tree.h"
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -23,8 +23,6 @@
 
 /* Files are read, hashed and written in chunks of this size. */
 #define IO_CHUNK (256 * 1024)
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (DIR, closedir)
 
 const char *
 sar_default_label (const char *id)
@@ -196,6 +194,40 @@ pack_file_data (Packer *packer, int fd, const char *source, guint64 *size,
 static gboolean scan_directory (Packer *packer, int dir_fd, const char *source, const char *path,
                                 PackNode *node, SarComponent *component, GError **error);
 
+/* The writer's rules for one entry of a tree: its member path passes the
+ * reader's path rules and it is a directory or a regular file.  The same
+ * check serves packing and sar_pack_survey(), so a survey predicts every
+ * refusal of the writer. */
+static gboolean
+check_packable (const char *source, const char *path, const struct stat *st, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (!sar_path_check (path, &local))
+    return pack_failed (error, "cannot pack %s: %s", source, local->message);
+  if (!S_ISDIR (st->st_mode) && !S_ISREG (st->st_mode))
+    return pack_failed (error,
+                        "cannot pack %s: it is %s; only directories and regular files can be "
+                        "packed",
+                        source, file_type_name (st->st_mode));
+  return TRUE;
+}
+
+/* Reads the names in a directory, sorted. */
+static GPtrArray *
+directory_names (int dir_fd, const char *source, GError **error)
+{
+  int errsv = 0;
+  GPtrArray *names = tree_list (dir_fd, &errsv);
+
+  if (names == NULL) {
+    backup_error_set_errno (error, errsv, "reading directory %s", source);
+    return NULL;
+  }
+  g_ptr_array_sort (names, compare_names);
+  return names;
+}
+
 /* First pass over one directory entry. */
 static gboolean
 scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, const char *path,
@@ -203,19 +235,13 @@ scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, co
 {
   g_autofree char *child_source = g_build_filename (source, name, NULL);
   g_autofree char *child_path = g_strconcat (path, "/", name, NULL);
-  g_autoptr (GError) local = NULL;
   g_autoptr (PackNode) node = NULL;
   struct stat st;
 
   if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return backup_error_set_errno (error, errno, "reading %s", child_source);
-  if (!sar_path_check (child_path, &local))
-    return pack_failed (error, "cannot pack %s: %s", child_source, local->message);
-  if (!S_ISDIR (st.st_mode) && !S_ISREG (st.st_mode))
-    return pack_failed (error,
-                        "cannot pack %s: it is %s; only directories and regular files can be "
-                        "packed",
-                        child_source, file_type_name (st.st_mode));
+  if (!check_packable (child_source, child_path, &st, error))
+    return FALSE;
 
   node = pack_node_new (name, &st);
   if (node->is_dir) {
@@ -244,28 +270,10 @@ static gboolean
 scan_directory (Packer *packer, int dir_fd, const char *source, const char *path, PackNode *node,
                 SarComponent *component, GError **error)
 {
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (DIR) dir = NULL;
-  int fd = dup (dir_fd);
-  struct dirent *dent;
+  g_autoptr (GPtrArray) names = directory_names (dir_fd, source, error);
 
-  if (fd < 0 || (dir = fdopendir (fd)) == NULL) {
-    int errsv = errno;
-
-    if (fd >= 0)
-      close (fd);
-    return backup_error_set_errno (error, errsv, "reading directory %s", source);
-  }
-  errno = 0;
-  while ((dent = readdir (dir)) != NULL) {
-    if (strcmp (dent->d_name, ".") != 0 && strcmp (dent->d_name, "..") != 0)
-      g_ptr_array_add (names, g_strdup (dent->d_name));
-    errno = 0;
-  }
-  if (errno != 0)
-    return backup_error_set_errno (error, errno, "reading directory %s", source);
-  g_ptr_array_sort (names, compare_names);
-
+  if (names == NULL)
+    return FALSE;
   for (guint i = 0; i < names->len; i++) {
     if (g_cancellable_set_error_if_cancelled (packer->cancellable, error)
         || !scan_entry (packer, dir_fd, g_ptr_array_index (names, i), source, path, node, component,
@@ -541,4 +549,57 @@ sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError
   if (packer.archive != NULL)
     archive_write_free (packer.archive);
   return ok;
+}
+
+/* --- predicting what the writer would write -------------------------------- */
+
+static gboolean
+survey_directory (int dir_fd, const char *source, const char *path, SarPackSurvey *survey,
+                  GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GPtrArray) names = directory_names (dir_fd, source, error);
+
+  if (names == NULL)
+    return FALSE;
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = g_ptr_array_index (names, i);
+    g_autofree char *child_source = g_build_filename (source, name, NULL);
+    g_autofree char *child_path = g_strconcat (path, "/", name, NULL);
+    struct stat st;
+
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      return FALSE;
+    if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      return backup_error_set_errno (error, errno, "reading %s", child_source);
+    if (!check_packable (child_source, child_path, &st, error))
+      return FALSE;
+    survey->entries++;
+    if (S_ISDIR (st.st_mode)) {
+      g_auto (AutoFd) fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+      if (fd < 0)
+        return backup_error_set_errno (error, errno, "opening %s", child_source);
+      /* sar_path_check() bounds the depth long before the stack matters */
+      if (!survey_directory (fd, child_source, child_path, survey, cancellable, error))
+        return FALSE;
+    } else {
+      survey->files++;
+      survey->bytes += (guint64) st.st_size;
+      /* "<64 hex digits>  <path>\n" */
+      survey->checksum_bytes += 2 * SAR_SHA256_SIZE + 2 + strlen (child_path) + 1;
+    }
+  }
+  return TRUE;
+}
+
+gboolean
+sar_pack_survey (const char *id, const char *path, SarPackSurvey *survey, GCancellable *cancellable,
+                 GError **error)
+{
+  g_auto (AutoFd) fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd < 0)
+    return backup_error_set_errno (error, errno, "opening component directory %s", path);
+  survey->entries++; /* the component's own directory member */
+  return survey_directory (fd, path, id, survey, cancellable, error);
 }

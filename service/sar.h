@@ -159,6 +159,22 @@ typedef struct {
 /* Label the product uses for a well-known component id, else the id. */
 const char *sar_default_label (const char *id);
 
+/* What packing a component tree would write, found without reading any
+ * file's data: the sums add up over several calls (start from zeros).
+ * Fails, naming the entry, on anything sar_pack() would refuse (a symlink,
+ * a socket, a name the reader's path rules refuse), so a caller learns
+ * before packing whether packing can succeed, and can hold the totals
+ * against a reader's limits. */
+typedef struct {
+  guint64 entries;        /* members: directories (the component's own included) and files */
+  guint64 files;          /* regular files */
+  guint64 bytes;          /* their data */
+  guint64 checksum_bytes; /* their lines in SHA256SUMS */
+} SarPackSurvey;
+
+gboolean sar_pack_survey (const char *id, const char *path, SarPackSurvey *survey,
+                          GCancellable *cancellable, GError **error);
+
 /* Writes a SAR archive of the spec to out_fd.  Only directories and regular
  * files are packed; anything else in a component tree is an error naming
  * it.  Symlinks are never followed. */

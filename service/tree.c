@@ -65,16 +65,39 @@ open_subdir (int dir_fd, const char *name)
   return fd;
 }
 
+GPtrArray *
+tree_list (int dir_fd, int *errsv)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  int fd = dup (dir_fd);
+  struct dirent *dent;
+  DIR *dir;
+
+  if (fd < 0 || (dir = fdopendir (fd)) == NULL) {
+    *errsv = errno;
+    if (fd >= 0)
+      close (fd);
+    return NULL;
+  }
+  errno = 0;
+  while ((dent = readdir (dir)) != NULL) {
+    if (strcmp (dent->d_name, ".") != 0 && strcmp (dent->d_name, "..") != 0)
+      g_ptr_array_add (names, g_strdup (dent->d_name));
+    errno = 0;
+  }
+  *errsv = errno;
+  closedir (dir);
+  return *errsv == 0 ? g_steal_pointer (&names) : NULL;
+}
+
 /* Unlinks everything in the directory fd except subdirectories, which
  * are returned in frame->subdirs. */
 static gboolean
 empty_directory (int fd, RemoveFrame *frame, const char *root, GError **error)
 {
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) names = NULL;
   struct stat st;
-  struct dirent *dent;
-  int dup_fd;
-  DIR *dir;
+  int errsv;
 
   /* Ours to delete: a read-only directory must not stop it. */
   if (fstat (fd, &st) < 0)
@@ -84,27 +107,9 @@ empty_directory (int fd, RemoveFrame *frame, const char *root, GError **error)
   frame->dev = st.st_dev;
   frame->ino = st.st_ino;
 
-  dup_fd = dup (fd);
-  if (dup_fd < 0 || (dir = fdopendir (dup_fd)) == NULL) {
-    int errsv = errno;
-
-    if (dup_fd >= 0)
-      close (dup_fd);
+  names = tree_list (fd, &errsv);
+  if (names == NULL)
     return backup_error_set_errno (error, errsv, "removing %s", root);
-  }
-  errno = 0;
-  while ((dent = readdir (dir)) != NULL) {
-    if (strcmp (dent->d_name, ".") != 0 && strcmp (dent->d_name, "..") != 0)
-      g_ptr_array_add (names, g_strdup (dent->d_name));
-    errno = 0;
-  }
-  if (errno != 0) {
-    int errsv = errno;
-
-    closedir (dir);
-    return backup_error_set_errno (error, errsv, "removing %s", root);
-  }
-  closedir (dir);
 
   for (guint i = 0; i < names->len; i++) {
     char *name = g_ptr_array_index (names, i);

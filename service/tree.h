@@ -19,3 +19,8 @@ int tree_open_beneath (int dir_fd, const char *path, int flags, mode_t mode);
  * inside is unlinked, not followed) or crossing mount points.  A missing
  * name is success. */
 gboolean tree_remove (int dir_fd, const char *name, GError **error);
+
+/* The names in the directory dir_fd (without "." and ".."), in directory
+ * order; NULL with *errsv set on failure.  dir_fd stays open and its
+ * offset is not used. */
+GPtrArray *tree_list (int dir_fd, int *errsv);
