@@ -11,8 +11,8 @@
 #define GIB (G_GUINT64_CONSTANT (1024) * 1024 * 1024)
 
 static const char *const paths_keys[] = { "BackupDirectory", "DataRoot", "VersionFile", NULL };
-static const char *const pbx_keys[]
-    = { "SessionsCommand", "StopCommand", "StartCommand", "CommandTimeout", NULL };
+static const char *const pbx_keys[] = { "SessionsCommand", "StopCommand",           "StartCommand",
+                                        "CommandTimeout",  "RecoveryRetryInterval", NULL };
 static const char *const limits_keys[]
     = { "MaxBackupSize",     "MaxUnpackedSize",     "MaxEntries", "MaxConcurrentUploads",
         "UploadIdleTimeout", "FinishedJobLifetime", NULL };
@@ -65,6 +65,7 @@ config_new_default (void)
   config->max_entries = 1000000;
   config->max_concurrent_uploads = 2;
   config->command_timeout = 300;
+  config->recovery_retry_interval = 60;
   config->upload_idle_timeout = 60;
   config->finished_job_lifetime = 300;
   config->components = g_ptr_array_new_with_free_func ((GDestroyNotify) config_component_free);
@@ -323,13 +324,20 @@ config_load (const char *path, gboolean must_exist, GError **error)
         return NULL;
     } else if (g_str_equal (group, "Pbx")) {
       guint64 timeout = config->command_timeout;
+      guint64 retry = config->recovery_retry_interval;
       if (!check_known_keys (kf, path, group, pbx_keys, error)
           || !get_command (kf, path, group, "SessionsCommand", &config->sessions_command, error)
           || !get_command (kf, path, group, "StopCommand", &config->stop_command, error)
           || !get_command (kf, path, group, "StartCommand", &config->start_command, error)
-          || !get_size (kf, path, group, "CommandTimeout", 86400, &timeout, error))
+          || !get_size (kf, path, group, "CommandTimeout", 86400, &timeout, error)
+          || !get_size (kf, path, group, "RecoveryRetryInterval", 86400, &retry, error))
         return NULL;
+      if (retry == 0) {
+        bad_value (error, path, group, "RecoveryRetryInterval", "must be at least 1");
+        return NULL;
+      }
       config->command_timeout = (guint) timeout;
+      config->recovery_retry_interval = (guint) retry;
     } else if (g_str_equal (group, "Limits")) {
       guint64 uploads = config->max_concurrent_uploads;
       guint64 idle = config->upload_idle_timeout;

@@ -33,6 +33,9 @@ typedef struct {
   char **stop_command;
   char **start_command;
   guint command_timeout; /* seconds a PBX command may run */
+  /* seconds before the first retry of an unresolved restore journal (the
+   * wait doubles after each failed attempt, up to an hour) */
+  guint recovery_retry_interval;
   guint64 max_backup_size;
   guint64 max_unpacked_size;
   guint64 max_entries;

@@ -12,7 +12,8 @@
 
 #define JOURNAL_TEMP JOURNAL_FILE ".new"
 
-static const char *const state_names[] = { "extracting", "swapping", "swapped", "saved" };
+static const char *const state_names[]
+    = { "extracting", "swapping", "swapped", "running", "saved" };
 
 const char *
 journal_state_name (JournalState state)
@@ -82,8 +83,8 @@ write_all (int fd, const char *data, gsize len, GError **error)
   return TRUE;
 }
 
-gboolean
-journal_write (int dir_fd, const Journal *journal, GError **error)
+static gboolean
+write_journal (int dir_fd, const Journal *journal, gboolean create, GError **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autofree char *data = NULL;
@@ -115,13 +116,36 @@ journal_write (int dir_fd, const Journal *journal, GError **error)
   if (ok && fsync (fd) < 0)
     ok = backup_error_set_errno (error, errno, "cannot sync the restore journal");
   close (fd);
-  if (ok && renameat (dir_fd, JOURNAL_TEMP, dir_fd, JOURNAL_FILE) < 0)
+  if (ok && create
+      && renameat2 (dir_fd, JOURNAL_TEMP, dir_fd, JOURNAL_FILE, RENAME_NOREPLACE) < 0) {
+    if (errno == EEXIST)
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_BUSY,
+                   "An earlier restore is not resolved yet (its journal %s is still there); "
+                   "the daemon retries it",
+                   JOURNAL_FILE);
+    else
+      backup_error_set_errno (error, errno, "cannot create the restore journal");
+    ok = FALSE;
+  } else if (ok && !create && renameat (dir_fd, JOURNAL_TEMP, dir_fd, JOURNAL_FILE) < 0) {
     ok = backup_error_set_errno (error, errno, "cannot replace the restore journal");
+  }
   if (ok && fsync (dir_fd) < 0)
     ok = backup_error_set_errno (error, errno, "cannot sync the backup directory");
   if (!ok)
     unlinkat (dir_fd, JOURNAL_TEMP, 0);
   return ok;
+}
+
+gboolean
+journal_write (int dir_fd, const Journal *journal, GError **error)
+{
+  return write_journal (dir_fd, journal, FALSE, error);
+}
+
+gboolean
+journal_create (int dir_fd, const Journal *journal, GError **error)
+{
+  return write_journal (dir_fd, journal, TRUE, error);
 }
 
 static gboolean

@@ -15,8 +15,10 @@
 typedef enum {
   JOURNAL_EXTRACTING, /* staging trees being filled; live data untouched */
   JOURNAL_SWAPPING,   /* swaps in progress: roll back on recovery */
-  JOURNAL_SWAPPED,    /* every component swapped: complete on recovery */
-  JOURNAL_SAVED,      /* previous state saved as a backup: only cleanup left */
+  JOURNAL_SWAPPED,    /* every component swapped, the PBX not yet running on them */
+  JOURNAL_COMMITTED,  /* the PBX runs on the restored data: never rolled back from here;
+                       * the old trees wait in the staging directories for their undo */
+  JOURNAL_SAVED,      /* the undo backup is durable and read back: only cleanup left */
 } JournalState;
 
 typedef struct {
@@ -32,7 +34,8 @@ typedef struct {
   JournalState state;
   char *backup;            /* the backup being restored */
   char *installed_version; /* recorded in the pre-restore backup */
-  char *pre_restore;       /* name of the pre-restore backup (set in SAVED) */
+  char *pre_restore;       /* name of the pre-restore backup: chosen in COMMITTED before it is
+                            * written, present on disk from SAVED on */
   gboolean pbx_stopped;    /* the stop command ran and start has not yet */
   GPtrArray *components;   /* JournalComponent* */
 } Journal;
@@ -47,6 +50,10 @@ const char *journal_state_name (JournalState state);
 
 /* In the directory dir_fd (the backup directory). */
 gboolean journal_write (int dir_fd, const Journal *journal, GError **error);
+/* The first write of a new restore's journal: fails with BACKUP_ERROR_BUSY,
+ * touching nothing, while another journal exists (an unresolved restore
+ * owns the trees it names). */
+gboolean journal_create (int dir_fd, const Journal *journal, GError **error);
 /* NULL without error when there is no journal. */
 Journal *journal_read (int dir_fd, GError **error);
 gboolean journal_remove (int dir_fd, GError **error);

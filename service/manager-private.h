@@ -18,6 +18,11 @@ struct _Manager {
   GHashTable *uploading; /* names with an upload in progress */
   TokenStore *tokens;
   gboolean restoring; /* a restore is being prepared or runs */
+  /* a restore journal is on disk and no job works on it: why, for Busy
+   * answers; NULL when there is none */
+  char *unresolved;
+  guint retry_source;  /* the next attempt at resolving it */
+  guint retry_seconds; /* the wait before that attempt; doubles */
 };
 
 #define TOKEN_LIFETIME_SECONDS 300

@@ -16,6 +16,7 @@ typedef struct {
   gboolean ignore_ip;
   char *token;
   uid_t uid;
+  char *unresolved; /* the manager's, when the call was authorized */
 } RestoreArgs;
 
 static void
@@ -24,6 +25,7 @@ restore_args_free (RestoreArgs *ra)
   g_free (ra->name);
   g_strfreev (ra->components);
   g_free (ra->token);
+  g_free (ra->unresolved);
   g_free (ra);
 }
 
@@ -72,6 +74,8 @@ preflight_work (Manager *manager, gpointer data, GError **error)
 
   if (report == NULL)
     return NULL;
+  if (ra->unresolved != NULL)
+    g_ptr_array_add (report->blockers, g_strdup (ra->unresolved));
   if (report->blockers->len == 0)
     token = token_store_issue (manager->tokens, ra->name, report->components_key, &report->file,
                                ra->uid);
@@ -108,6 +112,7 @@ preflight_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
   RestoreArgs *ra = data;
 
   ra->uid = uid;
+  ra->unresolved = g_strdup (manager->unresolved);
   manager_run_in_thread (manager, call, preflight_work, ra, (GDestroyNotify) restore_args_free);
 }
 
@@ -137,6 +142,7 @@ typedef struct {
   PreflightReport *report;
   Job *job;
   RestoreResult result;
+  char *pending; /* at the end: the backup of a journal still on disk */
 } Restore;
 
 static void
@@ -148,6 +154,7 @@ restore_free (Restore *restore)
     restore_args_free (restore->args);
   preflight_report_free (restore->report);
   restore_result_clear (&restore->result);
+  g_free (restore->pending);
   g_free (restore);
 }
 
@@ -190,10 +197,50 @@ restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
     /* finishing a restore that a crash interrupted */
     ok = restore_complete (restore->manager->config, &hooks, &restore->result, &error);
   }
+  restore_pending (restore->manager->config, &restore->pending);
   if (ok)
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
+}
+
+static void start_recovery (Manager *manager);
+
+static gboolean
+retry_recovery (gpointer user_data)
+{
+  Manager *manager = user_data;
+
+  manager->retry_source = 0;
+  if (manager->restoring)
+    return G_SOURCE_REMOVE; /* a job works on it; it schedules the next attempt */
+  start_recovery (manager);
+  return G_SOURCE_REMOVE;
+}
+
+/* After every restore or recovery job, and at start: while a journal is
+ * on disk, restores are refused and the daemon tries again, waiting
+ * longer after each failure. */
+static void
+schedule_recovery (Manager *manager, const char *backup, const char *why)
+{
+  g_clear_handle_id (&manager->retry_source, g_source_remove);
+  g_clear_pointer (&manager->unresolved, g_free);
+  if (backup == NULL) {
+    manager->retry_seconds = 0;
+    return;
+  }
+  if (manager->retry_seconds == 0)
+    manager->retry_seconds = manager->config->recovery_retry_interval;
+  else
+    manager->retry_seconds
+        = MIN (manager->retry_seconds * 2, MAX (3600, manager->config->recovery_retry_interval));
+  manager->unresolved
+      = g_strdup_printf ("The restore of %s is not resolved yet (%s); the daemon tries again in "
+                         "%u s",
+                         backup, why, manager->retry_seconds);
+  g_warning ("%s", manager->unresolved);
+  manager->retry_source = g_timeout_add_seconds (manager->retry_seconds, retry_recovery, manager);
 }
 
 static void
@@ -216,8 +263,17 @@ restore_done (GObject *source, GAsyncResult *res, gpointer user_data)
     job_set_detail (
         restore->job, "pbx-downtime-ms",
         g_variant_new_uint64 ((guint64) (result->pbx_started_at - result->pbx_stopped_at) / 1000));
+  if (result->unresolved != NULL)
+    job_set_detail (restore->job, "warning",
+                    g_variant_new_printf ("The restore is done, but the previous state is not "
+                                          "saved yet (%s); the daemon tries again",
+                                          result->unresolved));
   restore->manager->restoring = FALSE;
   job_finish (restore->job, error);
+  schedule_recovery (restore->manager, restore->pending,
+                     result->unresolved != NULL ? result->unresolved
+                     : error != NULL            ? error->message
+                                                : "its journal is still there");
 }
 
 static void
@@ -250,8 +306,12 @@ restore_check_thread (GTask *task, gpointer source, gpointer task_data, GCancell
     return;
   }
   if (!restore->report->compatible) {
-    g_task_return_new_error (task, BACKUP_ERROR, BACKUP_ERROR_VERSION_TOO_NEW, "%s",
-                             (const char *) restore->report->blockers->pdata[0]);
+    /* an unknown installed version is this machine's problem, not the backup's */
+    g_task_return_new_error (task, BACKUP_ERROR,
+                             restore->report->installed_version[0] == '\0'
+                                 ? BACKUP_ERROR_FAILED
+                                 : BACKUP_ERROR_VERSION_TOO_NEW,
+                             "%s", (const char *) restore->report->blockers->pdata[0]);
     return;
   }
   if (!token_store_redeem (manager->tokens, ra->token, ra->name, restore->report->components_key,
@@ -291,6 +351,11 @@ restore_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
     restore_args_free (data);
     return;
   }
+  if (manager->unresolved != NULL) {
+    call_return_new_error (call, BACKUP_ERROR_BUSY, "%s", manager->unresolved);
+    restore_args_free (data);
+    return;
+  }
   manager->restoring = TRUE;
   restore = g_new0 (Restore, 1);
   restore->manager = manager;
@@ -327,25 +392,45 @@ manager_handle_restore (Call *call, GVariant *args, gpointer object)
                           (GDestroyNotify) restore_args_free);
 }
 
-/* At start: a restore that a crash interrupted after its swaps is finished
- * as a job of its own (the fast part, rolling back or starting the PBX, ran
- * before). */
-void
-manager_resume_interrupted_restore (Manager *manager)
+/* A job that resolves the journal on disk (completes or rolls back the
+ * restore it describes).  It cannot be canceled: it only ends what a
+ * restore started. */
+static void
+start_recovery (Manager *manager)
 {
-  g_autoptr (GError) error = NULL;
   g_autofree char *backup = NULL;
   Restore *restore;
 
-  if (!restore_recover (manager->config, &backup, &error)) {
-    g_warning ("recovering an interrupted restore failed: %s", error->message);
+  /* the journal's name only labels the job; restore_complete() reads it again */
+  if (!restore_pending (manager->config, &backup)) {
+    schedule_recovery (manager, NULL, NULL);
     return;
   }
-  if (backup == NULL)
-    return;
   restore = g_new0 (Restore, 1);
   restore->manager = manager;
   restore->fd = -1;
   manager->restoring = TRUE;
   restore_start_job (restore, backup, "", 0);
+  job_set_cancelable (restore->job, FALSE);
+}
+
+/* At start: a restore that a crash interrupted is rolled back here (renames
+ * only) or finished as a job of its own; if neither works now, the daemon
+ * tries again later. */
+void
+manager_resume_interrupted_restore (Manager *manager)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *backup = NULL;
+
+  if (!restore_recover (manager->config, &backup, &error)) {
+    g_autofree char *pending = NULL;
+
+    g_warning ("recovering an interrupted restore failed: %s", error->message);
+    if (restore_pending (manager->config, &pending))
+      schedule_recovery (manager, pending, error->message);
+    return;
+  }
+  if (backup != NULL)
+    start_recovery (manager);
 }

@@ -168,7 +168,7 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   /* everything about the request is checked before a byte is read */
   g_variant_get (args, "(&sh@a{sv})", &name, &handle, &options);
   fd = call_steal_fd (call, handle);
-  if (!sar_name_validate (name, &error)
+  if (!sar_name_validate_upload (name, &error)
       || !manager_check_options (options, upload_options, "Upload", &error)
       || !upload_check_source (fd, &size, &error)) {
     if (fd >= 0)

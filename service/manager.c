@@ -364,6 +364,9 @@ manager_free (Manager *manager)
 {
   if (manager == NULL)
     return;
+  if (manager->retry_source != 0)
+    g_source_remove (manager->retry_source);
+  g_free (manager->unresolved);
   job_list_free (manager->jobs);
   token_store_free (manager->tokens);
   g_hash_table_unref (manager->uploading);

@@ -228,3 +228,20 @@ sar_name_parse (const char *name, char **process, gint64 *created_utc)
     *created_utc = g_date_time_to_unix (time);
   return TRUE;
 }
+
+gboolean
+sar_name_validate_upload (const char *name, GError **error)
+{
+  static const char reserved[] = SAR_PROCESS_PRE_RESTORE "_";
+
+  if (!sar_name_validate (name, error))
+    return FALSE;
+  if (g_ascii_strncasecmp (name, reserved, sizeof reserved - 1) == 0) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_NAME,
+                 "Names starting with \"%s\" are reserved for the backups the service makes of "
+                 "the state before a restore; choose another name",
+                 reserved);
+    return FALSE;
+  }
+  return TRUE;
+}

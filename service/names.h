@@ -16,6 +16,16 @@
  * missing ".sar", invalid UTF-8). */
 gboolean sar_name_validate (const char *name, GError **error);
 
+/* The process of the backups the daemon writes of the state before a
+ * restore (the undo).  Their names, "pre-restore_<...>.sar", belong to the
+ * daemon: callers cannot upload under them, so no caller can take or
+ * replace an undo. */
+#define SAR_PROCESS_PRE_RESTORE "pre-restore"
+
+/* sar_name_validate(), and not a name the daemon reserves for itself (any
+ * name starting with "pre-restore_", in any case): BACKUP_ERROR_INVALID_NAME. */
+gboolean sar_name_validate_upload (const char *name, GError **error);
+
 /* "<process>_<YYYY-MM-DD>_<HH-MM-SS>.sar" for a UTC time; characters of
  * the process that a name may not hold become '-'; an empty process
  * becomes "manual". */

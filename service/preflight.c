@@ -4,6 +4,7 @@
 #include "catalog.h"
 #include "errors.h"
 #include "names.h"
+#include "restore.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -165,35 +166,6 @@ preflight_open (const Config *config, const char *backup, const char *const *req
   return g_steal_pointer (&report);
 }
 
-/* Bytes of regular files below dir_fd, without following symlinks. */
-static guint64
-tree_bytes (int dir_fd, guint depth)
-{
-  DIR *dir = fdopendir (dir_fd);
-  struct dirent *d;
-  guint64 total = 0;
-
-  if (dir == NULL) {
-    close (dir_fd);
-    return 0;
-  }
-  while ((d = readdir (dir)) != NULL) {
-    struct stat st;
-    if (g_str_equal (d->d_name, ".") || g_str_equal (d->d_name, "..")
-        || fstatat (dirfd (dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-      continue;
-    if (S_ISREG (st.st_mode))
-      total += (guint64) st.st_size;
-    else if (S_ISDIR (st.st_mode) && depth < 256) {
-      int sub = openat (dirfd (dir), d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub >= 0)
-        total += tree_bytes (sub, depth + 1);
-    }
-  }
-  closedir (dir);
-  return total;
-}
-
 static guint64
 free_bytes (const char *path, dev_t *dev)
 {
@@ -212,14 +184,15 @@ check_space (const Config *config, PreflightReport *report)
   g_autofree char *need = NULL;
   g_autofree char *have = NULL;
 
+  g_autoptr (GError) local = NULL;
+
   for (guint i = 0; i < report->components->len; i++) {
     const ConfigComponent *cc = report->components->pdata[i];
-    g_autofree char *live = g_build_filename (config->data_root, cc->path, NULL);
-    int fd = open (live, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     staging += sar_manifest_find_component (report->header->manifest, cc->id)->bytes;
-    if (fd >= 0)
-      previous += tree_bytes (fd, 0);
   }
+  /* everything that could fail once the PBX runs on the restored data */
+  if (!restore_check_live_data (config, report->components, &previous, NULL, &local))
+    g_ptr_array_add (report->blockers, g_strdup (local->message));
   report->bytes_available = free_bytes (config->data_root, &data_dev);
   backup_free = free_bytes (config->backup_directory, &backup_dev);
   /* the pre-restore backup is compressed, but may not compress at all */

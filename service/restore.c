@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #define STAGING_PREFIX ".sf-staging-"
-#define PRE_RESTORE_PROCESS "pre-restore"
 
 /* Percent of the whole restore at the start of each stage. */
 #define P_EXTRACT_END 70
@@ -42,6 +41,7 @@ void
 restore_result_clear (RestoreResult *result)
 {
   g_clear_pointer (&result->pre_restore, g_free);
+  g_clear_pointer (&result->unresolved, g_free);
   result->pbx_stopped_at = result->pbx_started_at = 0;
 }
 
@@ -346,14 +346,59 @@ inode_of (int dir_fd, const char *name)
   return fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (guint64) st.st_ino : 0;
 }
 
+/* Which tree a component's live directory holds, read off the disk by the
+ * inode numbers the journal records (never from the state word alone). */
+typedef enum {
+  SIDE_OLD,     /* the tree from before the restore (or nothing swapped yet) */
+  SIDE_NEW,     /* the restored tree */
+  SIDE_NEITHER, /* something else: the journal does not describe the disk */
+} Side;
+
+static Side
+component_side (Transaction *t, guint i)
+{
+  const JournalComponent *c = t->journal->components->pdata[i];
+  guint64 live = inode_of (t->parent_fds[i], c->live);
+
+  if (c->new_ino != 0 && live == c->new_ino)
+    return SIDE_NEW;
+  if (c->old_ino == 0 || live == c->old_ino)
+    return SIDE_OLD;
+  return SIDE_NEITHER;
+}
+
+/* Counts the components whose live directory holds the restored tree;
+ * fails when a live directory holds neither tree the journal names. */
+static gboolean
+count_swapped (Transaction *t, guint *swapped, GError **error)
+{
+  *swapped = 0;
+  for (guint i = 0; i < t->journal->components->len; i++) {
+    const JournalComponent *c = t->journal->components->pdata[i];
+    Side side = component_side (t, i);
+
+    if (side == SIDE_NEITHER) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                   "the live directory of %s is neither the tree from before the restore of %s "
+                   "nor the restored one (the journal records inodes %" G_GUINT64_FORMAT
+                   " and %" G_GUINT64_FORMAT "); nothing was changed",
+                   c->id, t->journal->backup, c->old_ino, c->new_ino);
+      return FALSE;
+    }
+    if (side == SIDE_NEW)
+      (*swapped)++;
+  }
+  return TRUE;
+}
+
 /* Every component whose live directory holds the new tree gets its old
- * tree back; the journal's inode numbers say which. */
+ * tree back. */
 static gboolean
 roll_back_swaps (Transaction *t, GError **error)
 {
   for (guint i = 0; i < t->journal->components->len; i++) {
     const JournalComponent *c = t->journal->components->pdata[i];
-    if (c->new_ino != 0 && inode_of (t->parent_fds[i], c->live) == c->new_ino) {
+    if (component_side (t, i) == SIDE_NEW) {
       g_message ("rolling back %s", c->id);
       if (!exchange (t, i, error))
         return FALSE;
@@ -362,38 +407,42 @@ roll_back_swaps (Transaction *t, GError **error)
   return TRUE;
 }
 
+/* Removes the staging directories.  One that holds the tree from before
+ * the restore is removed only once that tree is saved (old_saved): the
+ * inode number, not the state, decides. */
 static gboolean
-remove_staging_trees (Transaction *t, GError **error)
+remove_staging_trees (Transaction *t, gboolean old_saved, GError **error)
 {
   for (guint i = 0; i < t->journal->components->len; i++) {
     const JournalComponent *c = t->journal->components->pdata[i];
+    guint64 ino = inode_of (t->parent_fds[i], c->staging);
+
+    if (ino != 0 && c->old_ino != 0 && ino == c->old_ino && !old_saved) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                   "not removing %s: it holds the data of %s from before the restore, which is "
+                   "not saved",
+                   c->staging, c->id);
+      return FALSE;
+    }
     if (!tree_remove (t->parent_fds[i], c->staging, error))
       return FALSE;
   }
   return TRUE;
 }
 
-/* Puts everything back as it was before the restore (any state up to
- * SWAPPED), starts the PBX if it was stopped and forgets the journal. */
-static gboolean
-needs_roll_back (Transaction *t)
-{
-  for (guint i = 0; i < t->journal->components->len; i++) {
-    const JournalComponent *c = t->journal->components->pdata[i];
-    if (c->new_ino != 0 && inode_of (t->parent_fds[i], c->live) == c->new_ino)
-      return TRUE;
-  }
-  return FALSE;
-}
-
+/* Puts everything back as it was before the restore (from any state before
+ * the PBX ran on the restored data), starts the PBX if it was stopped and
+ * forgets the journal.  On failure the journal stays, describing what is
+ * where, for the next attempt. */
 static gboolean
 abandon (Transaction *t, GError **error)
 {
   g_autoptr (GError) start_error = NULL;
-  gboolean ok = TRUE;
+  guint swapped = 0;
+  gboolean ok = count_swapped (t, &swapped, error);
 
   /* the PBX never runs while its data is being swapped */
-  if (!t->journal->pbx_stopped && needs_roll_back (t))
+  if (ok && swapped > 0 && !t->journal->pbx_stopped)
     ok = stop_pbx (t, error);
   ok = ok && roll_back_swaps (t, error);
 
@@ -404,8 +453,42 @@ abandon (Transaction *t, GError **error)
   if (start_error != NULL)
     g_warning ("%s", start_error->message);
   if (ok)
-    ok = remove_staging_trees (t, error) && journal_remove (t->backup_fd, error);
+    ok = remove_staging_trees (t, FALSE, error) && journal_remove (t->backup_fd, error);
   return ok;
+}
+
+/* Starts the PBX on the swapped-in data: from then on the restore is never
+ * rolled back.  If the PBX does not start, everything is rolled back and
+ * the PBX started on the old data. */
+static gboolean
+commit (Transaction *t, GError **error)
+{
+  g_autoptr (GError) start_error = NULL;
+  g_autoptr (GError) undo_error = NULL;
+
+  if (start_pbx (t, &start_error)) {
+    g_autoptr (GError) write_error = NULL;
+
+    /* A journal left at "swapped" is resolved the same way (the start is
+     * repeated, then the restore completes), so a failed write here is
+     * not a reason to stop the PBX again. */
+    if (!save_journal (t, JOURNAL_COMMITTED, &write_error))
+      g_warning ("%s", write_error->message);
+    t->journal->state = JOURNAL_COMMITTED;
+    return TRUE;
+  }
+  if (!abandon (t, &undo_error)) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                 "The PBX did not start on the restored data (%s), and rolling back failed "
+                 "(%s); the daemon retries",
+                 start_error->message, undo_error->message);
+    return FALSE;
+  }
+  g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+               "The PBX did not start on the restored data (%s); the previous state is back and "
+               "the PBX was started on it",
+               start_error->message);
+  return FALSE;
 }
 
 /* --- saving the previous state and cleaning up ------------------------------ */
@@ -420,26 +503,78 @@ save_progress (guint64 done, guint64 total, gpointer data)
           "saving-previous", "Saving the previous state: %s of %s", a, b);
 }
 
+static void
+check_progress (guint64 bytes_read, gpointer data)
+{
+  g_autofree char *done = g_format_size (bytes_read);
+
+  report (data, P_SAVE_END, "saving-previous", "Reading back the saved previous state: %s", done);
+}
+
+static gboolean
+backup_exists (Transaction *t, const char *name)
+{
+  struct stat st;
+
+  return name != NULL && fstatat (t->backup_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+         && S_ISREG (st.st_mode);
+}
+
+/* A pre-restore name not taken yet: the writer's naming, a second later
+ * if need be.  Callers cannot upload under these names (names.c reserves
+ * the process), so only earlier undos can be in the way. */
+static char *
+free_pre_restore_name (Transaction *t, gint64 *created)
+{
+  char *name = NULL;
+
+  *created = g_get_real_time () / G_USEC_PER_SEC;
+  for (;; (*created)++) {
+    g_autofree char *temp = NULL;
+
+    g_free (name);
+    name = sar_name_for (SAR_PROCESS_PRE_RESTORE, *created);
+    temp = g_strconcat (UPLOAD_TEMP_PREFIX, name, NULL);
+    if (!backup_exists (t, name) && !backup_exists (t, temp))
+      return name;
+  }
+}
+
+/* Writes the set-aside old trees as the pre-restore backup: packed into a
+ * temporary file, synced, read back by the reader and limits a restore
+ * uses, and only then published under its name and recorded (SAVED). */
 static gboolean
 save_previous (Transaction *t, GError **error)
 {
   g_autoptr (GPtrArray) components = g_ptr_array_new ();
   g_autoptr (GPtrArray) owned = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (SarHeader) check = NULL;
   g_autofree char *temp = NULL;
-  g_autofree char *name = NULL;
+  SarLimits limits = { t->config->max_unpacked_size, t->config->max_entries };
   SarPackSpec spec = { 0 };
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  struct stat st;
+  gint64 created;
   gboolean ok;
   int fd;
 
-  if (t->journal->state == JOURNAL_SAVED)
+  if (t->journal->state == JOURNAL_SAVED && backup_exists (t, t->journal->pre_restore))
     return TRUE;
+  /* an undo published before its journal said so */
+  if (backup_exists (t, t->journal->pre_restore))
+    return save_journal (t, JOURNAL_SAVED, error);
+
   report (t, P_SAVE, "saving-previous", "Saving the previous state as a backup");
   for (guint i = 0; i < t->journal->components->len; i++) {
     const JournalComponent *c = t->journal->components->pdata[i];
     const ConfigComponent *cc = config_find_component (t->config, c->id);
     SarPackComponent *pc = g_new0 (SarPackComponent, 1);
+
+    if (inode_of (t->parent_fds[i], c->staging) != c->old_ino) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                   "the set-aside tree of %s (%s) is not the one the journal records", c->id,
+                   c->staging);
+      g_free (pc);
+      return FALSE;
+    }
     pc->id = c->id;
     pc->label = (char *) (cc != NULL ? cc->label : sar_default_label (c->id));
     pc->path = g_build_filename (t->config->data_root, c->parent, c->staging, NULL);
@@ -447,51 +582,140 @@ save_previous (Transaction *t, GError **error)
     g_ptr_array_add (owned, pc);
     g_ptr_array_add (components, pc);
   }
-  /* a name not taken yet: the writer's naming, one second later if need be */
-  do {
-    g_free (name);
-    name = sar_name_for (PRE_RESTORE_PROCESS, now++);
-  } while (fstatat (t->backup_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0);
+
+  /* the name is in the journal before the file exists */
+  g_free (t->journal->pre_restore);
+  t->journal->pre_restore = free_pre_restore_name (t, &created);
+  if (!save_journal (t, JOURNAL_COMMITTED, error))
+    return FALSE;
 
   spec.version = t->journal->installed_version;
-  spec.process = PRE_RESTORE_PROCESS;
-  spec.created = now - 1;
+  spec.process = SAR_PROCESS_PRE_RESTORE;
+  spec.created = created;
   spec.compression = SAR_COMPRESSION_ZSTD;
   spec.components = components;
   spec.progress = save_progress;
   spec.progress_data = t;
 
-  temp = g_strdup_printf (UPLOAD_TEMP_PREFIX "%s", name);
+  temp = g_strconcat (UPLOAD_TEMP_PREFIX, t->journal->pre_restore, NULL);
   fd = openat (t->backup_fd, temp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0)
     return backup_error_set_errno (error, errno, "cannot create %s", temp);
   ok = sar_pack (&spec, fd, NULL, error);
   if (ok && fsync (fd) < 0)
-    ok = backup_error_set_errno (error, errno, "cannot sync %s", name);
+    ok = backup_error_set_errno (error, errno, "cannot sync %s", t->journal->pre_restore);
+  if (ok && lseek (fd, 0, SEEK_SET) < 0)
+    ok = backup_error_set_errno (error, errno, "cannot read back %s", t->journal->pre_restore);
+  if (ok) {
+    g_autoptr (GError) local = NULL;
+
+    check = sar_verify (fd, &limits, check_progress, t, NULL, &local);
+    if (check == NULL) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                   "the backup of the previous state does not read back as a restorable backup: "
+                   "%s",
+                   local->message);
+      ok = FALSE;
+    }
+  }
   close (fd);
-  if (ok && renameat2 (t->backup_fd, temp, t->backup_fd, name, RENAME_NOREPLACE) < 0)
-    ok = backup_error_set_errno (error, errno, "cannot publish %s", name);
+  if (ok
+      && renameat2 (t->backup_fd, temp, t->backup_fd, t->journal->pre_restore, RENAME_NOREPLACE)
+             < 0)
+    ok = backup_error_set_errno (error, errno, "cannot publish %s", t->journal->pre_restore);
   if (ok && fsync (t->backup_fd) < 0)
     ok = backup_error_set_errno (error, errno, "cannot sync the backup directory");
   if (!ok) {
     unlinkat (t->backup_fd, temp, 0);
     return FALSE;
   }
-  g_free (t->journal->pre_restore);
-  t->journal->pre_restore = g_strdup (name);
-  report (t, P_SAVE_END, "saving-previous", "Saved the previous state as %s", name);
+  report (t, P_SAVE_END, "saving-previous", "Saved the previous state as %s",
+          t->journal->pre_restore);
   return save_journal (t, JOURNAL_SAVED, error);
 }
 
+/* The PBX runs on the restored data: save the old trees, then remove
+ * them.  Never stops the PBX. */
 static gboolean
 finish (Transaction *t, GError **error)
 {
   if (!save_previous (t, error))
     return FALSE;
+  g_free (t->result->pre_restore);
   t->result->pre_restore = g_strdup (t->journal->pre_restore);
   report (t, P_CLEANUP, "cleanup", "Removing the previous trees (saved in %s)",
           t->journal->pre_restore);
-  return remove_staging_trees (t, error) && journal_remove (t->backup_fd, error);
+  return remove_staging_trees (t, TRUE, error) && journal_remove (t->backup_fd, error);
+}
+
+/* After the PBX runs on the restored data, a failure to save or remove
+ * the old trees ends the restore done, with the old trees kept and
+ * recorded in the journal for the daemon to try again. */
+static void
+finish_or_defer (Transaction *t)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (finish (t, &local))
+    return;
+  g_warning ("the restore of %s is done, but %s; the previous state stays on disk as the "
+             "journal records, and the daemon tries again",
+             t->journal->backup, local->message);
+  t->result->unresolved = g_strdup (local->message);
+}
+
+/* --- what a restore needs of the live data ----------------------------------- */
+
+gboolean
+restore_check_live_data (const Config *config, GPtrArray *components, guint64 *bytes,
+                         GCancellable *cancellable, GError **error)
+{
+  SarPackSurvey survey = { 0 };
+
+  for (guint i = 0; i < components->len; i++) {
+    const ConfigComponent *cc = components->pdata[i];
+    g_autofree char *live = g_build_filename (config->data_root, cc->path, NULL);
+    g_autoptr (GError) local = NULL;
+    struct stat st;
+
+    if (lstat (live, &st) < 0 && errno == ENOENT)
+      continue; /* created empty by the restore */
+    if (!sar_pack_survey (cc->id, live, &survey, cancellable, &local)) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                   "The current data of %s cannot be saved as the backup that undoes the "
+                   "restore: %s",
+                   cc->id, local->message);
+      return FALSE;
+    }
+  }
+  if (bytes != NULL)
+    *bytes = survey.bytes;
+  /* the undo must pass the limits a restore of it is held to */
+  if (config->max_entries != 0 && survey.entries + 2 > config->max_entries) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE,
+                 "The current data holds %" G_GUINT64_FORMAT " files and directories; the backup "
+                 "that undoes the restore would exceed MaxEntries (%" G_GUINT64_FORMAT ")",
+                 survey.entries, config->max_entries);
+    return FALSE;
+  }
+  if (config->max_unpacked_size != 0 && survey.bytes > config->max_unpacked_size) {
+    g_autofree char *have = g_format_size (survey.bytes);
+    g_autofree char *max = g_format_size (config->max_unpacked_size);
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE,
+                 "The current data holds %s; the backup that undoes the restore would exceed "
+                 "MaxUnpackedSize (%s)",
+                 have, max);
+    return FALSE;
+  }
+  if (survey.checksum_bytes > SAR_CHECKSUMS_MAX) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE,
+                 "The current data holds %" G_GUINT64_FORMAT " files; the checksum list of the "
+                 "backup that undoes the restore would be %" G_GUINT64_FORMAT " bytes, over the "
+                 "format's limit of %u",
+                 survey.files, survey.checksum_bytes, (guint) SAR_CHECKSUMS_MAX);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 /* --- the transaction ---------------------------------------------------------- */
@@ -505,6 +729,9 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
   ExtractProgress ep = { t, 0 };
   struct stat st;
 
+  report (t, 0, "extracting", "Checking that the current data can be saved");
+  if (!restore_check_live_data (request->config, request->components, NULL, cancellable, error))
+    return FALSE;
   for (guint i = 0; i < request->components->len; i++) {
     ExtractTarget *target = g_new0 (ExtractTarget, 1);
     g_ptr_array_add (targets, target);
@@ -558,10 +785,11 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
     journal_add_component (t.journal, cc->id, parent, live, staging);
   }
 
-  /* nothing is created before the journal says where it will be */
+  /* nothing is created before the journal says where it will be, and
+   * nothing while another restore's journal is unresolved */
   journaled = transaction_open (&t, request->config, hooks, result, error)
               && transaction_open_parents (&t, error)
-              && save_journal (&t, JOURNAL_EXTRACTING, error);
+              && journal_create (t.backup_fd, t.journal, error);
   ok = journaled && run_before_swap (&t, request, staging_fds, cancellable, error);
   for (guint i = 0; i < request->components->len; i++)
     if (staging_fds[i] >= 0)
@@ -575,47 +803,80 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
     ok = save_journal (&t, JOURNAL_SWAPPING, error);
     for (guint i = 0; ok && i < t.journal->components->len; i++)
       ok = exchange (&t, i, error);
-    ok = ok && save_journal (&t, JOURNAL_SWAPPED, error) && start_pbx (&t, error)
-         && finish (&t, error);
+    ok = ok && save_journal (&t, JOURNAL_SWAPPED, error);
   }
-  if (!ok && journaled && t.journal->state != JOURNAL_SAVED && !abandon (&t, &cleanup_error))
-    g_warning ("could not undo the failed restore of %s (the journal stays for the next "
-               "start): %s",
-               request->backup, cleanup_error->message);
+  if (!ok) {
+    if (journaled && !abandon (&t, &cleanup_error))
+      g_warning ("could not undo the failed restore of %s (the journal stays, and the daemon "
+                 "tries again): %s",
+                 request->backup, cleanup_error->message);
+    transaction_close (&t);
+    return FALSE;
+  }
+  ok = commit (&t, error);
+  if (ok)
+    finish_or_defer (&t);
   transaction_close (&t);
   return ok;
 }
 
-/* --- recovery after a crash --------------------------------------------------- */
+/* --- recovery ------------------------------------------------------------------ */
+
+/* Opens the transaction of the journal on disk; FALSE without error (and
+ * t->journal NULL) when there is none. */
+static gboolean
+transaction_resume (Transaction *t, const Config *config, const RestoreHooks *hooks,
+                    RestoreResult *result, GError **error)
+{
+  if (!transaction_open (t, config, hooks, result, error))
+    return FALSE;
+  t->journal = journal_read (t->backup_fd, error);
+  if (t->journal == NULL)
+    return FALSE;
+  /* a journal of an earlier version: "swapped" with the PBX started */
+  if (t->journal->state == JOURNAL_SWAPPED && !t->journal->pbx_stopped)
+    t->journal->state = JOURNAL_COMMITTED;
+  return transaction_open_parents (t, error);
+}
+
+/* Whether the journal can only be resolved by completing the restore
+ * (the slow part: saving the previous state). */
+static gboolean
+must_complete (Transaction *t, guint swapped)
+{
+  return t->journal->state >= JOURNAL_SWAPPED && swapped == t->journal->components->len;
+}
 
 gboolean
 restore_recover (const Config *config, char **backup, GError **error)
 {
   Transaction t = { .root_fd = -1, .backup_fd = -1 };
   RestoreResult result = { 0 };
+  guint swapped = 0;
   gboolean ok;
 
   *backup = NULL;
-  ok = transaction_open (&t, config, NULL, &result, error);
-  if (ok)
-    t.journal = journal_read (t.backup_fd, error);
-  if (!ok || t.journal == NULL) {
-    ok = ok && (error == NULL || *error == NULL);
+  ok = transaction_resume (&t, config, NULL, &result, error);
+  if (t.journal == NULL) {
     transaction_close (&t);
-    return ok;
+    return ok || error == NULL || *error == NULL;
   }
-  g_message ("found an interrupted restore of %s (%s)", t.journal->backup,
-             journal_state_name (t.journal->state));
-  ok = transaction_open_parents (&t, error);
-  if (ok && t.journal->state < JOURNAL_SWAPPED) {
+  if (ok)
+    g_message ("found an interrupted restore of %s (%s)", t.journal->backup,
+               journal_state_name (t.journal->state));
+  ok = ok && count_swapped (&t, &swapped, error);
+  if (ok && must_complete (&t, swapped)) {
+    *backup = g_strdup (t.journal->backup);
+  } else if (ok && t.journal->state >= JOURNAL_COMMITTED) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                 "the restore of %s ran the PBX on the restored data, but only %u of %u "
+                 "components hold it now; nothing was changed",
+                 t.journal->backup, swapped, t.journal->components->len);
+    ok = FALSE;
+  } else if (ok) {
     ok = abandon (&t, error);
     if (ok)
       g_message ("rolled back the interrupted restore of %s", t.journal->backup);
-  } else if (ok) {
-    /* every component holds the restored data: finish the restore */
-    ok = start_pbx (&t, error);
-    if (ok)
-      *backup = g_strdup (t.journal->backup);
   }
   transaction_close (&t);
   restore_result_clear (&result);
@@ -627,16 +888,56 @@ restore_complete (const Config *config, const RestoreHooks *hooks, RestoreResult
                   GError **error)
 {
   Transaction t = { .root_fd = -1, .backup_fd = -1 };
-  gboolean ok = transaction_open (&t, config, hooks, result, error);
+  guint swapped = 0;
+  gboolean ok = transaction_resume (&t, config, hooks, result, error);
 
-  if (ok)
-    t.journal = journal_read (t.backup_fd, error);
-  if (ok && t.journal == NULL) {
+  if (t.journal == NULL) {
     transaction_close (&t);
-    return error == NULL || *error == NULL;
+    return ok || error == NULL || *error == NULL;
   }
-  ok = ok && t.journal != NULL && transaction_open_parents (&t, error) && start_pbx (&t, error)
-       && finish (&t, error);
+  ok = ok && count_swapped (&t, &swapped, error);
+  if (ok && !must_complete (&t, swapped)) {
+    if (t.journal->state >= JOURNAL_COMMITTED) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                   "the restore of %s ran the PBX on the restored data, but only %u of %u "
+                   "components hold it now; nothing was changed",
+                   t.journal->backup, swapped, t.journal->components->len);
+      ok = FALSE;
+    } else {
+      report (&t, P_ACTIVATE, "activating", "Rolling back the interrupted restore of %s",
+              t.journal->backup);
+      ok = abandon (&t, error);
+      if (ok)
+        g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                     "The interrupted restore of %s was rolled back; the previous state is "
+                     "back and the PBX runs",
+                     t.journal->backup);
+      ok = FALSE;
+    }
+  } else if (ok) {
+    if (t.journal->state == JOURNAL_SWAPPED)
+      ok = commit (&t, error);
+    ok = ok && finish (&t, error);
+  }
   transaction_close (&t);
   return ok;
+}
+
+gboolean
+restore_pending (const Config *config, char **backup)
+{
+  g_autoptr (Journal) journal = NULL;
+  g_autoptr (GError) error = NULL;
+  int fd = open (config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  *backup = NULL;
+  if (fd < 0)
+    return FALSE;
+  journal = journal_read (fd, &error);
+  close (fd);
+  if (journal != NULL)
+    *backup = g_strdup (journal->backup);
+  else if (error != NULL)
+    *backup = g_strdup ("(unreadable journal)");
+  return *backup != NULL;
 }

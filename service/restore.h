@@ -26,7 +26,11 @@ typedef struct {
 } RestoreRequest;
 
 typedef struct {
-  char *pre_restore;     /* the backup holding the previous state */
+  char *pre_restore; /* the backup holding the previous state */
+  /* set when the restore is done (the PBX runs on the restored data) but
+   * saving or removing the previous state failed: why; the old trees stay
+   * on disk, recorded in the journal, until restore_complete() succeeds */
+  char *unresolved;
   gint64 pbx_stopped_at; /* g_get_real_time() when the stop command ended, 0 if never */
   gint64 pbx_started_at; /* ... when the start command ended */
 } RestoreResult;
@@ -46,12 +50,29 @@ typedef struct {
 gboolean restore_run (const RestoreRequest *request, const RestoreHooks *hooks,
                       GCancellable *cancellable, RestoreResult *result, GError **error);
 
-/* At start-up: reads the journal, if any.  A restore interrupted before all
- * of its swaps is rolled back, its staging trees removed and the PBX
- * started, here and now (fast: renames only).  One interrupted after all
- * swaps must be completed (the previous state saved, old trees removed):
- * then *backup is set to its backup's name and restore_complete() must be
- * run (slow: in a job). */
+/* Whether the live trees of components (const ConfigComponent*) can be
+ * saved as the backup that undoes a restore, and that backup restored
+ * under the configured limits: nothing the writer cannot pack (symlinks,
+ * sockets, names the SAR rules refuse), entries, bytes and the checksum
+ * list within the limits.  Fails with the reason (TOO_LARGE for limits).
+ * *bytes (may be NULL): the file bytes to save. */
+gboolean restore_check_live_data (const Config *config, GPtrArray *components, guint64 *bytes,
+                                  GCancellable *cancellable, GError **error);
+
+/* Whether a restore journal is on disk (an unresolved restore); *backup
+ * is then set to its backup's name. */
+gboolean restore_pending (const Config *config, char **backup);
+
+/* At start-up: reads the journal, if any, and decides from the inodes on
+ * disk.  A restore interrupted before the PBX ran on all of its restored
+ * trees is rolled back, its staging trees removed and the PBX started,
+ * here and now (fast: renames only).  One whose components all hold the
+ * restored data must be completed (the PBX started if need be, the
+ * previous state saved, old trees removed): then *backup is set to its
+ * backup's name and restore_complete() must be run (slow: in a job).
+ * FALSE: the journal stays; try restore_complete() again later.
+ * restore_complete() resolves a journal in any state; it fails (the journal
+ * gone) also when it had to roll back. */
 gboolean restore_recover (const Config *config, char **backup, GError **error);
 gboolean restore_complete (const Config *config, const RestoreHooks *hooks, RestoreResult *result,
                            GError **error);
