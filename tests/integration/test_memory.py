@@ -1,0 +1,155 @@
+"""The daemon's memory and descriptors stay flat under many read calls.
+
+List, Inspect and Preflight are the calls agents make all day long: a
+few thousand of them, pipelined on one connection, must leave the daemon's
+resident memory (after a warm-up) and its open descriptors where they were.
+"""
+
+import os
+
+import dbus
+import pytest
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+
+from harness import BUS_NAME, IFACE, OBJECT_PATH, SANITIZED
+
+BACKUPS = 10
+WARM_UP_ROUNDS = 100      # one List, one Inspect and one Preflight each
+MEASURED_ROUNDS = 1000    # 3000 calls
+IN_FLIGHT = 16
+# What the measured calls may add to the resident set: allocator noise, the
+# Preflight tokens (kept until they expire) and the like.  A reply leaked
+# per call grows it by tens of MiB.
+RSS_GROWTH_LIMIT_KB = 4 * 1024
+
+
+def status_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def memory_env():
+    """ASan keeps freed memory in quarantine, which would count as growth."""
+    if not SANITIZED:
+        return {}
+    options = os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+    return {"ASAN_OPTIONS": options + ":quarantine_size_mb=0"}
+
+
+class Pipeline:
+    """Calls on one connection with up to IN_FLIGHT replies outstanding,
+    each reply checked."""
+
+    def __init__(self, service):
+        self.conn = dbus.bus.BusConnection(service.bus.address, mainloop=DBusGMainLoop())
+        self.manager = dbus.Interface(
+            self.conn.get_object(BUS_NAME, OBJECT_PATH, introspect=False), IFACE)
+
+    def run(self, calls):
+        calls = iter(calls)
+        loop = GLib.MainLoop()
+        state = {"in_flight": 0, "answered": 0, "failures": []}
+
+        def send_next():
+            call = next(calls, None)
+            if call is None:
+                if state["in_flight"] == 0:
+                    loop.quit()
+                return
+            method, args, check = call
+            state["in_flight"] += 1
+
+            def replied(*reply):
+                state["in_flight"] -= 1
+                state["answered"] += 1
+                try:
+                    check(*reply)
+                except AssertionError as e:
+                    state["failures"].append(f"{method}: {e!r}")
+                send_next()
+
+            def failed(error):
+                state["in_flight"] -= 1
+                state["failures"].append(f"{method}: {error}")
+                send_next()
+
+            getattr(self.manager, method)(*args, reply_handler=replied, error_handler=failed,
+                                          timeout=300)
+
+        def give_up():
+            state["guard"] = None
+            state["failures"].append("the calls did not all end within 15 minutes")
+            loop.quit()
+            return False
+
+        for _ in range(IN_FLIGHT):
+            send_next()
+        state["guard"] = GLib.timeout_add_seconds(900, give_up)
+        if state["in_flight"] > 0:
+            loop.run()
+        if state["guard"] is not None:
+            GLib.source_remove(state["guard"])
+        assert not state["failures"], state["failures"][:5]
+        return state["answered"]
+
+    def close(self):
+        self.conn.close()
+
+
+def read_calls(names, rounds):
+    def check_list(backups):
+        assert len(backups) == BACKUPS
+
+    def check_inspect(name):
+        def check(info):
+            assert str(info["name"]) == name
+        return check
+
+    def check_preflight(report):
+        assert len(report["token"]) == 32
+
+    for i in range(rounds):
+        name = names[i % len(names)]
+        yield "List", (), check_list
+        yield "Inspect", (name,), check_inspect(name)
+        yield "Preflight", (name, dbus.Array([], signature="s"),
+                            dbus.Dictionary({}, signature="sv")), check_preflight
+
+
+@pytest.fixture
+def busy_service(service_factory, backup_maker):
+    svc = service_factory()
+    names = []
+    for day in range(1, BACKUPS + 1):
+        name = f"Nightly_2026-11-{day:02d}_02-00-00.sar"
+        backup_maker(svc.backups, name, created=f"2026-11-{day:02d}T02:00:00Z")
+        names.append(name)
+    svc.start(env=memory_env())
+    return svc, names
+
+
+def test_thousands_of_reads_keep_memory_and_descriptors_flat(busy_service):
+    svc, names = busy_service
+    pid = svc.process.pid
+    pipeline = Pipeline(svc)
+    try:
+        assert pipeline.run(read_calls(names, WARM_UP_ROUNDS)) == 3 * WARM_UP_ROUNDS
+        rss_before = status_kb(pid, "VmRSS")
+        fds_before = open_fds(pid)
+        assert pipeline.run(read_calls(names, MEASURED_ROUNDS)) == 3 * MEASURED_ROUNDS
+        rss_after = status_kb(pid, "VmRSS")
+        fds_after = open_fds(pid)
+    finally:
+        pipeline.close()
+    print(f"VmRSS {rss_before} kB -> {rss_after} kB ({rss_after - rss_before:+d} kB) over "
+          f"{3 * MEASURED_ROUNDS} calls; descriptors {fds_before} -> {fds_after}")
+    assert rss_after - rss_before <= RSS_GROWTH_LIMIT_KB, (rss_before, rss_after)
+    assert fds_after == fds_before
