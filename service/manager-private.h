@@ -22,10 +22,12 @@ struct _Manager {
 
 #define TOKEN_LIFETIME_SECONDS 300
 
-/* Work done in a worker thread: returns the reply tuple or sets error. */
+/* Work done in a worker thread: returns the reply tuple (a new reference,
+ * usually floating, that the caller owns) or NULL and sets error. */
 typedef GVariant *(*WorkFunc) (Manager *manager, gpointer data, GError **error);
 
-/* Runs func in a worker thread and answers the call with its result. */
+/* Runs func in a worker thread and answers the call with its result.
+ * Owns call and data (freed with free_data) from then on. */
 void manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
                             GDestroyNotify free_data);
 

@@ -31,10 +31,11 @@ work_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   GError *error = NULL;
   GVariant *reply = work->func (work->manager, work->data, &error);
 
+  /* the task holds the one (no longer floating) reference until work_done */
   if (reply == NULL)
     g_task_return_error (task, error);
   else
-    g_task_return_pointer (task, g_variant_ref_sink (reply), (GDestroyNotify) g_variant_unref);
+    g_task_return_pointer (task, g_variant_take_ref (reply), (GDestroyNotify) g_variant_unref);
 }
 
 static void
@@ -47,7 +48,7 @@ work_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (reply == NULL)
     call_return_error (call, error);
   else
-    call_return (call, reply); /* consumes our reference */
+    call_return (call, reply); /* takes over the reference the task passed on */
 }
 
 void

@@ -159,7 +159,8 @@ call_return_new_error (Call *call, BackupError code, const char *format, ...)
 void
 call_return (Call *call, GVariant *reply_args)
 {
-  g_autoptr (GVariant) args = reply_args != NULL ? g_variant_ref_sink (reply_args) : NULL;
+  /* takes over the caller's reference, floating or not */
+  g_autoptr (GVariant) args = reply_args != NULL ? g_variant_take_ref (reply_args) : NULL;
   g_autofree char *expected = tuple_signature (call->method->out_args);
   DBusMessage *reply;
 
@@ -571,7 +572,7 @@ void
 server_emit_signal (Server *server, const char *path, const char *interface, const char *signal,
                     GVariant *args)
 {
-  g_autoptr (GVariant) owned = g_variant_ref_sink (args);
+  g_autoptr (GVariant) owned = g_variant_take_ref (args);
   GDBusInterfaceInfo *iface = g_dbus_node_info_lookup_interface (server->node_info, interface);
   GDBusSignalInfo *info
       = iface != NULL ? g_dbus_interface_info_lookup_signal (iface, signal) : NULL;
