@@ -13,7 +13,9 @@
  * arguments) is consumed: the function takes over the caller's reference,
  * floating (straight from g_variant_new() or a builder) or full (e.g. one
  * that came out of g_task_propagate_pointer()); the caller must not use or
- * unref it afterwards.
+ * unref it afterwards.  A PropertyFunc returns a reference that the caller
+ * (object.c) owns and drops, floating or full (g_variant_ref() of a value
+ * the object keeps).
  */
 #pragma once
 
@@ -31,6 +33,8 @@ typedef struct _Server Server;
 typedef struct _Call Call;
 
 typedef void (*MethodFunc) (Call *call, GVariant *args, gpointer object);
+/* Returns a new reference (floating or full), owned by the caller, or NULL
+ * for an unknown property. */
 typedef GVariant *(*PropertyFunc) (const char *property, gpointer object);
 
 typedef struct {

@@ -12,7 +12,7 @@ import pytest
 from dbus.mainloop.glib import DBusGMainLoop
 from gi.repository import GLib
 
-from harness import BUS_NAME, IFACE, OBJECT_PATH, SANITIZED
+from harness import BUS_NAME, IFACE, JOB_IFACE, OBJECT_PATH, SANITIZED, wait_job
 
 BACKUPS = 10
 WARM_UP_ROUNDS = 100      # one List, one Inspect and one Preflight each
@@ -153,3 +153,19 @@ def test_thousands_of_reads_keep_memory_and_descriptors_flat(busy_service):
           f"{3 * MEASURED_ROUNDS} calls; descriptors {fds_before} -> {fds_after}")
     assert rss_after - rss_before <= RSS_GROWTH_LIMIT_KB, (rss_before, rss_after)
     assert fds_after == fds_before
+
+
+def test_job_properties_read_and_announced_are_freed(service, backup_maker, workdir):
+    """A job's Details (kept by the job, handed out by reference) are read
+    with Get and GetAll and announced with PropertiesChanged; the daemon's
+    exit then shows (in a sanitizer build) that nothing kept them alive."""
+    sample = backup_maker(workdir, "sample.sar")
+    with open(sample, "rb") as f:
+        job = str(service.manager().Upload("Up.sar", dbus.types.UnixFd(f),
+                                           dbus.Dictionary({}, signature="sv")))
+    assert wait_job(service, job) == "done"
+    props = dbus.Interface(service.proxy(path=job), "org.freedesktop.DBus.Properties")
+    for _ in range(50):
+        assert props.Get(JOB_IFACE, "Details") == {}
+        assert props.GetAll(JOB_IFACE)["State"] == "done"
+    service.stop()
