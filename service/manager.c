@@ -267,10 +267,12 @@ manager_check_options (GVariant *options, const OptionSpec *specs, const char *m
 {
   GVariantIter iter;
   const char *key;
-  GVariant *value;
+  GVariant *next;
 
   g_variant_iter_init (&iter, options);
-  while (g_variant_iter_loop (&iter, "{&sv}", &key, &value)) {
+  /* g_variant_iter_next: each value is ours, so leaving early frees it */
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &next)) {
+    g_autoptr (GVariant) value = next;
     const OptionSpec *spec = specs;
     g_autoptr (GString) known = g_string_new (NULL);
     for (; spec->key != NULL; spec++) {
