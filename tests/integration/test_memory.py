@@ -1,18 +1,21 @@
-"""The daemon's memory and descriptors stay flat under many read calls.
+"""The daemon's memory and descriptors under many read calls.
 
 List, Inspect and Preflight are the calls agents make all day long: a
 few thousand of them, pipelined on one connection, must leave the daemon's
-resident memory (after a warm-up) and its open descriptors where they were.
+resident memory (after a warm-up) and its open descriptors where they were;
+and many at once must not parse many backups' metadata at once.
 """
 
 import os
+import shutil
 
 import dbus
 import pytest
 from dbus.mainloop.glib import DBusGMainLoop
 from gi.repository import GLib
 
-from harness import BUS_NAME, IFACE, JOB_IFACE, OBJECT_PATH, SANITIZED, wait_job
+from harness import BUS_NAME, IFACE, JOB_IFACE, OBJECT_PATH, SANITIZED, new_tempdir, pack, \
+    wait_job
 
 BACKUPS = 10
 WARM_UP_ROUNDS = 100      # one List, one Inspect and one Preflight each
@@ -49,6 +52,7 @@ class Pipeline:
     each reply checked."""
 
     def __init__(self, service):
+        self.in_flight = IN_FLIGHT
         self.conn = dbus.bus.BusConnection(service.bus.address, mainloop=DBusGMainLoop())
         self.manager = dbus.Interface(
             self.conn.get_object(BUS_NAME, OBJECT_PATH, introspect=False), IFACE)
@@ -90,7 +94,7 @@ class Pipeline:
             loop.quit()
             return False
 
-        for _ in range(IN_FLIGHT):
+        for _ in range(self.in_flight):
             send_next()
         state["guard"] = GLib.timeout_add_seconds(900, give_up)
         if state["in_flight"] > 0:
@@ -169,3 +173,64 @@ def test_job_properties_read_and_announced_are_freed(service, backup_maker, work
         assert props.Get(JOB_IFACE, "Details") == {}
         assert props.GetAll(JOB_IFACE)["State"] == "done"
     service.stop()
+
+
+# A backup whose SHA256SUMS is close to the 4 MiB that metadata may have:
+# each Inspect of it holds several MiB while it parses.
+BIG_FILES = (100, 200)   # directories, files in each
+PARALLEL_INSPECTS = 24
+# List, Inspect and Preflight parse in a pool of this many threads.
+READ_WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def big_sums_backup():
+    root = new_tempdir()
+    tree = root / "tree" / "core"
+    for d in range(BIG_FILES[0]):
+        directory = tree / f"directory-with-a-rather-long-name-{d:03d}" / "and-a-second-level"
+        directory.mkdir(parents=True)
+        for f in range(BIG_FILES[1]):
+            (directory / f"file-number-{f:05d}-with-a-long-descriptive-name.txt").touch()
+    path = pack(root / "tree", root / "big.sar")
+    yield path
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_parallel_inspects_are_all_answered_and_parse_a_few_at_a_time(service_factory,
+                                                                       big_sums_backup):
+    svc = service_factory()
+    name = "Big_2026-11-20_02-00-00.sar"
+    shutil.copy(big_sums_backup, svc.backups / name)
+    svc.start(env=memory_env())
+    pid = svc.process.pid
+    pipeline = Pipeline(svc)
+    files = BIG_FILES[0] * BIG_FILES[1]
+
+    def check(info):
+        assert str(info["name"]) == name
+        [(component, details)] = info["components"]
+        assert (component, int(details["files"])) == ("core", files)
+
+    try:
+        # what one parse costs: the peak of the first Inspect over the
+        # resident set before it
+        rss = status_kb(pid, "VmRSS")
+        assert pipeline.run([("Inspect", (name,), check)]) == 1
+        one_parse = status_kb(pid, "VmHWM") - rss
+        # warm the pool's threads up: READ_WORKERS at a time
+        pipeline.in_flight = READ_WORKERS
+        assert pipeline.run([("Inspect", (name,), check)] * 2 * READ_WORKERS) == 2 * READ_WORKERS
+        peak_bounded = status_kb(pid, "VmHWM")
+        # now all at once
+        pipeline.in_flight = PARALLEL_INSPECTS
+        assert pipeline.run([("Inspect", (name,), check)] * PARALLEL_INSPECTS) == \
+            PARALLEL_INSPECTS
+        peak = status_kb(pid, "VmHWM")
+    finally:
+        pipeline.close()
+    print(f"one parse {one_parse} kB; peak with {READ_WORKERS} at a time {peak_bounded} kB, "
+          f"with {PARALLEL_INSPECTS} sent at once {peak} kB")
+    # at most READ_WORKERS parses at once: no higher a peak than with
+    # READ_WORKERS calls at a time, give or take one parse
+    assert peak <= peak_bounded + one_parse, (one_parse, peak_bounded, peak)
