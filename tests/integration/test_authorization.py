@@ -327,3 +327,19 @@ def test_arguments_are_checked_before_polkit_alike_for_preflight_and_restore(svc
             assert result["error"] == ERROR + "InvalidToken", (user, components, result)
     assert jobs(svc) == []
     assert not (svc.data / "core").exists()
+
+
+def test_upload_arguments_are_checked_before_polkit(svc, readable_backup, workdir):
+    os.chmod(workdir, 0o755)
+    for user in ("sfdeny", "nobody"):
+        for args, expected in [
+                (["Sicherung März.sar", f"@fd:{readable_backup}", {}], ERROR + "InvalidName"),
+                (["Agent.sar", f"@fd:{readable_backup}", {"overwrite": True}],
+                 "org.freedesktop.DBus.Error.InvalidArgs"),
+                (["Agent.sar", f"@fd:{readable_backup}", {"replace": "yes"}],
+                 "org.freedesktop.DBus.Error.InvalidArgs"),
+                (["Agent.sar", f"@fd:{workdir}", {}], "org.freedesktop.DBus.Error.InvalidArgs")]:
+            result = call_as(user, svc.bus.address, "Upload", "sha{sv}", args)
+            assert result.get("error") == expected, (user, args, result)
+    assert list(svc.backups.iterdir()) == []
+    assert jobs(svc) == []
