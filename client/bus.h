@@ -49,5 +49,6 @@ void bus_set_signal_handler (Bus *bus, BusSignalFunc func, gpointer user_data);
 /* Hands what is already queued to the handler now. */
 void bus_dispatch_pending (Bus *bus);
 
-/* "3" for /de/starface/Backup/job/3, the path itself for anything else. */
+/* The job's id, "5c1e0d9a3b7f2e14" for /de/starface/Backup/job/5c1e0d9a3b7f2e14,
+ * the path itself for anything else. */
 const char *bus_job_number (const char *path);

@@ -340,13 +340,15 @@ cmd_preflight (int argc, char **argv)
 
 /* --- cancel --------------------------------------------------------------- */
 
+/* A job's id: the last element of its path (16 hexadecimal digits from
+ * this service, but any valid path element is passed on). */
 static gboolean
-all_digits (const char *text)
+is_job_id (const char *text)
 {
   if (*text == '\0')
     return FALSE;
   for (; *text != '\0'; text++)
-    if (!g_ascii_isdigit (*text))
+    if (!g_ascii_isalnum (*text) && *text != '_')
       return FALSE;
   return TRUE;
 }
@@ -361,18 +363,20 @@ cmd_cancel (int argc, char **argv)
   g_autofree char *path = NULL;
   int status;
 
-  if (!cli_parse ("cancel", "JOB", "Cancels a running job, given as its number or its object path.",
+  if (!cli_parse ("cancel", "JOB", "Cancels a running job, given as its id or its object path.",
                   entries, TRUE, &argc, &argv))
     return EXIT_USAGE;
   if (argc != 2)
     return cli_usage_error ("cancel", "expected one JOB");
-  if (all_digits (argv[1]))
+  if (is_job_id (argv[1]))
     path = g_strconcat (JOB_PATH_PREFIX, argv[1], NULL);
   else if (g_str_has_prefix (argv[1], JOB_PATH_PREFIX)
-           && all_digits (argv[1] + strlen (JOB_PATH_PREFIX)))
+           && is_job_id (argv[1] + strlen (JOB_PATH_PREFIX)))
     path = g_strdup (argv[1]);
   else
-    return cli_usage_error ("cancel", "\"%s\" is not a job: give its number (3) or its path (%s3)",
+    return cli_usage_error ("cancel",
+                            "\"%s\" is not a job: give its id (5c1e0d9a3b7f2e14) or its path "
+                            "(%s5c1e0d9a3b7f2e14)",
                             argv[1], JOB_PATH_PREFIX);
   if ((bus = cli_connect ("cancel", &status)) == NULL)
     return status;

@@ -2,6 +2,7 @@
 #include "job.h"
 
 #include <gio/gio.h>
+#include <sys/random.h>
 
 /* At most one Progress signal per job in this interval (stage changes and
  * the end are always announced at once). */
@@ -14,7 +15,6 @@ struct _JobList {
   GCallback changed;
   gpointer changed_data;
   GPtrArray *jobs; /* Job*, in creation order */
-  guint next_id;
 };
 
 struct _Job {
@@ -106,6 +106,33 @@ job_list_find (JobList *list, const char *path)
       return job;
   }
   return NULL;
+}
+
+/* 64 bits from the kernel's generator; should it not be ready yet (early
+ * boot), from GLib's, which is seeded from /dev/urandom or the time. */
+static guint64
+random_id (void)
+{
+  guint64 id;
+
+  if (getrandom (&id, sizeof id, GRND_NONBLOCK) == (ssize_t) sizeof id)
+    return id;
+  return ((guint64) g_random_int () << 32) | g_random_int ();
+}
+
+/* A new job's path: 64 random bits as 16 hexadecimal digits (a valid path
+ * element), so that no counter restarting with the daemon hands a path out
+ * again: a client that kept a job's path across a restart finds nothing
+ * there (UnknownObject), not another job.  Unused in this run, checked. */
+static char *
+job_list_new_path (JobList *list)
+{
+  for (;;) {
+    g_autofree char *path
+        = g_strdup_printf ("%s/job/%016" G_GINT64_MODIFIER "x", BACKUP_OBJECT_PATH, random_id ());
+    if (job_list_find (list, path) == NULL)
+      return g_steal_pointer (&path);
+  }
 }
 
 static void
@@ -411,7 +438,7 @@ job_list_add (JobList *list, const char *operation, const char *backup, const ch
   Job *job = g_new0 (Job, 1);
 
   job->list = list;
-  job->path = g_strdup_printf ("%s/job/%u", BACKUP_OBJECT_PATH, ++list->next_id);
+  job->path = job_list_new_path (list);
   job->operation = g_strdup (operation);
   job->backup = g_strdup (backup);
   job->starter = g_strdup (starter);

@@ -1,7 +1,9 @@
 /* job.h: long-running work as D-Bus objects.
  *
- * A job lives at /de/starface/Backup/job/<n> with the properties of
- * de.starface.Backup.Job; its progress is announced with the manager's
+ * A job lives at /de/starface/Backup/job/<id> with the properties of
+ * de.starface.Backup.Job.  <id> is 16 random hexadecimal digits (64 bits),
+ * so a path a client kept from before a restart of the daemon names no job
+ * rather than another one.  Its progress is announced with the manager's
  * Progress signal and PropertiesChanged on the job, rate-limited, with a
  * percent that never goes down and reaches 100 only when the job is done.
  * Workers report from any thread with job_report(); the job finishes on

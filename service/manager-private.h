@@ -10,10 +10,17 @@
 #include "manager.h"
 #include "token.h"
 
+/* List, Inspect and Preflight run in a pool of their own with this many
+ * threads: at most this many backups' metadata are parsed at once, however
+ * many calls arrive, and these calls never wait for the threads of uploads
+ * and restores (which run in GLib's shared GTask pool). */
+#define READ_WORKERS 2
+
 struct _Manager {
   Server *server;
   const Config *config;
   Authority *authority;
+  GThreadPool *readers; /* Work items of manager_run_in_thread() */
   JobList *jobs;
   GHashTable *uploading; /* names with an upload in progress */
   TokenStore *tokens;
@@ -27,10 +34,14 @@ struct _Manager {
 
 #define TOKEN_LIFETIME_SECONDS 300
 
-/* Work done in a worker thread: returns the reply tuple or sets error. */
+/* Work done in a worker thread: returns the reply tuple (a new reference,
+ * usually floating, that the caller owns) or NULL and sets error. */
 typedef GVariant *(*WorkFunc) (Manager *manager, gpointer data, GError **error);
 
-/* Runs func in a worker thread and answers the call with its result. */
+/* Runs func in one of the READ_WORKERS threads (queued while all are busy)
+ * and answers the call with its result on the main loop.  Owns call and
+ * data (freed with free_data) from then on; a call still queued when the
+ * manager is freed is dropped unanswered. */
 void manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
                             GDestroyNotify free_data);
 

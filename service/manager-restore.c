@@ -29,27 +29,62 @@ restore_args_free (RestoreArgs *ra)
   g_free (ra);
 }
 
-/* Decodes (s as a{sv}) and checks everything that needs no file. */
+/* A component id as callers give it: well-formed, configured on this
+ * machine, and not named before (components[0..index-1]). */
+static gboolean
+check_component (const Config *config, char **components, guint index, GError **error)
+{
+  const char *id = components[index];
+  g_autofree char *quoted = NULL;
+
+  if (!sar_component_id_check (id, error))
+    return FALSE;
+  quoted = sar_quote (id);
+  if (config_find_component (config, id) == NULL) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_UNKNOWN_COMPONENT,
+                 "This machine has no component %s configured; it cannot be restored here", quoted);
+    return FALSE;
+  }
+  for (guint i = 0; i < index; i++)
+    if (g_str_equal (components[i], id)) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS, "Component %s is named twice",
+                   quoted);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Decodes (s as a{sv}) and checks, the same way for Preflight and Restore
+ * and before polkit is asked, everything that needs no file: the name,
+ * the options, each component id and, with needs_token, that a token is
+ * given. */
 static RestoreArgs *
-restore_args_parse (GVariant *args, const OptionSpec *specs, const char *method, GError **error)
+restore_args_parse (const Manager *manager, GVariant *args, const OptionSpec *specs,
+                    const char *method, gboolean needs_token, GError **error)
 {
   g_autoptr (GVariant) options = NULL;
   RestoreArgs *ra = g_new0 (RestoreArgs, 1);
 
   g_variant_get (args, "(s^as@a{sv})", &ra->name, &ra->components, &options);
   if (!sar_name_validate (ra->name, error)
-      || !manager_check_options (options, specs, method, error)) {
-    restore_args_free (ra);
-    return NULL;
-  }
+      || !manager_check_options (options, specs, method, error))
+    goto refused;
   for (guint i = 0; ra->components[i] != NULL; i++)
-    if (!sar_component_id_check (ra->components[i], error)) {
-      restore_args_free (ra);
-      return NULL;
-    }
+    if (!check_component (manager->config, ra->components, i, error))
+      goto refused;
   g_variant_lookup (options, "ignore-ip", "b", &ra->ignore_ip);
   g_variant_lookup (options, "token", "s", &ra->token);
+  if (needs_token && (ra->token == NULL || ra->token[0] == '\0')) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_TOKEN,
+                 "%s needs the option 'token' from a Preflight of the same backup and components",
+                 method);
+    goto refused;
+  }
   return ra;
+
+refused:
+  restore_args_free (ra);
+  return NULL;
 }
 
 static GVariant *
@@ -122,7 +157,7 @@ manager_handle_preflight (Call *call, GVariant *args, gpointer object)
   static const OptionSpec options[] = { { "ignore-ip", "b" }, { NULL, NULL } };
   g_autoptr (GError) error = NULL;
   g_autofree char *detail = NULL;
-  RestoreArgs *ra = restore_args_parse (args, options, "Preflight", &error);
+  RestoreArgs *ra = restore_args_parse (object, args, options, "Preflight", FALSE, &error);
 
   if (ra == NULL) {
     call_return_error (call, error);
@@ -374,17 +409,10 @@ manager_handle_restore (Call *call, GVariant *args, gpointer object)
   static const OptionSpec options[] = { { "token", "s" }, { "ignore-ip", "b" }, { NULL, NULL } };
   g_autoptr (GError) error = NULL;
   g_autofree char *detail = NULL;
-  RestoreArgs *ra = restore_args_parse (args, options, "Restore", &error);
+  RestoreArgs *ra = restore_args_parse (object, args, options, "Restore", TRUE, &error);
 
   if (ra == NULL) {
     call_return_error (call, error);
-    return;
-  }
-  if (ra->token == NULL || ra->token[0] == '\0') {
-    call_return_new_error (call, BACKUP_ERROR_INVALID_TOKEN,
-                           "Restore needs the option 'token' from a Preflight of the same backup "
-                           "and components");
-    restore_args_free (ra);
     return;
   }
   detail = preflight_components_detail ((const char *const *) ra->components);

@@ -11,58 +11,71 @@
 
 typedef struct {
   Manager *manager;
+  Call *call;
   WorkFunc func;
   gpointer data;
   GDestroyNotify free_data;
+  GMainContext *context; /* where the call is answered */
+  GVariant *reply;       /* the worker's result: a full reference, or NULL ... */
+  GError *error;         /* ... and this */
 } Work;
 
 static void
 work_free (Work *work)
 {
+  /* a call still here was never answered: the daemon is shutting down */
+  if (work->call != NULL)
+    call_drop (work->call);
   if (work->free_data != NULL)
     work->free_data (work->data);
+  g_clear_pointer (&work->reply, g_variant_unref);
+  g_clear_error (&work->error);
+  g_main_context_unref (work->context);
   g_free (work);
 }
 
-static void
-work_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+/* Main loop: answers the call. */
+static gboolean
+work_done (gpointer user_data)
 {
-  Work *work = task_data;
-  GError *error = NULL;
-  GVariant *reply = work->func (work->manager, work->data, &error);
+  Work *work = user_data;
+  Call *call = g_steal_pointer (&work->call);
 
-  if (reply == NULL)
-    g_task_return_error (task, error);
+  if (work->reply == NULL)
+    call_return_error (call, work->error);
   else
-    g_task_return_pointer (task, g_variant_ref_sink (reply), (GDestroyNotify) g_variant_unref);
+    call_return (call, g_steal_pointer (&work->reply)); /* takes over our reference */
+  return G_SOURCE_REMOVE;
 }
 
+/* A thread of the pool. */
 static void
-work_done (GObject *source, GAsyncResult *result, gpointer user_data)
+work_thread (gpointer item, gpointer pool_data)
 {
-  Call *call = user_data;
-  g_autoptr (GError) error = NULL;
-  GVariant *reply = g_task_propagate_pointer (G_TASK (result), &error);
+  Work *work = item;
+  GVariant *reply = work->func (work->manager, work->data, &work->error);
 
-  if (reply == NULL)
-    call_return_error (call, error);
-  else
-    call_return (call, reply); /* consumes our reference */
+  if (reply != NULL)
+    work->reply = g_variant_take_ref (reply);
+  g_main_context_invoke_full (work->context, G_PRIORITY_DEFAULT, work_done, work,
+                              (GDestroyNotify) work_free);
 }
 
 void
 manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
                        GDestroyNotify free_data)
 {
-  g_autoptr (GTask) task = g_task_new (NULL, NULL, work_done, call);
   Work *work = g_new0 (Work, 1);
 
   work->manager = manager;
+  work->call = call;
   work->func = func;
   work->data = data;
   work->free_data = free_data;
-  g_task_set_task_data (task, work, (GDestroyNotify) work_free);
-  g_task_run_in_thread (task, work_thread);
+  work->context = g_main_context_ref_thread_default ();
+  /* fails only for an exclusive pool that cannot start a thread; ours
+   * started its threads in manager_new() */
+  g_thread_pool_push (manager->readers, work, NULL);
 }
 
 /* --- authorization -------------------------------------------------------- */
@@ -266,10 +279,12 @@ manager_check_options (GVariant *options, const OptionSpec *specs, const char *m
 {
   GVariantIter iter;
   const char *key;
-  GVariant *value;
+  GVariant *next;
 
   g_variant_iter_init (&iter, options);
-  while (g_variant_iter_loop (&iter, "{&sv}", &key, &value)) {
+  /* g_variant_iter_next: each value is ours, so leaving early frees it */
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &next)) {
+    g_autoptr (GVariant) value = next;
     const OptionSpec *spec = specs;
     g_autoptr (GString) known = g_string_new (NULL);
     for (; spec->key != NULL; spec++) {
@@ -346,13 +361,20 @@ manager_new (Server *server, const Config *config, Authority *authority, GError 
   manager->server = server;
   manager->config = config;
   manager->authority = authority;
+  /* exclusive: its threads are started now and serve this pool only */
+  manager->readers = g_thread_pool_new_full (work_thread, manager, (GDestroyNotify) work_free,
+                                             READ_WORKERS, TRUE, error);
+  if (manager->readers == NULL) {
+    g_free (manager);
+    return NULL;
+  }
   manager->jobs = job_list_new (server, authority, config->finished_job_lifetime,
                                 G_CALLBACK (jobs_changed), manager);
   manager->uploading = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   manager->tokens = token_store_new (TOKEN_LIFETIME_SECONDS);
   upload_sweep_temporaries (config->backup_directory);
   if (!server_export (server, BACKUP_OBJECT_PATH, interfaces, manager, error)) {
-    g_free (manager);
+    manager_free (manager);
     return NULL;
   }
   manager_resume_interrupted_restore (manager);
@@ -367,6 +389,9 @@ manager_free (Manager *manager)
   if (manager->retry_source != 0)
     g_source_remove (manager->retry_source);
   g_free (manager->unresolved);
+  /* queued calls are dropped; running ones finish first (their answers,
+   * queued for the main loop, are never sent) */
+  g_thread_pool_free (manager->readers, TRUE, TRUE);
   job_list_free (manager->jobs);
   token_store_free (manager->tokens);
   g_hash_table_unref (manager->uploading);

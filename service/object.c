@@ -159,7 +159,8 @@ call_return_new_error (Call *call, BackupError code, const char *format, ...)
 void
 call_return (Call *call, GVariant *reply_args)
 {
-  g_autoptr (GVariant) args = reply_args != NULL ? g_variant_ref_sink (reply_args) : NULL;
+  /* takes over the caller's reference, floating or not */
+  g_autoptr (GVariant) args = reply_args != NULL ? g_variant_take_ref (reply_args) : NULL;
   g_autofree char *expected = tuple_signature (call->method->out_args);
   DBusMessage *reply;
 
@@ -215,15 +216,17 @@ object_find_interface (Object *object, const char *name)
   return NULL;
 }
 
+/* A full reference the caller owns, or NULL. */
 static GVariant *
 property_value (Object *object, ObjectInterface *iface, GDBusPropertyInfo *property)
 {
   GVariant *value = iface->vtable->get_property (property->name, object->data);
 
+  if (value != NULL)
+    value = g_variant_take_ref (value);
   if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE (property->signature))) {
     g_critical ("property %s.%s has the wrong type", iface->info->name, property->name);
-    if (value != NULL)
-      g_variant_unref (g_variant_ref_sink (value));
+    g_clear_pointer (&value, g_variant_unref);
     return NULL;
   }
   return value;
@@ -237,7 +240,7 @@ all_properties (Object *object, ObjectInterface *iface, const char *const *only)
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   for (guint i = 0; iface->info->properties != NULL && iface->info->properties[i] != NULL; i++) {
     GDBusPropertyInfo *property = iface->info->properties[i];
-    GVariant *value;
+    g_autoptr (GVariant) value = NULL;
     if (only != NULL && !g_strv_contains (only, property->name))
       continue;
     value = property_value (object, iface, property);
@@ -268,7 +271,7 @@ handle_properties (Call *call, GVariant *args, Object *object)
   const char *prop_name = NULL;
   ObjectInterface *iface;
   GDBusPropertyInfo *property;
-  GVariant *value;
+  g_autoptr (GVariant) value = NULL;
 
   if (g_str_equal (member, "GetAll")) {
     g_variant_get (args, "(&s)", &iface_name);
@@ -571,7 +574,7 @@ void
 server_emit_signal (Server *server, const char *path, const char *interface, const char *signal,
                     GVariant *args)
 {
-  g_autoptr (GVariant) owned = g_variant_ref_sink (args);
+  g_autoptr (GVariant) owned = g_variant_take_ref (args);
   GDBusInterfaceInfo *iface = g_dbus_node_info_lookup_interface (server->node_info, interface);
   GDBusSignalInfo *info
       = iface != NULL ? g_dbus_interface_info_lookup_signal (iface, signal) : NULL;

@@ -8,6 +8,14 @@
  * A call is checked (object, interface, method, signature) before its
  * handler runs.  Handlers may answer later: a Call lives until
  * call_return() or call_return_error() consumes it.
+ *
+ * GVariant ownership: every GVariant passed in here (replies, signal
+ * arguments) is consumed: the function takes over the caller's reference,
+ * floating (straight from g_variant_new() or a builder) or full (e.g. one
+ * that came out of g_task_propagate_pointer()); the caller must not use or
+ * unref it afterwards.  A PropertyFunc returns a reference that the caller
+ * (object.c) owns and drops, floating or full (g_variant_ref() of a value
+ * the object keeps).
  */
 #pragma once
 
@@ -25,6 +33,8 @@ typedef struct _Server Server;
 typedef struct _Call Call;
 
 typedef void (*MethodFunc) (Call *call, GVariant *args, gpointer object);
+/* Returns a new reference (floating or full), owned by the caller, or NULL
+ * for an unknown property. */
 typedef GVariant *(*PropertyFunc) (const char *property, gpointer object);
 
 typedef struct {
@@ -47,7 +57,7 @@ gboolean server_export (Server *server, const char *path, const InterfaceVTable 
                         gpointer object, GError **error);
 void server_unexport (Server *server, const char *path);
 
-/* args: a tuple matching the signal's signature in the XML (floating ok). */
+/* args: a tuple matching the signal's signature in the XML; consumed. */
 void server_emit_signal (Server *server, const char *path, const char *interface,
                          const char *signal, GVariant *args);
 /* Emits PropertiesChanged with the current values of the named properties. */
@@ -61,8 +71,9 @@ gboolean call_allows_interactive_authorization (Call *call);
 /* Takes ownership of a received fd (by the 'h' index); -1 if invalid. */
 int call_steal_fd (Call *call, gint32 handle);
 
-/* reply: a tuple matching the method's out-arguments (floating ok), or
- * NULL for a method without out-arguments.  Both consume the call. */
+/* reply: a tuple matching the method's out-arguments, or NULL for a
+ * method without out-arguments; consumed (floating or full reference).
+ * Both consume the call. */
 void call_return (Call *call, GVariant *reply);
 void call_return_error (Call *call, const GError *error);
 void call_return_new_error (Call *call, BackupError code, const char *format, ...)

@@ -34,8 +34,15 @@ def service_factory(workdir, bus):
         return svc
 
     yield factory
+    # every service is stopped, even when one of them fails its exit check
+    failures = []
     for svc in services:
-        svc.stop()
+        try:
+            svc.stop()
+        except AssertionError as e:
+            failures.append(e)
+    if failures:
+        raise failures[0]
 
 
 @pytest.fixture

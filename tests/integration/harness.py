@@ -6,6 +6,7 @@ configuration in a temporary directory, and backups made by the project's
 own writer (`starface-backup pack`, i.e. libarchive).
 """
 
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,44 @@ SOURCE_ROOT = Path(os.environ.get("SOURCE_ROOT", Path(__file__).resolve().parent
 BUILD_ROOT = Path(os.environ.get("BUILD_ROOT", SOURCE_ROOT / "build"))
 BACKUPD = os.environ.get("BACKUPD", str(BUILD_ROOT / "service" / "starface-backupd"))
 CLIENT = os.environ.get("BACKUP_CLIENT", str(BUILD_ROOT / "client" / "starface-backup"))
+
+
+def build_option(name):
+    """A meson option of the build tree under test (None if unknown)."""
+    try:
+        options = json.loads((BUILD_ROOT / "meson-info" / "intro-buildoptions.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return next((o["value"] for o in options if o["name"] == name), None)
+
+
+# An ASan/UBSan build: the daemon's leaks are reported when it exits.
+SANITIZED = build_option("b_sanitize") not in (None, "none")
+# Seconds a daemon may take to exit after SIGTERM (LeakSanitizer's scan at
+# exit is slow).
+STOP_TIMEOUT = 60 if SANITIZED else 10
+
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# The fast unwinder stops at GLib's frames; the slow one is four times slower.
+LEAK_HINT = (" (for whole allocation stacks run the test again with "
+             "ASAN_OPTIONS=...:fast_unwind_on_malloc=0)")
+
+
+def daemon_environment(**extra):
+    """The environment for starface-backupd: GLib criticals are fatal; in a
+    sanitizer build GLib 2.74's slice allocator is bypassed (its blocks are
+    invisible to LeakSanitizer) and freed memory is cleared (no stale
+    pointers keep a leaked block reachable)."""
+    env = dict(os.environ, **extra)
+    env.setdefault("G_DEBUG", "fatal-criticals")
+    if SANITIZED:
+        env["G_SLICE"] = "always-malloc"
+        if "gc-friendly" not in env["G_DEBUG"]:
+            env["G_DEBUG"] += ",gc-friendly"
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+    return env
+
 
 BUS_NAME = "de.starface.Backup"
 OBJECT_PATH = "/de/starface/Backup"
@@ -109,13 +148,15 @@ VersionFile={self.version_file}
         )
         self.log = root / "backupd.log"
         self.process = None
+        self.checked = False
         self.allow_warnings = False
         self._conn = None
 
-    def start(self, extra_args=(), wrapper=()):
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address,
-                   DBUS_SESSION_BUS_ADDRESS=self.bus.address)
-        env.setdefault("G_DEBUG", "fatal-criticals")
+    def start(self, extra_args=(), wrapper=(), env=None):
+        """env: variables added to daemon_environment() (e.g. ASAN_OPTIONS)."""
+        self.check_exited()
+        env = daemon_environment(DBUS_SYSTEM_BUS_ADDRESS=self.bus.address,
+                                 DBUS_SESSION_BUS_ADDRESS=self.bus.address, **(env or {}))
         self.log_file = open(self.log, "ab")
         self.process = subprocess.Popen(
             [*wrapper, BACKUPD, f"--config={self.config}", "--verbose", *extra_args],
@@ -123,6 +164,7 @@ VersionFile={self.version_file}
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
         )
+        self.checked = False
         conn = self.bus.connect()
         try:
             def owned():
@@ -138,24 +180,53 @@ VersionFile={self.version_file}
             conn.close()
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
+        """SIGTERM; the daemon must exit with status 0 (a sanitizer report at
+        exit makes it fail), and its log must be clean."""
+        if self.process is None or self.checked:
+            return
+        if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process is not None:
-            self.log_file.close()
-            self.check_log()
+                self.finish()
+                raise AssertionError(
+                    f"starface-backupd did not exit within {STOP_TIMEOUT} s of SIGTERM:\n"
+                    + self.log.read_text(errors="replace"))
+            self.finish()
+            if self.process.returncode != 0:
+                raise AssertionError(
+                    f"starface-backupd exited with {self.process.returncode} after SIGTERM:\n"
+                    + self.log.read_text(errors="replace"))
+            return
+        self.check_exited()
+
+    def check_exited(self):
+        """A daemon that has ended on its own (its bus went away: status 0)
+        or was SIGKILLed by the test; anything else (an abort, a sanitizer's
+        exit status, a crash) fails."""
+        if self.process is None or self.checked or self.process.poll() is None:
+            return
+        self.finish()
+        if self.process.returncode not in (0, -signal.SIGKILL):
+            raise AssertionError(
+                f"starface-backupd ended with {self.process.returncode}:\n"
+                + self.log.read_text(errors="replace"))
+
+    def finish(self):
+        self.checked = True
+        self.log_file.close()
+        self.check_log()
 
     def check_log(self):
         """Sanitizer reports and GLib criticals in the daemon's log fail the test."""
         text = self.log.read_text(errors="replace")
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                       "CRITICAL **"):
+        for marker in SANITIZER_MARKERS + ("CRITICAL **",):
             if marker in text and not self.allow_warnings:
-                raise AssertionError(f"starface-backupd logged '{marker}':\n{text}")
+                hint = LEAK_HINT if marker == "ERROR: LeakSanitizer" else ""
+                raise AssertionError(f"starface-backupd logged '{marker}'{hint}:\n{text}")
 
     @property
     def conn(self):

@@ -285,3 +285,61 @@ def test_nobody_cannot_restore(svc, backup_maker):
                      ["Nightly_2026-11-20_02-00-00.sar", [], {"token": "0" * 32}])
     assert result["error"] == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
     assert not (svc.data / "core").exists()
+
+
+# Arguments that are wrong whatever the backup holds, for Preflight and
+# Restore alike: (components, options, expected error).  A Restore gets a
+# well-formed token unless the case is about the token.
+TOKEN = {"token": "0" * 32}
+BAD_ARGUMENTS = [
+    (["core", "core"], {}, "org.freedesktop.DBus.Error.InvalidArgs"),
+    (["announcements", "core", "announcements"], {}, "org.freedesktop.DBus.Error.InvalidArgs"),
+    (["Core"], {}, ERROR + "UnknownComponent"),
+    (["core", "-x"], {}, ERROR + "UnknownComponent"),
+    (["faxes"], {}, ERROR + "UnknownComponent"),
+    (["core"], {"colour": True}, "org.freedesktop.DBus.Error.InvalidArgs"),
+    (["core"], {"ignore-ip": "yes"}, "org.freedesktop.DBus.Error.InvalidArgs"),
+]
+
+
+def test_arguments_are_checked_before_polkit_alike_for_preflight_and_restore(svc, backup_maker):
+    """For callers polkit would refuse (sfdeny), ask a password for
+    (nobody) or refuse these components (sfcore): the same error for
+    Preflight and Restore, never NotAuthorized or
+    InteractiveAuthorizationRequired."""
+    name = "Nightly_2026-11-20_02-00-00.sar"
+    backup_maker(svc.backups, name)
+    address = svc.bus.address
+    for user in ("sfcore", "sfdeny", "nobody"):
+        for components, options, expected in BAD_ARGUMENTS:
+            for method, extra in (("Preflight", {}), ("Restore", TOKEN)):
+                result = call_as(user, address, method, "sasa{sv}",
+                                 [name, components, {**options, **extra}])
+                assert result.get("error") == expected, (user, method, components, options,
+                                                         result)
+        result = call_as(user, address, "Preflight", "sasa{sv}", ["Sicherung März.sar", [], {}])
+        assert result["error"] == ERROR + "InvalidName", (user, result)
+        result = call_as(user, address, "Restore", "sasa{sv}", ["Sicherung März.sar", [], TOKEN])
+        assert result["error"] == ERROR + "InvalidName", (user, result)
+        # a Restore without a token, of components this user may restore or not
+        for components in (["core"], ["cdr-voicemail"], []):
+            result = call_as(user, address, "Restore", "sasa{sv}", [name, components, {}])
+            assert result["error"] == ERROR + "InvalidToken", (user, components, result)
+    assert jobs(svc) == []
+    assert not (svc.data / "core").exists()
+
+
+def test_upload_arguments_are_checked_before_polkit(svc, readable_backup, workdir):
+    os.chmod(workdir, 0o755)
+    for user in ("sfdeny", "nobody"):
+        for args, expected in [
+                (["Sicherung März.sar", f"@fd:{readable_backup}", {}], ERROR + "InvalidName"),
+                (["Agent.sar", f"@fd:{readable_backup}", {"overwrite": True}],
+                 "org.freedesktop.DBus.Error.InvalidArgs"),
+                (["Agent.sar", f"@fd:{readable_backup}", {"replace": "yes"}],
+                 "org.freedesktop.DBus.Error.InvalidArgs"),
+                (["Agent.sar", f"@fd:{workdir}", {}], "org.freedesktop.DBus.Error.InvalidArgs")]:
+            result = call_as(user, svc.bus.address, "Upload", "sha{sv}", args)
+            assert result.get("error") == expected, (user, args, result)
+    assert list(svc.backups.iterdir()) == []
+    assert jobs(svc) == []

@@ -454,7 +454,9 @@ def test_cancel_command_by_number_and_path(cli_factory):
     assert f"Job {number}" in result.stdout
     assert wait_job(cli.svc, job) == "canceled"
     assert cli.run("cancel", "/de/starface/Backup/job/999").returncode == NOT_FOUND
+    assert cli.run("cancel", "0123456789abcdef").returncode == NOT_FOUND
     assert cli.run("cancel", "job-one").returncode == USAGE
+    assert cli.run("cancel", "/de/starface/Backup/job/").returncode == USAGE
     # a job that has ended cannot be canceled
     assert cli.run("cancel", job).returncode not in (OK, USAGE)
 
@@ -663,6 +665,12 @@ def test_bash_completion_offers_commands_options_and_backup_names(cli, backup_ma
     assert complete(cli, "starface-backup preflight -c ") == ["announcements", "cdr-voicemail",
                                                               "core"]
     assert "--replace" in complete(cli, "starface-backup upload --")
+
+
+def test_bash_completion_offers_the_jobs_to_cancel(cli):
+    job = cli.start_restore(NEW_NAME)
+    assert wait_job(cli.svc, job) == "done"   # listed in Jobs for a while yet
+    assert complete(cli, "starface-backup cancel ") == [job.rsplit("/", 1)[1]]
 
 
 # --- interactive authorization -----------------------------------------------------------

@@ -25,8 +25,9 @@ from pathlib import Path
 import dbus
 import pytest
 
-from harness import (BUILD_ROOT, BUS_NAME, IFACE, OBJECT_PATH, SOURCE_ROOT, bus_accepts, call_as,
-                     ensure_user, make_tree, new_tempdir, wait_for)
+from harness import (BUILD_ROOT, BUS_NAME, IFACE, OBJECT_PATH, SOURCE_ROOT, STOP_TIMEOUT,
+                     bus_accepts, call_as, daemon_environment, ensure_user, make_tree,
+                     new_tempdir, wait_for)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root for mount namespaces and overlayfs")
@@ -241,10 +242,10 @@ class ActivatingBus:
         config_path.write_text(config)
         self.log = self.workdir / "bus.log"
         self.log_file = open(self.log, "ab")
-        env = dict(os.environ)
+        # the bus passes its environment on to the daemon it activates
+        env = daemon_environment()
         for variable in ("DBUS_SYSTEM_BUS_ADDRESS", "DBUS_SESSION_BUS_ADDRESS"):
             env.pop(variable, None)
-        env.setdefault("G_DEBUG", "fatal-criticals")
         self.process = subprocess.Popen(
             in_namespace(self.installed, self.workdir,
                          f"dbus-daemon --nofork --nopidfile --config-file={config_path}"),
@@ -277,7 +278,8 @@ class ActivatingBus:
             if conn is not None and conn.name_has_owner(BUS_NAME):
                 pid = self.daemon_pid()
                 os.kill(pid, signal.SIGTERM)
-                wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="the daemon to exit")
+                wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=STOP_TIMEOUT,
+                         what="the daemon to exit")
         finally:
             # whatever failed above, the bus goes (and with it a daemon
             # that is still running: it exits when its bus closes)
