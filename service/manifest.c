@@ -63,6 +63,11 @@ sar_path_check (const char *path, GError **error)
     if (++depth > SAR_PATH_DEPTH_MAX)
       return backup_error_invalid (error, "unsafe path %s: more than %d levels deep", quoted,
                                    SAR_PATH_DEPTH_MAX);
+    if (n > SAR_PATH_COMPONENT_MAX)
+      return backup_error_invalid (error,
+                                   "unsafe path %s: a component is %zu bytes long; at most %d "
+                                   "are allowed (the longest file name a file system takes)",
+                                   quoted, n, SAR_PATH_COMPONENT_MAX);
     for (const char *q = start; q < p; q = g_utf8_next_char (q)) {
       gunichar c = g_utf8_get_char (q);
 

@@ -18,6 +18,8 @@
 #define SAR_METADATA_MAX (4 * 1024 * 1024)
 #define SAR_PATH_MAX 1024
 #define SAR_PATH_DEPTH_MAX 32
+/* Bytes in one component of a path: NAME_MAX of Linux file systems. */
+#define SAR_PATH_COMPONENT_MAX 255
 #define SAR_COMPONENTS_MAX 64
 
 typedef struct {
@@ -71,7 +73,8 @@ gboolean sar_checksums_match_manifest (const SarChecksums *sums, const SarManife
 
 /* The one path-safety routine for member paths: relative, UTF-8, no empty,
  * "." or ".." component, no control characters or backslashes, at most
- * SAR_PATH_MAX bytes and SAR_PATH_DEPTH_MAX components.  A trailing '/' (as
+ * SAR_PATH_MAX bytes and SAR_PATH_DEPTH_MAX components of at most
+ * SAR_PATH_COMPONENT_MAX bytes each.  A trailing '/' (as
  * tar writes for directories) is accepted and ignored. */
 gboolean sar_path_check (const char *path, GError **error);
 

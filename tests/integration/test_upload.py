@@ -1,7 +1,10 @@
 """Upload: a .sar over a passed fd, as a job, validated before it appears."""
 
+import hashlib
+import io
 import os
 import subprocess
+import tarfile
 import threading
 import time
 
@@ -403,3 +406,67 @@ def test_large_upload_from_a_pipe_in_small_pieces(svc, backup_maker, workdir):
     thread.join()
     assert (s.backups / "Pieces.sar").read_bytes() == backup.read_bytes()
     assert temporaries(s.backups) == []
+
+
+# --- archives made by other tools ---------------------------------------------
+
+
+def handmade_sar(files, fmt=tarfile.PAX_FORMAT, components=("core",), dirs=()):
+    """A SAR file's bytes made with Python's tarfile: manifest.ini and
+    SHA256SUMS describing `files` ({path: bytes}, paths as str or bytes),
+    then `dirs` (directory members) and the files, in that order."""
+    def raw(path):
+        return path if isinstance(path, bytes) else path.encode()
+
+    counts = {c: [0, 0] for c in components}
+    sums = b""
+    for path, data in files.items():
+        counts[raw(path).split(b"/")[0].decode()][0] += 1
+        counts[raw(path).split(b"/")[0].decode()][1] += len(data)
+        sums += hashlib.sha256(data).hexdigest().encode() + b"  " + raw(path) + b"\n"
+    manifest = ("[Backup]\nFormat=1\nVersion=8.1.2.3\nCreated=2026-11-20T02:00:00Z\n"
+                "Process=manual\nHostname=pbx\nComponents=" + ";".join(components) + "\n")
+    for c in components:
+        manifest += f"\n[Component {c}]\nLabel={c}\nFiles={counts[c][0]}\nBytes={counts[c][1]}\n"
+    out = io.BytesIO()
+    # surrogateescape: names are written as the given bytes
+    with tarfile.open(fileobj=out, mode="w", format=fmt, encoding="utf-8",
+                      errors="surrogateescape") as tar:
+        members = [("manifest.ini", manifest.encode()), ("SHA256SUMS", sums)]
+        members += [(d, None) for d in dirs] + list(files.items())
+        for path, data in members:
+            name = raw(path).decode("utf-8", "surrogateescape")
+            info = tarfile.TarInfo(name)
+            info.mtime = 1795140000
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def upload_bytes(service, name, data, timeout=60):
+    """Uploads data through a pipe; returns (result, error name, message)."""
+    rec = SignalRecorder(service)
+    read_fd, thread = feed_pipe(data)
+    job = str(rec.manager.Upload(name, dbus.types.UnixFd(read_fd), NO_OPTIONS))
+    os.close(read_fd)
+    _, result, error_name, message = rec.wait_finished(job, timeout=timeout)
+    thread.join()
+    return result, error_name, message
+
+
+def test_upload_refuses_a_name_component_longer_than_255_bytes(svc):
+    """Such a name cannot be created on restore, so it is refused on upload."""
+    s = svc()
+    long_name = "core/" + "x" * 256
+    result, name, message = upload_bytes(s, "Long.sar", handmade_sar({long_name: b"x\n"}))
+    assert (result, name) == ("failed", ERROR + "InvalidBackup")
+    assert "256 bytes long" in message and "at most 255" in message
+    assert list(s.backups.iterdir()) == []
+    # 255 bytes are fine
+    ok = "core/" + "y" * 255
+    assert upload_bytes(s, "Longest.sar", handmade_sar({ok: b"y\n"}))[0] == "done"

@@ -422,6 +422,44 @@ test_path_check (void)
   g_assert_false (sar_path_check (deep->str, NULL));
 }
 
+/* No file system here takes a name of more than 255 bytes (NAME_MAX): such
+ * a path is refused when the backup is read, not when it is restored. */
+static void
+test_path_component_length (void)
+{
+  g_autofree char *longest = g_strnfill (SAR_PATH_COMPONENT_MAX, 'x');
+  g_autofree char *too_long = g_strnfill (SAR_PATH_COMPONENT_MAX + 1, 'x');
+  g_autofree char *umlauts = NULL;
+  g_autofree char *good = g_strconcat ("core/", longest, "/x", NULL);
+  g_autofree char *bad = g_strconcat ("core/", too_long, "/x", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) u = g_string_new (NULL);
+
+  g_assert_true (sar_path_check (good, NULL));
+  g_assert_false (sar_path_check (bad, &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+  assert_contains (error->message, "256 bytes long");
+  assert_contains (error->message, "at most 255");
+  g_clear_error (&error);
+
+  /* bytes, not characters: 128 umlauts are 256 bytes */
+  for (guint i = 0; i < 128; i++)
+    g_string_append (u, "ä");
+  umlauts = g_strconcat ("core/", u->str, NULL);
+  g_assert_false (sar_path_check (umlauts, &error));
+  g_clear_error (&error);
+
+  /* a SHA256SUMS line naming such a path is refused too */
+  {
+    g_autofree char *line = g_strconcat (DIGEST_A "  ", bad, "\n", NULL);
+    g_autoptr (SarChecksums) sums = sar_checksums_parse (line, strlen (line), &error);
+
+    g_assert_null (sums);
+    assert_contains (error->message, "SHA256SUMS: line 1");
+    assert_contains (error->message, "at most 255");
+  }
+}
+
 static void
 test_component_id_check (void)
 {
@@ -463,6 +501,7 @@ main (int argc, char **argv)
   g_test_add_func ("/checksums/match-manifest/good", test_checksums_match_manifest);
   g_test_add_func ("/checksums/match-manifest/mismatch", test_checksums_mismatch_manifest);
   g_test_add_func ("/paths/check", test_path_check);
+  g_test_add_func ("/paths/component-length", test_path_component_length);
   g_test_add_func ("/paths/component-id", test_component_id_check);
   return g_test_run ();
 }
