@@ -195,6 +195,42 @@ def test_stalled_pipe_fails_after_idle_timeout(svc, sample):
     assert list(s.backups.iterdir()) == []
 
 
+def test_trickling_pipe_fails_at_the_upload_deadline(svc, sample):
+    """One byte now and then keeps the idle timeout from firing, but not the
+    overall deadline: the upload slot is freed and nothing is left."""
+    s = svc("[Limits]\nUploadIdleTimeout=10\nUploadTimeout=2\nMaxConcurrentUploads=1\n")
+    rec = SignalRecorder(s)
+    stop = threading.Event()
+    read_fd, write_fd = os.pipe()
+
+    def trickle():
+        try:
+            for byte in sample.read_bytes():
+                if stop.wait(0.2):
+                    break
+                os.write(write_fd, bytes([byte]))
+        except BrokenPipeError:
+            pass
+        finally:
+            os.close(write_fd)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    job = str(rec.manager.Upload("Trickle.sar", dbus.types.UnixFd(read_fd), NO_OPTIONS))
+    os.close(read_fd)
+    try:
+        _, result, name, message = rec.wait_finished(job, timeout=60)
+    finally:
+        stop.set()
+        thread.join()
+    assert (result, name) == ("failed", ERROR + "Failed")
+    assert "2 seconds" in message and "UploadTimeout" in message
+    assert list(s.backups.iterdir()) == []
+    # the slot is free again
+    with open(sample, "rb") as f:
+        assert wait_job(s, upload(s, "After.sar", f.fileno())) == "done"
+
+
 def test_cancel_removes_everything(svc, sample):
     s = svc("[Limits]\nUploadIdleTimeout=600\n")
     rec = SignalRecorder(s)
