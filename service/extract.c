@@ -157,7 +157,8 @@ extractor_report (Extractor *ex, gboolean force)
 /* The first two members were parsed into the header by the caller; here
  * they only have to be where they belong. */
 static gboolean
-skip_metadata_member (Extractor *ex, const char *expected, guint position, GError **error)
+skip_metadata_member (Extractor *ex, const char *expected, guint position, gint64 max,
+                      GError **error)
 {
   struct archive_entry *entry;
   g_autofree char *path = NULL;
@@ -179,9 +180,9 @@ skip_metadata_member (Extractor *ex, const char *expected, guint position, GErro
   if (archive_entry_filetype (entry) != AE_IFREG)
     return backup_error_invalid (error, "member %s is not a regular file", quoted);
   if (!archive_entry_size_is_set (entry) || archive_entry_size (entry) < 0
-      || archive_entry_size (entry) > SAR_METADATA_MAX)
-    return backup_error_invalid (error, "member %s is larger than %d bytes", quoted,
-                                 SAR_METADATA_MAX);
+      || archive_entry_size (entry) > max)
+    return backup_error_invalid (error, "member %s is larger than %" G_GINT64_FORMAT " bytes",
+                                 quoted, max);
   if (archive_read_data_skip (ex->archive) != ARCHIVE_OK)
     return reader_failed (ex, "reading the archive", error);
   return TRUE;
@@ -514,8 +515,8 @@ assign_targets (Extractor *ex, GPtrArray *targets, GError **error)
 static gboolean
 extract_members (Extractor *ex, GError **error)
 {
-  if (!skip_metadata_member (ex, SAR_MANIFEST_MEMBER, 1, error)
-      || !skip_metadata_member (ex, SAR_CHECKSUMS_MEMBER, 2, error))
+  if (!skip_metadata_member (ex, SAR_MANIFEST_MEMBER, 1, SAR_MANIFEST_MAX, error)
+      || !skip_metadata_member (ex, SAR_CHECKSUMS_MEMBER, 2, SAR_CHECKSUMS_MAX, error))
     return FALSE;
   for (;;) {
     struct archive_entry *entry;

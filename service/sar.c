@@ -267,31 +267,29 @@ sar_check_member_type (struct archive_entry *entry, const char *quoted, GError *
       error, "member %s is %s; only directories and regular files are allowed", quoted, what);
 }
 
-/* Reads the next member, which must be the regular file `expected` of at
- * most SAR_METADATA_MAX bytes, into memory. */
-static char *
-read_metadata_member (Reader *reader, const char *expected, guint position, gsize *len,
+/* Reads the header of the next member, which must be the regular file
+ * `expected` of at most max bytes; returns its size or -1. */
+static gint64
+next_metadata_member (Reader *reader, const char *expected, guint position, gint64 max,
                       GError **error)
 {
   struct archive_entry *entry;
   g_autofree char *path = NULL;
   g_autofree char *quoted = NULL;
-  g_autofree char *data = NULL;
   la_int64_t size;
-  gsize got = 0;
   int ret;
 
   ret = archive_read_next_header (reader->archive, &entry);
   if (ret == ARCHIVE_EOF) {
     backup_error_invalid (error, "not a SAR file: the archive ends before its %s member \"%s\"",
                           position == 1 ? "first" : "second", expected);
-    return NULL;
+    return -1;
   }
   /* ARCHIVE_RETRY (a damaged header) is a failure too. */
   if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN) {
     reader_failed (reader, position == 1 ? "not a SAR file" : "reading " SAR_CHECKSUMS_MEMBER,
                    error);
-    return NULL;
+    return -1;
   }
   path = sar_member_path (entry);
   quoted = sar_quote (path);
@@ -301,63 +299,99 @@ read_metadata_member (Reader *reader, const char *expected, guint position, gsiz
                           " and " SAR_CHECKSUMS_MEMBER
                           " must be the first two members, in this order)",
                           position, quoted, expected);
-    return NULL;
+    return -1;
   }
   if (!sar_check_member_type (entry, quoted, error))
-    return NULL;
+    return -1;
   if (archive_entry_filetype (entry) != AE_IFREG) {
     backup_error_invalid (error, "member %s is not a regular file", quoted);
-    return NULL;
+    return -1;
   }
   size = archive_entry_size (entry);
-  if (!archive_entry_size_is_set (entry) || size < 0 || size > SAR_METADATA_MAX) {
+  if (!archive_entry_size_is_set (entry) || size < 0 || size > max) {
     backup_error_invalid (error,
-                          "member %s is %" G_GINT64_FORMAT " bytes long; at most %d are allowed",
-                          quoted, (gint64) size, SAR_METADATA_MAX);
-    return NULL;
+                          "member %s is %" G_GINT64_FORMAT " bytes long; at most %" G_GINT64_FORMAT
+                          " are allowed",
+                          quoted, (gint64) size, max);
+    return -1;
   }
+  return size;
+}
 
-  data = g_malloc ((gsize) size + 1);
-  while (got < (gsize) size) {
-    la_ssize_t n = archive_read_data (reader->archive, data + got, (gsize) size - got);
+/* Hands the data of the current member to consume() block by block, and
+ * checks it has exactly the size its header gave. */
+static gboolean
+read_member_data (Reader *reader, const char *name, guint64 size,
+                  gboolean (*consume) (const void *block, gsize len, gpointer data,
+                                       GError **error),
+                  gpointer data, GError **error)
+{
+  guint64 got = 0;
 
-    if (n < 0) {
-      g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
+  for (;;) {
+    const void *block;
+    size_t len;
+    la_int64_t offset;
+    int ret = archive_read_data_block (reader->archive, &block, &len, &offset);
 
-      reader_failed (reader, what, error);
-      return NULL;
-    }
-    if (n == 0)
+    if (ret == ARCHIVE_EOF)
       break;
-    got += n;
+    if (ret != ARCHIVE_OK) {
+      g_autofree char *what = g_strdup_printf ("reading member \"%s\"", name);
+
+      return reader_failed (reader, what, error);
+    }
+    if (offset < 0 || (guint64) offset != got || len > size - got)
+      return backup_error_invalid (error, "member \"%s\" is damaged", name);
+    if (!consume (block, len, data, error))
+      return FALSE;
+    got += len;
   }
-  if (got != (gsize) size) {
-    backup_error_invalid (error, "member %s is truncated", quoted);
-    return NULL;
-  }
-  data[got] = '\0';
-  *len = got;
-  return g_steal_pointer (&data);
+  if (got != size)
+    return backup_error_invalid (error, "member \"%s\" is truncated", name);
+  return TRUE;
+}
+
+static gboolean
+append_block (const void *block, gsize len, gpointer data, GError **error)
+{
+  g_string_append_len (data, block, (gssize) len);
+  return TRUE;
+}
+
+static gboolean
+feed_block (const void *block, gsize len, gpointer data, GError **error)
+{
+  return sar_checksums_parser_feed (data, block, len, error);
 }
 
 static SarHeader *
 read_header (Reader *reader, GError **error)
 {
   g_autoptr (SarHeader) header = g_new0 (SarHeader, 1);
-  g_autofree char *manifest_data = NULL;
-  g_autofree char *checksums_data = NULL;
-  gsize len;
+  g_autoptr (GString) manifest = NULL;
+  g_autoptr (SarChecksumsParser) parser = NULL;
+  gint64 size;
 
-  manifest_data = read_metadata_member (reader, SAR_MANIFEST_MEMBER, 1, &len, error);
-  if (manifest_data == NULL)
+  size = next_metadata_member (reader, SAR_MANIFEST_MEMBER, 1, SAR_MANIFEST_MAX, error);
+  if (size < 0)
     return NULL;
-  header->manifest = sar_manifest_parse (manifest_data, len, error);
+  manifest = g_string_sized_new ((gsize) size);
+  if (!read_member_data (reader, SAR_MANIFEST_MEMBER, (guint64) size, append_block, manifest,
+                         error))
+    return NULL;
+  header->manifest = sar_manifest_parse (manifest->str, manifest->len, error);
   if (header->manifest == NULL)
     return NULL;
-  checksums_data = read_metadata_member (reader, SAR_CHECKSUMS_MEMBER, 2, &len, error);
-  if (checksums_data == NULL)
+
+  /* SHA256SUMS may be large: parsed as it is read, never held whole */
+  size = next_metadata_member (reader, SAR_CHECKSUMS_MEMBER, 2, SAR_CHECKSUMS_MAX, error);
+  if (size < 0)
     return NULL;
-  header->checksums = sar_checksums_parse (checksums_data, len, error);
+  parser = sar_checksums_parser_new ();
+  if (!read_member_data (reader, SAR_CHECKSUMS_MEMBER, (guint64) size, feed_block, parser, error))
+    return NULL;
+  header->checksums = sar_checksums_parser_finish (g_steal_pointer (&parser), error);
   if (header->checksums == NULL
       || !sar_checksums_match_manifest (header->checksums, header->manifest, error))
     return NULL;
@@ -407,8 +441,6 @@ sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, c
 
 /* --- the tally --- */
 
-typedef enum { KIND_DIRECTORY = 1, KIND_FILE } PathKind;
-
 static gboolean
 too_large (GError **error, const char *what, guint64 limit)
 {
@@ -435,11 +467,12 @@ gboolean
 sar_tally_init (SarTally *tally, const SarHeader *header, const SarLimits *limits, GError **error)
 {
   guint n = header->manifest->components->len;
+  guint listed = sar_checksums_count (header->checksums);
   guint64 bytes = 0;
 
   tally->header = header;
   tally->limits = limits;
-  tally->kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  tally->seen = g_new0 (guint8, listed / 8 + 1);
   tally->files = g_new0 (guint64, n);
   tally->bytes = g_new0 (guint64, n);
   for (guint i = 0; i < n; i++) {
@@ -447,7 +480,7 @@ sar_tally_init (SarTally *tally, const SarHeader *header, const SarLimits *limit
     bytes = c->bytes > G_MAXUINT64 - bytes ? G_MAXUINT64 : bytes + c->bytes;
   }
   /* what the metadata declares, before any tree member is read */
-  tally->entries = 2 + header->checksums->entries->len;
+  tally->entries = 2 + (guint64) listed;
   tally->unpacked = bytes;
   if (!tally_check_limits (tally, error))
     return FALSE;
@@ -459,7 +492,7 @@ sar_tally_init (SarTally *tally, const SarHeader *header, const SarLimits *limit
 void
 sar_tally_clear (SarTally *tally)
 {
-  g_clear_pointer (&tally->kinds, g_hash_table_unref);
+  g_clear_pointer (&tally->seen, g_free);
   g_clear_pointer (&tally->files, g_free);
   g_clear_pointer (&tally->bytes, g_free);
 }
@@ -471,60 +504,73 @@ sar_tally_entry (SarTally *tally, GError **error)
   return tally_check_limits (tally, error);
 }
 
-/* Records path (and implicitly its parents) so that no path is both a
- * file and a directory and no file appears twice. */
+/* Only the files listed in SHA256SUMS can be regular files (any other is
+ * refused), and no listed file lies below another (the parser saw to
+ * that): so nothing but the list itself is needed to know whether a path
+ * lies below a regular file.  Directories are not recorded at all. */
 static gboolean
-tally_record_path (SarTally *tally, const char *path, PathKind kind, const char *quoted,
-                   GError **error)
+check_not_below_file (const SarTally *tally, const char *path, const char *quoted, GError **error)
 {
-  PathKind existing;
+  const SarChecksums *sums = tally->header->checksums;
 
   for (const char *slash = strchr (path, '/'); slash != NULL; slash = strchr (slash + 1, '/')) {
     g_autofree char *parent = g_strndup (path, slash - path);
 
-    existing = GPOINTER_TO_INT (g_hash_table_lookup (tally->kinds, parent));
-    if (existing == KIND_FILE)
+    if (sar_checksums_lookup (sums, parent) != NULL)
       return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file",
                                    quoted, parent);
-    if (existing == 0)
-      g_hash_table_insert (tally->kinds, g_steal_pointer (&parent),
-                           GINT_TO_POINTER (KIND_DIRECTORY));
   }
-  existing = GPOINTER_TO_INT (g_hash_table_lookup (tally->kinds, path));
-  if (existing == KIND_FILE)
-    return backup_error_invalid (error, "member %s appears %s", quoted,
-                                 kind == KIND_FILE ? "twice"
-                                                   : "as a regular file and as a directory");
-  if (existing == KIND_DIRECTORY && kind == KIND_FILE)
-    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
-                                 quoted);
-  g_hash_table_insert (tally->kinds, g_strdup (path), GINT_TO_POINTER (kind));
   return TRUE;
 }
 
 gboolean
 sar_tally_directory (SarTally *tally, const char *path, const char *quoted, GError **error)
 {
-  return tally_record_path (tally, path, KIND_DIRECTORY, quoted, error);
+  if (sar_checksums_lookup (tally->header->checksums, path) != NULL)
+    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
+                                 quoted);
+  return check_not_below_file (tally, path, quoted, error);
+}
+
+static gboolean
+tally_seen (const SarTally *tally, guint i)
+{
+  return (tally->seen[i / 8] & (1u << (i % 8))) != 0;
+}
+
+/* Why a regular file that SHA256SUMS does not list is refused. */
+static const SarChecksumEntry *
+unlisted_file (SarTally *tally, const char *path, const char *quoted, GError **error)
+{
+  if (!check_not_below_file (tally, path, quoted, error))
+    return NULL;
+  if (sar_checksums_has_below (tally->header->checksums, path, strlen (path)))
+    return backup_error_invalid (
+               error, "member %s appears as a regular file and as a directory", quoted),
+           NULL;
+  return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
+         NULL;
 }
 
 const SarChecksumEntry *
 sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
                 guint component, guint64 *size, GError **error)
 {
-  const SarChecksumEntry *listed = g_hash_table_lookup (tally->header->checksums->by_path, path);
+  const SarChecksums *sums = tally->header->checksums;
+  const SarChecksumEntry *listed = sar_checksums_lookup (sums, path);
   const SarComponent *declared = g_ptr_array_index (tally->header->manifest->components, component);
   la_int64_t member_size = archive_entry_size (entry);
+  guint index;
 
   if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
     return backup_error_invalid (
                error, "member %s is a regular file, but has the name of a directory", quoted),
            NULL;
-  if (!tally_record_path (tally, path, KIND_FILE, quoted, error))
-    return NULL;
   if (listed == NULL)
-    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
-           NULL;
+    return unlisted_file (tally, path, quoted, error);
+  index = sar_checksums_index (sums, listed);
+  if (tally_seen (tally, index))
+    return backup_error_invalid (error, "member %s appears twice", quoted), NULL;
   if (!archive_entry_size_is_set (entry) || member_size < 0)
     return backup_error_invalid (error, "member %s has no size", quoted), NULL;
   /* Before any data is read: a member cannot make its component larger
@@ -539,6 +585,7 @@ sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, 
   tally->unpacked += (guint64) member_size;
   if (!tally_check_limits (tally, error))
     return NULL;
+  tally->seen[index / 8] |= (guint8) (1u << (index % 8));
   tally->files[component]++;
   tally->bytes[component] += (guint64) member_size;
   *size = (guint64) member_size;
@@ -550,14 +597,13 @@ sar_tally_complete (SarTally *tally, GError **error)
 {
   const SarHeader *header = tally->header;
 
-  for (guint i = 0; i < header->checksums->entries->len; i++) {
-    const SarChecksumEntry *listed = g_ptr_array_index (header->checksums->entries, i);
+  for (guint i = 0; i < sar_checksums_count (header->checksums); i++) {
     g_autofree char *quoted = NULL;
 
-    if (GPOINTER_TO_INT (g_hash_table_lookup (tally->kinds, listed->path)) != KIND_FILE)
+    if (!tally_seen (tally, i))
       return backup_error_invalid (
           error, "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
-          quoted = sar_quote (listed->path));
+          quoted = sar_quote (sar_checksums_get (header->checksums, i)->path));
   }
   for (guint i = 0; i < header->manifest->components->len; i++) {
     const SarComponent *c = g_ptr_array_index (header->manifest->components, i);

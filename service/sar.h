@@ -75,13 +75,14 @@ typedef struct {
 } SarLimits;
 
 /* The bookkeeping of one full read of an archive, shared by verification
- * and extraction: every path seen and as what (no file twice, nothing
- * both a file and a directory), per-component file counts and bytes
- * against the manifest, and the entry and unpacked-byte limits. */
+ * and extraction: which listed files were seen (no file twice, nothing
+ * both a file and a directory or below a file, nothing listed missing),
+ * per-component file counts and bytes against the manifest, and the entry
+ * and unpacked-byte limits.  Its memory is a bit per listed file. */
 typedef struct {
   const SarHeader *header;
   const SarLimits *limits; /* may be NULL */
-  GHashTable *kinds;       /* path without trailing '/' -> directory or file */
+  guint8 *seen;            /* bit i: the file of SHA256SUMS line i + 1 was read */
   guint64 *files;          /* per component, in manifest order */
   guint64 *bytes;
   guint64 entries;

@@ -79,7 +79,7 @@ test_handmade_archive_verifies (void)
                              G_N_ELEMENTS (tree));
       g_autoptr (SarHeader) header = verify_ok (fd);
 
-      g_assert_cmpuint (header->checksums->entries->len, ==, 4);
+      g_assert_cmpuint (sar_checksums_count (header->checksums), ==, 4);
       close (fd);
     }
 }
@@ -257,7 +257,7 @@ test_refuses_empty_and_garbage (void)
 static void
 test_refuses_oversized_metadata (void)
 {
-  g_autofree char *huge = g_strnfill (SAR_METADATA_MAX + 1, '#');
+  g_autofree char *huge = g_strnfill (SAR_MANIFEST_MAX + 1, '#');
   const Member members[] = { { "manifest.ini", 'f', huge } };
   int fd = write_members (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, members, 1);
   g_autoptr (GError) error = NULL;
@@ -265,8 +265,62 @@ test_refuses_oversized_metadata (void)
 
   g_assert_null (header);
   g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
-  assert_contains (error->message, "member \"manifest.ini\" is 4194305 bytes long; at most "
-                                   "4194304 are allowed");
+  assert_contains (error->message, "member \"manifest.ini\" is 65537 bytes long; at most "
+                                   "65536 are allowed");
+  close (fd);
+}
+
+/* manifest.ini with Files= for `files` files below core/ (of 1 byte each). */
+static char *
+manifest_for_core (guint files)
+{
+  return g_strdup_printf ("[Backup]\nFormat=1\nVersion=8.1.2.3\nCreated=2026-11-20T02:00:00Z\n"
+                          "Process=Nightly\nHostname=pbx\nComponents=core\n\n"
+                          "[Component core]\nLabel=Core data\nFiles=%u\nBytes=%u\n",
+                          files, files);
+}
+
+/* SHA256SUMS may be far larger than manifest.ini: the writer lists every
+ * file of a live tree (40,000 files took more than 4 MiB), up to
+ * SAR_CHECKSUMS_MAX; one byte more is refused before it is read. */
+static void
+test_checksums_limit (void)
+{
+  g_autoptr (GString) sums = g_string_new (NULL);
+  g_autofree char *manifest = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  guint files = 0;
+  int fd;
+
+  while (sums->len <= 5 * 1024 * 1024)
+    g_string_append_printf (sums,
+                            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  "
+                            "core/voicemail/%u/msg%06u.wav\n",
+                            files / 1000, files), files++;
+  manifest = manifest_for_core (files);
+  {
+    const Member members[] = { { "manifest.ini", 'f', manifest }, { "SHA256SUMS", 'f', sums->str } };
+
+    fd = write_members (ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_ZSTD, members, 2);
+  }
+  header = sar_read_header (fd, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (sar_manifest_find_component (header->manifest, "core")->files, ==, files);
+  close (fd);
+
+  {
+    const Member members[] = { { "manifest.ini", 'f', manifest },
+                               { "SHA256SUMS", 'f', NULL, 0, SAR_CHECKSUMS_MAX + 1 } };
+
+    fd = write_members (ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_ZSTD, members, 2);
+  }
+  g_clear_pointer (&header, sar_header_free);
+  header = sar_read_header (fd, &error);
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+  assert_contains (error->message, "member \"SHA256SUMS\" is 67108865 bytes long; at most "
+                                   "67108864 are allowed");
   close (fd);
 }
 
@@ -470,7 +524,7 @@ test_pack_then_read_and_verify (void)
     g_assert_cmpstr (cdr->label, ==, "CDR and voicemails");
     g_assert_cmpuint (cdr->bytes, ==, 3 * 1024 * 1024 + 17);
     g_assert_cmpstr (announcements->label, ==, "Voicemail announcements");
-    g_assert_nonnull (g_hash_table_lookup (header->checksums->by_path, "core/März.txt"));
+    g_assert_nonnull (sar_checksums_lookup (header->checksums, "core/März.txt"));
 
     rewind_fd (fd);
     verified = sar_verify (fd, NULL, record_progress, &progress, NULL, &error);
@@ -812,6 +866,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/header/refuses-zip", test_refuses_zip);
   g_test_add_func ("/sar/header/refuses-empty-and-garbage", test_refuses_empty_and_garbage);
   g_test_add_func ("/sar/header/refuses-oversized-metadata", test_refuses_oversized_metadata);
+  g_test_add_func ("/sar/header/checksums-limit", test_checksums_limit);
   g_test_add_func ("/sar/header/reads-only-metadata", test_read_header_reads_only_metadata);
   g_test_add_func ("/sar/pack/read-and-verify", test_pack_then_read_and_verify);
   g_test_add_func ("/sar/pack/reproducible", test_pack_is_reproducible);
