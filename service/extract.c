@@ -23,8 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define IO_CHUNK (256 * 1024)
-#define PROGRESS_STEP (1024 * 1024)
 #define DIR_MODE_DEFAULT 0755
 
 /* --- the extraction state --- */
@@ -50,14 +48,8 @@ typedef struct {
 } ComponentState;
 
 typedef struct {
-  struct archive *archive;
-  int fd;
-  int read_errno;
-  guint64 bytes_read;
-  guint64 bytes_reported;
-  SarProgressFunc progress;
-  gpointer progress_data;
-  guint8 *buffer;
+  SarReader *reader;
+  struct archive *archive; /* the reader's tar reader */
 
   const SarHeader *header;
   const SarLimits *limits;
@@ -90,9 +82,7 @@ static void
 extractor_free (Extractor *ex)
 {
   stack_pop_to (ex, 0);
-  if (ex->archive != NULL)
-    archive_read_free (ex->archive);
-  g_free (ex->buffer);
+  sar_reader_free (ex->reader);
   g_free (ex->components);
   sar_tally_clear (&ex->tally);
   g_clear_pointer (&ex->dir_by_path, g_hash_table_unref);
@@ -103,55 +93,28 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Extractor, extractor_free)
 
 /* --- reading --- */
 
-static la_ssize_t
-extractor_read (struct archive *archive, void *data, const void **buffer)
-{
-  Extractor *ex = data;
-  ssize_t n;
-
-  do
-    n = read (ex->fd, ex->buffer, IO_CHUNK);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    ex->read_errno = errno;
-    archive_set_error (archive, ex->read_errno, "%s", g_strerror (ex->read_errno));
-    return -1;
-  }
-  ex->bytes_read += n;
-  *buffer = ex->buffer;
-  return n;
-}
-
 static gboolean
 reader_failed (Extractor *ex, const char *what, GError **error)
 {
-  const char *why = archive_error_string (ex->archive);
-
-  if (ex->read_errno != 0)
-    return backup_error_set_errno (error, ex->read_errno, "reading the backup");
-  return backup_error_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
+  return sar_reader_failed (ex->reader, what, error);
 }
 
 /* The reader of sar.c: tar formats only, in-process filters only. */
 static gboolean
-extractor_open (Extractor *ex, GError **error)
+extractor_open (Extractor *ex, int fd, SarProgressFunc progress, gpointer progress_data,
+                GError **error)
 {
-  ex->buffer = g_malloc (IO_CHUNK);
-  ex->archive = sar_archive_read_new ();
-  if (archive_read_open (ex->archive, ex, NULL, extractor_read, NULL) != ARCHIVE_OK)
-    return reader_failed (ex, "not a SAR file", error);
+  ex->reader = sar_reader_open_fd (fd, progress, progress_data, error);
+  if (ex->reader == NULL)
+    return FALSE;
+  ex->archive = sar_reader_archive (ex->reader);
   return TRUE;
 }
 
 static void
 extractor_report (Extractor *ex, gboolean force)
 {
-  if (ex->progress == NULL)
-    return;
-  if (!force && ex->bytes_read - ex->bytes_reported < PROGRESS_STEP)
-    return;
-  ex->bytes_reported = ex->bytes_read;
-  ex->progress (ex->bytes_read, ex->progress_data);
+  sar_reader_report (ex->reader, force);
 }
 
 /* The first two members were parsed into the header by the caller; here
@@ -548,9 +511,6 @@ extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
 
   g_return_val_if_fail (header != NULL && targets != NULL, FALSE);
 
-  ex->fd = archive_fd;
-  ex->progress = progress;
-  ex->progress_data = progress_data;
   ex->header = header;
   ex->limits = limits;
   ex->cancellable = cancellable;
@@ -559,7 +519,8 @@ extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
   ex->dir_by_path = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   if (!assign_targets (ex, targets, error) || !sar_tally_init (&ex->tally, header, limits, error)
-      || !extractor_open (ex, error) || !extract_members (ex, error)
+      || !extractor_open (ex, archive_fd, progress, progress_data, error)
+      || !extract_members (ex, error)
       || !apply_directory_modes (ex, error) || !sync_staging (ex, error))
     return FALSE;
   extractor_report (ex, TRUE);

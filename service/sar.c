@@ -89,14 +89,15 @@ in_process_filters (void)
   return (guint) mask;
 }
 
-struct archive *
-sar_archive_read_new (void)
+/* The archive that decompresses: libarchive's "raw" format (the data as
+ * it is) behind the compression filters we allow. */
+static struct archive *
+decoder_new (void)
 {
   struct archive *archive = archive_read_new ();
   guint filters = in_process_filters ();
 
-  /* Tar only (ustar, pax, GNU). */
-  archive_read_support_format_tar (archive);
+  archive_read_support_format_raw (archive);
   for (guint i = 0; i < G_N_ELEMENTS (compression_filters); i++)
     if (filters & (1u << i))
       compression_filters[i].enable (archive);
@@ -115,22 +116,29 @@ sar_header_free (SarHeader *header)
 
 /* --- reading --- */
 
-typedef struct {
-  struct archive *archive;
+/* Two libarchive readers in a row: the decoder turns the input into the
+ * tar stream, and the tar reader (tar formats only, no filters) reads
+ * that stream block by block from the decoder, without copying.  Between
+ * the two, every byte of the tar stream passes through our hands, so we
+ * know where the tar archive ends and what follows it. */
+struct _SarReader {
   SarReadFunc read;
   gpointer read_data;
   GError *read_error; /* why read failed */
-  guint64 bytes_read;
+  guint8 *buffer;
+  guint64 bytes_read; /* input bytes, compressed */
   guint64 bytes_reported;
   SarProgressFunc progress;
   gpointer progress_data;
-  guint8 *buffer;
-} Reader;
+
+  struct archive *decoder;
+  struct archive *tar;
+};
 
 static la_ssize_t
-reader_read (struct archive *archive, void *data, const void **buffer)
+source_read (struct archive *archive, void *data, const void **buffer)
 {
-  Reader *reader = data;
+  SarReader *reader = data;
   gssize n;
 
   g_clear_error (&reader->read_error);
@@ -147,23 +155,55 @@ reader_read (struct archive *archive, void *data, const void **buffer)
   return n;
 }
 
-static void
-reader_free (Reader *reader)
+/* The tar reader's input: the decoder's output, block by block. */
+static la_ssize_t
+decoded_read (struct archive *archive, void *data, const void **buffer)
 {
-  if (reader->archive != NULL)
-    archive_read_free (reader->archive);
+  SarReader *reader = data;
+  const void *block;
+  size_t len;
+  la_int64_t offset;
+  int ret = archive_read_data_block (reader->decoder, &block, &len, &offset);
+
+  if (ret == ARCHIVE_EOF)
+    return 0;
+  if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN) {
+    const char *why = archive_error_string (reader->decoder);
+
+    archive_set_error (archive, archive_errno (reader->decoder), "%s",
+                       why != NULL ? why : "the data cannot be decompressed");
+    return -1;
+  }
+  *buffer = block;
+  return (la_ssize_t) len;
+}
+
+void
+sar_reader_free (SarReader *reader)
+{
+  if (reader == NULL)
+    return;
+  if (reader->tar != NULL)
+    archive_read_free (reader->tar);
+  if (reader->decoder != NULL)
+    archive_read_free (reader->decoder);
   g_clear_error (&reader->read_error);
   g_free (reader->buffer);
   g_free (reader);
 }
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reader, reader_free)
+
+struct archive *
+sar_reader_archive (SarReader *reader)
+{
+  return reader->tar;
+}
 
 /* Turns a libarchive failure into a GError: a failing read is reported as
  * it failed, anything else means the data is not a readable archive. */
-static gboolean
-reader_failed (Reader *reader, const char *what, GError **error)
+gboolean
+sar_reader_failed (SarReader *reader, const char *what, GError **error)
 {
-  const char *why = archive_error_string (reader->archive);
+  const char *why = archive_error_string (reader->tar != NULL ? reader->tar : reader->decoder);
 
   if (reader->read_error != NULL) {
     g_propagate_error (error, g_steal_pointer (&reader->read_error));
@@ -172,17 +212,29 @@ reader_failed (Reader *reader, const char *what, GError **error)
   return backup_error_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
 }
 
-static Reader *
-reader_open (SarReadFunc read, gpointer read_data, GError **error)
+SarReader *
+sar_reader_open (SarReadFunc read, gpointer read_data, SarProgressFunc progress,
+                 gpointer progress_data, GError **error)
 {
-  g_autoptr (Reader) reader = g_new0 (Reader, 1);
+  g_autoptr (SarReader) reader = g_new0 (SarReader, 1);
+  struct archive_entry *entry;
 
   reader->read = read;
   reader->read_data = read_data;
+  reader->progress = progress;
+  reader->progress_data = progress_data;
   reader->buffer = g_malloc (IO_CHUNK);
-  reader->archive = sar_archive_read_new ();
-  if (archive_read_open (reader->archive, reader, NULL, reader_read, NULL) != ARCHIVE_OK) {
-    reader_failed (reader, "not a SAR file", error);
+  reader->decoder = decoder_new ();
+  if (archive_read_open (reader->decoder, reader, NULL, source_read, NULL) != ARCHIVE_OK
+      || archive_read_next_header (reader->decoder, &entry) != ARCHIVE_OK) {
+    sar_reader_failed (reader, "not a SAR file", error);
+    return NULL;
+  }
+  /* Tar only (ustar, pax, GNU), and no filter: the decoder did that. */
+  reader->tar = archive_read_new ();
+  archive_read_support_format_tar (reader->tar);
+  if (archive_read_open (reader->tar, reader, NULL, decoded_read, NULL) != ARCHIVE_OK) {
+    sar_reader_failed (reader, "not a SAR file", error);
     return NULL;
   }
   return g_steal_pointer (&reader);
@@ -202,8 +254,14 @@ read_fd (guint8 *buffer, gsize size, gpointer user_data, GError **error)
   return n;
 }
 
-static void
-reader_report (Reader *reader, gboolean force)
+SarReader *
+sar_reader_open_fd (int fd, SarProgressFunc progress, gpointer progress_data, GError **error)
+{
+  return sar_reader_open (read_fd, GINT_TO_POINTER (fd), progress, progress_data, error);
+}
+
+void
+sar_reader_report (SarReader *reader, gboolean force)
 {
   if (reader->progress == NULL)
     return;
@@ -270,7 +328,7 @@ sar_check_member_type (struct archive_entry *entry, const char *quoted, GError *
 /* Reads the header of the next member, which must be the regular file
  * `expected` of at most max bytes; returns its size or -1. */
 static gint64
-next_metadata_member (Reader *reader, const char *expected, guint position, gint64 max,
+next_metadata_member (SarReader *reader, const char *expected, guint position, gint64 max,
                       GError **error)
 {
   struct archive_entry *entry;
@@ -279,7 +337,7 @@ next_metadata_member (Reader *reader, const char *expected, guint position, gint
   la_int64_t size;
   int ret;
 
-  ret = archive_read_next_header (reader->archive, &entry);
+  ret = archive_read_next_header (reader->tar, &entry);
   if (ret == ARCHIVE_EOF) {
     backup_error_invalid (error, "not a SAR file: the archive ends before its %s member \"%s\"",
                           position == 1 ? "first" : "second", expected);
@@ -287,7 +345,7 @@ next_metadata_member (Reader *reader, const char *expected, guint position, gint
   }
   /* ARCHIVE_RETRY (a damaged header) is a failure too. */
   if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN) {
-    reader_failed (reader, position == 1 ? "not a SAR file" : "reading " SAR_CHECKSUMS_MEMBER,
+    sar_reader_failed (reader, position == 1 ? "not a SAR file" : "reading " SAR_CHECKSUMS_MEMBER,
                    error);
     return -1;
   }
@@ -321,7 +379,7 @@ next_metadata_member (Reader *reader, const char *expected, guint position, gint
 /* Hands the data of the current member to consume() block by block, and
  * checks it has exactly the size its header gave. */
 static gboolean
-read_member_data (Reader *reader, const char *name, guint64 size,
+read_member_data (SarReader *reader, const char *name, guint64 size,
                   gboolean (*consume) (const void *block, gsize len, gpointer data,
                                        GError **error),
                   gpointer data, GError **error)
@@ -332,14 +390,14 @@ read_member_data (Reader *reader, const char *name, guint64 size,
     const void *block;
     size_t len;
     la_int64_t offset;
-    int ret = archive_read_data_block (reader->archive, &block, &len, &offset);
+    int ret = archive_read_data_block (reader->tar, &block, &len, &offset);
 
     if (ret == ARCHIVE_EOF)
       break;
     if (ret != ARCHIVE_OK) {
       g_autofree char *what = g_strdup_printf ("reading member \"%s\"", name);
 
-      return reader_failed (reader, what, error);
+      return sar_reader_failed (reader, what, error);
     }
     if (offset < 0 || (guint64) offset != got || len > size - got)
       return backup_error_invalid (error, "member \"%s\" is damaged", name);
@@ -366,7 +424,7 @@ feed_block (const void *block, gsize len, gpointer data, GError **error)
 }
 
 static SarHeader *
-read_header (Reader *reader, GError **error)
+read_header (SarReader *reader, GError **error)
 {
   g_autoptr (SarHeader) header = g_new0 (SarHeader, 1);
   g_autoptr (GString) manifest = NULL;
@@ -402,7 +460,7 @@ SarHeader *
 sar_read_header (int fd, GError **error)
 {
   g_auto (SarLocale) previous = sar_locale_push ();
-  g_autoptr (Reader) reader = reader_open (read_fd, GINT_TO_POINTER (fd), error);
+  g_autoptr (SarReader) reader = sar_reader_open_fd (fd, NULL, NULL, error);
 
   if (reader == NULL)
     return NULL;
@@ -622,7 +680,7 @@ sar_tally_complete (SarTally *tally, GError **error)
 /* --- verifying --- */
 
 typedef struct {
-  Reader *reader;
+  SarReader *reader;
   GCancellable *cancellable;
   SarTally tally;
 } Verify;
@@ -640,14 +698,14 @@ hash_member_data (Verify *verify, const char *quoted, guint64 size, guint8 diges
     const void *block;
     size_t len;
     la_int64_t offset;
-    int ret = archive_read_data_block (verify->reader->archive, &block, &len, &offset);
+    int ret = archive_read_data_block (verify->reader->tar, &block, &len, &offset);
 
     if (ret == ARCHIVE_EOF)
       break;
     if (ret != ARCHIVE_OK) {
       g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
 
-      return reader_failed (verify->reader, what, error);
+      return sar_reader_failed (verify->reader, what, error);
     }
     if (offset < 0 || (guint64) offset != got)
       return backup_error_invalid (
@@ -656,7 +714,7 @@ hash_member_data (Verify *verify, const char *quoted, guint64 size, guint8 diges
       return FALSE;
     sar_sha256_update (&sha, block, len);
     got += len;
-    reader_report (verify->reader, FALSE);
+    sar_reader_report (verify->reader, FALSE);
   }
   if (got != size)
     return backup_error_invalid (error, "member %s is truncated", quoted);
@@ -702,15 +760,13 @@ sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits
                    GError **error)
 {
   g_auto (SarLocale) previous = sar_locale_push ();
-  g_autoptr (Reader) reader = reader_open (read, read_data, error);
+  g_autoptr (SarReader) reader = sar_reader_open (read, read_data, progress, progress_data, error);
   g_autoptr (SarHeader) header = NULL;
   Verify verify = { reader, cancellable, { 0 } };
   gboolean ok;
 
   if (reader == NULL)
     return NULL;
-  reader->progress = progress;
-  reader->progress_data = progress_data;
   header = read_header (reader, error);
   if (header == NULL)
     return NULL;
@@ -722,19 +778,19 @@ sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits
 
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       ok = FALSE;
-    else if ((ret = archive_read_next_header (reader->archive, &entry)) == ARCHIVE_EOF)
+    else if ((ret = archive_read_next_header (reader->tar, &entry)) == ARCHIVE_EOF)
       break;
     else if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
-      ok = reader_failed (reader, "reading the archive", error);
+      ok = sar_reader_failed (reader, "reading the archive", error);
     else
       ok = sar_tally_entry (&verify.tally, error) && verify_member (&verify, entry, error);
-    reader_report (reader, FALSE);
+    sar_reader_report (reader, FALSE);
   }
   ok = ok && sar_tally_complete (&verify.tally, error);
   sar_tally_clear (&verify.tally);
   if (!ok)
     return NULL;
-  reader_report (reader, TRUE);
+  sar_reader_report (reader, TRUE);
   return g_steal_pointer (&header);
 }
 

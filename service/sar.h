@@ -29,13 +29,39 @@ SarLocale sar_locale_push (void);
 void sar_locale_pop (SarLocale previous);
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (SarLocale, sar_locale_pop, NULL)
 
-/* A new libarchive reader for SAR files: tar formats only, and only the
- * compression filters libarchive runs in-process (see docs/sar-format.md);
- * never one that would run an external program on hostile data.  Free it
- * with archive_read_free(). */
-struct archive *sar_archive_read_new (void);
-
 /* --- reading --- */
+
+/* Called now and then with the bytes of compressed input consumed so far. */
+typedef void (*SarProgressFunc) (guint64 bytes_read, gpointer user_data);
+
+/* Supplies the next bytes of an archive: fills buffer with up to size
+ * bytes and returns how many, 0 at the end of the data, or -1 with error
+ * set (that error is what the verification then fails with). */
+typedef gssize (*SarReadFunc) (guint8 *buffer, gsize size, gpointer user_data, GError **error);
+
+/* One pass over the bytes of a SAR file, shared by verification and
+ * extraction: tar formats only, and only the compression filters libarchive
+ * runs in-process (see docs/sar-format.md), never one that would run an
+ * external program on hostile data.  A decoder (libarchive's raw format
+ * behind the filters) turns the input into the tar stream, which a tar
+ * reader without filters reads; sar_reader_archive() is that tar reader,
+ * for archive_read_next_header() and archive_read_data_block(). */
+typedef struct _SarReader SarReader;
+
+/* Fails (INVALID_BACKUP, or read's own error) when the start of the data
+ * is not a tar archive in a known compression. */
+SarReader *sar_reader_open (SarReadFunc read, gpointer read_data, SarProgressFunc progress,
+                            gpointer progress_data, GError **error);
+SarReader *sar_reader_open_fd (int fd, SarProgressFunc progress, gpointer progress_data,
+                               GError **error);
+struct archive *sar_reader_archive (SarReader *reader);
+/* A libarchive call on the reader failed: the GError saying why ("<what>:
+ * <libarchive's reason>", or the failed read's own error).  FALSE. */
+gboolean sar_reader_failed (SarReader *reader, const char *what, GError **error);
+/* Progress: every PROGRESS_STEP bytes of input, or now when force. */
+void sar_reader_report (SarReader *reader, gboolean force);
+void sar_reader_free (SarReader *reader);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SarReader, sar_reader_free)
 
 typedef struct {
   SarManifest *manifest;
@@ -106,13 +132,6 @@ const SarChecksumEntry *sar_tally_file (SarTally *tally, struct archive_entry *e
 /* After the last member: nothing listed is missing, the totals match. */
 gboolean sar_tally_complete (SarTally *tally, GError **error);
 
-/* Called now and then with the bytes of compressed input consumed so far. */
-typedef void (*SarProgressFunc) (guint64 bytes_read, gpointer user_data);
-
-/* Supplies the next bytes of an archive: fills buffer with up to size
- * bytes and returns how many, 0 at the end of the data, or -1 with error
- * set (that error is what the verification then fails with). */
-typedef gssize (*SarReadFunc) (guint8 *buffer, gsize size, gpointer user_data, GError **error);
 
 /* Reads the whole archive on fd and checks: the first two members as in
  * sar_read_header(); every later member is a directory or a regular file
