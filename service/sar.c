@@ -41,13 +41,18 @@ sar_locale_pop (SarLocale previous)
     uselocale (previous);
 }
 
-/* Compression filters libarchive may implement itself or by running an
- * external program (lzop without liblzo2, gzip without zlib, ...),
- * depending on how it was built; it says which when a filter is enabled
- * (ARCHIVE_WARN: "will use an external program").  A root daemon must not
- * run programs on uploaded data, so only the filters that are in-process
- * in this libarchive are enabled.  grzip and lrzip, always external, and
- * uu and rpm, which are not compressions, are never enabled. */
+/* The compressions read: those whose decoder needs a bounded amount of
+ * memory whatever the file says (gzip: a 32 KiB window; bzip2: at most
+ * 900 kB blocks, about 3.7 MB; zstd: libzstd refuses windows over
+ * 128 MiB).  xz, lzma and lzip decoders take as much memory as the file's
+ * header asks for, and libarchive sets them no limit: they are refused,
+ * and so are the rest (lz4, compress, lzop, grzip, lrzip).
+ *
+ * libarchive may implement a filter itself or by running an external
+ * program (gzip without zlib, ...), depending on how it was built; it says
+ * which when a filter is enabled (ARCHIVE_WARN: "will use an external
+ * program").  A root daemon must not run programs on uploaded data, so
+ * only the filters that are in-process in this libarchive are enabled. */
 static const struct {
   const char *name;
   int (*enable) (struct archive *archive);
@@ -55,13 +60,26 @@ static const struct {
   { "gzip", archive_read_support_filter_gzip },
   { "zstd", archive_read_support_filter_zstd },
   { "bzip2", archive_read_support_filter_bzip2 },
-  { "xz", archive_read_support_filter_xz },
-  { "lzma", archive_read_support_filter_lzma },
-  { "lzip", archive_read_support_filter_lzip },
-  { "lz4", archive_read_support_filter_lz4 },
-  { "compress", archive_read_support_filter_compress },
-  { "lzop", archive_read_support_filter_lzop },
 };
+
+/* How the compressions that are not read begin, so that such a file is
+ * refused by name (no decoder for them is ever enabled).  lzma ("alone")
+ * files have no magic; see looks_like_lzma(). */
+static const struct {
+  const char *name;
+  const char *magic;
+  gsize len;
+} refused_compressions[] = {
+  { "xz", "\xfd" "7zXZ\0", 6 },
+  { "lzip", "LZIP", 4 },
+  { "lz4", "\x04\x22\x4d\x18", 4 },
+  { "lz4", "\x02\x21\x4c\x18", 4 }, /* legacy frames */
+  { "compress", "\x1f\x9d", 2 },
+  { "lzop", "\x89LZO\0\r\n\x1a\n", 9 },
+  { "grzip", "GRZipII\0\x02\x04:)", 12 },
+  { "lrzip", "LRZI", 4 },
+};
+#define SNIFF_LEN 13
 
 /* Bit i set: compression_filters[i] runs in-process.  Asked once, of a
  * throw-away reader, since enabling a filter cannot be undone. */
@@ -87,6 +105,40 @@ in_process_filters (void)
     g_once_init_leave (&mask, found);
   }
   return (guint) mask;
+}
+
+/* An lzma ("alone") header: properties byte lc/lp/pb (below 9*5*5), a
+ * dictionary size of 2^n or 2^n + 2^(n-1), and an uncompressed size that
+ * is unknown (all ones) or plausible. */
+static gboolean
+looks_like_lzma (const guint8 *p)
+{
+  guint32 dict = (guint32) p[1] | (guint32) p[2] << 8 | (guint32) p[3] << 16 | (guint32) p[4] << 24;
+  guint64 size = 0;
+
+  for (int i = 12; i >= 5; i--)
+    size = size << 8 | p[i];
+  if (p[0] >= 9 * 5 * 5 || dict < 4096)
+    return FALSE;
+  while ((dict & 1) == 0)
+    dict >>= 1;
+  if (dict != 1 && dict != 3)
+    return FALSE;
+  return size == G_MAXUINT64 || size < G_GUINT64_CONSTANT (1) << 40;
+}
+
+/* The name of a compression that is not read, if the data starts like
+ * one. */
+static const char *
+refused_compression (const guint8 *data, gsize len)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (refused_compressions); i++)
+    if (len >= refused_compressions[i].len
+        && memcmp (data, refused_compressions[i].magic, refused_compressions[i].len) == 0)
+      return refused_compressions[i].name;
+  if (len >= SNIFF_LEN && looks_like_lzma (data))
+    return "lzma";
+  return NULL;
 }
 
 /* The archive that decompresses: libarchive's "raw" format (the data as
@@ -130,10 +182,54 @@ struct _SarReader {
   guint64 bytes_reported;
   SarProgressFunc progress;
   gpointer progress_data;
+  gboolean sniffed; /* the start of the data was looked at */
 
   struct archive *decoder;
   struct archive *tar;
 };
+
+static gssize
+read_some (SarReader *reader, guint8 *buffer, gsize size)
+{
+  gssize n;
+
+  g_clear_error (&reader->read_error);
+  n = reader->read (buffer, size, reader->read_data, &reader->read_error);
+  if (n < 0 && reader->read_error == NULL)
+    g_set_error_literal (&reader->read_error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                         "reading the backup failed");
+  return n;
+}
+
+/* The first bytes: at least SNIFF_LEN unless the data is shorter, and not
+ * a compression that is refused. */
+static gssize
+read_start (SarReader *reader)
+{
+  gsize got = 0;
+  const char *refused;
+
+  while (got < SNIFF_LEN) {
+    gssize n = read_some (reader, reader->buffer + got, IO_CHUNK - got);
+
+    if (n < 0)
+      return -1;
+    if (n == 0)
+      break;
+    got += (gsize) n;
+  }
+  refused = refused_compression (reader->buffer, got);
+  if (refused != NULL) {
+    g_set_error (&reader->read_error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP,
+                 "not a SAR file: compressed with %s; use zstd or gzip (%s)", refused,
+                 g_str_equal (refused, "xz") || g_str_equal (refused, "lzma")
+                         || g_str_equal (refused, "lzip")
+                     ? "its decoder would take as much memory as the file asks for"
+                     : "not supported");
+    return -1;
+  }
+  return (gssize) got;
+}
 
 static la_ssize_t
 source_read (struct archive *archive, void *data, const void **buffer)
@@ -141,12 +237,13 @@ source_read (struct archive *archive, void *data, const void **buffer)
   SarReader *reader = data;
   gssize n;
 
-  g_clear_error (&reader->read_error);
-  n = reader->read (reader->buffer, IO_CHUNK, reader->read_data, &reader->read_error);
+  if (!reader->sniffed) {
+    reader->sniffed = TRUE;
+    n = read_start (reader);
+  } else {
+    n = read_some (reader, reader->buffer, IO_CHUNK);
+  }
   if (n < 0) {
-    if (reader->read_error == NULL)
-      g_set_error_literal (&reader->read_error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
-                           "reading the backup failed");
     archive_set_error (archive, EIO, "%s", reader->read_error->message);
     return -1;
   }
