@@ -497,7 +497,7 @@ extract_members (Extractor *ex, GError **error)
     extractor_report (ex, FALSE);
   }
   stack_pop_to (ex, 0);
-  return sar_tally_complete (&ex->tally, error);
+  return sar_tally_complete (&ex->tally, error) && sar_reader_finish (ex->reader, error);
 }
 
 gboolean

@@ -18,6 +18,10 @@
  * about a quarter faster than with 256 KiB chunks. */
 #define IO_CHUNK (64 * 1024)
 #define PROGRESS_STEP (1024 * 1024)
+/* tar writes in records of 20 blocks, and pads the last one with zeros
+ * (so do bsdtar and Python's tarfile); bsdtar pads compressed data written
+ * to a pipe the same way. */
+#define RECORD (20 * 512)
 
 SarLocale
 sar_locale_push (void)
@@ -182,11 +186,44 @@ struct _SarReader {
   guint64 bytes_reported;
   SarProgressFunc progress;
   gpointer progress_data;
-  gboolean sniffed; /* the start of the data was looked at */
+  gboolean sniffed;     /* the start of the data was looked at */
+  guint64 input_nonzero; /* input bytes up to the last one that is not zero */
 
   struct archive *decoder;
   struct archive *tar;
+  guint64 decoded;         /* bytes of the tar stream handed to the tar reader */
+  guint64 decoded_nonzero; /* ... up to the last one that is not zero */
+  gboolean decoded_end;    /* the decoder has no more */
 };
+
+/* The length of block without the zeros at its end. */
+static gsize
+without_trailing_zeros (const guint8 *block, gsize len)
+{
+  while (len >= 8) {
+    guint64 word;
+
+    memcpy (&word, block + len - 8, 8);
+    if (word != 0)
+      break;
+    len -= 8;
+  }
+  while (len > 0 && block[len - 1] == 0)
+    len--;
+  return len;
+}
+
+/* Keeps count of a block of n bytes at *offset, and of where its last
+ * byte that is not zero lies. */
+static void
+count_block (const guint8 *block, gsize n, guint64 *offset, guint64 *nonzero)
+{
+  gsize data = without_trailing_zeros (block, n);
+
+  if (data > 0)
+    *nonzero = *offset + data;
+  *offset += n;
+}
 
 static gssize
 read_some (SarReader *reader, guint8 *buffer, gsize size)
@@ -247,23 +284,28 @@ source_read (struct archive *archive, void *data, const void **buffer)
     archive_set_error (archive, EIO, "%s", reader->read_error->message);
     return -1;
   }
-  reader->bytes_read += (guint64) n;
+  count_block (reader->buffer, (gsize) n, &reader->bytes_read, &reader->input_nonzero);
   *buffer = reader->buffer;
   return n;
 }
 
-/* The tar reader's input: the decoder's output, block by block. */
+/* The next block of the tar stream from the decoder: its length, 0 at the
+ * end, -1 when decoding fails (archive's error then says why). */
 static la_ssize_t
-decoded_read (struct archive *archive, void *data, const void **buffer)
+decode_block (SarReader *reader, struct archive *archive, const void **buffer)
 {
-  SarReader *reader = data;
   const void *block;
   size_t len;
   la_int64_t offset;
-  int ret = archive_read_data_block (reader->decoder, &block, &len, &offset);
+  int ret;
 
-  if (ret == ARCHIVE_EOF)
+  if (reader->decoded_end)
     return 0;
+  ret = archive_read_data_block (reader->decoder, &block, &len, &offset);
+  if (ret == ARCHIVE_EOF) {
+    reader->decoded_end = TRUE;
+    return 0;
+  }
   if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN) {
     const char *why = archive_error_string (reader->decoder);
 
@@ -271,8 +313,16 @@ decoded_read (struct archive *archive, void *data, const void **buffer)
                        why != NULL ? why : "the data cannot be decompressed");
     return -1;
   }
+  count_block (block, len, &reader->decoded, &reader->decoded_nonzero);
   *buffer = block;
   return (la_ssize_t) len;
+}
+
+/* The tar reader's input: the decoder's output, block by block. */
+static la_ssize_t
+decoded_read (struct archive *archive, void *data, const void **buffer)
+{
+  return decode_block (data, archive, buffer);
 }
 
 void
@@ -349,6 +399,67 @@ read_fd (guint8 *buffer, gsize size, gpointer user_data, GError **error)
   if (n < 0)
     backup_error_set_errno (error, errno, "reading the backup");
   return n;
+}
+
+static guint64
+round_to_record (guint64 n)
+{
+  return (n + RECORD - 1) / RECORD * RECORD;
+}
+
+gboolean
+sar_reader_finish (SarReader *reader, GError **error)
+{
+  /* what the tar reader took: up to and with its end-of-archive blocks */
+  guint64 tar_end = (guint64) archive_filter_bytes (reader->tar, 0);
+  guint64 compressed_end;
+
+  /* The rest of the tar stream: zeros up to the end of the record, or
+   * nothing.  Read no further than that. */
+  while (reader->decoded_nonzero <= tar_end && reader->decoded <= round_to_record (tar_end)) {
+    const void *block;
+    la_ssize_t n = decode_block (reader, reader->tar, &block);
+
+    if (n < 0)
+      return sar_reader_failed (reader, "reading the end of the archive", error);
+    if (n == 0)
+      break;
+  }
+  if (reader->decoded_nonzero > tar_end)
+    return backup_error_invalid (
+        error, "data follows the end of the tar archive (at byte %" G_GUINT64_FORMAT
+               " of the tar stream); only zeros up to the end of its last 10240-byte record may",
+        reader->decoded_nonzero);
+  if (reader->decoded > round_to_record (tar_end))
+    return backup_error_invalid (
+        error, "more zeros follow the end of the tar archive than fill its last 10240-byte record");
+  if (archive_filter_count (reader->decoder) < 2)
+    return TRUE;
+
+  /* Compressed: what follows the compressed data in the file, likewise. */
+  compressed_end = (guint64) archive_filter_bytes (reader->decoder, -1);
+  while (reader->input_nonzero <= compressed_end
+         && reader->bytes_read <= round_to_record (compressed_end)) {
+    gssize n = read_some (reader, reader->buffer, IO_CHUNK);
+
+    if (n < 0) {
+      g_propagate_error (error, g_steal_pointer (&reader->read_error));
+      return FALSE;
+    }
+    if (n == 0)
+      break;
+    count_block (reader->buffer, (gsize) n, &reader->bytes_read, &reader->input_nonzero);
+  }
+  if (reader->input_nonzero > compressed_end)
+    return backup_error_invalid (
+        error, "data follows the end of the compressed data (at byte %" G_GUINT64_FORMAT
+               " of the file); only zeros up to the end of its last 10240-byte record may",
+        reader->input_nonzero);
+  if (reader->bytes_read > round_to_record (compressed_end))
+    return backup_error_invalid (
+        error,
+        "more zeros follow the end of the compressed data than fill its last 10240-byte record");
+  return TRUE;
 }
 
 SarReader *
@@ -883,7 +994,7 @@ sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits
       ok = sar_tally_entry (&verify.tally, error) && verify_member (&verify, entry, error);
     sar_reader_report (reader, FALSE);
   }
-  ok = ok && sar_tally_complete (&verify.tally, error);
+  ok = ok && sar_tally_complete (&verify.tally, error) && sar_reader_finish (reader, error);
   sar_tally_clear (&verify.tally);
   if (!ok)
     return NULL;

@@ -58,6 +58,12 @@ struct archive *sar_reader_archive (SarReader *reader);
 /* A libarchive call on the reader failed: the GError saying why ("<what>:
  * <libarchive's reason>", or the failed read's own error).  FALSE. */
 gboolean sar_reader_failed (SarReader *reader, const char *what, GError **error);
+/* After the tar reader's ARCHIVE_EOF: reads the rest of the data and
+ * fails (INVALID_BACKUP) unless it is nothing, or zeros padding the tar
+ * stream to the end of its last 10240-byte record (and, compressed, the
+ * file to the end of the compressed data's last record): no bytes beyond
+ * the archive are kept unverified.  Reads no more than that padding. */
+gboolean sar_reader_finish (SarReader *reader, GError **error);
 /* Progress: every PROGRESS_STEP bytes of input, or now when force. */
 void sar_reader_report (SarReader *reader, gboolean force);
 void sar_reader_free (SarReader *reader);
@@ -142,9 +148,9 @@ gboolean sar_tally_complete (SarTally *tally, GError **error);
 SarHeader *sar_verify (int fd, const SarLimits *limits, SarProgressFunc progress,
                        gpointer progress_data, GCancellable *cancellable, GError **error);
 
-/* sar_verify() of the bytes read supplies, in order.  Stops reading at the
- * tar end-of-archive marker.  Memory does not depend on the archive's
- * size (beyond its metadata). */
+/* sar_verify() of the bytes read supplies, in order, up to their end (data
+ * after the archive is refused: sar_reader_finish()).  Memory does not
+ * depend on the archive's size (beyond its metadata). */
 SarHeader *sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits,
                               SarProgressFunc progress, gpointer progress_data,
                               GCancellable *cancellable, GError **error);

@@ -322,6 +322,20 @@ test_refuses_file_below_planted_symlink (void)
                   "member \"core/a\" is a symbolic link");
 }
 
+/* Data after the end of the archive: refused by the extraction as by the
+ * verification, and nothing is left outside staging. */
+static void
+test_refuses_data_after_the_end (void)
+{
+  int fd = write_sar_as (ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, tree,
+                         G_N_ELEMENTS (tree), tree, G_N_ELEMENTS (tree));
+
+  g_assert_cmpint (lseek (fd, 0, SEEK_END), >, 0);
+  g_assert_cmpint (write (fd, "trailer", 7), ==, 7);
+  rewind_fd (fd);
+  assert_refused (fd, both, NULL, BACKUP_ERROR_INVALID_BACKUP, "follows the end of the");
+}
+
 static void
 test_refuses_sparse_file (void)
 {
@@ -829,6 +843,7 @@ main (int argc, char **argv)
   g_test_add_func ("/extract/refuses/file-below-planted-symlink",
                    test_refuses_file_below_planted_symlink);
   g_test_add_func ("/extract/refuses/sparse-file", test_refuses_sparse_file);
+  g_test_add_func ("/extract/refuses/data-after-the-end", test_refuses_data_after_the_end);
   g_test_add_func ("/extract/refuses/duplicate-file", test_refuses_duplicate_file);
   g_test_add_func ("/extract/refuses/unlisted-and-missing",
                    test_refuses_unlisted_and_missing_files);

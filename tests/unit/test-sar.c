@@ -749,6 +749,122 @@ test_truncated_archive (void)
 }
 
 static void
+append (int fd, const void *data, gsize len)
+{
+  g_assert_cmpint (lseek (fd, 0, SEEK_END), >=, 0);
+  g_assert_cmpint (write (fd, data, len), ==, (gssize) len);
+  rewind_fd (fd);
+}
+
+static off_t
+file_size (int fd)
+{
+  struct stat st;
+
+  g_assert_cmpint (fstat (fd, &st), ==, 0);
+  return st.st_size;
+}
+
+/* Nothing may follow the tar archive but zeros padding it to the end of
+ * its last 10240-byte record, and nothing may follow compressed data but
+ * zeros padding the file to the end of its last 10240-byte record (what
+ * tar and bsdtar write): no unverified data is kept with a backup. */
+static void
+test_refuses_data_after_the_end (void)
+{
+  const SarCompression compressions[]
+      = { SAR_COMPRESSION_NONE, SAR_COMPRESSION_GZIP, SAR_COMPRESSION_ZSTD };
+  g_autofree char *root = make_tree ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (compressions); i++) {
+    int fd = pack (root, compressions[i], NULL);
+    off_t size = file_size (fd);
+    g_autoptr (SarHeader) header = NULL;
+
+    g_test_message ("compression %d, %" G_GINT64_FORMAT " bytes", (int) compressions[i],
+                    (gint64) size);
+    /* the writer's own output is fine */
+    header = verify_ok (fd);
+    rewind_fd (fd);
+    /* some bytes of something else */
+    append (fd, "surprise", 8);
+    assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                         compressions[i] == SAR_COMPRESSION_ZSTD ? ""
+                                                                 : "follows the end of the");
+    /* a hole of 300 MiB (zeros, and no space on disk) */
+    fd = pack (root, compressions[i], NULL);
+    g_assert_cmpint (ftruncate (fd, size + 300 * 1024 * 1024), ==, 0);
+    assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                         compressions[i] == SAR_COMPRESSION_ZSTD ? "" : "10240-byte record");
+  }
+  remove_tree (root);
+}
+
+/* What tar, bsdtar and Python's tarfile write: zeros up to the end of the
+ * last 10240-byte record, after the end of the tar archive or after the
+ * compressed data.  One byte more is refused. */
+static void
+test_accepts_padding_to_the_record (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autofree char *zeros = g_malloc0 (20480);
+  const SarCompression compressions[] = { SAR_COMPRESSION_GZIP, SAR_COMPRESSION_NONE };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (compressions); i++) {
+    int fd = pack (root, compressions[i], NULL);
+    off_t size = file_size (fd);
+    gsize pad = (gsize) ((size + 10239) / 10240 * 10240 - size);
+    g_autoptr (SarHeader) header = NULL;
+
+    /* uncompressed, the writer fills its last record itself */
+    if (compressions[i] == SAR_COMPRESSION_NONE)
+      g_assert_cmpint (pad, ==, 0);
+    append (fd, zeros, pad);
+    header = verify_ok (fd);
+    append (fd, zeros, 1);
+    assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP, "10240-byte record");
+  }
+  remove_tree (root);
+}
+
+/* A gzip stream holding the tar archive and more: the data after the end
+ * of the tar archive is inside the compressed data. */
+static void
+test_refuses_data_after_the_tar_inside_the_compression (void)
+{
+  g_autofree char *root = make_tree ();
+  int plain = pack (root, SAR_COMPRESSION_NONE, NULL);
+  g_autoptr (GBytes) tar = read_all (plain);
+  struct archive *archive = archive_write_new ();
+  int fd = temp_fd ();
+  gsize len;
+  const guint8 *data = g_bytes_get_data (tar, &len);
+
+  /* raw: the bytes as they are, gzip-compressed */
+  g_assert_cmpint (archive_write_set_format_raw (archive), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_add_filter_gzip (archive), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_set_bytes_in_last_block (archive, 1), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_open_fd (archive, fd), ==, ARCHIVE_OK);
+  {
+    struct archive_entry *entry = archive_entry_new ();
+
+    archive_entry_set_pathname (entry, "data");
+    archive_entry_set_filetype (entry, AE_IFREG);
+    g_assert_cmpint (archive_write_header (archive, entry), ==, ARCHIVE_OK);
+    archive_entry_free (entry);
+  }
+  g_assert_cmpint (archive_write_data (archive, data, len), ==, (la_ssize_t) len);
+  g_assert_cmpint (archive_write_data (archive, "hidden data", 11), ==, 11);
+  g_assert_cmpint (archive_write_close (archive), ==, ARCHIVE_OK);
+  archive_write_free (archive);
+  rewind_fd (fd);
+  assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                       "data follows the end of the tar archive");
+  close (plain);
+  remove_tree (root);
+}
+
+static void
 test_verify_cancelled (void)
 {
   g_autofree char *root = make_tree ();
@@ -897,6 +1013,10 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/verify/limit-counts-directories", test_limit_counts_directories);
   g_test_add_func ("/sar/verify/truncated", test_truncated_archive);
   g_test_add_func ("/sar/verify/cancelled", test_verify_cancelled);
+  g_test_add_func ("/sar/verify/refuses-data-after-the-end", test_refuses_data_after_the_end);
+  g_test_add_func ("/sar/verify/accepts-padding-to-the-record", test_accepts_padding_to_the_record);
+  g_test_add_func ("/sar/verify/refuses-data-after-the-tar-inside-the-compression",
+                   test_refuses_data_after_the_tar_inside_the_compression);
   g_test_add_func ("/sar/verify/stream", test_verify_stream);
   g_test_add_func ("/sar/verify/refuses-filters-that-run-programs",
                    test_refuses_filters_that_run_programs);
