@@ -505,8 +505,8 @@ extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
                     const SarLimits *limits, SarProgressFunc progress, gpointer progress_data,
                     GCancellable *cancellable, GError **error)
 {
-  /* Member names are UTF-8 (sar.h); dropped after the extractor. */
-  g_auto (SarLocale) previous = sar_locale_push ();
+  /* Member names byte for byte (sar.h); dropped after the extractor. */
+  g_auto (SarLocale) previous = sar_locale_push_reading ();
   g_autoptr (Extractor) ex = g_new0 (Extractor, 1);
 
   g_return_val_if_fail (header != NULL && targets != NULL, FALSE);

@@ -38,6 +38,21 @@ sar_locale_push (void)
   return uselocale ((locale_t) utf8);
 }
 
+SarLocale
+sar_locale_push_reading (void)
+{
+  static gsize c = 0;
+
+  if (g_once_init_enter (&c)) {
+    locale_t locale = newlocale (LC_ALL_MASK, "C", (locale_t) 0);
+
+    g_once_init_leave (&c, locale != (locale_t) 0 ? (gsize) locale : 1);
+  }
+  if (c == 1)
+    return NULL;
+  return uselocale ((locale_t) c);
+}
+
 void
 sar_locale_pop (SarLocale previous)
 {
@@ -482,10 +497,9 @@ sar_reader_report (SarReader *reader, gboolean force)
 char *
 sar_member_path (struct archive_entry *entry)
 {
-  const char *name = archive_entry_pathname_utf8 (entry);
+  /* the bytes of the header (see sar_locale_push_reading()) */
+  const char *name = archive_entry_pathname (entry);
 
-  if (name == NULL)
-    name = archive_entry_pathname (entry);
   if (name == NULL)
     return g_strdup ("");
   if (name[0] == '.' && name[1] == '/' && name[2] != '\0')
@@ -667,7 +681,7 @@ read_header (SarReader *reader, GError **error)
 SarHeader *
 sar_read_header (int fd, GError **error)
 {
-  g_auto (SarLocale) previous = sar_locale_push ();
+  g_auto (SarLocale) previous = sar_locale_push_reading ();
   g_autoptr (SarReader) reader = sar_reader_open_fd (fd, NULL, NULL, error);
 
   if (reader == NULL)
@@ -967,7 +981,7 @@ sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits
                    SarProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
                    GError **error)
 {
-  g_auto (SarLocale) previous = sar_locale_push ();
+  g_auto (SarLocale) previous = sar_locale_push_reading ();
   g_autoptr (SarReader) reader = sar_reader_open (read, read_data, progress, progress_data, error);
   g_autoptr (SarHeader) header = NULL;
   Verify verify = { reader, cancellable, { 0 } };

@@ -17,15 +17,29 @@
 /* --- for every user of libarchive --- */
 
 /* libarchive converts member names between the archive and the charset of
- * the current locale, and the pax writer fails on names it cannot convert.
- * Member names are UTF-8 whatever the process's locale, so every use of
- * libarchive runs with its thread switched to C.UTF-8:
+ * the current locale.  Member names are UTF-8 whatever the process's
+ * locale, and must come back byte for byte as they went in:
  *
- *   g_auto (SarLocale) previous = sar_locale_push ();
+ * - Writing runs with the thread switched to C.UTF-8, so the pax writer can
+ *   put every name (given with archive_entry_set_pathname(), as bytes)
+ *   into a pax header as UTF-8 as it is:
  *
- * switches until the end of the scope.  (NULL: nothing to restore.) */
+ *     g_auto (SarLocale) previous = sar_locale_push ();
+ *
+ * - Reading runs with the thread switched to C (ASCII).  libarchive would
+ *   compose a UTF-8 name of a pax header into Unicode's form C when it
+ *   converts it for a UTF-8 locale: "a" + U+0308 (decomposed, as macOS
+ *   writes names) would become "ä", another name, and no longer match
+ *   SHA256SUMS.  It cannot convert a name that is not ASCII for the C
+ *   locale, and then keeps the header's bytes as they are (with
+ *   ARCHIVE_WARN): archive_entry_pathname() is the name byte for byte.
+ *
+ *     g_auto (SarLocale) previous = sar_locale_push_reading ();
+ *
+ * Each switches until the end of the scope.  (NULL: nothing to restore.) */
 typedef locale_t SarLocale;
 SarLocale sar_locale_push (void);
+SarLocale sar_locale_push_reading (void);
 void sar_locale_pop (SarLocale previous);
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (SarLocale, sar_locale_pop, NULL)
 
@@ -78,8 +92,9 @@ void sar_header_free (SarHeader *header);
 
 struct archive_entry;
 
-/* A member's path with one leading "./" (as "tar -C dir ." writes)
- * removed; "" when it has none. */
+/* A member's path, byte for byte as its header gives it (read with
+ * sar_locale_push_reading()), with one leading "./" (as "tar -C dir ."
+ * writes) removed; "" when it has none. */
 char *sar_member_path (struct archive_entry *entry);
 
 /* Only directories and regular files may appear in an archive: anything

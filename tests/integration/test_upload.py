@@ -597,3 +597,32 @@ def test_upload_takes_archives_of_tar_and_python(svc, backup_maker, workdir):
                 tar.add(unpacked / member, arcname=member)
         name = "Py-" + mode.replace(":", "") + ".sar"
         assert upload_bytes(s, name, data.getvalue()) == ("done", "", ""), mode
+
+
+NFD_NAMES = {
+    "core/A\u0308rger/a\u0308.txt": b"decomposed\n",   # "Ärger/ä.txt", as macOS writes it
+    "core/\u00c4rger/x": b"composed\n",                 # "Ärger", the other name
+    "core/\u212a.txt": b"kelvin\n",                     # KELVIN SIGN, composed: "K"
+}
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+def test_upload_takes_decomposed_names(svc, fmt):
+    """Names in Unicode's decomposed form match SHA256SUMS byte for byte,
+    whether a pax header holds them as UTF-8 or a GNU header as bytes."""
+    s = svc()
+    data = handmade_sar(NFD_NAMES, fmt=fmt, dirs=["core/A\u0308rger/"])
+    assert upload_bytes(s, "Nfd.sar", data) == ("done", "", "")
+    assert (s.backups / "Nfd.sar").read_bytes() == data
+
+
+def test_upload_takes_decomposed_names_packed_by_the_client(svc, workdir):
+    """The client's pack (the daemon's writer) keeps such names too."""
+    from harness import make_tree, pack
+    src = workdir / "nfd-src"
+    make_tree(src, {"core": {k.split("/", 1)[1]: v for k, v in NFD_NAMES.items()},
+                    "cdr-voicemail": {"x": "x\n"}, "announcements": {"x": "x\n"}})
+    backup = pack(src, workdir / "nfd.sar")
+    s = svc()
+    with open(backup, "rb") as f:
+        assert wait_job(s, upload(s, "Packed-nfd.sar", f.fileno())) == "done"
