@@ -126,13 +126,12 @@ skip_metadata_member (Extractor *ex, const char *expected, guint position, gint6
   struct archive_entry *entry;
   g_autofree char *path = NULL;
   g_autofree char *quoted = NULL;
-  int ret = archive_read_next_header (ex->archive, &entry);
 
-  if (ret == ARCHIVE_EOF)
+  if (!sar_reader_next (ex->reader, &entry, "not a SAR file", error))
+    return FALSE;
+  if (entry == NULL)
     return backup_error_invalid (error, "not a SAR file: the archive ends before member \"%s\"",
                                  expected);
-  if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
-    return reader_failed (ex, "not a SAR file", error);
   path = sar_member_path (entry);
   quoted = sar_quote (path);
   if (strcmp (path, expected) != 0)
@@ -278,7 +277,8 @@ write_member_data (Extractor *ex, int fd, const char *quoted, guint64 size,
     if (g_cancellable_set_error_if_cancelled (ex->cancellable, error))
       return FALSE;
     if (offset < 0 || (guint64) offset != got)
-      return backup_error_invalid (error, "member %s has holes (a sparse file)", quoted);
+      return backup_error_invalid (
+          error, "member %s has holes (a sparse file): sparse files are not supported", quoted);
     if (len > size - got)
       return backup_error_invalid (error, "member %s holds more data than its header says", quoted);
     sar_sha256_update (&sha, block, len);
@@ -483,15 +483,12 @@ extract_members (Extractor *ex, GError **error)
     return FALSE;
   for (;;) {
     struct archive_entry *entry;
-    int ret;
 
-    if (g_cancellable_set_error_if_cancelled (ex->cancellable, error))
+    if (g_cancellable_set_error_if_cancelled (ex->cancellable, error)
+        || !sar_reader_next (ex->reader, &entry, "reading the archive", error))
       return FALSE;
-    ret = archive_read_next_header (ex->archive, &entry);
-    if (ret == ARCHIVE_EOF)
+    if (entry == NULL)
       break;
-    if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
-      return reader_failed (ex, "reading the archive", error);
     if (!sar_tally_entry (&ex->tally, error) || !handle_member (ex, entry, error))
       return FALSE;
     extractor_report (ex, FALSE);

@@ -374,6 +374,33 @@ sar_reader_failed (SarReader *reader, const char *what, GError **error)
   return backup_error_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
 }
 
+gboolean
+sar_reader_next (SarReader *reader, struct archive_entry **entry, const char *what,
+                 GError **error)
+{
+  g_autofree char *quoted = NULL;
+  int ret = archive_read_next_header (reader->tar, entry);
+
+  if (ret == ARCHIVE_EOF) {
+    *entry = NULL;
+    return TRUE;
+  }
+  /* ARCHIVE_WARN: a name libarchive could not convert for the locale (see
+   * sar_locale_push_reading()); ARCHIVE_RETRY (a damaged header) is a
+   * failure. */
+  if (ret == ARCHIVE_OK || ret == ARCHIVE_WARN)
+    return TRUE;
+  if (reader->read_error != NULL || archive_error_string (reader->tar) != NULL)
+    return sar_reader_failed (reader, what, error);
+  /* libarchive fails without a word mostly where it reads the map of a
+   * sparse file (GNU's formats); the entry holds what it had read. */
+  quoted = sar_quote (*entry != NULL ? archive_entry_pathname (*entry) : NULL);
+  return backup_error_invalid (error,
+                               "%s: the header of member %s is damaged, or it describes a sparse "
+                               "file (sparse files are not supported)",
+                               what, quoted);
+}
+
 SarReader *
 sar_reader_open (SarReadFunc read, gpointer read_data, SarProgressFunc progress,
                  gpointer progress_data, GError **error)
@@ -514,13 +541,14 @@ sar_check_member_type (struct archive_entry *entry, const char *quoted, GError *
 
   if (archive_entry_hardlink (entry) != NULL)
     what = "a hard link";
+  else if (archive_entry_filetype (entry) == AE_IFREG && archive_entry_sparse_count (entry) > 0)
+    return backup_error_invalid (error, "member %s is a sparse file: sparse files are not supported",
+                                 quoted);
   else if (archive_entry_symlink (entry) != NULL)
     what = "a symbolic link";
   else {
     switch (archive_entry_filetype (entry)) {
     case AE_IFREG:
-      if (archive_entry_sparse_count (entry) > 0)
-        what = "a sparse file";
       break;
     case AE_IFDIR:
       break;
@@ -557,18 +585,13 @@ next_metadata_member (SarReader *reader, const char *expected, guint position, g
   g_autofree char *path = NULL;
   g_autofree char *quoted = NULL;
   la_int64_t size;
-  int ret;
 
-  ret = archive_read_next_header (reader->tar, &entry);
-  if (ret == ARCHIVE_EOF) {
+  if (!sar_reader_next (reader, &entry,
+                        position == 1 ? "not a SAR file" : "reading " SAR_CHECKSUMS_MEMBER, error))
+    return -1;
+  if (entry == NULL) {
     backup_error_invalid (error, "not a SAR file: the archive ends before its %s member \"%s\"",
                           position == 1 ? "first" : "second", expected);
-    return -1;
-  }
-  /* ARCHIVE_RETRY (a damaged header) is a failure too. */
-  if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN) {
-    sar_reader_failed (reader, position == 1 ? "not a SAR file" : "reading " SAR_CHECKSUMS_MEMBER,
-                   error);
     return -1;
   }
   path = sar_member_path (entry);
@@ -931,7 +954,7 @@ hash_member_data (Verify *verify, const char *quoted, guint64 size, guint8 diges
     }
     if (offset < 0 || (guint64) offset != got)
       return backup_error_invalid (
-          error, "member %s has holes; only plain regular files are allowed", quoted);
+          error, "member %s has holes (a sparse file): sparse files are not supported", quoted);
     if (g_cancellable_set_error_if_cancelled (verify->cancellable, error))
       return FALSE;
     sar_sha256_update (&sha, block, len);
@@ -995,17 +1018,13 @@ sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits
 
   ok = sar_tally_init (&verify.tally, header, limits, error);
   while (ok) {
-    struct archive_entry *entry;
-    int ret;
+    struct archive_entry *entry = NULL;
 
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
-      ok = FALSE;
-    else if ((ret = archive_read_next_header (reader->tar, &entry)) == ARCHIVE_EOF)
+    ok = !g_cancellable_set_error_if_cancelled (cancellable, error)
+         && sar_reader_next (reader, &entry, "reading the archive", error);
+    if (ok && entry == NULL)
       break;
-    else if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
-      ok = sar_reader_failed (reader, "reading the archive", error);
-    else
-      ok = sar_tally_entry (&verify.tally, error) && verify_member (&verify, entry, error);
+    ok = ok && sar_tally_entry (&verify.tally, error) && verify_member (&verify, entry, error);
     sar_reader_report (reader, FALSE);
   }
   ok = ok && sar_tally_complete (&verify.tally, error) && sar_reader_finish (reader, error);

@@ -61,6 +61,7 @@ typedef gssize (*SarReadFunc) (guint8 *buffer, gsize size, gpointer user_data, G
  * reader without filters reads; sar_reader_archive() is that tar reader,
  * for archive_read_next_header() and archive_read_data_block(). */
 typedef struct _SarReader SarReader;
+struct archive_entry;
 
 /* Fails (INVALID_BACKUP, or read's own error) when the start of the data
  * is not a tar archive in a known compression. */
@@ -69,6 +70,11 @@ SarReader *sar_reader_open (SarReadFunc read, gpointer read_data, SarProgressFun
 SarReader *sar_reader_open_fd (int fd, SarProgressFunc progress, gpointer progress_data,
                                GError **error);
 struct archive *sar_reader_archive (SarReader *reader);
+/* archive_read_next_header() of the tar reader: TRUE with *entry the next
+ * member, or NULL after the last; FALSE with error saying why ("<what>:
+ * ...").  Accepts ARCHIVE_WARN (see sar_locale_push_reading()). */
+gboolean sar_reader_next (SarReader *reader, struct archive_entry **entry, const char *what,
+                          GError **error);
 /* A libarchive call on the reader failed: the GError saying why ("<what>:
  * <libarchive's reason>", or the failed read's own error).  FALSE. */
 gboolean sar_reader_failed (SarReader *reader, const char *what, GError **error);
@@ -89,8 +95,6 @@ typedef struct {
 } SarHeader;
 
 void sar_header_free (SarHeader *header);
-
-struct archive_entry;
 
 /* A member's path, byte for byte as its header gives it (read with
  * sar_locale_push_reading()), with one leading "./" (as "tar -C dir ."

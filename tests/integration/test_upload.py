@@ -626,3 +626,44 @@ def test_upload_takes_decomposed_names_packed_by_the_client(svc, workdir):
     s = svc()
     with open(backup, "rb") as f:
         assert wait_job(s, upload(s, "Packed-nfd.sar", f.fileno())) == "done"
+
+
+def sparse_sar(workdir, version, damage=False):
+    """A SAR file whose one member is a sparse file (a hole and some data),
+    written by GNU tar; damaged: its sparse map (pax format 1.0) is not
+    a number."""
+    root = workdir / f"sparse-{version}"
+    (root / "core").mkdir(parents=True)
+    hole = root / "core" / "hole.bin"
+    with open(hole, "wb") as f:
+        f.truncate(1024 * 1024)
+        f.seek(500_000)
+        f.write(b"data")
+    data = hole.read_bytes()
+    (root / "SHA256SUMS").write_text(f"{hashlib.sha256(data).hexdigest()}  core/hole.bin\n")
+    (root / "manifest.ini").write_text(
+        "[Backup]\nFormat=1\nVersion=8.1.2.3\nCreated=2026-11-20T02:00:00Z\nProcess=manual\n"
+        "Hostname=pbx\nComponents=core\n\n[Component core]\nLabel=Core data\nFiles=1\n"
+        f"Bytes={len(data)}\n")
+    out = workdir / f"sparse-{version}.sar"
+    subprocess.run(["tar", "--sparse", f"--sparse-version={version}", "--format=posix", "-cf",
+                    str(out), "-C", str(root), "manifest.ini", "SHA256SUMS", "core/hole.bin"],
+                   check=True)
+    archive = bytearray(out.read_bytes())
+    if damage:
+        # the map at the start of the data: number of entries, then offset
+        # and size of each ("2\n499712\n4096\n1048576\n0\n")
+        at = archive.find(b"2\n499712\n4096\n")
+        assert at > 0
+        archive[at:at + 2] = b"x\n"
+    return bytes(archive)
+
+
+@pytest.mark.parametrize("version, damage", [("0.1", False), ("1.0", False), ("1.0", True)])
+def test_upload_refuses_sparse_files_saying_so(svc, workdir, version, damage):
+    s = svc()
+    result, name, message = upload_bytes(s, "Sparse.sar", sparse_sar(workdir, version, damage))
+    assert (result, name) == ("failed", ERROR + "InvalidBackup")
+    assert "sparse files are not supported" in message
+    assert "unknown error" not in message
+    assert list(s.backups.iterdir()) == []
