@@ -173,8 +173,15 @@ catalog_list (const char *directory, const SfVersion *installed, GError **error)
     /* hidden files are upload temporaries; only *.sar names are backups */
     if (d->d_name[0] == '.' || !g_str_has_suffix (d->d_name, ".sar"))
       continue;
+    /* D-Bus strings are UTF-8: such a name is listed with its other
+     * bytes as \xNN, as a problem, and never sent as it is */
     if (!g_utf8_validate (d->d_name, -1, NULL)) {
-      g_warning ("%s: skipping a file whose name is not UTF-8", directory);
+      g_autofree char *escaped = sar_escape_invalid (d->d_name);
+
+      g_ptr_array_add (entries,
+                       entry_new_invalid (escaped,
+                                          "the file name is not valid UTF-8 (its other bytes are "
+                                          "shown as \\xNN); rename the file to use it"));
       continue;
     }
     fd = catalog_open_backup (dir_fd, d->d_name, &local);

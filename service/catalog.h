@@ -5,7 +5,8 @@
  * first by the manifest's creation time (then the time in the name, then
  * mtime) and marks the newest valid one that is not newer than the
  * installed version as latest.  Unreadable or invalid files are listed with
- * valid=FALSE and a problem saying why.  A creation time further in the
+ * valid=FALSE and a problem saying why (a name that is not UTF-8 with its
+ * other bytes as \xNN: sar_escape_invalid()).  A creation time further in the
  * future than CATALOG_CLOCK_SKEW_SECONDS (a wrong clock, or a crafted
  * manifest) never makes a backup latest: it stays valid, with a problem
  * saying so.

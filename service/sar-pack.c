@@ -50,12 +50,15 @@ static gboolean
 pack_failed (GError **error, const char *format, ...)
 {
   g_autofree char *message = NULL;
+  g_autofree char *valid = NULL;
   va_list args;
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, message);
+  /* it names files of the tree, whose names need not be UTF-8 */
+  valid = sar_escape_invalid (message);
+  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, valid);
   return FALSE;
 }
 

@@ -158,3 +158,21 @@ def test_a_creation_time_within_the_clock_skew_can_be_latest(service, backup_mak
     info = dict(listing(service))
     assert info["Soon.sar"]["latest"] == 1
     assert "problem" not in info["Soon.sar"]
+
+
+def test_a_file_name_that_is_not_utf8_is_listed_escaped(service, backup_maker):
+    """D-Bus strings are UTF-8: such a name is never sent as it is (the
+    daemon would fail to build the reply), but listed with its other bytes
+    as \\xNN, as invalid, with a problem saying to rename it."""
+    good = backup_maker(service.backups, "Nightly_2026-11-20_02-00-00.sar")
+    raw = os.path.join(os.fsencode(service.backups), b"Sicherung-\xe4_2026-11-21_02-00-00.sar")
+    with open(raw, "wb") as f:
+        f.write(good.read_bytes())
+    result = dict(listing(service))
+    assert set(result) == {"Nightly_2026-11-20_02-00-00.sar",
+                           "Sicherung-\\xE4_2026-11-21_02-00-00.sar"}
+    odd = result["Sicherung-\\xE4_2026-11-21_02-00-00.sar"]
+    assert odd["valid"] == 0 and odd["latest"] == 0
+    assert "not valid UTF-8" in odd["problem"] and "rename" in odd["problem"]
+    assert odd["process"] == "Sicherung-\\xE4"
+    assert result["Nightly_2026-11-20_02-00-00.sar"]["latest"] == 1

@@ -705,3 +705,29 @@ def test_undo_brings_back_decomposed_names_exactly(pbx_service, workdir):
     assert wait_job(svc, undo) == "done"
     assert names_below(core) == before
     assert snapshot(core) == contents
+
+
+def test_a_live_name_that_is_not_utf8_never_reaches_the_bus(pbx_service):
+    """A file of the live data whose name is not UTF-8 cannot go into a
+    backup (SAR names are UTF-8), so the previous state cannot be saved:
+    the restore is refused or fails, and every text that says so names the
+    file with \\xNN for the odd byte. The daemon lives on (a name sent as it
+    is made it crash), and logs no GLib-CRITICAL (checked when it stops)."""
+    svc, pbx = pbx_service(start=False)
+    with open(os.path.join(os.fsencode(svc.data), b"core", b"bad\xff.txt"), "wb") as f:
+        f.write(b"x\n")
+    svc.start()
+    report = preflight(svc, components=["core"])
+    texts = [str(t) for t in list(report["blockers"]) + list(report["warnings"])]
+    if report["token"]:
+        rec = SignalRecorder(svc)
+        job = str(rec.manager.Restore("New.sar", dbus.Array(["core"], signature="s"),
+                                      dbus.Dictionary({"token": report["token"]},
+                                                      signature="sv")))
+        _, result, name, message = rec.wait_finished(job)
+        assert result == "failed"
+        texts.append(message)
+    assert any("bad\\xFF.txt" in text for text in texts), texts
+    assert os.path.exists(os.path.join(os.fsencode(svc.data), b"core", b"bad\xff.txt"))
+    assert "New.sar" in [str(n) for n, _ in svc.manager().List()]
+    assert pbx.status()["running"] is True
