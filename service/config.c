@@ -14,8 +14,8 @@ static const char *const paths_keys[] = { "BackupDirectory", "DataRoot", "Versio
 static const char *const pbx_keys[]
     = { "SessionsCommand", "StopCommand", "StartCommand", "CommandTimeout", NULL };
 static const char *const limits_keys[]
-    = { "MaxBackupSize",     "MaxUnpackedSize",     "MaxEntries", "MaxConcurrentUploads",
-        "UploadIdleTimeout", "UploadTimeout",       "FinishedJobLifetime", NULL };
+    = { "MaxBackupSize",     "MaxUnpackedSize", "MaxEntries",          "MaxConcurrentUploads",
+        "UploadIdleTimeout", "UploadTimeout",   "FinishedJobLifetime", NULL };
 static const char *const component_keys[]
     = { "Label", "Path", "IpSettings", "Owner", "Group", NULL };
 

@@ -517,8 +517,8 @@ extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
 
   if (!assign_targets (ex, targets, error) || !sar_tally_init (&ex->tally, header, limits, error)
       || !extractor_open (ex, archive_fd, progress, progress_data, error)
-      || !extract_members (ex, error)
-      || !apply_directory_modes (ex, error) || !sync_staging (ex, error))
+      || !extract_members (ex, error) || !apply_directory_modes (ex, error)
+      || !sync_staging (ex, error))
     return FALSE;
   extractor_report (ex, TRUE);
   return TRUE;

@@ -688,7 +688,7 @@ parse_checksum_line (SarChecksums *sums, const char *line, gsize len, GError **e
 malformed:
   return backup_error_invalid (error,
                                SAR_CHECKSUMS_MEMBER ": line %u: expected \"<64 hex digits>  "
-                               "<path>\" as sha256sum writes it",
+                                                    "<path>\" as sha256sum writes it",
                                line_no);
 }
 
@@ -742,7 +742,7 @@ checksums_sort (SarChecksums *sums, GError **error)
 
     return backup_error_invalid (error,
                                  SAR_CHECKSUMS_MEMBER ": line %u: %s is listed as a file, but "
-                                 "other listed files lie below it",
+                                                      "other listed files lie below it",
                                  file + 1, quoted);
   }
   return TRUE;
@@ -776,8 +776,7 @@ parser_failed (SarChecksumsParser *parser)
 }
 
 gboolean
-sar_checksums_parser_feed (SarChecksumsParser *parser, const char *data, gsize len,
-                           GError **error)
+sar_checksums_parser_feed (SarChecksumsParser *parser, const char *data, gsize len, GError **error)
 {
   const char *end = data + len;
 
@@ -798,8 +797,7 @@ sar_checksums_parser_feed (SarChecksumsParser *parser, const char *data, gsize l
       g_string_append_len (parser->partial, p, line_end - p);
       /* a line this long is wrong: say so now, not at its end */
       if ((newline != NULL || parser->partial->len > SUMS_LINE_MAX)
-          && !parse_checksum_line (parser->sums, parser->partial->str, parser->partial->len,
-                                   error))
+          && !parse_checksum_line (parser->sums, parser->partial->str, parser->partial->len, error))
         return parser_failed (parser);
       if (newline != NULL)
         g_string_truncate (parser->partial, 0);

@@ -89,7 +89,10 @@ static const struct {
   const char *magic;
   gsize len;
 } refused_compressions[] = {
-  { "xz", "\xfd" "7zXZ\0", 6 },
+  { "xz",
+    "\xfd"
+    "7zXZ\0",
+    6 },
   { "lzip", "LZIP", 4 },
   { "lz4", "\x04\x22\x4d\x18", 4 },
   { "lz4", "\x02\x21\x4c\x18", 4 }, /* legacy frames */
@@ -201,7 +204,7 @@ struct _SarReader {
   guint64 bytes_reported;
   SarProgressFunc progress;
   gpointer progress_data;
-  gboolean sniffed;     /* the start of the data was looked at */
+  gboolean sniffed;      /* the start of the data was looked at */
   guint64 input_nonzero; /* input bytes up to the last one that is not zero */
 
   struct archive *decoder;
@@ -375,8 +378,7 @@ sar_reader_failed (SarReader *reader, const char *what, GError **error)
 }
 
 gboolean
-sar_reader_next (SarReader *reader, struct archive_entry **entry, const char *what,
-                 GError **error)
+sar_reader_next (SarReader *reader, struct archive_entry **entry, const char *what, GError **error)
 {
   g_autofree char *quoted = NULL;
   int ret = archive_read_next_header (reader->tar, entry);
@@ -469,8 +471,9 @@ sar_reader_finish (SarReader *reader, GError **error)
   }
   if (reader->decoded_nonzero > tar_end)
     return backup_error_invalid (
-        error, "data follows the end of the tar archive (at byte %" G_GUINT64_FORMAT
-               " of the tar stream); only zeros up to the end of its last 10240-byte record may",
+        error,
+        "data follows the end of the tar archive (at byte %" G_GUINT64_FORMAT
+        " of the tar stream); only zeros up to the end of its last 10240-byte record may",
         reader->decoded_nonzero);
   if (reader->decoded > round_to_record (tar_end))
     return backup_error_invalid (
@@ -494,8 +497,9 @@ sar_reader_finish (SarReader *reader, GError **error)
   }
   if (reader->input_nonzero > compressed_end)
     return backup_error_invalid (
-        error, "data follows the end of the compressed data (at byte %" G_GUINT64_FORMAT
-               " of the file); only zeros up to the end of its last 10240-byte record may",
+        error,
+        "data follows the end of the compressed data (at byte %" G_GUINT64_FORMAT
+        " of the file); only zeros up to the end of its last 10240-byte record may",
         reader->input_nonzero);
   if (reader->bytes_read > round_to_record (compressed_end))
     return backup_error_invalid (
@@ -542,8 +546,8 @@ sar_check_member_type (struct archive_entry *entry, const char *quoted, GError *
   if (archive_entry_hardlink (entry) != NULL)
     what = "a hard link";
   else if (archive_entry_filetype (entry) == AE_IFREG && archive_entry_sparse_count (entry) > 0)
-    return backup_error_invalid (error, "member %s is a sparse file: sparse files are not supported",
-                                 quoted);
+    return backup_error_invalid (
+        error, "member %s is a sparse file: sparse files are not supported", quoted);
   else if (archive_entry_symlink (entry) != NULL)
     what = "a symbolic link";
   else {
@@ -625,8 +629,7 @@ next_metadata_member (SarReader *reader, const char *expected, guint position, g
  * checks it has exactly the size its header gave. */
 static gboolean
 read_member_data (SarReader *reader, const char *name, guint64 size,
-                  gboolean (*consume) (const void *block, gsize len, gpointer data,
-                                       GError **error),
+                  gboolean (*consume) (const void *block, gsize len, gpointer data, GError **error),
                   gpointer data, GError **error)
 {
   guint64 got = 0;
@@ -848,8 +851,8 @@ unlisted_file (SarTally *tally, const char *path, const char *quoted, GError **e
   if (!check_not_below_file (tally, path, quoted, error))
     return NULL;
   if (sar_checksums_has_below (tally->header->checksums, path, strlen (path)))
-    return backup_error_invalid (
-               error, "member %s appears as a regular file and as a directory", quoted),
+    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
+                                 quoted),
            NULL;
   return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
          NULL;

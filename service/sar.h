@@ -157,7 +157,6 @@ const SarChecksumEntry *sar_tally_file (SarTally *tally, struct archive_entry *e
 /* After the last member: nothing listed is missing, the totals match. */
 gboolean sar_tally_complete (SarTally *tally, GError **error);
 
-
 /* Reads the whole archive on fd and checks: the first two members as in
  * sar_read_header(); every later member is a directory or a regular file
  * below a component of the manifest, its path passes sar_path_check(); each

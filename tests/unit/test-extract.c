@@ -733,11 +733,13 @@ test_round_trip (void)
  * writes them) next to the composed form (NFC) of the same name, which is
  * another name byte for byte, and U+212A KELVIN SIGN, whose composed form
  * is the ASCII "K". */
-#define NFD_DIR "A\xcc\x88rger"      /* "Ärger", decomposed */
-#define NFC_DIR "\xc3\x84rger"       /* "Ärger", composed */
-#define NFD_FILE "a\xcc\x88.txt"     /* "ä.txt", decomposed */
-#define NFD_EMPTY "o\xcc\x88" "de"     /* "öde", decomposed: an empty directory */
-#define KELVIN "\xe2\x84\xaa.txt"   /* U+212A ".txt" */
+#define NFD_DIR "A\xcc\x88rger"  /* "Ärger", decomposed */
+#define NFC_DIR "\xc3\x84rger"   /* "Ärger", composed */
+#define NFD_FILE "a\xcc\x88.txt" /* "ä.txt", decomposed */
+#define NFD_EMPTY                                                                                  \
+  "o\xcc\x88"                                                                                      \
+  "de"                            /* "öde", decomposed: an empty directory */
+#define KELVIN "\xe2\x84\xaa.txt" /* U+212A ".txt" */
 
 static char *
 make_nfd_tree (void)

@@ -435,8 +435,8 @@ test_checksums_big (void)
     g_string_append_printf (text, DIGEST_A "  ./%s\n", again);
     refused = sar_checksums_parse (text->str, text->len, &error);
     g_assert_null (refused);
-    message = g_strdup_printf ("line %u: \"%s\" is listed twice (also on line 4712)", lines + 1,
-                               again);
+    message
+        = g_strdup_printf ("line %u: \"%s\" is listed twice (also on line 4712)", lines + 1, again);
     assert_contains (error->message, message);
     g_clear_error (&error);
     g_string_truncate (text, text->len - strlen (again) - 69);
@@ -458,15 +458,16 @@ test_checksums_big (void)
 static void
 test_checksums_clash_next_to_similar_names (void)
 {
-  const char *data = DIGEST_A "  core/a/x\n" DIGEST_A "  core/a-b\n" DIGEST_A "  core/a.b\n" DIGEST_A
-                              "  core/a\n";
+  const char *data = DIGEST_A "  core/a/x\n" DIGEST_A "  core/a-b\n" DIGEST_A
+                              "  core/a.b\n" DIGEST_A "  core/a\n";
   g_autoptr (GError) error = NULL;
   g_autoptr (SarChecksums) sums = sar_checksums_parse (data, strlen (data), &error);
 
   g_assert_null (sums);
   assert_contains (error->message, "line 4: \"core/a\" is listed as a file");
   g_clear_error (&error);
-  data = DIGEST_A "  core/a-b\n" DIGEST_A "  core/a.b\n" DIGEST_A "  core/a\n" DIGEST_A "  core/a0/x\n";
+  data = DIGEST_A "  core/a-b\n" DIGEST_A "  core/a.b\n" DIGEST_A "  core/a\n" DIGEST_A
+                  "  core/a0/x\n";
   sums = sar_checksums_parse (data, strlen (data), &error);
   g_assert_no_error (error);
   g_assert_true (sar_checksums_has_below (sums, "core/a0", 7));

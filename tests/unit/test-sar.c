@@ -333,10 +333,12 @@ test_checksums_limit (void)
     g_string_append_printf (sums,
                             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  "
                             "core/voicemail/%u/msg%06u.wav\n",
-                            files / 1000, files), files++;
+                            files / 1000, files),
+        files++;
   manifest = manifest_for_core (files);
   {
-    const Member members[] = { { "manifest.ini", 'f', manifest }, { "SHA256SUMS", 'f', sums->str } };
+    const Member members[]
+        = { { "manifest.ini", 'f', manifest }, { "SHA256SUMS", 'f', sums->str } };
 
     fd = write_members (ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_ZSTD, members, 2);
   }
@@ -789,8 +791,7 @@ test_refuses_data_after_the_end (void)
     /* some bytes of something else */
     append (fd, "surprise", 8);
     assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
-                         compressions[i] == SAR_COMPRESSION_ZSTD ? ""
-                                                                 : "follows the end of the");
+                         compressions[i] == SAR_COMPRESSION_ZSTD ? "" : "follows the end of the");
     /* a hole of 300 MiB (zeros, and no space on disk) */
     fd = pack (root, compressions[i], NULL);
     g_assert_cmpint (ftruncate (fd, size + 300 * 1024 * 1024), ==, 0);
