@@ -66,7 +66,8 @@ print_backup_table (GVariant *backups)
     for (int c = 0; c < N_COLUMNS; c++)
       print_cell (stdout, cells->pdata[i * N_COLUMNS + c], c + 1 < N_COLUMNS ? width[c] + 2 : 0);
     fputc ('\n', stdout);
-    if (!dict_boolean (info, "valid", FALSE))
+    /* also on valid backups that are never preselected (made in the future) */
+    if (!dict_boolean (info, "valid", FALSE) || dict_string (info, "problem", NULL) != NULL)
       printf ("    problem: %s\n", dict_string (info, "problem", "unknown"));
   }
   if (any_latest)

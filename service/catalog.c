@@ -115,6 +115,29 @@ entry_newest_first (gconstpointer a, gconstpointer b)
   return g_strcmp0 (x->name, y->name);
 }
 
+/* Valid backups whose manifest says they were made in the future: listed
+ * and restorable by name, but never preselected (a clock far ahead, or a
+ * crafted manifest, must not decide what "restore" takes by default). */
+static void
+mark_future (GPtrArray *entries, gint64 now)
+{
+  for (guint i = 0; i < entries->len; i++) {
+    CatalogEntry *entry = entries->pdata[i];
+    g_autoptr (GDateTime) time = NULL;
+    g_autofree char *text = NULL;
+
+    if (!entry->valid || entry->created <= now + CATALOG_CLOCK_SKEW_SECONDS)
+      continue;
+    time = g_date_time_new_from_unix_utc (entry->created);
+    text = time != NULL ? g_date_time_format (time, "%Y-%m-%dT%H:%M:%SZ") : g_strdup ("?");
+    g_free (entry->problem);
+    entry->problem = g_strdup_printf (
+        "created in the future (%s, more than %d hours ahead of this machine's clock), so "
+        "never preselected; check the clock of the machine that made it, and this one's",
+        text, CATALOG_CLOCK_SKEW_SECONDS / 3600);
+  }
+}
+
 static int
 open_directory (const char *directory, GError **error)
 {
@@ -150,8 +173,15 @@ catalog_list (const char *directory, const SfVersion *installed, GError **error)
     /* hidden files are upload temporaries; only *.sar names are backups */
     if (d->d_name[0] == '.' || !g_str_has_suffix (d->d_name, ".sar"))
       continue;
+    /* D-Bus strings are UTF-8: such a name is listed with its other
+     * bytes as \xNN, as a problem, and never sent as it is */
     if (!g_utf8_validate (d->d_name, -1, NULL)) {
-      g_warning ("%s: skipping a file whose name is not UTF-8", directory);
+      g_autofree char *escaped = sar_escape_invalid (d->d_name);
+
+      g_ptr_array_add (entries,
+                       entry_new_invalid (escaped,
+                                          "the file name is not valid UTF-8 (its other bytes are "
+                                          "shown as \\xNN); rename the file to use it"));
       continue;
     }
     fd = catalog_open_backup (dir_fd, d->d_name, &local);
@@ -171,9 +201,10 @@ catalog_list (const char *directory, const SfVersion *installed, GError **error)
   close (dir_fd);
 
   g_ptr_array_sort (entries, entry_newest_first);
+  mark_future (entries, g_get_real_time () / G_USEC_PER_SEC);
   for (guint i = 0; i < entries->len; i++) {
     CatalogEntry *entry = entries->pdata[i];
-    if (entry->valid && entry->compatible) {
+    if (entry->valid && entry->compatible && entry->problem == NULL) {
       entry->latest = TRUE;
       break;
     }

@@ -5,12 +5,20 @@
  * first by the manifest's creation time (then the time in the name, then
  * mtime) and marks the newest valid one that is not newer than the
  * installed version as latest.  Unreadable or invalid files are listed with
- * valid=FALSE and a problem saying why.
+ * valid=FALSE and a problem saying why (a name that is not UTF-8 with its
+ * other bytes as \xNN: sar_escape_invalid()).  A creation time further in the
+ * future than CATALOG_CLOCK_SKEW_SECONDS (a wrong clock, or a crafted
+ * manifest) never makes a backup latest: it stays valid, with a problem
+ * saying so.
  */
 #pragma once
 
 #include "sar.h"
 #include "version.h"
+
+/* How far ahead of this machine's clock a creation time may lie (clocks
+ * of different machines differ) before it counts as in the future. */
+#define CATALOG_CLOCK_SKEW_SECONDS (24 * 60 * 60)
 
 typedef struct {
   char *name;
@@ -22,7 +30,7 @@ typedef struct {
   gboolean valid;
   gboolean compatible;
   gboolean latest;
-  char *problem;     /* NULL when valid */
+  char *problem;     /* why not valid, or why never latest; NULL when neither */
   SarHeader *header; /* NULL when not valid */
 } CatalogEntry;
 

@@ -14,8 +14,8 @@ static const char *const paths_keys[] = { "BackupDirectory", "DataRoot", "Versio
 static const char *const pbx_keys[] = { "SessionsCommand", "StopCommand",           "StartCommand",
                                         "CommandTimeout",  "RecoveryRetryInterval", NULL };
 static const char *const limits_keys[]
-    = { "MaxBackupSize",     "MaxUnpackedSize",     "MaxEntries", "MaxConcurrentUploads",
-        "UploadIdleTimeout", "FinishedJobLifetime", NULL };
+    = { "MaxBackupSize",     "MaxUnpackedSize", "MaxEntries",          "MaxConcurrentUploads",
+        "UploadIdleTimeout", "UploadTimeout",   "FinishedJobLifetime", NULL };
 static const char *const component_keys[]
     = { "Label", "Path", "IpSettings", "Owner", "Group", NULL };
 
@@ -68,6 +68,7 @@ config_new_default (void)
   config->recovery_retry_interval = 60;
   config->upload_idle_timeout = 60;
   config->finished_job_lifetime = 300;
+  config->upload_timeout = 24 * 60 * 60;
   config->components = g_ptr_array_new_with_free_func ((GDestroyNotify) config_component_free);
   add_default_components (config);
   return config;
@@ -342,6 +343,7 @@ config_load (const char *path, gboolean must_exist, GError **error)
       guint64 uploads = config->max_concurrent_uploads;
       guint64 idle = config->upload_idle_timeout;
       guint64 lifetime = config->finished_job_lifetime;
+      guint64 deadline = config->upload_timeout;
       if (!check_known_keys (kf, path, group, limits_keys, error)
           || !get_size (kf, path, group, "MaxBackupSize", G_MAXINT64, &config->max_backup_size,
                         error)
@@ -350,11 +352,13 @@ config_load (const char *path, gboolean must_exist, GError **error)
           || !get_size (kf, path, group, "MaxEntries", G_MAXUINT32, &config->max_entries, error)
           || !get_size (kf, path, group, "MaxConcurrentUploads", 64, &uploads, error)
           || !get_size (kf, path, group, "UploadIdleTimeout", 86400, &idle, error)
+          || !get_size (kf, path, group, "UploadTimeout", 7 * 86400, &deadline, error)
           || !get_size (kf, path, group, "FinishedJobLifetime", 86400, &lifetime, error))
         return NULL;
       config->max_concurrent_uploads = (guint) uploads;
       config->upload_idle_timeout = (guint) idle;
       config->finished_job_lifetime = (guint) lifetime;
+      config->upload_timeout = (guint) deadline;
     } else if (g_str_has_prefix (group, "Component ")) {
       if (!have_components) {
         /* Components in the file replace the built-in set as a whole. */

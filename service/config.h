@@ -42,6 +42,7 @@ typedef struct {
   guint max_concurrent_uploads;
   guint upload_idle_timeout;   /* seconds a pipe may stay silent */
   guint finished_job_lifetime; /* seconds a finished job stays on the bus */
+  guint upload_timeout;        /* seconds an upload may take to arrive */
   GPtrArray *components;       /* ConfigComponent*, in file order */
 } Config;
 

@@ -1,6 +1,8 @@
 /* errors.c: the one table from GError to stable D-Bus error names. */
 #include "errors.h"
 
+#include "names.h"
+
 #include <errno.h>
 #include <gio/gio.h>
 #include <string.h>
@@ -94,6 +96,7 @@ backup_error_set_errno (GError **error, int errsv, const char *format, ...)
   BackupError code;
   va_list args;
   g_autofree char *what = NULL;
+  g_autofree char *valid = NULL;
 
   switch (errsv) {
   case ENOSPC:
@@ -115,7 +118,9 @@ backup_error_set_errno (GError **error, int errsv, const char *format, ...)
   va_start (args, format);
   what = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error (error, BACKUP_ERROR, code, "%s: %s", what, g_strerror (errsv));
+  /* what may name a file whose name is not UTF-8 */
+  valid = sar_escape_invalid (what);
+  g_set_error (error, BACKUP_ERROR, code, "%s: %s", valid, g_strerror (errsv));
   return FALSE;
 }
 
@@ -123,11 +128,15 @@ gboolean
 backup_error_invalid (GError **error, const char *format, ...)
 {
   g_autofree char *message = NULL;
+  g_autofree char *valid = NULL;
   va_list args;
 
+  if (error == NULL)
+    return FALSE;
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, message);
+  valid = sar_escape_invalid (message);
+  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, valid);
   return FALSE;
 }

@@ -41,7 +41,9 @@ GQuark backup_error_quark (void);
  * G_FILE_ERROR); unknown errors map to de.starface.Backup.Error.Failed. */
 const char *backup_error_dbus_name (const GError *error);
 
-/* Sets BACKUP_ERROR_INVALID_BACKUP with a formatted message; returns FALSE. */
+/* Sets BACKUP_ERROR_INVALID_BACKUP with a formatted message; returns FALSE.
+ * Both helpers make their messages valid UTF-8 (sar_escape_invalid()): a
+ * message may name a file, and D-Bus strings must be UTF-8. */
 gboolean backup_error_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 /* Turns errno from a failed system call into a GError in BACKUP_ERROR:

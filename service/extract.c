@@ -23,8 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define IO_CHUNK (256 * 1024)
-#define PROGRESS_STEP (1024 * 1024)
 #define DIR_MODE_DEFAULT 0755
 
 /* --- the extraction state --- */
@@ -50,14 +48,8 @@ typedef struct {
 } ComponentState;
 
 typedef struct {
-  struct archive *archive;
-  int fd;
-  int read_errno;
-  guint64 bytes_read;
-  guint64 bytes_reported;
-  SarProgressFunc progress;
-  gpointer progress_data;
-  guint8 *buffer;
+  SarReader *reader;
+  struct archive *archive; /* the reader's tar reader */
 
   const SarHeader *header;
   const SarLimits *limits;
@@ -90,9 +82,7 @@ static void
 extractor_free (Extractor *ex)
 {
   stack_pop_to (ex, 0);
-  if (ex->archive != NULL)
-    archive_read_free (ex->archive);
-  g_free (ex->buffer);
+  sar_reader_free (ex->reader);
   g_free (ex->components);
   sar_tally_clear (&ex->tally);
   g_clear_pointer (&ex->dir_by_path, g_hash_table_unref);
@@ -103,72 +93,45 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Extractor, extractor_free)
 
 /* --- reading --- */
 
-static la_ssize_t
-extractor_read (struct archive *archive, void *data, const void **buffer)
-{
-  Extractor *ex = data;
-  ssize_t n;
-
-  do
-    n = read (ex->fd, ex->buffer, IO_CHUNK);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    ex->read_errno = errno;
-    archive_set_error (archive, ex->read_errno, "%s", g_strerror (ex->read_errno));
-    return -1;
-  }
-  ex->bytes_read += n;
-  *buffer = ex->buffer;
-  return n;
-}
-
 static gboolean
 reader_failed (Extractor *ex, const char *what, GError **error)
 {
-  const char *why = archive_error_string (ex->archive);
-
-  if (ex->read_errno != 0)
-    return backup_error_set_errno (error, ex->read_errno, "reading the backup");
-  return backup_error_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
+  return sar_reader_failed (ex->reader, what, error);
 }
 
 /* The reader of sar.c: tar formats only, in-process filters only. */
 static gboolean
-extractor_open (Extractor *ex, GError **error)
+extractor_open (Extractor *ex, int fd, SarProgressFunc progress, gpointer progress_data,
+                GError **error)
 {
-  ex->buffer = g_malloc (IO_CHUNK);
-  ex->archive = sar_archive_read_new ();
-  if (archive_read_open (ex->archive, ex, NULL, extractor_read, NULL) != ARCHIVE_OK)
-    return reader_failed (ex, "not a SAR file", error);
+  ex->reader = sar_reader_open_fd (fd, progress, progress_data, error);
+  if (ex->reader == NULL)
+    return FALSE;
+  ex->archive = sar_reader_archive (ex->reader);
   return TRUE;
 }
 
 static void
 extractor_report (Extractor *ex, gboolean force)
 {
-  if (ex->progress == NULL)
-    return;
-  if (!force && ex->bytes_read - ex->bytes_reported < PROGRESS_STEP)
-    return;
-  ex->bytes_reported = ex->bytes_read;
-  ex->progress (ex->bytes_read, ex->progress_data);
+  sar_reader_report (ex->reader, force);
 }
 
 /* The first two members were parsed into the header by the caller; here
  * they only have to be where they belong. */
 static gboolean
-skip_metadata_member (Extractor *ex, const char *expected, guint position, GError **error)
+skip_metadata_member (Extractor *ex, const char *expected, guint position, gint64 max,
+                      GError **error)
 {
   struct archive_entry *entry;
   g_autofree char *path = NULL;
   g_autofree char *quoted = NULL;
-  int ret = archive_read_next_header (ex->archive, &entry);
 
-  if (ret == ARCHIVE_EOF)
+  if (!sar_reader_next (ex->reader, &entry, "not a SAR file", error))
+    return FALSE;
+  if (entry == NULL)
     return backup_error_invalid (error, "not a SAR file: the archive ends before member \"%s\"",
                                  expected);
-  if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
-    return reader_failed (ex, "not a SAR file", error);
   path = sar_member_path (entry);
   quoted = sar_quote (path);
   if (strcmp (path, expected) != 0)
@@ -179,9 +142,9 @@ skip_metadata_member (Extractor *ex, const char *expected, guint position, GErro
   if (archive_entry_filetype (entry) != AE_IFREG)
     return backup_error_invalid (error, "member %s is not a regular file", quoted);
   if (!archive_entry_size_is_set (entry) || archive_entry_size (entry) < 0
-      || archive_entry_size (entry) > SAR_METADATA_MAX)
-    return backup_error_invalid (error, "member %s is larger than %d bytes", quoted,
-                                 SAR_METADATA_MAX);
+      || archive_entry_size (entry) > max)
+    return backup_error_invalid (error, "member %s is larger than %" G_GINT64_FORMAT " bytes",
+                                 quoted, max);
   if (archive_read_data_skip (ex->archive) != ARCHIVE_OK)
     return reader_failed (ex, "reading the archive", error);
   return TRUE;
@@ -314,7 +277,8 @@ write_member_data (Extractor *ex, int fd, const char *quoted, guint64 size,
     if (g_cancellable_set_error_if_cancelled (ex->cancellable, error))
       return FALSE;
     if (offset < 0 || (guint64) offset != got)
-      return backup_error_invalid (error, "member %s has holes (a sparse file)", quoted);
+      return backup_error_invalid (
+          error, "member %s has holes (a sparse file): sparse files are not supported", quoted);
     if (len > size - got)
       return backup_error_invalid (error, "member %s holds more data than its header says", quoted);
     sar_sha256_update (&sha, block, len);
@@ -514,26 +478,23 @@ assign_targets (Extractor *ex, GPtrArray *targets, GError **error)
 static gboolean
 extract_members (Extractor *ex, GError **error)
 {
-  if (!skip_metadata_member (ex, SAR_MANIFEST_MEMBER, 1, error)
-      || !skip_metadata_member (ex, SAR_CHECKSUMS_MEMBER, 2, error))
+  if (!skip_metadata_member (ex, SAR_MANIFEST_MEMBER, 1, SAR_MANIFEST_MAX, error)
+      || !skip_metadata_member (ex, SAR_CHECKSUMS_MEMBER, 2, SAR_CHECKSUMS_MAX, error))
     return FALSE;
   for (;;) {
     struct archive_entry *entry;
-    int ret;
 
-    if (g_cancellable_set_error_if_cancelled (ex->cancellable, error))
+    if (g_cancellable_set_error_if_cancelled (ex->cancellable, error)
+        || !sar_reader_next (ex->reader, &entry, "reading the archive", error))
       return FALSE;
-    ret = archive_read_next_header (ex->archive, &entry);
-    if (ret == ARCHIVE_EOF)
+    if (entry == NULL)
       break;
-    if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
-      return reader_failed (ex, "reading the archive", error);
     if (!sar_tally_entry (&ex->tally, error) || !handle_member (ex, entry, error))
       return FALSE;
     extractor_report (ex, FALSE);
   }
   stack_pop_to (ex, 0);
-  return sar_tally_complete (&ex->tally, error);
+  return sar_tally_complete (&ex->tally, error) && sar_reader_finish (ex->reader, error);
 }
 
 gboolean
@@ -541,15 +502,12 @@ extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
                     const SarLimits *limits, SarProgressFunc progress, gpointer progress_data,
                     GCancellable *cancellable, GError **error)
 {
-  /* Member names are UTF-8 (sar.h); dropped after the extractor. */
-  g_auto (SarLocale) previous = sar_locale_push ();
+  /* Member names byte for byte (sar.h); dropped after the extractor. */
+  g_auto (SarLocale) previous = sar_locale_push_reading ();
   g_autoptr (Extractor) ex = g_new0 (Extractor, 1);
 
   g_return_val_if_fail (header != NULL && targets != NULL, FALSE);
 
-  ex->fd = archive_fd;
-  ex->progress = progress;
-  ex->progress_data = progress_data;
   ex->header = header;
   ex->limits = limits;
   ex->cancellable = cancellable;
@@ -558,8 +516,9 @@ extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
   ex->dir_by_path = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   if (!assign_targets (ex, targets, error) || !sar_tally_init (&ex->tally, header, limits, error)
-      || !extractor_open (ex, error) || !extract_members (ex, error)
-      || !apply_directory_modes (ex, error) || !sync_staging (ex, error))
+      || !extractor_open (ex, archive_fd, progress, progress_data, error)
+      || !extract_members (ex, error) || !apply_directory_modes (ex, error)
+      || !sync_staging (ex, error))
     return FALSE;
   extractor_report (ex, TRUE);
   return TRUE;

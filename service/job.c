@@ -1,6 +1,8 @@
 /* job.c: job objects, their progress signals and their lifetime. */
 #include "job.h"
 
+#include "names.h"
+
 #include <gio/gio.h>
 #include <sys/random.h>
 
@@ -317,7 +319,7 @@ job_report (Job *job, guint percent, const char *stage, const char *message)
   g_mutex_lock (&job->lock);
   job->reported_percent = CLAMP (percent, job->reported_percent, 99);
   g_free (job->reported_message);
-  job->reported_message = g_strdup (message != NULL ? message : "");
+  job->reported_message = sar_escape_invalid (message != NULL ? message : "");
   if (stage != NULL && !g_str_equal (stage, job->reported_stage)) {
     StageChange *change = g_new0 (StageChange, 1);
     g_free (job->reported_stage);
@@ -373,7 +375,7 @@ void
 job_finish (Job *job, const GError *error)
 {
   const char *error_name = "";
-  const char *error_message = "";
+  g_autofree char *error_message = g_strdup ("");
 
   g_return_if_fail (g_str_equal (job->state, "running"));
   /* stages reported just before the end are announced before it */
@@ -391,7 +393,9 @@ job_finish (Job *job, const GError *error)
                         || g_error_matches (error, BACKUP_ERROR, BACKUP_ERROR_CANCELED);
     job->state = g_strdup (canceled ? "canceled" : "failed");
     error_name = canceled ? "de.starface.Backup.Error.Canceled" : backup_error_dbus_name (error);
-    error_message = error->message;
+    /* D-Bus strings are UTF-8; a message may name a file that is not */
+    g_free (error_message);
+    error_message = sar_escape_invalid (error->message);
   }
   if (error == NULL)
     emit_progress (job, "");

@@ -188,6 +188,7 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   upload->request.source_size = size;
   upload->request.max_size = manager->config->max_backup_size;
   upload->request.idle_timeout_seconds = manager->config->upload_idle_timeout;
+  upload->request.timeout_seconds = manager->config->upload_timeout;
   upload->request.limits.max_unpacked_bytes = manager->config->max_unpacked_size;
   upload->request.limits.max_entries = manager->config->max_entries;
   manager_authorize_then (manager, call, ACTION_UPLOAD, name, NULL, upload_authorized, upload,

@@ -78,6 +78,26 @@ sar_quote (const char *text)
   return g_string_free (out, FALSE);
 }
 
+char *
+sar_escape_invalid (const char *text)
+{
+  const char *p = text != NULL ? text : "";
+  const char *end = p + strlen (p);
+  const char *bad;
+  GString *out;
+
+  if (g_utf8_validate (p, end - p, NULL))
+    return g_strdup (p);
+  out = g_string_new (NULL);
+  while (!g_utf8_validate (p, end - p, &bad)) {
+    g_string_append_len (out, p, bad - p);
+    g_string_append_printf (out, "\\x%02X", (guchar) *bad);
+    p = bad + 1;
+  }
+  g_string_append (out, p);
+  return g_string_free (out, FALSE);
+}
+
 static gboolean invalid_name (GError **error, const char *name, const char *format, ...)
     G_GNUC_PRINTF (3, 4);
 

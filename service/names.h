@@ -40,3 +40,8 @@ gboolean sar_name_parse (const char *name, char **process, gint64 *created_utc);
  * invalid UTF-8 bytes escaped, cut after SAR_QUOTE_MAX characters. */
 #define SAR_QUOTE_MAX 80
 char *sar_quote (const char *text);
+
+/* Text that may come from the file system (names, messages naming files)
+ * as valid UTF-8, for D-Bus strings: UTF-8 stays as it is, every other
+ * byte becomes "\xNN" (hex, upper case).  Nothing is quoted or cut. */
+char *sar_escape_invalid (const char *text);

@@ -3,6 +3,7 @@
 #include "object.h"
 
 #include "marshal.h"
+#include "names.h"
 
 #include <unistd.h>
 
@@ -134,8 +135,10 @@ void
 call_return_error (Call *call, const GError *error)
 {
   if (!dbus_message_get_no_reply (call->message)) {
+    /* D-Bus strings are UTF-8; a message may name a file that is not */
+    g_autofree char *message = sar_escape_invalid (error->message);
     DBusMessage *reply
-        = dbus_message_new_error (call->message, backup_error_dbus_name (error), error->message);
+        = dbus_message_new_error (call->message, backup_error_dbus_name (error), message);
     send_message (call->connection, reply);
     dbus_message_unref (reply);
   }

@@ -48,12 +48,15 @@ static gboolean
 pack_failed (GError **error, const char *format, ...)
 {
   g_autofree char *message = NULL;
+  g_autofree char *valid = NULL;
   va_list args;
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, message);
+  /* it names files of the tree, whose names need not be UTF-8 */
+  valid = sar_escape_invalid (message);
+  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, valid);
   return FALSE;
 }
 
@@ -290,7 +293,11 @@ write_header (Packer *packer, const char *path, mode_t type, mode_t mode, gint64
   struct archive_entry *entry = archive_entry_new ();
   int ret;
 
-  archive_entry_set_pathname_utf8 (entry, path);
+  /* The bytes of the name as they are, into a pax header as UTF-8 (the
+   * locale is UTF-8).  Given with archive_entry_set_pathname_utf8(),
+   * libarchive would compose a decomposed name (NFD: "a" + U+0308 for
+   * "ä", as macOS writes names) into another name (NFC). */
+  archive_entry_set_pathname (entry, path);
   archive_entry_set_filetype (entry, type);
   archive_entry_set_perm (entry, mode);
   archive_entry_set_uid (entry, 0);

@@ -18,6 +18,10 @@
  * about a quarter faster than with 256 KiB chunks. */
 #define IO_CHUNK (64 * 1024)
 #define PROGRESS_STEP (1024 * 1024)
+/* tar writes in records of 20 blocks, and pads the last one with zeros
+ * (so do bsdtar and Python's tarfile); bsdtar pads compressed data written
+ * to a pipe the same way. */
+#define RECORD (20 * 512)
 
 SarLocale
 sar_locale_push (void)
@@ -34,6 +38,21 @@ sar_locale_push (void)
   return uselocale ((locale_t) utf8);
 }
 
+SarLocale
+sar_locale_push_reading (void)
+{
+  static gsize c = 0;
+
+  if (g_once_init_enter (&c)) {
+    locale_t locale = newlocale (LC_ALL_MASK, "C", (locale_t) 0);
+
+    g_once_init_leave (&c, locale != (locale_t) 0 ? (gsize) locale : 1);
+  }
+  if (c == 1)
+    return NULL;
+  return uselocale ((locale_t) c);
+}
+
 void
 sar_locale_pop (SarLocale previous)
 {
@@ -41,13 +60,18 @@ sar_locale_pop (SarLocale previous)
     uselocale (previous);
 }
 
-/* Compression filters libarchive may implement itself or by running an
- * external program (lzop without liblzo2, gzip without zlib, ...),
- * depending on how it was built; it says which when a filter is enabled
- * (ARCHIVE_WARN: "will use an external program").  A root daemon must not
- * run programs on uploaded data, so only the filters that are in-process
- * in this libarchive are enabled.  grzip and lrzip, always external, and
- * uu and rpm, which are not compressions, are never enabled. */
+/* The compressions read: those whose decoder needs a bounded amount of
+ * memory whatever the file says (gzip: a 32 KiB window; bzip2: at most
+ * 900 kB blocks, about 3.7 MB; zstd: libzstd refuses windows over
+ * 128 MiB).  xz, lzma and lzip decoders take as much memory as the file's
+ * header asks for, and libarchive sets them no limit: they are refused,
+ * and so are the rest (lz4, compress, lzop, grzip, lrzip).
+ *
+ * libarchive may implement a filter itself or by running an external
+ * program (gzip without zlib, ...), depending on how it was built; it says
+ * which when a filter is enabled (ARCHIVE_WARN: "will use an external
+ * program").  A root daemon must not run programs on uploaded data, so
+ * only the filters that are in-process in this libarchive are enabled. */
 static const struct {
   const char *name;
   int (*enable) (struct archive *archive);
@@ -55,13 +79,29 @@ static const struct {
   { "gzip", archive_read_support_filter_gzip },
   { "zstd", archive_read_support_filter_zstd },
   { "bzip2", archive_read_support_filter_bzip2 },
-  { "xz", archive_read_support_filter_xz },
-  { "lzma", archive_read_support_filter_lzma },
-  { "lzip", archive_read_support_filter_lzip },
-  { "lz4", archive_read_support_filter_lz4 },
-  { "compress", archive_read_support_filter_compress },
-  { "lzop", archive_read_support_filter_lzop },
 };
+
+/* How the compressions that are not read begin, so that such a file is
+ * refused by name (no decoder for them is ever enabled).  lzma ("alone")
+ * files have no magic; see looks_like_lzma(). */
+static const struct {
+  const char *name;
+  const char *magic;
+  gsize len;
+} refused_compressions[] = {
+  { "xz",
+    "\xfd"
+    "7zXZ\0",
+    6 },
+  { "lzip", "LZIP", 4 },
+  { "lz4", "\x04\x22\x4d\x18", 4 },
+  { "lz4", "\x02\x21\x4c\x18", 4 }, /* legacy frames */
+  { "compress", "\x1f\x9d", 2 },
+  { "lzop", "\x89LZO\0\r\n\x1a\n", 9 },
+  { "grzip", "GRZipII\0\x02\x04:)", 12 },
+  { "lrzip", "LRZI", 4 },
+};
+#define SNIFF_LEN 13
 
 /* Bit i set: compression_filters[i] runs in-process.  Asked once, of a
  * throw-away reader, since enabling a filter cannot be undone. */
@@ -89,14 +129,49 @@ in_process_filters (void)
   return (guint) mask;
 }
 
-struct archive *
-sar_archive_read_new (void)
+/* An lzma ("alone") header: properties byte lc/lp/pb (below 9*5*5), a
+ * dictionary size of 2^n or 2^n + 2^(n-1), and an uncompressed size that
+ * is unknown (all ones) or plausible. */
+static gboolean
+looks_like_lzma (const guint8 *p)
+{
+  guint32 dict = (guint32) p[1] | (guint32) p[2] << 8 | (guint32) p[3] << 16 | (guint32) p[4] << 24;
+  guint64 size = 0;
+
+  for (int i = 12; i >= 5; i--)
+    size = size << 8 | p[i];
+  if (p[0] >= 9 * 5 * 5 || dict < 4096)
+    return FALSE;
+  while ((dict & 1) == 0)
+    dict >>= 1;
+  if (dict != 1 && dict != 3)
+    return FALSE;
+  return size == G_MAXUINT64 || size < G_GUINT64_CONSTANT (1) << 40;
+}
+
+/* The name of a compression that is not read, if the data starts like
+ * one. */
+static const char *
+refused_compression (const guint8 *data, gsize len)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (refused_compressions); i++)
+    if (len >= refused_compressions[i].len
+        && memcmp (data, refused_compressions[i].magic, refused_compressions[i].len) == 0)
+      return refused_compressions[i].name;
+  if (len >= SNIFF_LEN && looks_like_lzma (data))
+    return "lzma";
+  return NULL;
+}
+
+/* The archive that decompresses: libarchive's "raw" format (the data as
+ * it is) behind the compression filters we allow. */
+static struct archive *
+decoder_new (void)
 {
   struct archive *archive = archive_read_new ();
   guint filters = in_process_filters ();
 
-  /* Tar only (ustar, pax, GNU). */
-  archive_read_support_format_tar (archive);
+  archive_read_support_format_raw (archive);
   for (guint i = 0; i < G_N_ELEMENTS (compression_filters); i++)
     if (filters & (1u << i))
       compression_filters[i].enable (archive);
@@ -115,55 +190,185 @@ sar_header_free (SarHeader *header)
 
 /* --- reading --- */
 
-typedef struct {
-  struct archive *archive;
+/* Two libarchive readers in a row: the decoder turns the input into the
+ * tar stream, and the tar reader (tar formats only, no filters) reads
+ * that stream block by block from the decoder, without copying.  Between
+ * the two, every byte of the tar stream passes through our hands, so we
+ * know where the tar archive ends and what follows it. */
+struct _SarReader {
   SarReadFunc read;
   gpointer read_data;
   GError *read_error; /* why read failed */
-  guint64 bytes_read;
+  guint8 *buffer;
+  guint64 bytes_read; /* input bytes, compressed */
   guint64 bytes_reported;
   SarProgressFunc progress;
   gpointer progress_data;
-  guint8 *buffer;
-} Reader;
+  gboolean sniffed;      /* the start of the data was looked at */
+  guint64 input_nonzero; /* input bytes up to the last one that is not zero */
 
-static la_ssize_t
-reader_read (struct archive *archive, void *data, const void **buffer)
+  struct archive *decoder;
+  struct archive *tar;
+  guint64 decoded;         /* bytes of the tar stream handed to the tar reader */
+  guint64 decoded_nonzero; /* ... up to the last one that is not zero */
+  gboolean decoded_end;    /* the decoder has no more */
+};
+
+/* The length of block without the zeros at its end. */
+static gsize
+without_trailing_zeros (const guint8 *block, gsize len)
 {
-  Reader *reader = data;
+  while (len >= 8) {
+    guint64 word;
+
+    memcpy (&word, block + len - 8, 8);
+    if (word != 0)
+      break;
+    len -= 8;
+  }
+  while (len > 0 && block[len - 1] == 0)
+    len--;
+  return len;
+}
+
+/* Keeps count of a block of n bytes at *offset, and of where its last
+ * byte that is not zero lies. */
+static void
+count_block (const guint8 *block, gsize n, guint64 *offset, guint64 *nonzero)
+{
+  gsize data = without_trailing_zeros (block, n);
+
+  if (data > 0)
+    *nonzero = *offset + data;
+  *offset += n;
+}
+
+static gssize
+read_some (SarReader *reader, guint8 *buffer, gsize size)
+{
   gssize n;
 
   g_clear_error (&reader->read_error);
-  n = reader->read (reader->buffer, IO_CHUNK, reader->read_data, &reader->read_error);
+  n = reader->read (buffer, size, reader->read_data, &reader->read_error);
+  if (n < 0 && reader->read_error == NULL)
+    g_set_error_literal (&reader->read_error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                         "reading the backup failed");
+  return n;
+}
+
+/* The first bytes: at least SNIFF_LEN unless the data is shorter, and not
+ * a compression that is refused. */
+static gssize
+read_start (SarReader *reader)
+{
+  gsize got = 0;
+  const char *refused;
+
+  while (got < SNIFF_LEN) {
+    gssize n = read_some (reader, reader->buffer + got, IO_CHUNK - got);
+
+    if (n < 0)
+      return -1;
+    if (n == 0)
+      break;
+    got += (gsize) n;
+  }
+  refused = refused_compression (reader->buffer, got);
+  if (refused != NULL) {
+    g_set_error (&reader->read_error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP,
+                 "not a SAR file: compressed with %s; use zstd or gzip (%s)", refused,
+                 g_str_equal (refused, "xz") || g_str_equal (refused, "lzma")
+                         || g_str_equal (refused, "lzip")
+                     ? "its decoder would take as much memory as the file asks for"
+                     : "not supported");
+    return -1;
+  }
+  return (gssize) got;
+}
+
+static la_ssize_t
+source_read (struct archive *archive, void *data, const void **buffer)
+{
+  SarReader *reader = data;
+  gssize n;
+
+  if (!reader->sniffed) {
+    reader->sniffed = TRUE;
+    n = read_start (reader);
+  } else {
+    n = read_some (reader, reader->buffer, IO_CHUNK);
+  }
   if (n < 0) {
-    if (reader->read_error == NULL)
-      g_set_error_literal (&reader->read_error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
-                           "reading the backup failed");
     archive_set_error (archive, EIO, "%s", reader->read_error->message);
     return -1;
   }
-  reader->bytes_read += (guint64) n;
+  count_block (reader->buffer, (gsize) n, &reader->bytes_read, &reader->input_nonzero);
   *buffer = reader->buffer;
   return n;
 }
 
-static void
-reader_free (Reader *reader)
+/* The next block of the tar stream from the decoder: its length, 0 at the
+ * end, -1 when decoding fails (archive's error then says why). */
+static la_ssize_t
+decode_block (SarReader *reader, struct archive *archive, const void **buffer)
 {
-  if (reader->archive != NULL)
-    archive_read_free (reader->archive);
+  const void *block;
+  size_t len;
+  la_int64_t offset;
+  int ret;
+
+  if (reader->decoded_end)
+    return 0;
+  ret = archive_read_data_block (reader->decoder, &block, &len, &offset);
+  if (ret == ARCHIVE_EOF) {
+    reader->decoded_end = TRUE;
+    return 0;
+  }
+  if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN) {
+    const char *why = archive_error_string (reader->decoder);
+
+    archive_set_error (archive, archive_errno (reader->decoder), "%s",
+                       why != NULL ? why : "the data cannot be decompressed");
+    return -1;
+  }
+  count_block (block, len, &reader->decoded, &reader->decoded_nonzero);
+  *buffer = block;
+  return (la_ssize_t) len;
+}
+
+/* The tar reader's input: the decoder's output, block by block. */
+static la_ssize_t
+decoded_read (struct archive *archive, void *data, const void **buffer)
+{
+  return decode_block (data, archive, buffer);
+}
+
+void
+sar_reader_free (SarReader *reader)
+{
+  if (reader == NULL)
+    return;
+  if (reader->tar != NULL)
+    archive_read_free (reader->tar);
+  if (reader->decoder != NULL)
+    archive_read_free (reader->decoder);
   g_clear_error (&reader->read_error);
   g_free (reader->buffer);
   g_free (reader);
 }
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reader, reader_free)
+
+struct archive *
+sar_reader_archive (SarReader *reader)
+{
+  return reader->tar;
+}
 
 /* Turns a libarchive failure into a GError: a failing read is reported as
  * it failed, anything else means the data is not a readable archive. */
-static gboolean
-reader_failed (Reader *reader, const char *what, GError **error)
+gboolean
+sar_reader_failed (SarReader *reader, const char *what, GError **error)
 {
-  const char *why = archive_error_string (reader->archive);
+  const char *why = archive_error_string (reader->tar != NULL ? reader->tar : reader->decoder);
 
   if (reader->read_error != NULL) {
     g_propagate_error (error, g_steal_pointer (&reader->read_error));
@@ -172,17 +377,55 @@ reader_failed (Reader *reader, const char *what, GError **error)
   return backup_error_invalid (error, "%s: %s", what, why != NULL ? why : "unknown error");
 }
 
-static Reader *
-reader_open (SarReadFunc read, gpointer read_data, GError **error)
+gboolean
+sar_reader_next (SarReader *reader, struct archive_entry **entry, const char *what, GError **error)
 {
-  g_autoptr (Reader) reader = g_new0 (Reader, 1);
+  g_autofree char *quoted = NULL;
+  int ret = archive_read_next_header (reader->tar, entry);
+
+  if (ret == ARCHIVE_EOF) {
+    *entry = NULL;
+    return TRUE;
+  }
+  /* ARCHIVE_WARN: a name libarchive could not convert for the locale (see
+   * sar_locale_push_reading()); ARCHIVE_RETRY (a damaged header) is a
+   * failure. */
+  if (ret == ARCHIVE_OK || ret == ARCHIVE_WARN)
+    return TRUE;
+  if (reader->read_error != NULL || archive_error_string (reader->tar) != NULL)
+    return sar_reader_failed (reader, what, error);
+  /* libarchive fails without a word mostly where it reads the map of a
+   * sparse file (GNU's formats); the entry holds what it had read. */
+  quoted = sar_quote (*entry != NULL ? archive_entry_pathname (*entry) : NULL);
+  return backup_error_invalid (error,
+                               "%s: the header of member %s is damaged, or it describes a sparse "
+                               "file (sparse files are not supported)",
+                               what, quoted);
+}
+
+SarReader *
+sar_reader_open (SarReadFunc read, gpointer read_data, SarProgressFunc progress,
+                 gpointer progress_data, GError **error)
+{
+  g_autoptr (SarReader) reader = g_new0 (SarReader, 1);
+  struct archive_entry *entry;
 
   reader->read = read;
   reader->read_data = read_data;
+  reader->progress = progress;
+  reader->progress_data = progress_data;
   reader->buffer = g_malloc (IO_CHUNK);
-  reader->archive = sar_archive_read_new ();
-  if (archive_read_open (reader->archive, reader, NULL, reader_read, NULL) != ARCHIVE_OK) {
-    reader_failed (reader, "not a SAR file", error);
+  reader->decoder = decoder_new ();
+  if (archive_read_open (reader->decoder, reader, NULL, source_read, NULL) != ARCHIVE_OK
+      || archive_read_next_header (reader->decoder, &entry) != ARCHIVE_OK) {
+    sar_reader_failed (reader, "not a SAR file", error);
+    return NULL;
+  }
+  /* Tar only (ustar, pax, GNU), and no filter: the decoder did that. */
+  reader->tar = archive_read_new ();
+  archive_read_support_format_tar (reader->tar);
+  if (archive_read_open (reader->tar, reader, NULL, decoded_read, NULL) != ARCHIVE_OK) {
+    sar_reader_failed (reader, "not a SAR file", error);
     return NULL;
   }
   return g_steal_pointer (&reader);
@@ -202,8 +445,77 @@ read_fd (guint8 *buffer, gsize size, gpointer user_data, GError **error)
   return n;
 }
 
-static void
-reader_report (Reader *reader, gboolean force)
+static guint64
+round_to_record (guint64 n)
+{
+  return (n + RECORD - 1) / RECORD * RECORD;
+}
+
+gboolean
+sar_reader_finish (SarReader *reader, GError **error)
+{
+  /* what the tar reader took: up to and with its end-of-archive blocks */
+  guint64 tar_end = (guint64) archive_filter_bytes (reader->tar, 0);
+  guint64 compressed_end;
+
+  /* The rest of the tar stream: zeros up to the end of the record, or
+   * nothing.  Read no further than that. */
+  while (reader->decoded_nonzero <= tar_end && reader->decoded <= round_to_record (tar_end)) {
+    const void *block;
+    la_ssize_t n = decode_block (reader, reader->tar, &block);
+
+    if (n < 0)
+      return sar_reader_failed (reader, "reading the end of the archive", error);
+    if (n == 0)
+      break;
+  }
+  if (reader->decoded_nonzero > tar_end)
+    return backup_error_invalid (
+        error,
+        "data follows the end of the tar archive (at byte %" G_GUINT64_FORMAT
+        " of the tar stream); only zeros up to the end of its last 10240-byte record may",
+        reader->decoded_nonzero);
+  if (reader->decoded > round_to_record (tar_end))
+    return backup_error_invalid (
+        error, "more zeros follow the end of the tar archive than fill its last 10240-byte record");
+  if (archive_filter_count (reader->decoder) < 2)
+    return TRUE;
+
+  /* Compressed: what follows the compressed data in the file, likewise. */
+  compressed_end = (guint64) archive_filter_bytes (reader->decoder, -1);
+  while (reader->input_nonzero <= compressed_end
+         && reader->bytes_read <= round_to_record (compressed_end)) {
+    gssize n = read_some (reader, reader->buffer, IO_CHUNK);
+
+    if (n < 0) {
+      g_propagate_error (error, g_steal_pointer (&reader->read_error));
+      return FALSE;
+    }
+    if (n == 0)
+      break;
+    count_block (reader->buffer, (gsize) n, &reader->bytes_read, &reader->input_nonzero);
+  }
+  if (reader->input_nonzero > compressed_end)
+    return backup_error_invalid (
+        error,
+        "data follows the end of the compressed data (at byte %" G_GUINT64_FORMAT
+        " of the file); only zeros up to the end of its last 10240-byte record may",
+        reader->input_nonzero);
+  if (reader->bytes_read > round_to_record (compressed_end))
+    return backup_error_invalid (
+        error,
+        "more zeros follow the end of the compressed data than fill its last 10240-byte record");
+  return TRUE;
+}
+
+SarReader *
+sar_reader_open_fd (int fd, SarProgressFunc progress, gpointer progress_data, GError **error)
+{
+  return sar_reader_open (read_fd, GINT_TO_POINTER (fd), progress, progress_data, error);
+}
+
+void
+sar_reader_report (SarReader *reader, gboolean force)
 {
   if (reader->progress == NULL)
     return;
@@ -216,10 +528,9 @@ reader_report (Reader *reader, gboolean force)
 char *
 sar_member_path (struct archive_entry *entry)
 {
-  const char *name = archive_entry_pathname_utf8 (entry);
+  /* the bytes of the header (see sar_locale_push_reading()) */
+  const char *name = archive_entry_pathname (entry);
 
-  if (name == NULL)
-    name = archive_entry_pathname (entry);
   if (name == NULL)
     return g_strdup ("");
   if (name[0] == '.' && name[1] == '/' && name[2] != '\0')
@@ -234,13 +545,14 @@ sar_check_member_type (struct archive_entry *entry, const char *quoted, GError *
 
   if (archive_entry_hardlink (entry) != NULL)
     what = "a hard link";
+  else if (archive_entry_filetype (entry) == AE_IFREG && archive_entry_sparse_count (entry) > 0)
+    return backup_error_invalid (
+        error, "member %s is a sparse file: sparse files are not supported", quoted);
   else if (archive_entry_symlink (entry) != NULL)
     what = "a symbolic link";
   else {
     switch (archive_entry_filetype (entry)) {
     case AE_IFREG:
-      if (archive_entry_sparse_count (entry) > 0)
-        what = "a sparse file";
       break;
     case AE_IFDIR:
       break;
@@ -267,31 +579,24 @@ sar_check_member_type (struct archive_entry *entry, const char *quoted, GError *
       error, "member %s is %s; only directories and regular files are allowed", quoted, what);
 }
 
-/* Reads the next member, which must be the regular file `expected` of at
- * most SAR_METADATA_MAX bytes, into memory. */
-static char *
-read_metadata_member (Reader *reader, const char *expected, guint position, gsize *len,
+/* Reads the header of the next member, which must be the regular file
+ * `expected` of at most max bytes; returns its size or -1. */
+static gint64
+next_metadata_member (SarReader *reader, const char *expected, guint position, gint64 max,
                       GError **error)
 {
   struct archive_entry *entry;
   g_autofree char *path = NULL;
   g_autofree char *quoted = NULL;
-  g_autofree char *data = NULL;
   la_int64_t size;
-  gsize got = 0;
-  int ret;
 
-  ret = archive_read_next_header (reader->archive, &entry);
-  if (ret == ARCHIVE_EOF) {
+  if (!sar_reader_next (reader, &entry,
+                        position == 1 ? "not a SAR file" : "reading " SAR_CHECKSUMS_MEMBER, error))
+    return -1;
+  if (entry == NULL) {
     backup_error_invalid (error, "not a SAR file: the archive ends before its %s member \"%s\"",
                           position == 1 ? "first" : "second", expected);
-    return NULL;
-  }
-  /* ARCHIVE_RETRY (a damaged header) is a failure too. */
-  if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN) {
-    reader_failed (reader, position == 1 ? "not a SAR file" : "reading " SAR_CHECKSUMS_MEMBER,
-                   error);
-    return NULL;
+    return -1;
   }
   path = sar_member_path (entry);
   quoted = sar_quote (path);
@@ -301,63 +606,98 @@ read_metadata_member (Reader *reader, const char *expected, guint position, gsiz
                           " and " SAR_CHECKSUMS_MEMBER
                           " must be the first two members, in this order)",
                           position, quoted, expected);
-    return NULL;
+    return -1;
   }
   if (!sar_check_member_type (entry, quoted, error))
-    return NULL;
+    return -1;
   if (archive_entry_filetype (entry) != AE_IFREG) {
     backup_error_invalid (error, "member %s is not a regular file", quoted);
-    return NULL;
+    return -1;
   }
   size = archive_entry_size (entry);
-  if (!archive_entry_size_is_set (entry) || size < 0 || size > SAR_METADATA_MAX) {
+  if (!archive_entry_size_is_set (entry) || size < 0 || size > max) {
     backup_error_invalid (error,
-                          "member %s is %" G_GINT64_FORMAT " bytes long; at most %d are allowed",
-                          quoted, (gint64) size, SAR_METADATA_MAX);
-    return NULL;
+                          "member %s is %" G_GINT64_FORMAT " bytes long; at most %" G_GINT64_FORMAT
+                          " are allowed",
+                          quoted, (gint64) size, max);
+    return -1;
   }
+  return size;
+}
 
-  data = g_malloc ((gsize) size + 1);
-  while (got < (gsize) size) {
-    la_ssize_t n = archive_read_data (reader->archive, data + got, (gsize) size - got);
+/* Hands the data of the current member to consume() block by block, and
+ * checks it has exactly the size its header gave. */
+static gboolean
+read_member_data (SarReader *reader, const char *name, guint64 size,
+                  gboolean (*consume) (const void *block, gsize len, gpointer data, GError **error),
+                  gpointer data, GError **error)
+{
+  guint64 got = 0;
 
-    if (n < 0) {
-      g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
+  for (;;) {
+    const void *block;
+    size_t len;
+    la_int64_t offset;
+    int ret = archive_read_data_block (reader->tar, &block, &len, &offset);
 
-      reader_failed (reader, what, error);
-      return NULL;
-    }
-    if (n == 0)
+    if (ret == ARCHIVE_EOF)
       break;
-    got += n;
+    if (ret != ARCHIVE_OK) {
+      g_autofree char *what = g_strdup_printf ("reading member \"%s\"", name);
+
+      return sar_reader_failed (reader, what, error);
+    }
+    if (offset < 0 || (guint64) offset != got || len > size - got)
+      return backup_error_invalid (error, "member \"%s\" is damaged", name);
+    if (!consume (block, len, data, error))
+      return FALSE;
+    got += len;
   }
-  if (got != (gsize) size) {
-    backup_error_invalid (error, "member %s is truncated", quoted);
-    return NULL;
-  }
-  data[got] = '\0';
-  *len = got;
-  return g_steal_pointer (&data);
+  if (got != size)
+    return backup_error_invalid (error, "member \"%s\" is truncated", name);
+  return TRUE;
+}
+
+static gboolean
+append_block (const void *block, gsize len, gpointer data, GError **error)
+{
+  g_string_append_len (data, block, (gssize) len);
+  return TRUE;
+}
+
+static gboolean
+feed_block (const void *block, gsize len, gpointer data, GError **error)
+{
+  return sar_checksums_parser_feed (data, block, len, error);
 }
 
 static SarHeader *
-read_header (Reader *reader, GError **error)
+read_header (SarReader *reader, GError **error)
 {
   g_autoptr (SarHeader) header = g_new0 (SarHeader, 1);
-  g_autofree char *manifest_data = NULL;
-  g_autofree char *checksums_data = NULL;
-  gsize len;
+  g_autoptr (GString) manifest = NULL;
+  g_autoptr (SarChecksumsParser) parser = NULL;
+  gint64 size;
 
-  manifest_data = read_metadata_member (reader, SAR_MANIFEST_MEMBER, 1, &len, error);
-  if (manifest_data == NULL)
+  size = next_metadata_member (reader, SAR_MANIFEST_MEMBER, 1, SAR_MANIFEST_MAX, error);
+  if (size < 0)
     return NULL;
-  header->manifest = sar_manifest_parse (manifest_data, len, error);
+  manifest = g_string_sized_new ((gsize) size);
+  if (!read_member_data (reader, SAR_MANIFEST_MEMBER, (guint64) size, append_block, manifest,
+                         error))
+    return NULL;
+  header->manifest = sar_manifest_parse (manifest->str, manifest->len, error);
   if (header->manifest == NULL)
     return NULL;
-  checksums_data = read_metadata_member (reader, SAR_CHECKSUMS_MEMBER, 2, &len, error);
-  if (checksums_data == NULL)
+
+  /* SHA256SUMS may be large: parsed as it is read, never held whole */
+  size = next_metadata_member (reader, SAR_CHECKSUMS_MEMBER, 2, SAR_CHECKSUMS_MAX, error);
+  if (size < 0)
     return NULL;
-  header->checksums = sar_checksums_parse (checksums_data, len, error);
+  parser = sar_checksums_parser_new ();
+  if (!read_member_data (reader, SAR_CHECKSUMS_MEMBER, (guint64) size, feed_block, parser, error))
+    return NULL;
+  header->checksums = sar_checksums_parser_finish (g_steal_pointer (&parser), error);
   if (header->checksums == NULL
       || !sar_checksums_match_manifest (header->checksums, header->manifest, error))
     return NULL;
@@ -367,8 +707,8 @@ read_header (Reader *reader, GError **error)
 SarHeader *
 sar_read_header (int fd, GError **error)
 {
-  g_auto (SarLocale) previous = sar_locale_push ();
-  g_autoptr (Reader) reader = reader_open (read_fd, GINT_TO_POINTER (fd), error);
+  g_auto (SarLocale) previous = sar_locale_push_reading ();
+  g_autoptr (SarReader) reader = sar_reader_open_fd (fd, NULL, NULL, error);
 
   if (reader == NULL)
     return NULL;
@@ -407,8 +747,6 @@ sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, c
 
 /* --- the tally --- */
 
-typedef enum { KIND_DIRECTORY = 1, KIND_FILE } PathKind;
-
 static gboolean
 too_large (GError **error, const char *what, guint64 limit)
 {
@@ -435,11 +773,12 @@ gboolean
 sar_tally_init (SarTally *tally, const SarHeader *header, const SarLimits *limits, GError **error)
 {
   guint n = header->manifest->components->len;
+  guint listed = sar_checksums_count (header->checksums);
   guint64 bytes = 0;
 
   tally->header = header;
   tally->limits = limits;
-  tally->kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  tally->seen = g_new0 (guint8, listed / 8 + 1);
   tally->files = g_new0 (guint64, n);
   tally->bytes = g_new0 (guint64, n);
   for (guint i = 0; i < n; i++) {
@@ -447,7 +786,7 @@ sar_tally_init (SarTally *tally, const SarHeader *header, const SarLimits *limit
     bytes = c->bytes > G_MAXUINT64 - bytes ? G_MAXUINT64 : bytes + c->bytes;
   }
   /* what the metadata declares, before any tree member is read */
-  tally->entries = 2 + header->checksums->entries->len;
+  tally->entries = 2 + (guint64) listed;
   tally->unpacked = bytes;
   if (!tally_check_limits (tally, error))
     return FALSE;
@@ -459,7 +798,7 @@ sar_tally_init (SarTally *tally, const SarHeader *header, const SarLimits *limit
 void
 sar_tally_clear (SarTally *tally)
 {
-  g_clear_pointer (&tally->kinds, g_hash_table_unref);
+  g_clear_pointer (&tally->seen, g_free);
   g_clear_pointer (&tally->files, g_free);
   g_clear_pointer (&tally->bytes, g_free);
 }
@@ -471,60 +810,73 @@ sar_tally_entry (SarTally *tally, GError **error)
   return tally_check_limits (tally, error);
 }
 
-/* Records path (and implicitly its parents) so that no path is both a
- * file and a directory and no file appears twice. */
+/* Only the files listed in SHA256SUMS can be regular files (any other is
+ * refused), and no listed file lies below another (the parser saw to
+ * that): so nothing but the list itself is needed to know whether a path
+ * lies below a regular file.  Directories are not recorded at all. */
 static gboolean
-tally_record_path (SarTally *tally, const char *path, PathKind kind, const char *quoted,
-                   GError **error)
+check_not_below_file (const SarTally *tally, const char *path, const char *quoted, GError **error)
 {
-  PathKind existing;
+  const SarChecksums *sums = tally->header->checksums;
 
   for (const char *slash = strchr (path, '/'); slash != NULL; slash = strchr (slash + 1, '/')) {
     g_autofree char *parent = g_strndup (path, slash - path);
 
-    existing = GPOINTER_TO_INT (g_hash_table_lookup (tally->kinds, parent));
-    if (existing == KIND_FILE)
+    if (sar_checksums_lookup (sums, parent) != NULL)
       return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file",
                                    quoted, parent);
-    if (existing == 0)
-      g_hash_table_insert (tally->kinds, g_steal_pointer (&parent),
-                           GINT_TO_POINTER (KIND_DIRECTORY));
   }
-  existing = GPOINTER_TO_INT (g_hash_table_lookup (tally->kinds, path));
-  if (existing == KIND_FILE)
-    return backup_error_invalid (error, "member %s appears %s", quoted,
-                                 kind == KIND_FILE ? "twice"
-                                                   : "as a regular file and as a directory");
-  if (existing == KIND_DIRECTORY && kind == KIND_FILE)
-    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
-                                 quoted);
-  g_hash_table_insert (tally->kinds, g_strdup (path), GINT_TO_POINTER (kind));
   return TRUE;
 }
 
 gboolean
 sar_tally_directory (SarTally *tally, const char *path, const char *quoted, GError **error)
 {
-  return tally_record_path (tally, path, KIND_DIRECTORY, quoted, error);
+  if (sar_checksums_lookup (tally->header->checksums, path) != NULL)
+    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
+                                 quoted);
+  return check_not_below_file (tally, path, quoted, error);
+}
+
+static gboolean
+tally_seen (const SarTally *tally, guint i)
+{
+  return (tally->seen[i / 8] & (1u << (i % 8))) != 0;
+}
+
+/* Why a regular file that SHA256SUMS does not list is refused. */
+static const SarChecksumEntry *
+unlisted_file (SarTally *tally, const char *path, const char *quoted, GError **error)
+{
+  if (!check_not_below_file (tally, path, quoted, error))
+    return NULL;
+  if (sar_checksums_has_below (tally->header->checksums, path, strlen (path)))
+    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
+                                 quoted),
+           NULL;
+  return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
+         NULL;
 }
 
 const SarChecksumEntry *
 sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
                 guint component, guint64 *size, GError **error)
 {
-  const SarChecksumEntry *listed = g_hash_table_lookup (tally->header->checksums->by_path, path);
+  const SarChecksums *sums = tally->header->checksums;
+  const SarChecksumEntry *listed = sar_checksums_lookup (sums, path);
   const SarComponent *declared = g_ptr_array_index (tally->header->manifest->components, component);
   la_int64_t member_size = archive_entry_size (entry);
+  guint index;
 
   if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
     return backup_error_invalid (
                error, "member %s is a regular file, but has the name of a directory", quoted),
            NULL;
-  if (!tally_record_path (tally, path, KIND_FILE, quoted, error))
-    return NULL;
   if (listed == NULL)
-    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
-           NULL;
+    return unlisted_file (tally, path, quoted, error);
+  index = sar_checksums_index (sums, listed);
+  if (tally_seen (tally, index))
+    return backup_error_invalid (error, "member %s appears twice", quoted), NULL;
   if (!archive_entry_size_is_set (entry) || member_size < 0)
     return backup_error_invalid (error, "member %s has no size", quoted), NULL;
   /* Before any data is read: a member cannot make its component larger
@@ -539,6 +891,7 @@ sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, 
   tally->unpacked += (guint64) member_size;
   if (!tally_check_limits (tally, error))
     return NULL;
+  tally->seen[index / 8] |= (guint8) (1u << (index % 8));
   tally->files[component]++;
   tally->bytes[component] += (guint64) member_size;
   *size = (guint64) member_size;
@@ -550,14 +903,13 @@ sar_tally_complete (SarTally *tally, GError **error)
 {
   const SarHeader *header = tally->header;
 
-  for (guint i = 0; i < header->checksums->entries->len; i++) {
-    const SarChecksumEntry *listed = g_ptr_array_index (header->checksums->entries, i);
+  for (guint i = 0; i < sar_checksums_count (header->checksums); i++) {
     g_autofree char *quoted = NULL;
 
-    if (GPOINTER_TO_INT (g_hash_table_lookup (tally->kinds, listed->path)) != KIND_FILE)
+    if (!tally_seen (tally, i))
       return backup_error_invalid (
           error, "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
-          quoted = sar_quote (listed->path));
+          quoted = sar_quote (sar_checksums_get (header->checksums, i)->path));
   }
   for (guint i = 0; i < header->manifest->components->len; i++) {
     const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
@@ -576,7 +928,7 @@ sar_tally_complete (SarTally *tally, GError **error)
 /* --- verifying --- */
 
 typedef struct {
-  Reader *reader;
+  SarReader *reader;
   GCancellable *cancellable;
   SarTally tally;
 } Verify;
@@ -594,23 +946,23 @@ hash_member_data (Verify *verify, const char *quoted, guint64 size, guint8 diges
     const void *block;
     size_t len;
     la_int64_t offset;
-    int ret = archive_read_data_block (verify->reader->archive, &block, &len, &offset);
+    int ret = archive_read_data_block (verify->reader->tar, &block, &len, &offset);
 
     if (ret == ARCHIVE_EOF)
       break;
     if (ret != ARCHIVE_OK) {
       g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
 
-      return reader_failed (verify->reader, what, error);
+      return sar_reader_failed (verify->reader, what, error);
     }
     if (offset < 0 || (guint64) offset != got)
       return backup_error_invalid (
-          error, "member %s has holes; only plain regular files are allowed", quoted);
+          error, "member %s has holes (a sparse file): sparse files are not supported", quoted);
     if (g_cancellable_set_error_if_cancelled (verify->cancellable, error))
       return FALSE;
     sar_sha256_update (&sha, block, len);
     got += len;
-    reader_report (verify->reader, FALSE);
+    sar_reader_report (verify->reader, FALSE);
   }
   if (got != size)
     return backup_error_invalid (error, "member %s is truncated", quoted);
@@ -655,40 +1007,34 @@ sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits
                    SarProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
                    GError **error)
 {
-  g_auto (SarLocale) previous = sar_locale_push ();
-  g_autoptr (Reader) reader = reader_open (read, read_data, error);
+  g_auto (SarLocale) previous = sar_locale_push_reading ();
+  g_autoptr (SarReader) reader = sar_reader_open (read, read_data, progress, progress_data, error);
   g_autoptr (SarHeader) header = NULL;
   Verify verify = { reader, cancellable, { 0 } };
   gboolean ok;
 
   if (reader == NULL)
     return NULL;
-  reader->progress = progress;
-  reader->progress_data = progress_data;
   header = read_header (reader, error);
   if (header == NULL)
     return NULL;
 
   ok = sar_tally_init (&verify.tally, header, limits, error);
   while (ok) {
-    struct archive_entry *entry;
-    int ret;
+    struct archive_entry *entry = NULL;
 
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
-      ok = FALSE;
-    else if ((ret = archive_read_next_header (reader->archive, &entry)) == ARCHIVE_EOF)
+    ok = !g_cancellable_set_error_if_cancelled (cancellable, error)
+         && sar_reader_next (reader, &entry, "reading the archive", error);
+    if (ok && entry == NULL)
       break;
-    else if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN)
-      ok = reader_failed (reader, "reading the archive", error);
-    else
-      ok = sar_tally_entry (&verify.tally, error) && verify_member (&verify, entry, error);
-    reader_report (reader, FALSE);
+    ok = ok && sar_tally_entry (&verify.tally, error) && verify_member (&verify, entry, error);
+    sar_reader_report (reader, FALSE);
   }
-  ok = ok && sar_tally_complete (&verify.tally, error);
+  ok = ok && sar_tally_complete (&verify.tally, error) && sar_reader_finish (reader, error);
   sar_tally_clear (&verify.tally);
   if (!ok)
     return NULL;
-  reader_report (reader, TRUE);
+  sar_reader_report (reader, TRUE);
   return g_steal_pointer (&header);
 }
 

@@ -17,25 +17,77 @@
 /* --- for every user of libarchive --- */
 
 /* libarchive converts member names between the archive and the charset of
- * the current locale, and the pax writer fails on names it cannot convert.
- * Member names are UTF-8 whatever the process's locale, so every use of
- * libarchive runs with its thread switched to C.UTF-8:
+ * the current locale.  Member names are UTF-8 whatever the process's
+ * locale, and must come back byte for byte as they went in:
  *
- *   g_auto (SarLocale) previous = sar_locale_push ();
+ * - Writing runs with the thread switched to C.UTF-8, so the pax writer can
+ *   put every name (given with archive_entry_set_pathname(), as bytes)
+ *   into a pax header as UTF-8 as it is:
  *
- * switches until the end of the scope.  (NULL: nothing to restore.) */
+ *     g_auto (SarLocale) previous = sar_locale_push ();
+ *
+ * - Reading runs with the thread switched to C (ASCII).  libarchive would
+ *   compose a UTF-8 name of a pax header into Unicode's form C when it
+ *   converts it for a UTF-8 locale: "a" + U+0308 (decomposed, as macOS
+ *   writes names) would become "ä", another name, and no longer match
+ *   SHA256SUMS.  It cannot convert a name that is not ASCII for the C
+ *   locale, and then keeps the header's bytes as they are (with
+ *   ARCHIVE_WARN): archive_entry_pathname() is the name byte for byte.
+ *
+ *     g_auto (SarLocale) previous = sar_locale_push_reading ();
+ *
+ * Each switches until the end of the scope.  (NULL: nothing to restore.) */
 typedef locale_t SarLocale;
 SarLocale sar_locale_push (void);
+SarLocale sar_locale_push_reading (void);
 void sar_locale_pop (SarLocale previous);
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (SarLocale, sar_locale_pop, NULL)
 
-/* A new libarchive reader for SAR files: tar formats only, and only the
- * compression filters libarchive runs in-process (see docs/sar-format.md);
- * never one that would run an external program on hostile data.  Free it
- * with archive_read_free(). */
-struct archive *sar_archive_read_new (void);
-
 /* --- reading --- */
+
+/* Called now and then with the bytes of compressed input consumed so far. */
+typedef void (*SarProgressFunc) (guint64 bytes_read, gpointer user_data);
+
+/* Supplies the next bytes of an archive: fills buffer with up to size
+ * bytes and returns how many, 0 at the end of the data, or -1 with error
+ * set (that error is what the verification then fails with). */
+typedef gssize (*SarReadFunc) (guint8 *buffer, gsize size, gpointer user_data, GError **error);
+
+/* One pass over the bytes of a SAR file, shared by verification and
+ * extraction: tar formats only, and only the compression filters libarchive
+ * runs in-process (see docs/sar-format.md), never one that would run an
+ * external program on hostile data.  A decoder (libarchive's raw format
+ * behind the filters) turns the input into the tar stream, which a tar
+ * reader without filters reads; sar_reader_archive() is that tar reader,
+ * for archive_read_next_header() and archive_read_data_block(). */
+typedef struct _SarReader SarReader;
+struct archive_entry;
+
+/* Fails (INVALID_BACKUP, or read's own error) when the start of the data
+ * is not a tar archive in a known compression. */
+SarReader *sar_reader_open (SarReadFunc read, gpointer read_data, SarProgressFunc progress,
+                            gpointer progress_data, GError **error);
+SarReader *sar_reader_open_fd (int fd, SarProgressFunc progress, gpointer progress_data,
+                               GError **error);
+struct archive *sar_reader_archive (SarReader *reader);
+/* archive_read_next_header() of the tar reader: TRUE with *entry the next
+ * member, or NULL after the last; FALSE with error saying why ("<what>:
+ * ...").  Accepts ARCHIVE_WARN (see sar_locale_push_reading()). */
+gboolean sar_reader_next (SarReader *reader, struct archive_entry **entry, const char *what,
+                          GError **error);
+/* A libarchive call on the reader failed: the GError saying why ("<what>:
+ * <libarchive's reason>", or the failed read's own error).  FALSE. */
+gboolean sar_reader_failed (SarReader *reader, const char *what, GError **error);
+/* After the tar reader's ARCHIVE_EOF: reads the rest of the data and
+ * fails (INVALID_BACKUP) unless it is nothing, or zeros padding the tar
+ * stream to the end of its last 10240-byte record (and, compressed, the
+ * file to the end of the compressed data's last record): no bytes beyond
+ * the archive are kept unverified.  Reads no more than that padding. */
+gboolean sar_reader_finish (SarReader *reader, GError **error);
+/* Progress: every PROGRESS_STEP bytes of input, or now when force. */
+void sar_reader_report (SarReader *reader, gboolean force);
+void sar_reader_free (SarReader *reader);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SarReader, sar_reader_free)
 
 typedef struct {
   SarManifest *manifest;
@@ -44,10 +96,9 @@ typedef struct {
 
 void sar_header_free (SarHeader *header);
 
-struct archive_entry;
-
-/* A member's path with one leading "./" (as "tar -C dir ." writes)
- * removed; "" when it has none. */
+/* A member's path, byte for byte as its header gives it (read with
+ * sar_locale_push_reading()), with one leading "./" (as "tar -C dir ."
+ * writes) removed; "" when it has none. */
 char *sar_member_path (struct archive_entry *entry);
 
 /* Only directories and regular files may appear in an archive: anything
@@ -75,13 +126,14 @@ typedef struct {
 } SarLimits;
 
 /* The bookkeeping of one full read of an archive, shared by verification
- * and extraction: every path seen and as what (no file twice, nothing
- * both a file and a directory), per-component file counts and bytes
- * against the manifest, and the entry and unpacked-byte limits. */
+ * and extraction: which listed files were seen (no file twice, nothing
+ * both a file and a directory or below a file, nothing listed missing),
+ * per-component file counts and bytes against the manifest, and the entry
+ * and unpacked-byte limits.  Its memory is a bit per listed file. */
 typedef struct {
   const SarHeader *header;
   const SarLimits *limits; /* may be NULL */
-  GHashTable *kinds;       /* path without trailing '/' -> directory or file */
+  guint8 *seen;            /* bit i: the file of SHA256SUMS line i + 1 was read */
   guint64 *files;          /* per component, in manifest order */
   guint64 *bytes;
   guint64 entries;
@@ -105,14 +157,6 @@ const SarChecksumEntry *sar_tally_file (SarTally *tally, struct archive_entry *e
 /* After the last member: nothing listed is missing, the totals match. */
 gboolean sar_tally_complete (SarTally *tally, GError **error);
 
-/* Called now and then with the bytes of compressed input consumed so far. */
-typedef void (*SarProgressFunc) (guint64 bytes_read, gpointer user_data);
-
-/* Supplies the next bytes of an archive: fills buffer with up to size
- * bytes and returns how many, 0 at the end of the data, or -1 with error
- * set (that error is what the verification then fails with). */
-typedef gssize (*SarReadFunc) (guint8 *buffer, gsize size, gpointer user_data, GError **error);
-
 /* Reads the whole archive on fd and checks: the first two members as in
  * sar_read_header(); every later member is a directory or a regular file
  * below a component of the manifest, its path passes sar_path_check(); each
@@ -122,9 +166,9 @@ typedef gssize (*SarReadFunc) (guint8 *buffer, gsize size, gpointer user_data, G
 SarHeader *sar_verify (int fd, const SarLimits *limits, SarProgressFunc progress,
                        gpointer progress_data, GCancellable *cancellable, GError **error);
 
-/* sar_verify() of the bytes read supplies, in order.  Stops reading at the
- * tar end-of-archive marker.  Memory does not depend on the archive's
- * size (beyond its metadata). */
+/* sar_verify() of the bytes read supplies, in order, up to their end (data
+ * after the archive is refused: sar_reader_finish()).  Memory does not
+ * depend on the archive's size (beyond its metadata). */
 SarHeader *sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits,
                               SarProgressFunc progress, gpointer progress_data,
                               GCancellable *cancellable, GError **error);

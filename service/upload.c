@@ -71,6 +71,7 @@ typedef struct {
   const UploadRequest *request;
   int fd;              /* the temporary file */
   GCancellable *stop;  /* cancelled on the caller's Cancel and on any failure */
+  gint64 deadline;     /* monotonic time by which all data must be in; 0: none */
   guint64 synced;      /* receiver only: bytes handed to writeback */
   guint64 read_offset; /* verifier only: next byte to read back */
 
@@ -152,6 +153,35 @@ too_large (const UploadRequest *request, GError **error)
   return FALSE;
 }
 
+/* Data that keeps trickling in (a byte now and then keeps the idle timeout
+ * from firing) must not hold an upload slot forever: everything must have
+ * arrived by the deadline. */
+static gboolean
+check_deadline (Transfer *t, guint64 received, GError **error)
+{
+  if (t->deadline == 0 || g_get_monotonic_time () < t->deadline)
+    return TRUE;
+  g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+               "The upload did not arrive within %u seconds (UploadTimeout); %" G_GUINT64_FORMAT
+               " bytes had come by then. The upload was abandoned",
+               t->request->timeout_seconds, received);
+  return FALSE;
+}
+
+/* Milliseconds to wait for data: the idle timeout, or less when the
+ * deadline comes first. */
+static gint
+poll_timeout (Transfer *t)
+{
+  gint64 idle = (gint64) t->request->idle_timeout_seconds * 1000;
+  gint64 left;
+
+  if (t->deadline == 0)
+    return (gint) idle;
+  left = (t->deadline - g_get_monotonic_time () + 999) / 1000;
+  return (gint) CLAMP (left, 0, idle);
+}
+
 /* Regular files: in-kernel copy from offset 0 (the client's own file
  * offset is left alone), until EOF whatever st_size said. */
 static gboolean
@@ -164,7 +194,8 @@ receive_file (Transfer *t, UploadProgressFunc progress, gpointer data, GError **
 
   for (;;) {
     ssize_t n;
-    if (g_cancellable_set_error_if_cancelled (t->stop, error))
+    if (g_cancellable_set_error_if_cancelled (t->stop, error)
+        || !check_deadline (t, (guint64) offset, error))
       return FALSE;
     if (use_copy_range) {
       n = copy_file_range (request->source_fd, &offset, t->fd, NULL, COPY_RANGE_CHUNK, 0);
@@ -198,8 +229,8 @@ receive_file (Transfer *t, UploadProgressFunc progress, gpointer data, GError **
   return TRUE;
 }
 
-/* Pipes and sockets: poll with an inactivity timeout; Cancel and a failed
- * verification wake us. */
+/* Pipes and sockets: poll with an inactivity timeout and the deadline;
+ * Cancel and a failed verification wake us. */
 static gboolean
 receive_stream (Transfer *t, UploadProgressFunc progress, gpointer data, GError **error)
 {
@@ -212,10 +243,16 @@ receive_stream (Transfer *t, UploadProgressFunc progress, gpointer data, GError 
 
   for (;;) {
     ssize_t n;
-    int ready = g_poll (fds, have_cancel_fd ? 2 : 1, (gint) request->idle_timeout_seconds * 1000);
+    int ready;
+
+    if (!check_deadline (t, received, error))
+      break;
+    ready = g_poll (fds, have_cancel_fd ? 2 : 1, poll_timeout (t));
     if (ready < 0 && errno == EINTR)
       continue;
     if (g_cancellable_set_error_if_cancelled (t->stop, error))
+      break;
+    if (ready == 0 && !check_deadline (t, received, error))
       break;
     if (ready == 0) {
       g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
@@ -448,6 +485,9 @@ upload_run (const UploadRequest *request, UploadProgressFunc progress, gpointer 
   gulong cancel_handler = 0;
   gboolean ok;
   int dir_fd;
+
+  if (request->timeout_seconds > 0)
+    t.deadline = g_get_monotonic_time () + (gint64) request->timeout_seconds * G_USEC_PER_SEC;
 
   dir_fd = open (request->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0)

@@ -23,6 +23,7 @@ typedef struct {
   guint64 source_size;        /* bytes expected, 0 when unknown (pipe) */
   guint64 max_size;           /* TOO_LARGE beyond this */
   guint idle_timeout_seconds; /* a pipe silent this long fails the upload */
+  guint timeout_seconds;      /* all data must have arrived this long after the start */
   SarLimits limits;
 } UploadRequest;
 

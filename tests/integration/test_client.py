@@ -730,3 +730,16 @@ def test_wrong_password_is_not_authorized(password_user):
         term.kill()
     assert status == NOT_AUTHORIZED, term.output
     assert "AUTHENTICATION FAILED" in term.output
+
+
+def test_list_explains_a_backup_from_the_future(cli, backup_maker):
+    """Valid, but created far ahead of this clock: never marked, and the
+    problem is shown under it."""
+    backup_maker(cli.svc.backups, "Clock.sar", created="2099-01-01T00:00:00Z")
+    result = cli.run("list")
+    assert result.returncode == OK, result.stderr
+    lines = result.stdout.splitlines()
+    at = lines.index(next(line for line in lines if "Clock.sar" in line))
+    assert lines[at].startswith("  ")
+    assert "created in the future" in lines[at + 1]
+    assert lines[at].split()[-1] == "yes"

@@ -45,6 +45,14 @@ def test_bad_configuration_stops_daemon_naming_file_group_key(tmp_path, bus, tex
     assert f"[{group}] {key}" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "1h", "-5", "604801", ""])
+def test_upload_timeout_is_checked(tmp_path, bus, value):
+    config, result = run_with_config(tmp_path, f"[Limits]\nUploadTimeout={value}\n", bus)
+    assert result.returncode != 0
+    assert f"{config}: [Limits] UploadTimeout: " in result.stderr
+    assert "unknown key" not in result.stderr
+
+
 def test_unknown_group_is_refused(tmp_path, bus):
     config, result = run_with_config(tmp_path, "[Pathz]\nDataRoot=/x\n", bus)
     assert result.returncode != 0

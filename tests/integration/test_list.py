@@ -129,3 +129,50 @@ def test_malformed_installed_version_is_not_a_crash(service_factory, backup_make
     [(_, info)] = listing(svc)
     assert info["compatible"] == 0
     assert svc.process.poll() is None
+
+
+def test_a_creation_time_in_the_future_is_never_latest(service, backup_maker):
+    """A manifest claiming a time far ahead (a wrong clock, or a crafted
+    file) must not become the preselected backup; it is listed with a
+    problem but stays valid and restorable by name."""
+    backup_maker(service.backups, "Nightly_2026-11-20_02-00-00.sar",
+                 created="2026-11-20T02:00:00Z")
+    backup_maker(service.backups, "Future.sar", created="2099-01-01T00:00:00Z")
+    result = listing(service)
+    assert [n for n, _ in result] == ["Future.sar", "Nightly_2026-11-20_02-00-00.sar"]
+    info = dict(result)
+    assert info["Future.sar"]["latest"] == 0
+    assert info["Future.sar"]["valid"] == 1 and info["Future.sar"]["compatible"] == 1
+    assert "future" in info["Future.sar"]["problem"]
+    assert "2099-01-01" in info["Future.sar"]["problem"]
+    assert info["Nightly_2026-11-20_02-00-00.sar"]["latest"] == 1
+    assert "problem" not in info["Nightly_2026-11-20_02-00-00.sar"]
+
+
+def test_a_creation_time_within_the_clock_skew_can_be_latest(service, backup_maker):
+    """Another machine's clock may run a little ahead: up to a day is fine."""
+    import datetime
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=2)
+    backup_maker(service.backups, "Soon.sar", created=soon.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    backup_maker(service.backups, "Older.sar", created="2026-01-01T00:00:00Z")
+    info = dict(listing(service))
+    assert info["Soon.sar"]["latest"] == 1
+    assert "problem" not in info["Soon.sar"]
+
+
+def test_a_file_name_that_is_not_utf8_is_listed_escaped(service, backup_maker):
+    """D-Bus strings are UTF-8: such a name is never sent as it is (the
+    daemon would fail to build the reply), but listed with its other bytes
+    as \\xNN, as invalid, with a problem saying to rename it."""
+    good = backup_maker(service.backups, "Nightly_2026-11-20_02-00-00.sar")
+    raw = os.path.join(os.fsencode(service.backups), b"Sicherung-\xe4_2026-11-21_02-00-00.sar")
+    with open(raw, "wb") as f:
+        f.write(good.read_bytes())
+    result = dict(listing(service))
+    assert set(result) == {"Nightly_2026-11-20_02-00-00.sar",
+                           "Sicherung-\\xE4_2026-11-21_02-00-00.sar"}
+    odd = result["Sicherung-\\xE4_2026-11-21_02-00-00.sar"]
+    assert odd["valid"] == 0 and odd["latest"] == 0
+    assert "not valid UTF-8" in odd["problem"] and "rename" in odd["problem"]
+    assert odd["process"] == "Sicherung-\\xE4"
+    assert result["Nightly_2026-11-20_02-00-00.sar"]["latest"] == 1

@@ -48,7 +48,9 @@ write_member (struct archive *archive, const Member *member)
   struct archive_entry *entry = archive_entry_new ();
   gsize len = member_size (member);
 
-  archive_entry_set_pathname_utf8 (entry, member->path);
+  /* The bytes as they are: libarchive composes (NFC) a name given as
+   * UTF-8 on its way into a header.  (The locale is UTF-8.) */
+  archive_entry_set_pathname (entry, member->path);
   if (member->mode != 0)
     archive_entry_set_perm (entry, member->mode);
   else

@@ -322,6 +322,20 @@ test_refuses_file_below_planted_symlink (void)
                   "member \"core/a\" is a symbolic link");
 }
 
+/* Data after the end of the archive: refused by the extraction as by the
+ * verification, and nothing is left outside staging. */
+static void
+test_refuses_data_after_the_end (void)
+{
+  int fd = write_sar_as (ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, tree,
+                         G_N_ELEMENTS (tree), tree, G_N_ELEMENTS (tree));
+
+  g_assert_cmpint (lseek (fd, 0, SEEK_END), >, 0);
+  g_assert_cmpint (write (fd, "trailer", 7), ==, 7);
+  rewind_fd (fd);
+  assert_refused (fd, both, NULL, BACKUP_ERROR_INVALID_BACKUP, "follows the end of the");
+}
+
 static void
 test_refuses_sparse_file (void)
 {
@@ -715,6 +729,110 @@ test_round_trip (void)
   remove_path (source);
 }
 
+/* Names in Unicode's decomposed form (NFD: "A" + U+0308 for "Ä", as macOS
+ * writes them) next to the composed form (NFC) of the same name, which is
+ * another name byte for byte, and U+212A KELVIN SIGN, whose composed form
+ * is the ASCII "K". */
+#define NFD_DIR "A\xcc\x88rger"  /* "Ärger", decomposed */
+#define NFC_DIR "\xc3\x84rger"   /* "Ärger", composed */
+#define NFD_FILE "a\xcc\x88.txt" /* "ä.txt", decomposed */
+#define NFD_EMPTY                                                                                  \
+  "o\xcc\x88"                                                                                      \
+  "de"                            /* "öde", decomposed: an empty directory */
+#define KELVIN "\xe2\x84\xaa.txt" /* U+212A ".txt" */
+
+static char *
+make_nfd_tree (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *root = g_dir_make_tmp ("test-extract-nfd-XXXXXX", &error);
+  g_autofree char *empty = g_build_filename (root, "core", NFD_EMPTY, NULL);
+
+  g_assert_no_error (error);
+  write_source_file (root, "core/" NFD_DIR "/" NFD_FILE, "decomposed\n", 11, 0644);
+  write_source_file (root, "core/" NFC_DIR "/x", "composed\n", 9, 0644);
+  write_source_file (root, "core/" KELVIN, "kelvin\n", 7, 0644);
+  write_source_file (root, "cdr-voicemail/x", "x\n", 2, 0644);
+  write_source_file (root, "announcements/x", "x\n", 2, 0644);
+  g_assert_cmpint (g_mkdir_with_parents (empty, 0750), ==, 0);
+  return root;
+}
+
+static void
+extract_all (Sandbox *sandbox, int fd)
+{
+  const char *const all[] = { "core", "cdr-voicemail", "announcements", NULL };
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (sandbox_extract (sandbox, fd, all, &error));
+  g_assert_no_error (error);
+}
+
+/* Writer, reader and extraction keep every name byte for byte: the
+ * pre-restore backup of a live tree holding such names is readable, and
+ * restoring it recreates exactly those names. */
+static void
+test_round_trip_nfd_names (void)
+{
+  g_autofree char *source = make_nfd_tree ();
+  g_autofree char *expected = g_build_filename (source, "core", NULL);
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autofree char *actual = g_build_filename (sandbox->root, "staging-core", NULL);
+  g_autoptr (GError) error = NULL;
+  int fd = pack (source);
+  g_autoptr (SarHeader) header = sar_verify (fd, NULL, NULL, NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (sar_checksums_lookup (header->checksums, "core/" NFD_DIR "/" NFD_FILE));
+  g_assert_nonnull (sar_checksums_lookup (header->checksums, "core/" KELVIN));
+  rewind_fd (fd);
+  extract_all (sandbox, fd);
+  assert_same_tree (expected, actual);
+  remove_path (source);
+}
+
+/* Other tools write such names into pax headers as UTF-8 (which
+ * libarchive would compose, NFC, when it reads them for a UTF-8 locale),
+ * or into ustar headers as bytes: either way they are accepted, match
+ * SHA256SUMS byte for byte and are extracted under exactly those names. */
+static void
+test_accepts_nfd_names_from_other_writers (void)
+{
+  const Member body[] = {
+    { "core/", 'd', NULL, 0, 0 },
+    { "core/" NFD_DIR "/", 'd', NULL, 0750, 0 },
+    { "core/" NFD_DIR "/" NFD_FILE, 'f', "decomposed\n", 0, 0 },
+    { "core/" KELVIN, 'f', "kelvin\n", 0, 0 },
+    { "cdr-voicemail/vm/msg0001.wav", 'f', "RIFF....WAVE", 0, 0 },
+  };
+  const int formats[] = { ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FORMAT_TAR_USTAR };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (formats); i++) {
+    int fd = write_sar_as (formats[i], ARCHIVE_FILTER_NONE, body, G_N_ELEMENTS (body), body,
+                           G_N_ELEMENTS (body));
+    g_autoptr (GError) error = NULL;
+    g_autoptr (SarHeader) header = sar_verify (fd, NULL, NULL, NULL, NULL, &error);
+    g_autoptr (Sandbox) sandbox = sandbox_new ();
+    g_autofree char *listing = NULL;
+    g_autofree char *inner = NULL;
+
+    g_assert_no_error (error);
+    g_assert_nonnull (header);
+    rewind_fd (fd);
+    {
+      const char *const ids[] = { "core", "cdr-voicemail", NULL };
+
+      g_assert_true (sandbox_extract (sandbox, fd, ids, &error));
+      g_assert_no_error (error);
+    }
+    listing = list_dir (sandbox->root_fd, "staging-core");
+    g_assert_cmpstr (listing, ==, NFD_DIR " " KELVIN);
+    inner = list_dir (sandbox->root_fd, "staging-core/" NFD_DIR);
+    g_assert_cmpstr (inner, ==, NFD_FILE);
+    g_assert_cmpint (mode_at (sandbox, "staging-core/" NFD_DIR), ==, S_IFDIR | 0750);
+  }
+}
+
 static void
 test_skips_unchosen_components (void)
 {
@@ -829,6 +947,7 @@ main (int argc, char **argv)
   g_test_add_func ("/extract/refuses/file-below-planted-symlink",
                    test_refuses_file_below_planted_symlink);
   g_test_add_func ("/extract/refuses/sparse-file", test_refuses_sparse_file);
+  g_test_add_func ("/extract/refuses/data-after-the-end", test_refuses_data_after_the_end);
   g_test_add_func ("/extract/refuses/duplicate-file", test_refuses_duplicate_file);
   g_test_add_func ("/extract/refuses/unlisted-and-missing",
                    test_refuses_unlisted_and_missing_files);
@@ -845,6 +964,9 @@ main (int argc, char **argv)
                    test_strips_setuid_and_applies_directory_modes_last);
   g_test_add_func ("/extract/owner", test_applies_owner);
   g_test_add_func ("/extract/round-trip", test_round_trip);
+  g_test_add_func ("/extract/round-trip-nfd-names", test_round_trip_nfd_names);
+  g_test_add_func ("/extract/nfd-names-from-other-writers",
+                   test_accepts_nfd_names_from_other_writers);
   g_test_add_func ("/extract/skips-unchosen-components", test_skips_unchosen_components);
   g_test_add_func ("/extract/dot-slash-prefix", test_accepts_dot_slash_prefix);
   g_test_add_func ("/extract/remove-tree/no-symlinks-followed",

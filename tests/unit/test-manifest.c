@@ -266,13 +266,18 @@ test_checksums_parse_good (void)
   const SarChecksumEntry *entry;
 
   g_assert_no_error (error);
-  g_assert_cmpuint (sums->entries->len, ==, 3);
-  entry = g_hash_table_lookup (sums->by_path, "core/network.conf");
+  g_assert_cmpuint (sar_checksums_count (sums), ==, 3);
+  entry = sar_checksums_lookup (sums, "core/network.conf");
   g_assert_nonnull (entry);
   g_assert_cmpuint (entry->digest[0], ==, 0x9f);
   g_assert_cmpuint (entry->digest[31], ==, 0x08);
   /* The "./" prefix is dropped. */
-  g_assert_nonnull (g_hash_table_lookup (sums->by_path, "cdr-voicemail/vm/msg0001.wav"));
+  g_assert_nonnull (sar_checksums_lookup (sums, "cdr-voicemail/vm/msg0001.wav"));
+  g_assert_true (sar_checksums_get (sums, 1) == entry);
+  g_assert_cmpstr (sar_checksums_get (sums, 0)->path, ==, "core/db/asterisk.sql");
+  g_assert_null (sar_checksums_lookup (sums, "core/db"));
+  g_assert_null (sar_checksums_lookup (sums, "core/network.con"));
+  g_assert_null (sar_checksums_lookup (sums, "core/network.conf/x"));
 }
 
 static void
@@ -283,9 +288,11 @@ test_checksums_empty_and_unterminated (void)
       = sar_checksums_parse (DIGEST_A "  core/a", strlen (DIGEST_A "  core/a"), NULL);
 
   g_assert_nonnull (empty);
-  g_assert_cmpuint (empty->entries->len, ==, 0);
+  g_assert_cmpuint (sar_checksums_count (empty), ==, 0);
+  g_assert_null (sar_checksums_lookup (empty, "core/a"));
   g_assert_nonnull (unterminated);
-  g_assert_cmpuint (unterminated->entries->len, ==, 1);
+  g_assert_cmpuint (sar_checksums_count (unterminated), ==, 1);
+  g_assert_nonnull (sar_checksums_lookup (unterminated, "core/a"));
 }
 
 static void
@@ -303,7 +310,7 @@ test_checksums_round_trip (void)
                             "  core/network.conf\n" DIGEST_A "  cdr-voicemail/vm/msg0001.wav\n");
   again = sar_checksums_parse (data, len, NULL);
   g_assert_nonnull (again);
-  g_assert_cmpuint (again->entries->len, ==, 3);
+  g_assert_cmpuint (sar_checksums_count (again), ==, 3);
 }
 
 static void
@@ -350,6 +357,121 @@ test_checksums_refuse_bad_lines (void)
     g_test_message ("%s", error->message);
     assert_contains (error->message, cases[i].message);
   }
+}
+
+/* A path of line i (0-based) of the big list: paths share directories the
+ * way a PBX's voicemail tree does, and some names sort around '/' ("a",
+ * "a-b", "a.b", "a/b"). */
+static char *
+big_path (guint i)
+{
+  static const char *const tails[] = { "msg", "msg-x", "msg.x", "msg0" };
+
+  return g_strdup_printf ("cdr-voicemail/voicemail/%u/%u/%s%u.wav", i / 1000, i / 10 % 100,
+                          tails[i % 4], i);
+}
+
+static void
+digest_of_line (guint i, guint8 digest[32])
+{
+  for (guint j = 0; j < 32; j++)
+    digest[j] = (guint8) (i * 31 + j * 7);
+}
+
+static GString *
+big_sums (guint lines)
+{
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; i < lines; i++) {
+    g_autofree char *path = big_path (i);
+    guint8 digest[32];
+
+    digest_of_line (i, digest);
+    for (guint j = 0; j < 32; j++)
+      g_string_append_printf (text, "%02x", digest[j]);
+    g_string_append_printf (text, "  %s\n", path);
+  }
+  return text;
+}
+
+/* Lookups, order, duplicates and file/directory clashes in a list of
+ * 200,000 lines (the parser keeps one index sorted by path instead of a
+ * copy of every directory of every path). */
+static void
+test_checksums_big (void)
+{
+  const guint lines = 200000;
+  g_autoptr (GString) text = big_sums (lines);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarChecksums) sums = sar_checksums_parse (text->str, text->len, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (sar_checksums_count (sums), ==, lines);
+  for (guint i = 0; i < lines; i++) {
+    g_autofree char *path = big_path (i);
+    const SarChecksumEntry *entry = sar_checksums_lookup (sums, path);
+    guint8 digest[32];
+
+    digest_of_line (i, digest);
+    g_assert_true (entry == sar_checksums_get (sums, i));
+    g_assert_cmpstr (entry->path, ==, path);
+    g_assert_cmpmem (entry->digest, 32, digest, 32);
+  }
+  g_assert_null (sar_checksums_lookup (sums, "cdr-voicemail/voicemail/7"));
+  g_assert_null (sar_checksums_lookup (sums, "cdr-voicemail/voicemail/7/3/msg7032.wa"));
+  g_assert_true (sar_checksums_has_below (sums, "cdr-voicemail/voicemail/7", 25));
+  g_assert_true (sar_checksums_has_below (sums, "cdr-voicemail", 13));
+  g_assert_false (sar_checksums_has_below (sums, "cdr-voicemail/voicemail/7/3/msg7032.wav", 39));
+  g_assert_false (sar_checksums_has_below (sums, "cdr-voicemail/voicemail/7/3/msg", 31));
+  g_assert_false (sar_checksums_has_below (sums, "core", 4));
+
+  /* a path listed again at the end */
+  {
+    g_autofree char *again = big_path (4711);
+    g_autofree char *message = NULL;
+    g_autoptr (SarChecksums) refused = NULL;
+
+    g_string_append_printf (text, DIGEST_A "  ./%s\n", again);
+    refused = sar_checksums_parse (text->str, text->len, &error);
+    g_assert_null (refused);
+    message
+        = g_strdup_printf ("line %u: \"%s\" is listed twice (also on line 4712)", lines + 1, again);
+    assert_contains (error->message, message);
+    g_clear_error (&error);
+    g_string_truncate (text, text->len - strlen (again) - 69);
+  }
+  /* a file where other files' directory is: the file's line is named */
+  {
+    g_autoptr (SarChecksums) refused = NULL;
+
+    g_string_append (text, DIGEST_A "  cdr-voicemail/voicemail/150/4\n");
+    refused = sar_checksums_parse (text->str, text->len, &error);
+    g_assert_null (refused);
+    assert_contains (error->message,
+                     "line 200001: \"cdr-voicemail/voicemail/150/4\" is listed as a file, but "
+                     "other listed files lie below it");
+  }
+}
+
+/* Paths that sort next to each other byte by byte, but not as paths. */
+static void
+test_checksums_clash_next_to_similar_names (void)
+{
+  const char *data = DIGEST_A "  core/a/x\n" DIGEST_A "  core/a-b\n" DIGEST_A
+                              "  core/a.b\n" DIGEST_A "  core/a\n";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarChecksums) sums = sar_checksums_parse (data, strlen (data), &error);
+
+  g_assert_null (sums);
+  assert_contains (error->message, "line 4: \"core/a\" is listed as a file");
+  g_clear_error (&error);
+  data = DIGEST_A "  core/a-b\n" DIGEST_A "  core/a.b\n" DIGEST_A "  core/a\n" DIGEST_A
+                  "  core/a0/x\n";
+  sums = sar_checksums_parse (data, strlen (data), &error);
+  g_assert_no_error (error);
+  g_assert_true (sar_checksums_has_below (sums, "core/a0", 7));
+  g_assert_false (sar_checksums_has_below (sums, "core/a", 6));
 }
 
 static void
@@ -422,6 +544,44 @@ test_path_check (void)
   g_assert_false (sar_path_check (deep->str, NULL));
 }
 
+/* No file system here takes a name of more than 255 bytes (NAME_MAX): such
+ * a path is refused when the backup is read, not when it is restored. */
+static void
+test_path_component_length (void)
+{
+  g_autofree char *longest = g_strnfill (SAR_PATH_COMPONENT_MAX, 'x');
+  g_autofree char *too_long = g_strnfill (SAR_PATH_COMPONENT_MAX + 1, 'x');
+  g_autofree char *umlauts = NULL;
+  g_autofree char *good = g_strconcat ("core/", longest, "/x", NULL);
+  g_autofree char *bad = g_strconcat ("core/", too_long, "/x", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) u = g_string_new (NULL);
+
+  g_assert_true (sar_path_check (good, NULL));
+  g_assert_false (sar_path_check (bad, &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+  assert_contains (error->message, "256 bytes long");
+  assert_contains (error->message, "at most 255");
+  g_clear_error (&error);
+
+  /* bytes, not characters: 128 umlauts are 256 bytes */
+  for (guint i = 0; i < 128; i++)
+    g_string_append (u, "ä");
+  umlauts = g_strconcat ("core/", u->str, NULL);
+  g_assert_false (sar_path_check (umlauts, &error));
+  g_clear_error (&error);
+
+  /* a SHA256SUMS line naming such a path is refused too */
+  {
+    g_autofree char *line = g_strconcat (DIGEST_A "  ", bad, "\n", NULL);
+    g_autoptr (SarChecksums) sums = sar_checksums_parse (line, strlen (line), &error);
+
+    g_assert_null (sums);
+    assert_contains (error->message, "SHA256SUMS: line 1");
+    assert_contains (error->message, "at most 255");
+  }
+}
+
 static void
 test_component_id_check (void)
 {
@@ -460,9 +620,13 @@ main (int argc, char **argv)
                    test_checksums_empty_and_unterminated);
   g_test_add_func ("/checksums/round-trip", test_checksums_round_trip);
   g_test_add_func ("/checksums/refuses/bad-lines", test_checksums_refuse_bad_lines);
+  g_test_add_func ("/checksums/big", test_checksums_big);
+  g_test_add_func ("/checksums/refuses/clash-next-to-similar-names",
+                   test_checksums_clash_next_to_similar_names);
   g_test_add_func ("/checksums/match-manifest/good", test_checksums_match_manifest);
   g_test_add_func ("/checksums/match-manifest/mismatch", test_checksums_mismatch_manifest);
   g_test_add_func ("/paths/check", test_path_check);
+  g_test_add_func ("/paths/component-length", test_path_component_length);
   g_test_add_func ("/paths/component-id", test_component_id_check);
   return g_test_run ();
 }

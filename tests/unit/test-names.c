@@ -2,6 +2,7 @@
 #include "errors.h"
 #include "names.h"
 
+#include <errno.h>
 #include <string.h>
 
 /* 2026-11-20T02:00:00Z */
@@ -210,6 +211,31 @@ test_quote_escapes (void)
   g_assert_cmpuint (strlen (cut), ==, SAR_QUOTE_MAX + 5);
 }
 
+/* Text from the file system on its way to D-Bus, whose strings must be
+ * UTF-8: valid text stays as it is, each other byte becomes \xNN. */
+static void
+test_escape_invalid_utf8 (void)
+{
+  g_autofree char *valid = sar_escape_invalid ("März \\ \"x\"");
+  g_autofree char *invalid = sar_escape_invalid ("Sicherung-\xe4.sar \xc3(\xff");
+  g_autofree char *truncated = sar_escape_invalid ("a\xe2\x82");
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpstr (valid, ==, "März \\ \"x\"");
+  g_assert_cmpstr (invalid, ==, "Sicherung-\\xE4.sar \\xC3(\\xFF");
+  g_assert_cmpstr (truncated, ==, "a\\xE2\\x82");
+  g_assert_true (g_utf8_validate (invalid, -1, NULL));
+
+  /* the errors domain code makes are valid UTF-8, whatever they name */
+  backup_error_set_errno (&error, ENOENT, "opening /var/starface/core/bad\xff.txt");
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+  g_assert_nonnull (strstr (error->message, "bad\\xFF.txt"));
+  g_clear_error (&error);
+  backup_error_invalid (&error, "member %s is odd", "\xfe");
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+  g_assert_cmpstr (error->message, ==, "member \\xFE is odd");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -227,5 +253,6 @@ main (int argc, char **argv)
   g_test_add_func ("/names/parse/round-trip", test_name_parse_round_trip);
   g_test_add_func ("/names/parse/refuses-other-shapes", test_name_parse_refuses_other_shapes);
   g_test_add_func ("/names/quote/escapes", test_quote_escapes);
+  g_test_add_func ("/names/escape-invalid-utf8", test_escape_invalid_utf8);
   return g_test_run ();
 }

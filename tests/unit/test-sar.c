@@ -66,10 +66,10 @@ assert_verify_fails (int fd, const SarLimits *limits, int code, const char *mess
 static void
 test_handmade_archive_verifies (void)
 {
-  /* Every compression libarchive reads in-process (and writes). */
-  const int filters[] = { ARCHIVE_FILTER_NONE, ARCHIVE_FILTER_GZIP,  ARCHIVE_FILTER_ZSTD,
-                          ARCHIVE_FILTER_XZ,   ARCHIVE_FILTER_BZIP2, ARCHIVE_FILTER_LZMA,
-                          ARCHIVE_FILTER_LZIP, ARCHIVE_FILTER_LZ4,   ARCHIVE_FILTER_COMPRESS };
+  /* Every compression read: those whose decoder needs a bounded amount of
+   * memory, whatever the file says. */
+  const int filters[]
+      = { ARCHIVE_FILTER_NONE, ARCHIVE_FILTER_GZIP, ARCHIVE_FILTER_ZSTD, ARCHIVE_FILTER_BZIP2 };
   const int formats[]
       = { ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FORMAT_TAR_GNUTAR };
 
@@ -79,9 +79,45 @@ test_handmade_archive_verifies (void)
                              G_N_ELEMENTS (tree));
       g_autoptr (SarHeader) header = verify_ok (fd);
 
-      g_assert_cmpuint (header->checksums->entries->len, ==, 4);
+      g_assert_cmpuint (sar_checksums_count (header->checksums), ==, 4);
       close (fd);
     }
+}
+
+/* Compressions refused with a message naming them, before any decoder
+ * runs: xz, lzma and lzip decoders take as much memory as the file's
+ * header asks for (a 61 kB file can ask for a 1 GiB dictionary), and the
+ * others are not worth reading. */
+static void
+test_refuses_unbounded_compressions (void)
+{
+  const struct {
+    int filter;
+    const char *name;
+  } cases[] = {
+    { ARCHIVE_FILTER_XZ, "xz" },
+    { ARCHIVE_FILTER_LZMA, "lzma" },
+    { ARCHIVE_FILTER_LZIP, "lzip" },
+    { ARCHIVE_FILTER_LZ4, "lz4" },
+    { ARCHIVE_FILTER_COMPRESS, "compress" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *message
+        = g_strdup_printf ("not a SAR file: compressed with %s; use zstd or gzip", cases[i].name);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (SarHeader) header = NULL;
+    int fd = write_sar_as (ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, cases[i].filter, tree,
+                           G_N_ELEMENTS (tree), tree, G_N_ELEMENTS (tree));
+
+    g_test_message ("%s", cases[i].name);
+    header = sar_read_header (fd, &error);
+    g_assert_null (header);
+    g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+    assert_contains (error->message, message);
+    rewind_fd (fd);
+    assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP, message);
+  }
 }
 
 static void
@@ -257,7 +293,7 @@ test_refuses_empty_and_garbage (void)
 static void
 test_refuses_oversized_metadata (void)
 {
-  g_autofree char *huge = g_strnfill (SAR_METADATA_MAX + 1, '#');
+  g_autofree char *huge = g_strnfill (SAR_MANIFEST_MAX + 1, '#');
   const Member members[] = { { "manifest.ini", 'f', huge } };
   int fd = write_members (ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, members, 1);
   g_autoptr (GError) error = NULL;
@@ -265,8 +301,64 @@ test_refuses_oversized_metadata (void)
 
   g_assert_null (header);
   g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
-  assert_contains (error->message, "member \"manifest.ini\" is 4194305 bytes long; at most "
-                                   "4194304 are allowed");
+  assert_contains (error->message, "member \"manifest.ini\" is 65537 bytes long; at most "
+                                   "65536 are allowed");
+  close (fd);
+}
+
+/* manifest.ini with Files= for `files` files below core/ (of 1 byte each). */
+static char *
+manifest_for_core (guint files)
+{
+  return g_strdup_printf ("[Backup]\nFormat=1\nVersion=8.1.2.3\nCreated=2026-11-20T02:00:00Z\n"
+                          "Process=Nightly\nHostname=pbx\nComponents=core\n\n"
+                          "[Component core]\nLabel=Core data\nFiles=%u\nBytes=%u\n",
+                          files, files);
+}
+
+/* SHA256SUMS may be far larger than manifest.ini: the writer lists every
+ * file of a live tree (40,000 files took more than 4 MiB), up to
+ * SAR_CHECKSUMS_MAX; one byte more is refused before it is read. */
+static void
+test_checksums_limit (void)
+{
+  g_autoptr (GString) sums = g_string_new (NULL);
+  g_autofree char *manifest = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  guint files = 0;
+  int fd;
+
+  while (sums->len <= 5 * 1024 * 1024)
+    g_string_append_printf (sums,
+                            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  "
+                            "core/voicemail/%u/msg%06u.wav\n",
+                            files / 1000, files),
+        files++;
+  manifest = manifest_for_core (files);
+  {
+    const Member members[]
+        = { { "manifest.ini", 'f', manifest }, { "SHA256SUMS", 'f', sums->str } };
+
+    fd = write_members (ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_ZSTD, members, 2);
+  }
+  header = sar_read_header (fd, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (sar_manifest_find_component (header->manifest, "core")->files, ==, files);
+  close (fd);
+
+  {
+    const Member members[] = { { "manifest.ini", 'f', manifest },
+                               { "SHA256SUMS", 'f', NULL, 0, SAR_CHECKSUMS_MAX + 1 } };
+
+    fd = write_members (ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_ZSTD, members, 2);
+  }
+  g_clear_pointer (&header, sar_header_free);
+  header = sar_read_header (fd, &error);
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+  assert_contains (error->message, "member \"SHA256SUMS\" is 67108865 bytes long; at most "
+                                   "67108864 are allowed");
   close (fd);
 }
 
@@ -470,7 +562,7 @@ test_pack_then_read_and_verify (void)
     g_assert_cmpstr (cdr->label, ==, "CDR and voicemails");
     g_assert_cmpuint (cdr->bytes, ==, 3 * 1024 * 1024 + 17);
     g_assert_cmpstr (announcements->label, ==, "Voicemail announcements");
-    g_assert_nonnull (g_hash_table_lookup (header->checksums->by_path, "core/März.txt"));
+    g_assert_nonnull (sar_checksums_lookup (header->checksums, "core/März.txt"));
 
     rewind_fd (fd);
     verified = sar_verify (fd, NULL, record_progress, &progress, NULL, &error);
@@ -659,6 +751,121 @@ test_truncated_archive (void)
 }
 
 static void
+append (int fd, const void *data, gsize len)
+{
+  g_assert_cmpint (lseek (fd, 0, SEEK_END), >=, 0);
+  g_assert_cmpint (write (fd, data, len), ==, (gssize) len);
+  rewind_fd (fd);
+}
+
+static off_t
+file_size (int fd)
+{
+  struct stat st;
+
+  g_assert_cmpint (fstat (fd, &st), ==, 0);
+  return st.st_size;
+}
+
+/* Nothing may follow the tar archive but zeros padding it to the end of
+ * its last 10240-byte record, and nothing may follow compressed data but
+ * zeros padding the file to the end of its last 10240-byte record (what
+ * tar and bsdtar write): no unverified data is kept with a backup. */
+static void
+test_refuses_data_after_the_end (void)
+{
+  const SarCompression compressions[]
+      = { SAR_COMPRESSION_NONE, SAR_COMPRESSION_GZIP, SAR_COMPRESSION_ZSTD };
+  g_autofree char *root = make_tree ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (compressions); i++) {
+    int fd = pack (root, compressions[i], NULL);
+    off_t size = file_size (fd);
+    g_autoptr (SarHeader) header = NULL;
+
+    g_test_message ("compression %d, %" G_GINT64_FORMAT " bytes", (int) compressions[i],
+                    (gint64) size);
+    /* the writer's own output is fine */
+    header = verify_ok (fd);
+    rewind_fd (fd);
+    /* some bytes of something else */
+    append (fd, "surprise", 8);
+    assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                         compressions[i] == SAR_COMPRESSION_ZSTD ? "" : "follows the end of the");
+    /* a hole of 300 MiB (zeros, and no space on disk) */
+    fd = pack (root, compressions[i], NULL);
+    g_assert_cmpint (ftruncate (fd, size + 300 * 1024 * 1024), ==, 0);
+    assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                         compressions[i] == SAR_COMPRESSION_ZSTD ? "" : "10240-byte record");
+  }
+  remove_tree (root);
+}
+
+/* What tar, bsdtar and Python's tarfile write: zeros up to the end of the
+ * last 10240-byte record, after the end of the tar archive or after the
+ * compressed data.  One byte more is refused. */
+static void
+test_accepts_padding_to_the_record (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autofree char *zeros = g_malloc0 (20480);
+  const SarCompression compressions[] = { SAR_COMPRESSION_GZIP, SAR_COMPRESSION_NONE };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (compressions); i++) {
+    int fd = pack (root, compressions[i], NULL);
+    off_t size = file_size (fd);
+    gsize pad = (gsize) ((size + 10239) / 10240 * 10240 - size);
+    g_autoptr (SarHeader) header = NULL;
+
+    /* uncompressed, the writer fills its last record itself */
+    if (compressions[i] == SAR_COMPRESSION_NONE)
+      g_assert_cmpint (pad, ==, 0);
+    append (fd, zeros, pad);
+    header = verify_ok (fd);
+    append (fd, zeros, 1);
+    assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP, "10240-byte record");
+  }
+  remove_tree (root);
+}
+
+/* A gzip stream holding the tar archive and more: the data after the end
+ * of the tar archive is inside the compressed data. */
+static void
+test_refuses_data_after_the_tar_inside_the_compression (void)
+{
+  g_autofree char *root = make_tree ();
+  int plain = pack (root, SAR_COMPRESSION_NONE, NULL);
+  g_autoptr (GBytes) tar = read_all (plain);
+  struct archive *archive = archive_write_new ();
+  int fd = temp_fd ();
+  gsize len;
+  const guint8 *data = g_bytes_get_data (tar, &len);
+
+  /* raw: the bytes as they are, gzip-compressed */
+  g_assert_cmpint (archive_write_set_format_raw (archive), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_add_filter_gzip (archive), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_set_bytes_in_last_block (archive, 1), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_open_fd (archive, fd), ==, ARCHIVE_OK);
+  {
+    struct archive_entry *entry = archive_entry_new ();
+
+    archive_entry_set_pathname (entry, "data");
+    archive_entry_set_filetype (entry, AE_IFREG);
+    g_assert_cmpint (archive_write_header (archive, entry), ==, ARCHIVE_OK);
+    archive_entry_free (entry);
+  }
+  g_assert_cmpint (archive_write_data (archive, data, len), ==, (la_ssize_t) len);
+  g_assert_cmpint (archive_write_data (archive, "hidden data", 11), ==, 11);
+  g_assert_cmpint (archive_write_close (archive), ==, ARCHIVE_OK);
+  archive_write_free (archive);
+  rewind_fd (fd);
+  assert_verify_fails (fd, NULL, BACKUP_ERROR_INVALID_BACKUP,
+                       "data follows the end of the tar archive");
+  close (plain);
+  remove_tree (root);
+}
+
+static void
 test_verify_cancelled (void)
 {
   g_autofree char *root = make_tree ();
@@ -795,6 +1002,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/sar/verify/handmade", test_handmade_archive_verifies);
+  g_test_add_func ("/sar/verify/refuses-unbounded-compressions",
+                   test_refuses_unbounded_compressions);
   g_test_add_func ("/sar/verify/dot-slash-prefix", test_accepts_dot_slash_prefix);
   g_test_add_func ("/sar/verify/refuses-unlisted-member", test_refuses_unlisted_member);
   g_test_add_func ("/sar/verify/refuses-missing-file", test_refuses_missing_listed_file);
@@ -805,6 +1014,10 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/verify/limit-counts-directories", test_limit_counts_directories);
   g_test_add_func ("/sar/verify/truncated", test_truncated_archive);
   g_test_add_func ("/sar/verify/cancelled", test_verify_cancelled);
+  g_test_add_func ("/sar/verify/refuses-data-after-the-end", test_refuses_data_after_the_end);
+  g_test_add_func ("/sar/verify/accepts-padding-to-the-record", test_accepts_padding_to_the_record);
+  g_test_add_func ("/sar/verify/refuses-data-after-the-tar-inside-the-compression",
+                   test_refuses_data_after_the_tar_inside_the_compression);
   g_test_add_func ("/sar/verify/stream", test_verify_stream);
   g_test_add_func ("/sar/verify/refuses-filters-that-run-programs",
                    test_refuses_filters_that_run_programs);
@@ -812,6 +1025,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/header/refuses-zip", test_refuses_zip);
   g_test_add_func ("/sar/header/refuses-empty-and-garbage", test_refuses_empty_and_garbage);
   g_test_add_func ("/sar/header/refuses-oversized-metadata", test_refuses_oversized_metadata);
+  g_test_add_func ("/sar/header/checksums-limit", test_checksums_limit);
   g_test_add_func ("/sar/header/reads-only-metadata", test_read_header_reads_only_metadata);
   g_test_add_func ("/sar/pack/read-and-verify", test_pack_then_read_and_verify);
   g_test_add_func ("/sar/pack/reproducible", test_pack_is_reproducible);
