@@ -8,17 +8,6 @@
 
 /* --- list ----------------------------------------------------------------- */
 
-/* Pads to a width in characters, not bytes. */
-static void
-print_cell (FILE *out, const char *text, int width)
-{
-  glong length = g_utf8_strlen (text, -1);
-
-  fputs (text, out);
-  for (glong i = length; i < width; i++)
-    fputc (' ', out);
-}
-
 enum { COL_NAME, COL_PROCESS, COL_CREATED, COL_VERSION, COL_SIZE, COL_STATE, N_COLUMNS };
 
 static void
@@ -31,8 +20,6 @@ print_backup_table (GVariant *backups)
   int width[N_COLUMNS];
   gboolean any_latest = FALSE;
 
-  for (int c = 0; c < N_COLUMNS; c++)
-    width[c] = (int) strlen (headers[c]);
   for (gsize i = 0; i < n; i++) {
     const char *name;
     g_autoptr (GVariant) info = NULL;
@@ -46,15 +33,10 @@ print_backup_table (GVariant *backups)
     g_ptr_array_add (cells, g_strdup (!dict_boolean (info, "valid", FALSE)       ? "invalid"
                                       : dict_boolean (info, "compatible", FALSE) ? "yes"
                                                                                  : "no"));
-    for (int c = 0; c < N_COLUMNS; c++)
-      width[c] = MAX (width[c], (int) g_utf8_strlen (cells->pdata[i * N_COLUMNS + c], -1));
   }
-
+  table_widths (headers, N_COLUMNS, cells, width);
   fputs ("  ", stdout);
-  for (int c = 0; c < N_COLUMNS; c++) {
-    print_cell (stdout, headers[c], c + 1 < N_COLUMNS ? width[c] + 2 : 0);
-  }
-  fputc ('\n', stdout);
+  table_print_row (stdout, headers, N_COLUMNS, width);
   for (gsize i = 0; i < n; i++) {
     g_autoptr (GVariant) info = NULL;
     gboolean latest;
@@ -63,9 +45,7 @@ print_backup_table (GVariant *backups)
     latest = dict_boolean (info, "latest", FALSE);
     any_latest |= latest;
     fputs (latest ? "* " : "  ", stdout);
-    for (int c = 0; c < N_COLUMNS; c++)
-      print_cell (stdout, cells->pdata[i * N_COLUMNS + c], c + 1 < N_COLUMNS ? width[c] + 2 : 0);
-    fputc ('\n', stdout);
+    table_print_row (stdout, (const char *const *) cells->pdata + i * N_COLUMNS, N_COLUMNS, width);
     /* also on valid backups that are never preselected (made in the future) */
     if (!dict_boolean (info, "valid", FALSE) || dict_string (info, "problem", NULL) != NULL)
       printf ("    problem: %s\n", dict_string (info, "problem", "unknown"));

@@ -13,6 +13,7 @@ int cmd_upload (int argc, char **argv);
 int cmd_cancel (int argc, char **argv);
 int cmd_monitor (int argc, char **argv);
 int cmd_pack (int argc, char **argv);
+int cmd_history (int argc, char **argv);
 
 /* Shared by preflight and restore. */
 

@@ -215,3 +215,28 @@ progress_free (Progress *progress)
   g_free (progress->last_line);
   g_free (progress);
 }
+
+void
+print_cell (FILE *out, const char *text, int width)
+{
+  fputs (text, out);
+  for (glong i = g_utf8_strlen (text, -1); i < width; i++)
+    fputc (' ', out);
+}
+
+void
+table_widths (const char *const *headers, int n_columns, GPtrArray *cells, int *width)
+{
+  for (int c = 0; c < n_columns; c++)
+    width[c] = (int) g_utf8_strlen (headers[c], -1);
+  for (guint i = 0; i < cells->len; i++)
+    width[i % n_columns] = MAX (width[i % n_columns], (int) g_utf8_strlen (cells->pdata[i], -1));
+}
+
+void
+table_print_row (FILE *out, const char *const *row, int n_columns, const int *width)
+{
+  for (int c = 0; c < n_columns; c++)
+    print_cell (out, row[c], c + 1 < n_columns ? width[c] + 2 : 0);
+  fputc ('\n', out);
+}

@@ -17,6 +17,15 @@ gboolean dict_boolean (GVariant *dict, const char *key, gboolean fallback);
 /* A copy; an empty vector when absent. */
 char **dict_dup_strv (GVariant *dict, const char *key);
 
+/* Prints text padded with spaces to width characters (not bytes). */
+void print_cell (FILE *out, const char *text, int width);
+
+/* A table: cells holds n_columns strings per row, row after row; width
+ * gets each column's width (the widest of its header and cells). */
+void table_widths (const char *const *headers, int n_columns, GPtrArray *cells, int *width);
+/* One row (or the headers), columns two spaces apart, then a newline. */
+void table_print_row (FILE *out, const char *const *row, int n_columns, const int *width);
+
 /* "1.2 MB" */
 char *format_size (guint64 bytes);
 /* "2026-11-20 03:00:00" in local time; "-" for 0 */

@@ -27,6 +27,7 @@ static const Command commands[] = {
   { "upload", "FILE|-", "copy a backup file into the backup directory", cmd_upload },
   { "cancel", "JOB", "cancel a running job", cmd_cancel },
   { "monitor", "", "follow the progress of every job until Ctrl-C", cmd_monitor },
+  { "history", "", "show what uploads and restores did, newest first", cmd_history },
   { "pack", "DIR OUT.sar", "pack a directory of component trees into a backup file", cmd_pack },
 };
 

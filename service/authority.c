@@ -1,6 +1,8 @@
 /* authority.c: the polkit check, asynchronous, subject = system-bus-name. */
 #include "authority.h"
 
+#include "audit.h"
+
 #include "bus.h"
 #include "errors.h"
 
@@ -27,6 +29,7 @@ typedef struct {
   guint name_watch;
   uid_t uid;
   gboolean vanished;
+  const char *reason; /* AUDIT_REASON_*: why the check decided as it did */
 } Check;
 
 static void
@@ -48,6 +51,12 @@ check_free (Check *check)
 static void
 check_finish (Check *check, const GError *error)
 {
+  /* privileged decisions go to the audit log, allowed or not */
+  if (check->action != NULL && !g_str_equal (check->action, ACTION_READ) && !check->vanished)
+    audit_authorization (check->action, check->sender, check->uid, check->backup, check->components,
+                         error == NULL,
+                         check->reason != NULL ? check->reason : AUDIT_REASON_CALLER_UNKNOWN,
+                         error != NULL ? error->message : NULL);
   if (!check->vanished)
     check->func (check->uid, error, check->user_data);
   else
@@ -87,19 +96,24 @@ polkit_answered (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (PolkitAuthorizationResult) answer
       = polkit_authority_check_authorization_finish (POLKIT_AUTHORITY (source), result, &error);
 
-  if (answer == NULL)
+  if (answer == NULL) {
+    check->reason = AUDIT_REASON_POLKIT_UNAVAILABLE;
     check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED,
                 "Not authorized: the authorization service (polkit) could not decide: %s",
                 error->message);
-  else if (polkit_authorization_result_get_is_authorized (answer))
+  } else if (polkit_authorization_result_get_is_authorized (answer)) {
+    check->reason = AUDIT_REASON_POLKIT_YES;
     check_finish (check, NULL);
-  else if (polkit_authorization_result_get_is_challenge (answer) && !check->interactive)
+  } else if (polkit_authorization_result_get_is_challenge (answer) && !check->interactive) {
+    check->reason = AUDIT_REASON_NOT_INTERACTIVE;
     check_fail (check, BACKUP_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
                 "Authentication is required for %s; call again allowing interactive "
                 "authorization (e.g. from a terminal with a polkit agent)",
                 check->action);
-  else
+  } else {
+    check->reason = AUDIT_REASON_POLKIT_NO;
     check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED, "Not authorized to perform %s", check->action);
+  }
 }
 
 static void
@@ -127,6 +141,7 @@ polkit_ready (GObject *source, GAsyncResult *result, gpointer user_data)
   PolkitAuthority *polkit = polkit_authority_get_finish (result, &error);
 
   if (polkit == NULL) {
+    check->reason = AUDIT_REASON_POLKIT_UNAVAILABLE;
     check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED,
                 "Not authorized: the authorization service (polkit) is not available: %s",
                 error->message);
@@ -170,6 +185,8 @@ uid_answered (DBusPendingCall *pending, void *user_data)
   if (check->action == NULL) {
     check_finish (check, NULL);
   } else if (check->authority->session_mode) {
+    check->reason
+        = check->uid == getuid () ? AUDIT_REASON_SESSION_OWNER : AUDIT_REASON_SESSION_OTHER;
     if (check->uid == getuid ())
       check_finish (check, NULL);
     else
@@ -177,6 +194,7 @@ uid_answered (DBusPendingCall *pending, void *user_data)
                   "Not authorized: in session mode only uid %u may call this service",
                   (guint) getuid ());
   } else if (check->uid == 0) {
+    check->reason = AUDIT_REASON_ROOT;
     check_finish (check, NULL);
   } else {
     with_polkit (check);

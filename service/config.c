@@ -10,12 +10,14 @@
 
 #define GIB (G_GUINT64_CONSTANT (1024) * 1024 * 1024)
 
-static const char *const paths_keys[] = { "BackupDirectory", "DataRoot", "VersionFile", NULL };
+static const char *const paths_keys[]
+    = { "BackupDirectory", "DataRoot", "VersionFile", "StateDirectory", NULL };
 static const char *const pbx_keys[] = { "SessionsCommand", "StopCommand",           "StartCommand",
                                         "CommandTimeout",  "RecoveryRetryInterval", NULL };
 static const char *const limits_keys[]
-    = { "MaxBackupSize",     "MaxUnpackedSize", "MaxEntries",          "MaxConcurrentUploads",
-        "UploadIdleTimeout", "UploadTimeout",   "FinishedJobLifetime", NULL };
+    = { "MaxBackupSize",        "MaxUnpackedSize",   "MaxEntries",
+        "MaxConcurrentUploads", "UploadIdleTimeout", "UploadTimeout",
+        "FinishedJobLifetime",  "HistoryEntries",    NULL };
 static const char *const component_keys[]
     = { "Label", "Path", "IpSettings", "Owner", "Group", NULL };
 
@@ -58,6 +60,7 @@ config_new_default (void)
   Config *config = g_new0 (Config, 1);
 
   config->backup_directory = g_strdup ("/var/lib/starface-backup/backups");
+  config->state_directory = g_strdup ("/var/lib/starface-backup/state");
   config->data_root = g_strdup ("/var/starface");
   config->version_file = g_strdup ("/var/starface/fs-interface/version");
   config->max_backup_size = 64 * GIB;
@@ -68,6 +71,7 @@ config_new_default (void)
   config->recovery_retry_interval = 60;
   config->upload_idle_timeout = 60;
   config->finished_job_lifetime = 300;
+  config->history_entries = 1000;
   config->upload_timeout = 24 * 60 * 60;
   config->components = g_ptr_array_new_with_free_func ((GDestroyNotify) config_component_free);
   add_default_components (config);
@@ -81,6 +85,7 @@ config_free (Config *config)
     return;
   g_free (config->source);
   g_free (config->backup_directory);
+  g_free (config->state_directory);
   g_free (config->data_root);
   g_free (config->version_file);
   g_strfreev (config->sessions_command);
@@ -321,7 +326,9 @@ config_load (const char *path, gboolean must_exist, GError **error)
           || !get_absolute_path (kf, path, group, "BackupDirectory", &config->backup_directory,
                                  error)
           || !get_absolute_path (kf, path, group, "DataRoot", &config->data_root, error)
-          || !get_absolute_path (kf, path, group, "VersionFile", &config->version_file, error))
+          || !get_absolute_path (kf, path, group, "VersionFile", &config->version_file, error)
+          || !get_absolute_path (kf, path, group, "StateDirectory", &config->state_directory,
+                                 error))
         return NULL;
     } else if (g_str_equal (group, "Pbx")) {
       guint64 timeout = config->command_timeout;
@@ -343,6 +350,7 @@ config_load (const char *path, gboolean must_exist, GError **error)
       guint64 uploads = config->max_concurrent_uploads;
       guint64 idle = config->upload_idle_timeout;
       guint64 lifetime = config->finished_job_lifetime;
+      guint64 history = config->history_entries;
       guint64 deadline = config->upload_timeout;
       if (!check_known_keys (kf, path, group, limits_keys, error)
           || !get_size (kf, path, group, "MaxBackupSize", G_MAXINT64, &config->max_backup_size,
@@ -353,8 +361,14 @@ config_load (const char *path, gboolean must_exist, GError **error)
           || !get_size (kf, path, group, "MaxConcurrentUploads", 64, &uploads, error)
           || !get_size (kf, path, group, "UploadIdleTimeout", 86400, &idle, error)
           || !get_size (kf, path, group, "UploadTimeout", 7 * 86400, &deadline, error)
-          || !get_size (kf, path, group, "FinishedJobLifetime", 86400, &lifetime, error))
+          || !get_size (kf, path, group, "FinishedJobLifetime", 86400, &lifetime, error)
+          || !get_size (kf, path, group, "HistoryEntries", 100000, &history, error))
         return NULL;
+      if (history == 0) {
+        bad_value (error, path, group, "HistoryEntries", "must be at least 1");
+        return NULL;
+      }
+      config->history_entries = (guint) history;
       config->max_concurrent_uploads = (guint) uploads;
       config->upload_idle_timeout = (guint) idle;
       config->finished_job_lifetime = (guint) lifetime;

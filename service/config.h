@@ -27,6 +27,7 @@ typedef struct {
 typedef struct {
   char *source; /* the file it came from, or NULL for built-in defaults */
   char *backup_directory;
+  char *state_directory; /* the daemon's own files: the restore history */
   char *data_root;
   char *version_file;
   char **sessions_command; /* argv, or NULL when not configured */
@@ -42,6 +43,7 @@ typedef struct {
   guint max_concurrent_uploads;
   guint upload_idle_timeout;   /* seconds a pipe may stay silent */
   guint finished_job_lifetime; /* seconds a finished job stays on the bus */
+  guint history_entries;       /* jobs the history keeps */
   guint upload_timeout;        /* seconds an upload may take to arrive */
   GPtrArray *components;       /* ConfigComponent*, in file order */
 } Config;

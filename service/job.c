@@ -1,6 +1,7 @@
 /* job.c: job objects, their progress signals and their lifetime. */
 #include "job.h"
 
+#include "audit.h"
 #include "names.h"
 
 #include <gio/gio.h>
@@ -16,6 +17,8 @@ struct _JobList {
   guint keep_finished_seconds;
   GCallback changed;
   gpointer changed_data;
+  JobFinishedFunc finished;
+  gpointer finished_data;
   GPtrArray *jobs; /* Job*, in creation order */
 };
 
@@ -26,6 +29,8 @@ struct _Job {
   char *backup;
   char *starter;
   uid_t starter_uid;
+  char **components; /* NULL: all, or none for an upload */
+  gint64 started;    /* UNIX seconds */
   GCancellable *cancellable;
   char *state;       /* running, done, failed, canceled */
   GVariant *details; /* a{sv} */
@@ -186,6 +191,9 @@ cancel_caller_known (uid_t uid, const GError *error, gpointer user_data)
     return;
   }
   if (job == NULL || uid == 0 || uid == job->starter_uid) {
+    if (job != NULL)
+      audit_authorization (ACTION_CANCEL, call_get_sender (request->call), uid, job->backup, NULL,
+                           TRUE, uid == 0 ? AUDIT_REASON_ROOT : AUDIT_REASON_STARTER, NULL);
     cancel_job (g_steal_pointer (&request->call), job);
     return;
   }
@@ -371,6 +379,41 @@ expire_job (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* What the history keeps of a job that ended (keys: docs/dbus-api.md,
+ * GetHistory). */
+static GVariant *
+history_record (Job *job, const char *error_name, const char *error_message)
+{
+  GVariantBuilder record;
+  const char *const none[] = { NULL };
+  guint64 downtime;
+  const char *undo;
+
+  g_variant_builder_init (&record, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&record, "{sv}", "job", g_variant_new_object_path (job->path));
+  g_variant_builder_add (&record, "{sv}", "operation", g_variant_new_string (job->operation));
+  g_variant_builder_add (&record, "{sv}", "backup", g_variant_new_string (job->backup));
+  g_variant_builder_add (
+      &record, "{sv}", "components",
+      g_variant_new_strv (job->components != NULL ? (const char *const *) job->components : none,
+                          -1));
+  g_variant_builder_add (&record, "{sv}", "uid",
+                         g_variant_new_uint32 (job->starter_uid == (uid_t) -1
+                                                   ? G_MAXUINT32
+                                                   : (guint32) job->starter_uid));
+  g_variant_builder_add (&record, "{sv}", "started", g_variant_new_uint64 ((guint64) job->started));
+  g_variant_builder_add (&record, "{sv}", "finished",
+                         g_variant_new_uint64 ((guint64) (g_get_real_time () / G_USEC_PER_SEC)));
+  g_variant_builder_add (&record, "{sv}", "result", g_variant_new_string (job->state));
+  g_variant_builder_add (&record, "{sv}", "error-name", g_variant_new_string (error_name));
+  g_variant_builder_add (&record, "{sv}", "error-message", g_variant_new_string (error_message));
+  if (g_variant_lookup (job->details, "pbx-downtime-ms", "t", &downtime))
+    g_variant_builder_add (&record, "{sv}", "pbx-downtime-ms", g_variant_new_uint64 (downtime));
+  if (g_variant_lookup (job->details, "pre-restore-backup", "&s", &undo))
+    g_variant_builder_add (&record, "{sv}", "pre-restore-backup", g_variant_new_string (undo));
+  return g_variant_builder_end (&record);
+}
+
 void
 job_finish (Job *job, const GError *error)
 {
@@ -404,6 +447,10 @@ job_finish (Job *job, const GError *error)
                       g_variant_new ("(osss)", job->path, job->state, error_name, error_message));
   g_message ("%s (%s of %s): %s%s%s", job->path, job->operation, job->backup, job->state,
              error != NULL ? ": " : "", error_message);
+  audit_job_finished (job->path, job->operation, job->backup, (const char *const *) job->components,
+                      job->starter_uid, job->state, error_name, error_message);
+  if (job->list->finished != NULL)
+    job->list->finished (history_record (job, error_name, error_message), job->list->finished_data);
   job->expire_source = g_timeout_add_seconds (job->list->keep_finished_seconds, expire_job, job);
 }
 
@@ -422,6 +469,7 @@ job_free (Job *job)
   g_free (job->operation);
   g_free (job->backup);
   g_free (job->starter);
+  g_strfreev (job->components);
   g_free (job->state);
   g_variant_unref (job->details);
   g_free (job->stage);
@@ -434,8 +482,8 @@ job_free (Job *job)
 }
 
 Job *
-job_list_add (JobList *list, const char *operation, const char *backup, const char *starter,
-              uid_t starter_uid)
+job_list_add (JobList *list, const char *operation, const char *backup,
+              const char *const *components, const char *starter, uid_t starter_uid)
 {
   const InterfaceVTable *const interfaces[] = { &job_interface, NULL };
   g_autoptr (GError) error = NULL;
@@ -447,6 +495,8 @@ job_list_add (JobList *list, const char *operation, const char *backup, const ch
   job->backup = g_strdup (backup);
   job->starter = g_strdup (starter);
   job->starter_uid = starter_uid;
+  job->components = g_strdupv ((char **) components);
+  job->started = g_get_real_time () / G_USEC_PER_SEC;
   job->cancellable = g_cancellable_new ();
   job->state = g_strdup ("running");
   job->details = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
@@ -459,6 +509,7 @@ job_list_add (JobList *list, const char *operation, const char *backup, const ch
     g_error ("cannot export %s: %s", job->path, error->message); /* the XML is ours */
   g_ptr_array_add (list->jobs, job);
   emit_jobs_changed (list);
+  audit_job_started (job->path, operation, backup, components, starter, starter_uid);
   return job;
 }
 
@@ -493,6 +544,13 @@ job_list_new (Server *server, Authority *authority, guint keep_finished_seconds,
   list->changed_data = changed_data;
   list->jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) job_free);
   return list;
+}
+
+void
+job_list_set_finished_func (JobList *list, JobFinishedFunc func, gpointer data)
+{
+  list->finished = func;
+  list->finished_data = data;
 }
 
 void

@@ -27,11 +27,18 @@ GVariant *job_list_paths (JobList *list);
 /* Running jobs of one operation ("upload", "restore"). */
 guint job_list_count_running (JobList *list, const char *operation);
 
-/* A new running job; starter is the caller's unique bus name and uid.
+/* Called (main loop) when a job ends, with its history record (a{sv},
+ * floating; see history.h). */
+typedef void (*JobFinishedFunc) (GVariant *record, gpointer data);
+void job_list_set_finished_func (JobList *list, JobFinishedFunc func, gpointer data);
+
+/* A new running job; starter is the caller's unique bus name and uid;
+ * components those a restore works on (NULL: none named).  The start is
+ * an audit record (audit.h), and so is the end.
  * The starter's uid (and root) may cancel it; anyone else needs the
  * de.starface.backup.cancel action. */
-Job *job_list_add (JobList *list, const char *operation, const char *backup, const char *starter,
-                   uid_t starter_uid);
+Job *job_list_add (JobList *list, const char *operation, const char *backup,
+                   const char *const *components, const char *starter, uid_t starter_uid);
 
 const char *job_get_path (Job *job);
 const char *job_get_starter (Job *job);

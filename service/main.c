@@ -1,4 +1,5 @@
 /* main.c: starface-backupd [--config=FILE] [--session] [--verbose] */
+#include "audit.h"
 #include "bus.h"
 #include "config.h"
 #include "manager.h"
@@ -46,6 +47,7 @@ main (int argc, char **argv)
   Manager *manager;
 
   setlocale (LC_ALL, "");
+  audit_install_writer ();
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error)) {
     fprintf (stderr, "starface-backupd: %s\n", error->message);

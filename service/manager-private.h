@@ -6,6 +6,7 @@
 #pragma once
 
 #include "authority.h"
+#include "history.h"
 #include "job.h"
 #include "manager.h"
 #include "token.h"
@@ -24,6 +25,7 @@ struct _Manager {
   JobList *jobs;
   GHashTable *uploading; /* names with an upload in progress */
   TokenStore *tokens;
+  History *history;
   gboolean restoring; /* a restore is being prepared or runs */
   /* a restore journal is on disk and no job works on it: why, for Busy
    * answers; NULL when there is none */

@@ -315,8 +315,15 @@ static void
 restore_start_job (Restore *restore, const char *backup, const char *starter, uid_t uid)
 {
   g_autoptr (GTask) task = g_task_new (NULL, NULL, restore_done, NULL);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new ();
 
-  restore->job = job_list_add (restore->manager->jobs, "restore", backup, starter, uid);
+  /* the components it works on: those the checks resolved (none named
+   * for a recovery) */
+  for (guint i = 0; restore->report != NULL && i < restore->report->components->len; i++)
+    g_ptr_array_add (ids, ((ConfigComponent *) restore->report->components->pdata[i])->id);
+  g_ptr_array_add (ids, NULL);
+  restore->job = job_list_add (restore->manager->jobs, "restore", backup,
+                               (const char *const *) ids->pdata, starter, uid);
   g_task_set_task_data (task, restore, (GDestroyNotify) restore_free);
   g_task_run_in_thread (task, restore_thread);
 }

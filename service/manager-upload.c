@@ -140,7 +140,7 @@ upload_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
     return;
   }
 
-  upload->job = job_list_add (manager->jobs, "upload", name, call_get_sender (call), uid);
+  upload->job = job_list_add (manager->jobs, "upload", name, NULL, call_get_sender (call), uid);
   g_hash_table_add (manager->uploading, g_strdup (name));
   upload->name_watch = bus_watch_name (server_get_connection (manager->server),
                                        call_get_sender (call), upload_caller_vanished, upload);

@@ -196,6 +196,36 @@ handle_list (Call *call, GVariant *args, gpointer object)
   manager_authorize_then (object, call, ACTION_READ, NULL, NULL, list_authorized, NULL, NULL);
 }
 
+/* --- GetHistory ----------------------------------------------------------- */
+
+static void
+history_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+{
+  /* from memory: no file is read */
+  call_return (
+      call, g_variant_new ("(@aa{sv})", history_list (manager->history, GPOINTER_TO_UINT (data))));
+}
+
+static void
+handle_get_history (Call *call, GVariant *args, gpointer object)
+{
+  guint32 limit;
+
+  g_variant_get (args, "(u)", &limit);
+  manager_authorize_then (object, call, ACTION_READ, NULL, NULL, history_authorized,
+                          GUINT_TO_POINTER (limit), NULL);
+}
+
+static void
+job_ended (GVariant *record, gpointer data)
+{
+  Manager *manager = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!history_append (manager->history, record, &error))
+    g_warning ("the job history could not be written: %s", error->message);
+}
+
 /* --- Inspect ------------------------------------------------------------- */
 
 static GVariant *
@@ -339,6 +369,7 @@ jobs_changed (gpointer user_data)
 
 static const MethodEntry manager_methods[] = {
   { "List", handle_list },
+  { "GetHistory", handle_get_history },
   { "Inspect", handle_inspect },
   { "Upload", manager_handle_upload },
   { "Preflight", manager_handle_preflight },
@@ -361,15 +392,22 @@ manager_new (Server *server, const Config *config, Authority *authority, GError 
   manager->server = server;
   manager->config = config;
   manager->authority = authority;
+  manager->history = history_open (config->state_directory, config->history_entries, error);
+  if (manager->history == NULL) {
+    g_free (manager);
+    return NULL;
+  }
   /* exclusive: its threads are started now and serve this pool only */
   manager->readers = g_thread_pool_new_full (work_thread, manager, (GDestroyNotify) work_free,
                                              READ_WORKERS, TRUE, error);
   if (manager->readers == NULL) {
+    history_free (manager->history);
     g_free (manager);
     return NULL;
   }
   manager->jobs = job_list_new (server, authority, config->finished_job_lifetime,
                                 G_CALLBACK (jobs_changed), manager);
+  job_list_set_finished_func (manager->jobs, job_ended, manager);
   manager->uploading = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   manager->tokens = token_store_new (TOKEN_LIFETIME_SECONDS);
   upload_sweep_temporaries (config->backup_directory);
@@ -394,6 +432,7 @@ manager_free (Manager *manager)
   g_thread_pool_free (manager->readers, TRUE, TRUE);
   job_list_free (manager->jobs);
   token_store_free (manager->tokens);
+  history_free (manager->history);
   g_hash_table_unref (manager->uploading);
   server_unexport (manager->server, BACKUP_OBJECT_PATH);
   g_free (manager);

@@ -131,6 +131,7 @@ class Service:
         self.root = root
         self.bus = bus
         self.backups = root / "backups"
+        self.state = root / "state"
         self.data = root / "data"
         self.version_file = self.data / "fs-interface" / "version"
         self.backups.mkdir()
@@ -141,6 +142,7 @@ class Service:
         self.config.write_text(
             f"""[Paths]
 BackupDirectory={self.backups}
+StateDirectory={self.state}
 DataRoot={self.data}
 VersionFile={self.version_file}
 {config_extra}

@@ -343,3 +343,68 @@ def test_upload_arguments_are_checked_before_polkit(svc, readable_backup, workdi
             assert result.get("error") == expected, (user, args, result)
     assert list(svc.backups.iterdir()) == []
     assert jobs(svc) == []
+
+
+# --- audit -----------------------------------------------------------------------
+
+
+def audit_records(svc, kind):
+    """The audit lines of one kind in the daemon's log, as dicts."""
+    import shlex
+    records = []
+    for line in svc.log.read_text(errors="replace").splitlines():
+        if line.startswith(f"AUDIT {kind} "):
+            fields = dict(f.split("=", 1) for f in shlex.split(line)[2:])
+            records.append(fields)
+    return records
+
+
+def test_refusals_are_audited_with_their_reason_and_leave_no_history(svc, readable_backup,
+                                                                      backup_maker):
+    import pwd
+    backup_maker(svc.backups, "New.sar")
+    deny = call_as("sfdeny", svc.bus.address, "Upload", "sha{sv}",
+                   ["Agent.sar", f"@fd:{readable_backup}", NO_OPTIONS])
+    assert deny["error"] == ERROR + "NotAuthorized"
+    nobody = call_as("nobody", svc.bus.address, "Restore", "sasa{sv}",
+                     ["New.sar", [], {"token": "0" * 32}])
+    assert nobody["error"] == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+    wait_for(lambda: len(audit_records(svc, "authorization-denied")) >= 2, what="audit records")
+    denied = audit_records(svc, "authorization-denied")
+    by_action = {r["SF_ACTION"]: r for r in denied}
+    upload = by_action["de.starface.backup.upload"]
+    assert upload["SF_CALLER_UID"] == str(pwd.getpwnam("sfdeny").pw_uid)
+    assert upload["SF_REASON"] == "polkit-denied"
+    assert upload["SF_BACKUP"] == "Agent.sar"
+    assert upload["SF_RESULT"] == "denied"
+    assert upload["SF_BUS_NAME"].startswith(":")
+    assert upload["MESSAGE_ID"] == "d7759bce8ad1432fa661d18095bd5942"
+    restore = by_action["de.starface.backup.restore"]
+    assert restore["SF_REASON"] == "interactive-authorization-required"
+    assert restore["SF_CALLER_UID"] == str(pwd.getpwnam("nobody").pw_uid)
+    assert restore["SF_COMPONENTS"] == "*"
+    # reads are not audited; refusals are not jobs
+    assert all(r["SF_ACTION"] != "de.starface.backup.read" for r in denied)
+    assert list(svc.manager().GetHistory(dbus.UInt32(0))) == []
+    assert audit_records(svc, "job-started") == []
+
+
+def test_allowed_upload_is_audited_from_decision_to_end(svc, readable_backup):
+    import pwd
+    uid = str(pwd.getpwnam("sfagent").pw_uid)
+    result = call_as("sfagent", svc.bus.address, "Upload", "sha{sv}",
+                     ["Agent_2026-11-27_10-00-00.sar", f"@fd:{readable_backup}", NO_OPTIONS],
+                     wait_job=True)
+    assert result["finished"][1] == "done"
+    wait_for(lambda: audit_records(svc, "job-finished"), what="the job's end record")
+    allowed = audit_records(svc, "authorization-allowed")
+    assert [(r["SF_ACTION"], r["SF_REASON"], r["SF_CALLER_UID"]) for r in allowed] == \
+        [("de.starface.backup.upload", "polkit-allowed", uid)]
+    started, = audit_records(svc, "job-started")
+    finished, = audit_records(svc, "job-finished")
+    assert started["SF_JOB"] == finished["SF_JOB"] == result["reply"][0]
+    assert started["SF_OPERATION"] == "upload" and started["SF_CALLER_UID"] == uid
+    assert finished["SF_RESULT"] == "done"
+    history = svc.manager().GetHistory(dbus.UInt32(0))
+    assert [(str(e["job"]), str(e["result"]), int(e["uid"])) for e in history] == \
+        [(result["reply"][0], "done", int(uid))]

@@ -656,8 +656,10 @@ def test_bash_completion_offers_commands_options_and_backup_names(cli, backup_ma
     assert os.path.exists(BASH_COMPLETION), "bash-completion is missing: tools/setup installs it"
     backup_maker(cli.svc.backups, "Older_2026-11-19_02-00-00.sar")
     assert complete(cli, "starface-backup ") == sorted(
-        ["list", "inspect", "preflight", "restore", "upload", "cancel", "monitor", "pack"])
+        ["list", "inspect", "preflight", "restore", "upload", "cancel", "monitor", "history",
+         "pack"])
     assert complete(cli, "starface-backup re") == ["restore"]
+    assert "--limit" in complete(cli, "starface-backup history --")
     assert complete(cli, "starface-backup inspect ") == sorted(
         [NEW_NAME, "Older_2026-11-19_02-00-00.sar"])
     assert complete(cli, "starface-backup --json restore Ol") == ["Older_2026-11-19_02-00-00.sar"]

@@ -53,6 +53,16 @@ def new_tree_files(workdir):
     return {k: v[0] for k, v in source_snapshot(workdir, NEW_TREE).items() if v[0] != "dir"}
 
 
+def restore_killed_while_starting_the_pbx(svc, pbx):
+    """Starts a restore and kills the daemon while the PBX starts on the
+    restored data (all swapped, journal "swapped"); returns the job."""
+    token = preflight(svc)["token"]
+    job = restore(svc, token=token)
+    kill_at_stage(svc, job, "starting-pbx")
+    wait_for(lambda: not pbx.commands_running(), timeout=30, what="the orphaned start")
+    return job
+
+
 def busy_message(svc, name="New.sar"):
     with pytest.raises(dbus.DBusException) as e:
         restore(svc, name, token="0" * 32)
@@ -193,10 +203,7 @@ def test_failed_recovery_at_start_is_retried_and_blocks_restores(pbx_service, wo
         "CommandTimeout=60\n", "CommandTimeout=60\nRecoveryRetryInterval=1\n"))
     svc.start()
     before = live_files(svc)
-    token = preflight(svc)["token"]
-    job = restore(svc, token=token)
-    kill_at_stage(svc, job, "starting-pbx")
-    wait_for(lambda: not pbx.commands_running(), timeout=30, what="the orphaned start")
+    job = restore_killed_while_starting_the_pbx(svc, pbx)
     pbx.run("set-fail", "start")
     svc.start()
     # the recovery cannot start the PBX on either tree: the journal stays
@@ -221,10 +228,7 @@ def test_failed_recovery_at_start_is_retried_and_blocks_restores(pbx_service, wo
 
 def test_recovery_job_cannot_be_canceled(pbx_service, workdir):
     svc, pbx = pbx_service(start_delay=3)
-    token = preflight(svc)["token"]
-    job = restore(svc, token=token)
-    kill_at_stage(svc, job, "starting-pbx")
-    wait_for(lambda: not pbx.commands_running(), timeout=30, what="the orphaned start")
+    job = restore_killed_while_starting_the_pbx(svc, pbx)
     svc.start()
     jobs = job_list(svc)
     assert len(jobs) == 1
@@ -245,10 +249,7 @@ def test_stale_swapped_journal_after_a_finished_rollback_keeps_the_old_data(pbx_
     live, and must not save the restored data as the "previous state"."""
     svc, pbx = pbx_service(start_delay=3)
     before = live_files(svc)
-    token = preflight(svc)["token"]
-    job = restore(svc, token=token)
-    kill_at_stage(svc, job, "starting-pbx")
-    wait_for(lambda: not pbx.commands_running(), timeout=30, what="the orphaned start")
+    job = restore_killed_while_starting_the_pbx(svc, pbx)
     assert "State=swapped" in (svc.backups / JOURNAL).read_text()
     for component in OLD_TREE:
         live, staging = svc.data / component, svc.data / f".sf-staging-{component}"
@@ -267,10 +268,7 @@ def test_stale_swapped_journal_after_a_finished_rollback_keeps_the_old_data(pbx_
 
 def test_journal_that_matches_nothing_on_disk_changes_nothing(pbx_service):
     svc, pbx = pbx_service(start_delay=3)
-    token = preflight(svc)["token"]
-    job = restore(svc, token=token)
-    kill_at_stage(svc, job, "starting-pbx")
-    wait_for(lambda: not pbx.commands_running(), timeout=30, what="the orphaned start")
+    job = restore_killed_while_starting_the_pbx(svc, pbx)
     # someone replaced a live directory behind the daemon's back
     os.rename(svc.data / "core", svc.data / "core.moved")
     make_tree(svc.data, {"core": {"other.txt": "x"}})
