@@ -32,7 +32,9 @@ struct _Job {
   char **components; /* NULL: all, or none for an upload */
   gint64 started;    /* UNIX seconds */
   GCancellable *cancellable;
-  char *state;       /* running, done, failed, canceled */
+  char *state;      /* running, done, failed, canceled */
+  char *error_name; /* of a failure or cancellation, else "" */
+  char *error_message;
   GVariant *details; /* a{sv} */
 
   /* what the D-Bus side last announced (main loop) */
@@ -55,7 +57,8 @@ struct _Job {
 static void job_free (Job *job);
 
 static const char *const progress_properties[] = { "Percent", "Stage", NULL };
-static const char *const all_properties[] = { "State", "Percent", "Stage", "Details", NULL };
+static const char *const all_properties[]
+    = { "State", "Percent", "Stage", "Details", "Result", "ErrorName", "ErrorMessage", NULL };
 static const char *const details_property[] = { "Details", NULL };
 
 static void
@@ -78,6 +81,12 @@ job_get_property (const char *property, gpointer object)
     return g_variant_new_string (job->backup);
   if (g_str_equal (property, "State"))
     return g_variant_new_string (job->state);
+  if (g_str_equal (property, "Result"))
+    return g_variant_new_string (g_str_equal (job->state, "running") ? "" : job->state);
+  if (g_str_equal (property, "ErrorName"))
+    return g_variant_new_string (job->error_name);
+  if (g_str_equal (property, "ErrorMessage"))
+    return g_variant_new_string (job->error_message);
   if (g_str_equal (property, "Percent"))
     return g_variant_new_uint32 (job->percent);
   if (g_str_equal (property, "Stage"))
@@ -440,6 +449,10 @@ job_finish (Job *job, const GError *error)
     g_free (error_message);
     error_message = sar_escape_invalid (error->message);
   }
+  g_free (job->error_name);
+  job->error_name = g_strdup (error_name);
+  g_free (job->error_message);
+  job->error_message = g_strdup (error_message);
   if (error == NULL)
     emit_progress (job, "");
   server_properties_changed (job->list->server, job->path, BACKUP_JOB_INTERFACE, all_properties);
@@ -454,6 +467,24 @@ job_finish (Job *job, const GError *error)
   job->expire_source = g_timeout_add_seconds (job->list->keep_finished_seconds, expire_job, job);
 }
 
+/* ObjectManager: the job object goes away with all its interfaces. */
+static void
+announce_removed (Job *job)
+{
+  g_autoptr (GVariant) interfaces
+      = g_variant_ref_sink (server_object_interfaces (job->list->server, job->path));
+  GVariantBuilder names;
+  GVariantIter iter;
+  const char *name;
+
+  g_variant_builder_init (&names, G_VARIANT_TYPE_STRING_ARRAY);
+  g_variant_iter_init (&iter, interfaces);
+  while (g_variant_iter_next (&iter, "{&s@a{sv}}", &name, NULL))
+    g_variant_builder_add (&names, "s", name);
+  server_emit_signal (job->list->server, BACKUP_OBJECT_PATH, OBJECT_MANAGER_INTERFACE,
+                      "InterfacesRemoved", g_variant_new ("(oas)", job->path, &names));
+}
+
 static void
 job_free (Job *job)
 {
@@ -464,8 +495,11 @@ job_free (Job *job)
   /* a report may still be queued for the main loop: drop it with us */
   while (g_source_remove_by_user_data (job))
     ;
+  announce_removed (job);
   server_unexport (job->list->server, job->path);
   g_free (job->path);
+  g_free (job->error_name);
+  g_free (job->error_message);
   g_free (job->operation);
   g_free (job->backup);
   g_free (job->starter);
@@ -499,6 +533,8 @@ job_list_add (JobList *list, const char *operation, const char *backup,
   job->started = g_get_real_time () / G_USEC_PER_SEC;
   job->cancellable = g_cancellable_new ();
   job->state = g_strdup ("running");
+  job->error_name = g_strdup ("");
+  job->error_message = g_strdup ("");
   job->details = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
   job->stage = g_strdup ("starting");
   job->reported_stage = g_strdup ("starting");
@@ -508,6 +544,9 @@ job_list_add (JobList *list, const char *operation, const char *backup,
   if (!server_export (list->server, job->path, interfaces, job, &error))
     g_error ("cannot export %s: %s", job->path, error->message); /* the XML is ours */
   g_ptr_array_add (list->jobs, job);
+  server_emit_signal (list->server, BACKUP_OBJECT_PATH, OBJECT_MANAGER_INTERFACE, "InterfacesAdded",
+                      g_variant_new ("(o@a{sa{sv}})", job->path,
+                                     server_object_interfaces (list->server, job->path)));
   emit_jobs_changed (list);
   audit_job_started (job->path, operation, backup, components, starter, starter_uid);
   return job;
@@ -561,6 +600,20 @@ job_list_free (JobList *list)
   list->changed = NULL;
   g_ptr_array_unref (list->jobs);
   g_free (list);
+}
+
+GVariant *
+job_list_managed_objects (JobList *list)
+{
+  GVariantBuilder objects;
+
+  g_variant_builder_init (&objects, G_VARIANT_TYPE ("a{oa{sa{sv}}}"));
+  for (guint i = 0; i < list->jobs->len; i++) {
+    Job *job = list->jobs->pdata[i];
+    g_variant_builder_add (&objects, "{o@a{sa{sv}}}", job->path,
+                           server_object_interfaces (list->server, job->path));
+  }
+  return g_variant_builder_end (&objects);
 }
 
 GVariant *

@@ -22,6 +22,9 @@ typedef struct _JobList JobList;
 JobList *job_list_new (Server *server, Authority *authority, guint keep_finished_seconds,
                        GCallback changed, gpointer changed_data);
 void job_list_free (JobList *list);
+/* Every job object with its interfaces and properties, as
+ * GetManagedObjects answers: a{oa{sa{sv}}}, floating. */
+GVariant *job_list_managed_objects (JobList *list);
 /* The object paths of all jobs, running or recently finished: "ao". */
 GVariant *job_list_paths (JobList *list);
 /* Running jobs of one operation ("upload", "restore"). */

@@ -30,6 +30,8 @@ struct _Manager {
   /* a restore journal is on disk and no job works on it: why, for Busy
    * answers; NULL when there is none */
   char *unresolved;
+  char *unresolved_backup;
+  char *unresolved_reason;
   guint retry_source;  /* the next attempt at resolving it */
   guint retry_seconds; /* the wait before that attempt; doubles */
 };

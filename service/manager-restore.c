@@ -16,7 +16,10 @@ typedef struct {
   gboolean ignore_ip;
   char *token;
   uid_t uid;
-  char *unresolved; /* the manager's, when the call was authorized */
+  /* the manager's unresolved restore, when the call was authorized */
+  char *unresolved;
+  char *unresolved_backup;
+  char *unresolved_reason;
 } RestoreArgs;
 
 static void
@@ -26,6 +29,8 @@ restore_args_free (RestoreArgs *ra)
   g_strfreev (ra->components);
   g_free (ra->token);
   g_free (ra->unresolved);
+  g_free (ra->unresolved_backup);
+  g_free (ra->unresolved_reason);
   g_free (ra);
 }
 
@@ -110,7 +115,10 @@ preflight_work (Manager *manager, gpointer data, GError **error)
   if (report == NULL)
     return NULL;
   if (ra->unresolved != NULL)
-    g_ptr_array_add (report->blockers, g_strdup (ra->unresolved));
+    preflight_report_add (report, PREFLIGHT_BLOCKER, "restore-unresolved",
+                          g_variant_new_parsed ("{'backup': <%s>, 'reason': <%s>}",
+                                                ra->unresolved_backup, ra->unresolved_reason),
+                          "%s", ra->unresolved);
   if (report->blockers->len == 0)
     token = token_store_issue (manager->tokens, ra->name, report->components_key, &report->file,
                                ra->uid);
@@ -137,6 +145,7 @@ preflight_work (Manager *manager, gpointer data, GError **error)
                          g_variant_new_uint64 (report->bytes_available));
   g_variant_builder_add (&info, "{sv}", "blockers", strings_variant (report->blockers));
   g_variant_builder_add (&info, "{sv}", "warnings", strings_variant (report->warnings));
+  g_variant_builder_add (&info, "{sv}", "checks", preflight_report_checks (report));
   g_variant_builder_add (&info, "{sv}", "token", g_variant_new_string (token ? token : ""));
   return g_variant_new ("(a{sv})", &info);
 }
@@ -148,6 +157,8 @@ preflight_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
 
   ra->uid = uid;
   ra->unresolved = g_strdup (manager->unresolved);
+  ra->unresolved_backup = g_strdup (manager->unresolved_backup);
+  ra->unresolved_reason = g_strdup (manager->unresolved_reason);
   manager_run_in_thread (manager, call, preflight_work, ra, (GDestroyNotify) restore_args_free);
 }
 
@@ -261,6 +272,8 @@ schedule_recovery (Manager *manager, const char *backup, const char *why)
 {
   g_clear_handle_id (&manager->retry_source, g_source_remove);
   g_clear_pointer (&manager->unresolved, g_free);
+  g_clear_pointer (&manager->unresolved_backup, g_free);
+  g_clear_pointer (&manager->unresolved_reason, g_free);
   if (backup == NULL) {
     manager->retry_seconds = 0;
     return;
@@ -274,6 +287,8 @@ schedule_recovery (Manager *manager, const char *backup, const char *why)
       = g_strdup_printf ("The restore of %s is not resolved yet (%s); the daemon tries again in "
                          "%u s",
                          backup, why, manager->retry_seconds);
+  manager->unresolved_backup = g_strdup (backup);
+  manager->unresolved_reason = g_strdup (why);
   g_warning ("%s", manager->unresolved);
   manager->retry_source = g_timeout_add_seconds (manager->retry_seconds, retry_recovery, manager);
 }

@@ -377,6 +377,28 @@ static const MethodEntry manager_methods[] = {
   { NULL, NULL },
 };
 
+/* org.freedesktop.DBus.ObjectManager: the job objects below the manager
+ * (their properties are readable by anyone the bus policy lets call, as
+ * with Properties.Get). */
+static void
+handle_get_managed_objects (Call *call, GVariant *args, gpointer object)
+{
+  Manager *manager = object;
+
+  call_return (call, g_variant_new ("(@a{oa{sa{sv}}})", job_list_managed_objects (manager->jobs)));
+}
+
+static const MethodEntry object_manager_methods[] = {
+  { "GetManagedObjects", handle_get_managed_objects },
+  { NULL, NULL },
+};
+
+static const InterfaceVTable object_manager_interface = {
+  OBJECT_MANAGER_INTERFACE,
+  object_manager_methods,
+  NULL,
+};
+
 static const InterfaceVTable manager_interface = {
   BACKUP_INTERFACE,
   manager_methods,
@@ -386,7 +408,8 @@ static const InterfaceVTable manager_interface = {
 Manager *
 manager_new (Server *server, const Config *config, Authority *authority, GError **error)
 {
-  const InterfaceVTable *const interfaces[] = { &manager_interface, NULL };
+  const InterfaceVTable *const interfaces[]
+      = { &manager_interface, &object_manager_interface, NULL };
   Manager *manager = g_new0 (Manager, 1);
 
   manager->server = server;
@@ -427,6 +450,8 @@ manager_free (Manager *manager)
   if (manager->retry_source != 0)
     g_source_remove (manager->retry_source);
   g_free (manager->unresolved);
+  g_free (manager->unresolved_backup);
+  g_free (manager->unresolved_reason);
   /* queued calls are dropped; running ones finish first (their answers,
    * queued for the main loop, are never sent) */
   g_thread_pool_free (manager->readers, TRUE, TRUE);

@@ -564,6 +564,26 @@ server_export (Server *server, const char *path, const InterfaceVTable *const *i
   return TRUE;
 }
 
+GVariant *
+server_object_interfaces (Server *server, const char *path)
+{
+  Object *object = g_hash_table_lookup (server->objects, path);
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{sa{sv}}"));
+  for (guint i = 0; object != NULL && i < object->interfaces->len; i++) {
+    ObjectInterface *iface = &g_array_index (object->interfaces, ObjectInterface, i);
+
+    if (iface->vtable != NULL && iface->vtable->get_property != NULL)
+      g_variant_builder_add (&builder, "{s@a{sv}}", iface->info->name,
+                             all_properties (object, iface, NULL));
+    else
+      g_variant_builder_add (&builder, "{s@a{sv}}", iface->info->name,
+                             g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
+  }
+  return g_variant_builder_end (&builder);
+}
+
 void
 server_unexport (Server *server, const char *path)
 {

@@ -28,6 +28,7 @@
 #define BACKUP_OBJECT_PATH "/de/starface/Backup"
 #define BACKUP_INTERFACE "de.starface.Backup"
 #define BACKUP_JOB_INTERFACE "de.starface.Backup.Job"
+#define OBJECT_MANAGER_INTERFACE "org.freedesktop.DBus.ObjectManager"
 
 typedef struct _Server Server;
 typedef struct _Call Call;
@@ -56,6 +57,10 @@ DBusConnection *server_get_connection (Server *server);
 gboolean server_export (Server *server, const char *path, const InterfaceVTable *const *interfaces,
                         gpointer object, GError **error);
 void server_unexport (Server *server, const char *path);
+/* The interfaces of the object at path with their properties, as
+ * org.freedesktop.DBus.ObjectManager reports them: a{sa{sv}}, floating
+ * (empty when there is no such object). */
+GVariant *server_object_interfaces (Server *server, const char *path);
 
 /* args: a tuple matching the signal's signature in the XML; consumed. */
 void server_emit_signal (Server *server, const char *path, const char *interface,

@@ -33,7 +33,66 @@ preflight_report_free (PreflightReport *report)
     g_ptr_array_unref (report->blockers);
   if (report->warnings != NULL)
     g_ptr_array_unref (report->warnings);
+  g_variant_builder_clear (&report->checks);
   g_free (report);
+}
+
+void
+preflight_report_add (PreflightReport *report, const char *severity, const char *code,
+                      GVariant *args, const char *format, ...)
+{
+  va_list ap;
+  char *text;
+
+  va_start (ap, format);
+  text = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  g_ptr_array_add (g_str_equal (severity, PREFLIGHT_BLOCKER) ? report->blockers : report->warnings,
+                   text);
+  g_variant_builder_add (&report->checks, "(ss@a{sv})", severity, code, args);
+}
+
+GVariant *
+preflight_report_checks (PreflightReport *report)
+{
+  GVariant *checks = g_variant_builder_end (&report->checks);
+
+  /* a builder ended is cleared: start again with what it held */
+  g_variant_builder_init (&report->checks, G_VARIANT_TYPE ("a(ssa{sv})"));
+  for (gsize i = 0; i < g_variant_n_children (checks); i++) {
+    g_autoptr (GVariant) check = g_variant_get_child_value (checks, i);
+    g_variant_builder_add_value (&report->checks, check);
+  }
+  return checks;
+}
+
+/* An a{sv} of string arguments: key, value, ..., NULL. */
+static GVariant *
+string_args (const char *key, ...)
+{
+  GVariantBuilder args;
+  va_list ap;
+
+  g_variant_builder_init (&args, G_VARIANT_TYPE_VARDICT);
+  va_start (ap, key);
+  for (; key != NULL; key = va_arg (ap, const char *)) {
+    const char *value = va_arg (ap, const char *);
+    if (value != NULL)
+      g_variant_builder_add (&args, "{sv}", key, g_variant_new_string (value));
+  }
+  va_end (ap);
+  return g_variant_builder_end (&args);
+}
+
+static GVariant *
+space_args (guint64 required, guint64 available)
+{
+  GVariantBuilder args;
+
+  g_variant_builder_init (&args, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&args, "{sv}", "required", g_variant_new_uint64 (required));
+  g_variant_builder_add (&args, "{sv}", "available", g_variant_new_uint64 (available));
+  return g_variant_builder_end (&args);
 }
 
 static gint
@@ -95,10 +154,11 @@ resolve_components (const Config *config, PreflightReport *report, const char *c
       g_ptr_array_add (report->components, (gpointer) cc);
       g_ptr_array_add (ids, sc->id);
     } else if (wanted) {
-      g_ptr_array_add (report->warnings,
-                       g_strdup_printf ("The backup's component %s is not configured on this "
-                                        "machine and will not be restored",
-                                        sc->id));
+      preflight_report_add (report, PREFLIGHT_WARNING, "component-not-configured",
+                            string_args ("component", sc->id, NULL),
+                            "The backup's component %s is not configured on this machine and "
+                            "will not be restored",
+                            sc->id);
     }
   }
   if (report->components->len == 0) {
@@ -125,6 +185,7 @@ preflight_open (const Config *config, const char *backup, const char *const *req
   report->backup = g_strdup (backup);
   report->blockers = g_ptr_array_new_with_free_func (g_free);
   report->warnings = g_ptr_array_new_with_free_func (g_free);
+  g_variant_builder_init (&report->checks, G_VARIANT_TYPE ("a(ssa{sv})"));
   dir_fd = open (config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) {
     backup_error_set_errno (error, errno, "cannot open the backup directory");
@@ -150,16 +211,16 @@ preflight_open (const Config *config, const char *backup, const char *const *req
   if (!sf_version_read_file (config->version_file, &installed, &report->installed_version,
                              &local)) {
     report->installed_version = g_strdup ("");
-    g_ptr_array_add (
-        report->blockers,
-        g_strdup_printf ("The installed STARFACE version is unknown (%s)", local->message));
+    preflight_report_add (report, PREFLIGHT_BLOCKER, "version-unknown",
+                          string_args ("reason", local->message, NULL),
+                          "The installed STARFACE version is unknown (%s)", local->message);
   } else if (sf_version_compare (&report->header->manifest->parsed_version, &installed) > 0) {
-    g_ptr_array_add (report->blockers,
-                     g_strdup_printf ("The backup was made by STARFACE %s, which is newer than "
-                                      "the installed %s; only backups of an equal or older "
-                                      "version can be restored",
-                                      report->header->manifest->version,
-                                      report->installed_version));
+    preflight_report_add (report, PREFLIGHT_BLOCKER, "version-newer",
+                          string_args ("backup-version", report->header->manifest->version,
+                                       "installed-version", report->installed_version, NULL),
+                          "The backup was made by STARFACE %s, which is newer than the installed "
+                          "%s; only backups of an equal or older version can be restored",
+                          report->header->manifest->version, report->installed_version);
   } else {
     report->compatible = TRUE;
   }
@@ -185,14 +246,34 @@ check_space (const Config *config, PreflightReport *report)
   g_autofree char *have = NULL;
 
   g_autoptr (GError) local = NULL;
+  RestoreLiveProblem problem = { 0 };
 
   for (guint i = 0; i < report->components->len; i++) {
     const ConfigComponent *cc = report->components->pdata[i];
     staging += sar_manifest_find_component (report->header->manifest, cc->id)->bytes;
   }
   /* everything that could fail once the PBX runs on the restored data */
-  if (!restore_check_live_data (config, report->components, &previous, NULL, &local))
-    g_ptr_array_add (report->blockers, g_strdup (local->message));
+  if (!restore_check_live_data (config, report->components, &previous, &problem, NULL, &local)) {
+    GVariantBuilder args;
+
+    g_variant_builder_init (&args, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add (
+        &args, "{sv}", "component",
+        g_variant_new_string (problem.component != NULL ? problem.component : ""));
+    if (problem.limit != NULL) {
+      g_variant_builder_add (&args, "{sv}", "limit", g_variant_new_string (problem.limit));
+      g_variant_builder_add (&args, "{sv}", "value", g_variant_new_uint64 (problem.value));
+      g_variant_builder_add (&args, "{sv}", "maximum", g_variant_new_uint64 (problem.maximum));
+    } else {
+      g_variant_builder_add (
+          &args, "{sv}", "reason",
+          g_variant_new_string (problem.reason != NULL ? problem.reason : local->message));
+    }
+    preflight_report_add (report, PREFLIGHT_BLOCKER,
+                          problem.limit != NULL ? "undo-too-large" : "live-data-unsavable",
+                          g_variant_builder_end (&args), "%s", local->message);
+  }
+  restore_live_problem_clear (&problem);
   report->bytes_available = free_bytes (config->data_root, &data_dev);
   backup_free = free_bytes (config->backup_directory, &backup_dev);
   /* the pre-restore backup is compressed, but may not compress at all */
@@ -203,20 +284,21 @@ check_space (const Config *config, PreflightReport *report)
     if (previous > backup_free) {
       g_autofree char *a = g_format_size (previous);
       g_autofree char *b = g_format_size (backup_free);
-      g_ptr_array_add (report->blockers,
-                       g_strdup_printf ("The backup directory needs up to %s for the backup of "
-                                        "the current state but has %s free",
-                                        a, b));
+      preflight_report_add (report, PREFLIGHT_BLOCKER, "no-space-backup-directory",
+                            space_args (previous, backup_free),
+                            "The backup directory needs up to %s for the backup of the current "
+                            "state but has %s free",
+                            a, b);
     }
   }
   if (report->bytes_required > report->bytes_available) {
     need = g_format_size (report->bytes_required);
     have = g_format_size (report->bytes_available);
-    g_ptr_array_add (report->blockers,
-                     g_strdup_printf ("Not enough disk space: the restore needs %s (the restored "
-                                      "data beside the live data, and a backup of the current "
-                                      "state) but %s are free",
-                                      need, have));
+    preflight_report_add (report, PREFLIGHT_BLOCKER, "no-space",
+                          space_args (report->bytes_required, report->bytes_available),
+                          "Not enough disk space: the restore needs %s (the restored data beside "
+                          "the live data, and a backup of the current state) but %s are free",
+                          need, have);
   }
 }
 
@@ -253,13 +335,13 @@ check_origin (PreflightReport *report, gboolean ignore_ip)
   gboolean other_ip = manifest->ip_address != NULL && !address_is_local (manifest->ip_address);
 
   if ((other_host || other_ip) && !ignore_ip)
-    g_ptr_array_add (report->warnings,
-                     g_strdup_printf ("The backup was taken on host %s%s%s, not on this machine "
-                                      "(%s); consider ignore-ip to keep this machine's network "
-                                      "settings",
-                                      manifest->hostname,
-                                      manifest->ip_address ? ", IP address " : "",
-                                      manifest->ip_address ? manifest->ip_address : "", here));
+    preflight_report_add (report, PREFLIGHT_WARNING, "other-host",
+                          string_args ("hostname", manifest->hostname, "this-host", here,
+                                       "ip-address", manifest->ip_address, NULL),
+                          "The backup was taken on host %s%s%s, not on this machine (%s); "
+                          "consider ignore-ip to keep this machine's network settings",
+                          manifest->hostname, manifest->ip_address ? ", IP address " : "",
+                          manifest->ip_address ? manifest->ip_address : "", here);
 }
 
 PreflightReport *
@@ -277,9 +359,10 @@ preflight_run (const Config *config, const char *backup, const char *const *requ
   check_origin (report, ignore_ip);
   pbx_query_sessions (config->sessions_command, SESSIONS_TIMEOUT, &report->sessions);
   if (!report->sessions.known)
-    g_ptr_array_add (report->warnings,
-                     g_strdup_printf ("The number of logged-in users and active calls could not "
-                                      "be determined (%s); the restore ends all of them",
-                                      report->sessions.problem));
+    preflight_report_add (report, PREFLIGHT_WARNING, "sessions-unknown",
+                          string_args ("reason", report->sessions.problem, NULL),
+                          "The number of logged-in users and active calls could not be "
+                          "determined (%s); the restore ends all of them",
+                          report->sessions.problem);
   return g_steal_pointer (&report);
 }

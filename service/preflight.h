@@ -28,7 +28,20 @@ typedef struct {
   PbxSessions sessions;
   GPtrArray *blockers; /* char* */
   GPtrArray *warnings; /* char* */
+  /* every blocker and warning as (severity, code, arguments): a(ssa{sv}),
+   * built with preflight_report_add(); codes in docs/dbus-api.md */
+  GVariantBuilder checks;
 } PreflightReport;
+
+#define PREFLIGHT_BLOCKER "blocker"
+#define PREFLIGHT_WARNING "warning"
+
+/* Adds a blocker or warning: its stable code and arguments (an a{sv},
+ * floating, consumed) for frontends, and its English text. */
+void preflight_report_add (PreflightReport *report, const char *severity, const char *code,
+                           GVariant *args, const char *format, ...) G_GNUC_PRINTF (5, 6);
+/* The checks so far, a(ssa{sv}); the report can be added to afterwards. */
+GVariant *preflight_report_checks (PreflightReport *report);
 
 void preflight_report_free (PreflightReport *report);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PreflightReport, preflight_report_free)

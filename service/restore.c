@@ -666,9 +666,28 @@ finish_or_defer (Transaction *t)
 
 /* --- what a restore needs of the live data ----------------------------------- */
 
+void
+restore_live_problem_clear (RestoreLiveProblem *problem)
+{
+  g_clear_pointer (&problem->component, g_free);
+  g_clear_pointer (&problem->reason, g_free);
+  problem->limit = NULL;
+}
+
+static gboolean
+over_limit (RestoreLiveProblem *problem, const char *limit, guint64 value, guint64 maximum)
+{
+  if (problem != NULL) {
+    problem->limit = limit;
+    problem->value = value;
+    problem->maximum = maximum;
+  }
+  return FALSE;
+}
+
 gboolean
 restore_check_live_data (const Config *config, GPtrArray *components, guint64 *bytes,
-                         GCancellable *cancellable, GError **error)
+                         RestoreLiveProblem *problem, GCancellable *cancellable, GError **error)
 {
   SarPackSurvey survey = { 0 };
 
@@ -681,6 +700,10 @@ restore_check_live_data (const Config *config, GPtrArray *components, guint64 *b
     if (lstat (live, &st) < 0 && errno == ENOENT)
       continue; /* created empty by the restore */
     if (!sar_pack_survey (cc->id, live, &survey, cancellable, &local)) {
+      if (problem != NULL) {
+        problem->component = g_strdup (cc->id);
+        problem->reason = g_strdup (local->message);
+      }
       g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
                    "The current data of %s cannot be saved as the backup that undoes the "
                    "restore: %s",
@@ -696,7 +719,7 @@ restore_check_live_data (const Config *config, GPtrArray *components, guint64 *b
                  "The current data holds %" G_GUINT64_FORMAT " files and directories; the backup "
                  "that undoes the restore would exceed MaxEntries (%" G_GUINT64_FORMAT ")",
                  survey.entries, config->max_entries);
-    return FALSE;
+    return over_limit (problem, "MaxEntries", survey.entries + 2, config->max_entries);
   }
   if (config->max_unpacked_size != 0 && survey.bytes > config->max_unpacked_size) {
     g_autofree char *have = g_format_size (survey.bytes);
@@ -705,7 +728,7 @@ restore_check_live_data (const Config *config, GPtrArray *components, guint64 *b
                  "The current data holds %s; the backup that undoes the restore would exceed "
                  "MaxUnpackedSize (%s)",
                  have, max);
-    return FALSE;
+    return over_limit (problem, "MaxUnpackedSize", survey.bytes, config->max_unpacked_size);
   }
   if (survey.checksum_bytes > SAR_CHECKSUMS_MAX) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE,
@@ -713,7 +736,7 @@ restore_check_live_data (const Config *config, GPtrArray *components, guint64 *b
                  "backup that undoes the restore would be %" G_GUINT64_FORMAT " bytes, over the "
                  "format's limit of %u",
                  survey.files, survey.checksum_bytes, (guint) SAR_CHECKSUMS_MAX);
-    return FALSE;
+    return over_limit (problem, "SHA256SUMS", survey.checksum_bytes, SAR_CHECKSUMS_MAX);
   }
   return TRUE;
 }
@@ -730,7 +753,8 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
   struct stat st;
 
   report (t, 0, "extracting", "Checking that the current data can be saved");
-  if (!restore_check_live_data (request->config, request->components, NULL, cancellable, error))
+  if (!restore_check_live_data (request->config, request->components, NULL, NULL, cancellable,
+                                error))
     return FALSE;
   for (guint i = 0; i < request->components->len; i++) {
     ExtractTarget *target = g_new0 (ExtractTarget, 1);

@@ -56,8 +56,20 @@ gboolean restore_run (const RestoreRequest *request, const RestoreHooks *hooks,
  * sockets, names the SAR rules refuse), entries, bytes and the checksum
  * list within the limits.  Fails with the reason (TOO_LARGE for limits).
  * *bytes (may be NULL): the file bytes to save. */
+typedef struct {
+  char *component;   /* the component whose data is the problem, if one is */
+  const char *limit; /* "MaxEntries", "MaxUnpackedSize", "SHA256SUMS"; NULL: unsavable */
+  guint64 value;     /* what the undo would have */
+  guint64 maximum;   /* what the limit allows */
+  char *reason;      /* why the data cannot be saved (limit NULL) */
+} RestoreLiveProblem;
+
+void restore_live_problem_clear (RestoreLiveProblem *problem);
+
+/* problem (may be NULL) says on failure what is wrong, for machines. */
 gboolean restore_check_live_data (const Config *config, GPtrArray *components, guint64 *bytes,
-                                  GCancellable *cancellable, GError **error);
+                                  RestoreLiveProblem *problem, GCancellable *cancellable,
+                                  GError **error);
 
 /* Whether a restore journal is on disk (an unresolved restore); *backup
  * is then set to its backup's name. */

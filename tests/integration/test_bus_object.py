@@ -30,6 +30,7 @@ def test_introspection_matches_interface_xml(service):
         "org.freedesktop.DBus.Introspectable",
         "org.freedesktop.DBus.Properties",
         "org.freedesktop.DBus.Peer",
+        "org.freedesktop.DBus.ObjectManager",
     }
     for name, iface in served_ifaces.items():
         src = next(i for i in source.findall("interface") if i.get("name") == name)
