@@ -1,0 +1,127 @@
+/* progress.c: weighted steps with child ranges (see progress.h). */
+#include "progress.h"
+
+static void
+set_range (Progress *progress, double lo, double hi)
+{
+  progress->lo = lo;
+  progress->hi = hi;
+}
+
+static void
+init_steps (Progress *progress, const ProgressStep *steps, guint n_steps)
+{
+  progress->steps = steps;
+  progress->n_steps = n_steps;
+  progress->total_weight = 0;
+  for (guint i = 0; i < n_steps; i++)
+    progress->total_weight += steps[i].weight;
+  progress->current = 0;
+  progress->fraction = 0;
+}
+
+void
+progress_init (Progress *progress, const ProgressStep *steps, guint n_steps, ProgressFunc func,
+               gpointer data)
+{
+  g_return_if_fail (progress != NULL && steps != NULL && n_steps > 0);
+  progress->func = func;
+  progress->data = data;
+  progress->parent = NULL;
+  set_range (progress, 0, 100);
+  init_steps (progress, steps, n_steps);
+}
+
+/* The range of the current step of p, in percent of the whole. */
+static void
+step_range (const Progress *p, double *lo, double *hi)
+{
+  guint before = 0;
+  double span = p->hi - p->lo;
+
+  for (guint i = 0; i < p->current; i++)
+    before += p->steps[i].weight;
+  if (p->total_weight == 0) {
+    *lo = *hi = p->lo;
+    return;
+  }
+  *lo = p->lo + span * before / p->total_weight;
+  *hi = p->lo + span * (before + p->steps[p->current].weight) / p->total_weight;
+}
+
+void
+progress_init_child (Progress *child, Progress *parent, const ProgressStep *steps, guint n_steps)
+{
+  double lo, hi;
+
+  g_return_if_fail (child != NULL && parent != NULL && steps != NULL && n_steps > 0);
+  child->func = NULL;
+  child->data = NULL;
+  child->parent = parent;
+  step_range (parent, &lo, &hi);
+  set_range (child, lo + (hi - lo) * parent->fraction, hi);
+  init_steps (child, steps, n_steps);
+}
+
+guint
+progress_percent (const Progress *progress)
+{
+  double lo, hi, at;
+
+  step_range (progress, &lo, &hi);
+  at = lo + (hi - lo) * progress->fraction;
+  /* 100 is for done alone */
+  return MIN ((guint) at, 99);
+}
+
+static void
+report (Progress *progress, const char *message)
+{
+  Progress *root = progress;
+  const char *stage;
+
+  /* a child's steps are internal: the stage announced is the top-level
+   * step's, which is what clients know */
+  while (root->parent != NULL)
+    root = root->parent;
+  stage = root->steps[root->current].stage;
+  if (root->func != NULL)
+    root->func (progress_percent (progress), stage, message, root->data);
+}
+
+void
+progress_step (Progress *progress, const char *stage, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+  guint i;
+
+  for (i = 0; i < progress->n_steps; i++)
+    if (g_str_equal (progress->steps[i].stage, stage))
+      break;
+  g_return_if_fail (i < progress->n_steps);
+  /* never back: a step named again (e.g. a retry) continues where it was */
+  if (i > progress->current) {
+    progress->current = i;
+    progress->fraction = 0;
+  }
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  report (progress, message);
+}
+
+void
+progress_fraction (Progress *progress, guint64 done, guint64 total, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  double fraction = total > 0 ? (double) MIN (done, total) / (double) total : 0;
+  va_list args;
+
+  if (fraction > progress->fraction)
+    progress->fraction = fraction;
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  report (progress, message);
+}

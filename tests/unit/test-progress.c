@@ -1,0 +1,122 @@
+/* Unit tests of the progress model: weighted steps, child ranges, never
+ * down, never 100. */
+#include "progress.h"
+
+typedef struct {
+  GArray *percents;
+  GPtrArray *stages;
+} Seen;
+
+static void
+record (guint percent, const char *stage, const char *message, gpointer data)
+{
+  Seen *seen = data;
+
+  g_array_append_val (seen->percents, percent);
+  g_ptr_array_add (seen->stages, g_strdup (stage));
+}
+
+static void
+seen_init (Seen *seen)
+{
+  seen->percents = g_array_new (FALSE, FALSE, sizeof (guint));
+  seen->stages = g_ptr_array_new_with_free_func (g_free);
+}
+
+static void
+seen_clear (Seen *seen)
+{
+  g_array_unref (seen->percents);
+  g_ptr_array_unref (seen->stages);
+}
+
+static guint
+last_percent (Seen *seen)
+{
+  return g_array_index (seen->percents, guint, seen->percents->len - 1);
+}
+
+static const ProgressStep steps[] = {
+  { "extracting", 70 },  { "stopping-pbx", 1 },     { "activating", 1 },
+  { "starting-pbx", 1 }, { "saving-previous", 24 }, { "cleanup", 3 },
+};
+
+static void
+test_weighted_steps (void)
+{
+  Seen seen;
+  Progress p;
+
+  seen_init (&seen);
+  progress_init (&p, steps, G_N_ELEMENTS (steps), record, &seen);
+  progress_step (&p, "extracting", "go");
+  g_assert_cmpuint (last_percent (&seen), ==, 0);
+  progress_fraction (&p, 50, 100, "half");
+  g_assert_cmpuint (last_percent (&seen), ==, 35);
+  progress_step (&p, "stopping-pbx", "stop");
+  g_assert_cmpuint (last_percent (&seen), ==, 70);
+  progress_step (&p, "saving-previous", "save");
+  g_assert_cmpuint (last_percent (&seen), ==, 73);
+  progress_step (&p, "cleanup", "clean");
+  g_assert_cmpuint (last_percent (&seen), ==, 97);
+  progress_fraction (&p, 1, 1, "all");
+  /* 100 only when the job is done */
+  g_assert_cmpuint (last_percent (&seen), ==, 99);
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "cleanup");
+  seen_clear (&seen);
+}
+
+static void
+test_never_down (void)
+{
+  Seen seen;
+  Progress p;
+
+  seen_init (&seen);
+  progress_init (&p, steps, G_N_ELEMENTS (steps), record, &seen);
+  progress_step (&p, "saving-previous", "late");
+  progress_fraction (&p, 80, 100, "far");
+  progress_fraction (&p, 10, 100, "back?");
+  progress_step (&p, "extracting", "earlier step named again");
+  progress_fraction (&p, 10, 0, "total 0");
+  for (guint i = 1; i < seen.percents->len; i++)
+    g_assert_cmpuint (g_array_index (seen.percents, guint, i), >=,
+                      g_array_index (seen.percents, guint, i - 1));
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "saving-previous");
+  seen_clear (&seen);
+}
+
+static void
+test_child_range (void)
+{
+  static const ProgressStep save[] = { { "packing", 3 }, { "reading-back", 1 } };
+  Seen seen;
+  Progress p, child;
+
+  seen_init (&seen);
+  progress_init (&p, steps, G_N_ELEMENTS (steps), record, &seen);
+  progress_step (&p, "saving-previous", "save");
+  progress_init_child (&child, &p, save, G_N_ELEMENTS (save));
+  progress_step (&child, "packing", "pack");
+  g_assert_cmpuint (last_percent (&seen), ==, 73);
+  progress_fraction (&child, 1, 1, "packed");
+  g_assert_cmpuint (last_percent (&seen), ==, 91);
+  progress_step (&child, "reading-back", "check");
+  progress_fraction (&child, 1, 2, "checking");
+  g_assert_cmpuint (last_percent (&seen), ==, 94);
+  /* the stage clients see is the parent's */
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "saving-previous");
+  progress_step (&p, "cleanup", "clean");
+  g_assert_cmpuint (last_percent (&seen), ==, 97);
+  seen_clear (&seen);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/progress/weighted-steps", test_weighted_steps);
+  g_test_add_func ("/progress/never-down", test_never_down);
+  g_test_add_func ("/progress/child-range", test_child_range);
+  return g_test_run ();
+}
