@@ -1,6 +1,7 @@
 /* journal.c: reading and writing the restore journal durably. */
 #include "journal.h"
 
+#include "autofd.h"
 #include "errors.h"
 #include "manifest.h"
 
@@ -89,7 +90,7 @@ write_journal (int dir_fd, const Journal *journal, gboolean create, GError **err
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autofree char *data = NULL;
   gsize len;
-  int fd;
+  g_auto (AutoFd) fd = -1;
   gboolean ok;
 
   g_key_file_set_string (kf, "Restore", "State", journal_state_name (journal->state));
@@ -115,7 +116,6 @@ write_journal (int dir_fd, const Journal *journal, gboolean create, GError **err
   ok = write_all (fd, data, len, error);
   if (ok && fsync (fd) < 0)
     ok = backup_error_set_errno (error, errno, "cannot sync the restore journal");
-  close (fd);
   if (ok && create
       && renameat2 (dir_fd, JOURNAL_TEMP, dir_fd, JOURNAL_FILE, RENAME_NOREPLACE) < 0) {
     if (errno == EEXIST)
@@ -139,12 +139,14 @@ write_journal (int dir_fd, const Journal *journal, gboolean create, GError **err
 gboolean
 journal_write (int dir_fd, const Journal *journal, GError **error)
 {
+  g_return_val_if_fail (dir_fd >= 0 && journal != NULL, FALSE);
   return write_journal (dir_fd, journal, FALSE, error);
 }
 
 gboolean
 journal_create (int dir_fd, const Journal *journal, GError **error)
 {
+  g_return_val_if_fail (dir_fd >= 0 && journal != NULL, FALSE);
   return write_journal (dir_fd, journal, TRUE, error);
 }
 
@@ -173,7 +175,7 @@ journal_read (int dir_fd, GError **error)
   g_auto (GStrv) groups = NULL;
   char buf[65536];
   ssize_t n;
-  int fd;
+  g_auto (AutoFd) fd = -1;
 
   fd = openat (dir_fd, JOURNAL_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0 && errno == ENOENT)
@@ -183,7 +185,6 @@ journal_read (int dir_fd, GError **error)
     return NULL;
   }
   n = read (fd, buf, sizeof buf - 1);
-  close (fd);
   if (n < 0) {
     backup_error_set_errno (error, errno, "cannot read the restore journal");
     return NULL;
@@ -237,6 +238,7 @@ journal_read (int dir_fd, GError **error)
 gboolean
 journal_remove (int dir_fd, GError **error)
 {
+  g_return_val_if_fail (dir_fd >= 0, FALSE);
   if (unlinkat (dir_fd, JOURNAL_FILE, 0) < 0 && errno != ENOENT)
     return backup_error_set_errno (error, errno, "cannot remove the restore journal");
   if (fsync (dir_fd) < 0)

@@ -33,6 +33,7 @@ restore_args_free (RestoreArgs *ra)
   g_free (ra->unresolved_reason);
   g_free (ra);
 }
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RestoreArgs, restore_args_free)
 
 /* A component id as callers give it: well-formed, configured on this
  * machine, and not named before (components[0..index-1]). */
@@ -68,28 +69,24 @@ restore_args_parse (const Manager *manager, GVariant *args, const OptionSpec *sp
                     const char *method, gboolean needs_token, GError **error)
 {
   g_autoptr (GVariant) options = NULL;
-  RestoreArgs *ra = g_new0 (RestoreArgs, 1);
+  g_autoptr (RestoreArgs) ra = g_new0 (RestoreArgs, 1);
 
   g_variant_get (args, "(s^as@a{sv})", &ra->name, &ra->components, &options);
   if (!sar_name_validate (ra->name, error)
       || !manager_check_options (options, specs, method, error))
-    goto refused;
+    return NULL;
   for (guint i = 0; ra->components[i] != NULL; i++)
     if (!check_component (manager->config, ra->components, i, error))
-      goto refused;
+      return NULL;
   g_variant_lookup (options, "ignore-ip", "b", &ra->ignore_ip);
   g_variant_lookup (options, "token", "s", &ra->token);
   if (needs_token && (ra->token == NULL || ra->token[0] == '\0')) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_TOKEN,
                  "%s needs the option 'token' from a Preflight of the same backup and components",
                  method);
-    goto refused;
+    return NULL;
   }
-  return ra;
-
-refused:
-  restore_args_free (ra);
-  return NULL;
+  return g_steal_pointer (&ra);
 }
 
 static GVariant *

@@ -1,6 +1,8 @@
 /* manager-upload.c: the Upload method: checks, then a job. */
 #include "manager-private.h"
 
+#include "autofd.h"
+
 #include "bus.h"
 #include "names.h"
 #include "upload.h"
@@ -101,13 +103,11 @@ upload_caller_vanished (gpointer user_data)
 static gboolean
 backup_exists (Manager *manager, const char *name)
 {
-  int dir_fd = open (manager->config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_auto (AutoFd) dir_fd
+      = open (manager->config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
-  gboolean exists = dir_fd >= 0 && fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 
-  if (dir_fd >= 0)
-    close (dir_fd);
-  return exists;
+  return dir_fd >= 0 && fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static void

@@ -1,6 +1,8 @@
 /* preflight.c: the checks before a restore. */
 #include "preflight.h"
 
+#include "autofd.h"
+
 #include "catalog.h"
 #include "errors.h"
 #include "names.h"
@@ -179,8 +181,9 @@ preflight_open (const Config *config, const char *backup, const char *const *req
   g_autoptr (PreflightReport) report = g_new0 (PreflightReport, 1);
   g_autoptr (GError) local = NULL;
   SfVersion installed;
-  int dir_fd;
+  g_auto (AutoFd) dir_fd = -1;
 
+  g_return_val_if_fail (config != NULL && backup != NULL && requested != NULL && fd != NULL, NULL);
   *fd = -1;
   report->backup = g_strdup (backup);
   report->blockers = g_ptr_array_new_with_free_func (g_free);
@@ -192,7 +195,6 @@ preflight_open (const Config *config, const char *backup, const char *const *req
     return NULL;
   }
   *fd = catalog_open_backup (dir_fd, backup, error);
-  close (dir_fd);
   if (*fd < 0)
     return NULL;
   if (fstat (*fd, &report->file) < 0) {
@@ -348,11 +350,9 @@ PreflightReport *
 preflight_run (const Config *config, const char *backup, const char *const *requested,
                gboolean ignore_ip, GError **error)
 {
-  int fd;
+  g_auto (AutoFd) fd = -1;
   g_autoptr (PreflightReport) report = preflight_open (config, backup, requested, &fd, error);
 
-  if (fd >= 0)
-    close (fd);
   if (report == NULL)
     return NULL;
   check_space (config, report);
