@@ -461,23 +461,12 @@ start_recovery (Manager *manager)
   job_set_cancelable (restore->job, FALSE);
 }
 
-/* At start: a restore that a crash interrupted is rolled back here (renames
- * only) or finished as a job of its own; if neither works now, the daemon
- * tries again later. */
+/* At start: a restore that a crash interrupted is completed or rolled back
+ * by a recovery job (in a worker thread: the PBX commands it may run take
+ * time, and the bus is served meanwhile); if that fails, the daemon tries
+ * again later. */
 void
 manager_resume_interrupted_restore (Manager *manager)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *backup = NULL;
-
-  if (!restore_recover (manager->config, &backup, &error)) {
-    g_autofree char *pending = NULL;
-
-    g_warning ("recovering an interrupted restore failed: %s", error->message);
-    if (restore_pending (manager->config, &pending))
-      schedule_recovery (manager, pending, error->message);
-    return;
-  }
-  if (backup != NULL)
-    start_recovery (manager);
+  start_recovery (manager);
 }

@@ -457,6 +457,14 @@ def test_cancel_after_swap_is_refused(pbx_service):
 # --- crashes -----------------------------------------------------------------------
 
 
+def wait_recoveries(svc):
+    """Waits for the recovery job a restart runs on a journal; one that
+    rolls back fails, saying so."""
+    for path in job_list(svc):
+        if wait_job(svc, path) == "failed":
+            assert "rolled back" in str(job_property(svc, path, "ErrorMessage"))
+
+
 def kill_at_stage(svc, job, stage):
     wait_for(lambda: job_property(svc, job, "Stage") == stage, timeout=60, what=stage)
     svc.process.send_signal(signal.SIGKILL)
@@ -480,9 +488,12 @@ def test_sigkill_then_restart_gives_old_or_new_never_a_mix(pbx_service, workdir,
     # systemd it would be killed with the daemon's control group instead).
     wait_for(lambda: not pbx.commands_running(), timeout=30, what="the orphaned PBX command")
     svc.start()
-    # a restore to complete shows up as a job; wait for every job to end
-    for path in job_list(svc):
-        assert wait_job(svc, path) == "done"
+    # the recovery is a job: it completes the restore (done) or rolls it
+    # back (failed, saying so)
+    recoveries = job_list(svc)
+    assert len(recoveries) == 1
+    result = wait_job(svc, recoveries[0])
+    assert result == ("done" if outcome == "new" else "failed")
     after = {k: v for k, v in no_dirs_modes(snapshot(svc.data)).items()
              if not k.startswith("fs-interface/")}
     before = {k: v for k, v in before.items() if not k.startswith("fs-interface/")}
@@ -546,7 +557,7 @@ def test_sigkill_during_extraction(pbx_service, workdir, backup_maker):
     svc.log_file.close()
     svc._conn = None
     svc.start()
-    assert job_list(svc) == []
+    wait_recoveries(svc)
     assert snapshot(svc.data) == before
     assert "stop" not in pbx.events()
     assert staging_leftovers(svc) == []
@@ -572,7 +583,7 @@ def test_crash_in_the_middle_of_the_swaps_rolls_back(pbx_service, workdir):
     os.rename(svc.data / ".sf-staging-announcements", svc.data / "announcements")
     os.rename(svc.data / "tmp-swap", svc.data / ".sf-staging-announcements")
     svc.start()
-    assert job_list(svc) == []
+    wait_recoveries(svc)
     assert no_dirs_modes(snapshot(svc.data)) == before
     assert pbx.status()["running"] is True
     assert staging_leftovers(svc) == []
