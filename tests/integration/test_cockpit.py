@@ -293,17 +293,23 @@ def test_reload_during_a_restore_finds_the_running_job(pbx_service, page, workdi
 
 
 def test_a_restore_started_elsewhere_is_shown(pbx_service, page):
-    svc, _ = pbx_service(stop_delay=3)
+    svc, _ = pbx_service(stop_delay=4)
+    p = page()
+    assert p.job_state() is None
+    # started by another client while the page is open: it appears
     manager = svc.manager()
     token = manager.Preflight("New.sar", dbus.Array(["core"], signature="s"),
                               dbus.Dictionary({}, signature="sv"))["token"]
     job = str(manager.Restore("New.sar", dbus.Array(["core"], signature="s"),
                               dbus.Dictionary({"token": token}, signature="sv")))
-    p = page()
-    p.wait(lambda: p.job_state() is not None, what="the running restore")
+    p.wait(lambda: p.job_state() is not None, what="the restore to appear")
+    assert p.find("#job-card").get_attribute("data-job") == job
+    # and a page opened meanwhile finds it running
+    p.reload()
+    assert p.job_state() == "running"
     assert p.find("#job-card").get_attribute("data-job") == job
     p.wait(lambda: p.job_state() == "done", timeout=60, what="the restore to finish")
-    assert "was restored" in p.text("#job-result")
+    assert "New.sar was restored." in p.text("#job-result")
 
 
 # --- uploads -----------------------------------------------------------------------
