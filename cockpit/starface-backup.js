@@ -208,9 +208,14 @@
         if (ex && ex.problem === "access-denied")
             return describeError(ERR + "NotAuthorized", cockpit.message(ex), operation);
         if (ex && (ex.problem === "not-found" || ex.problem === "not-installed"))
-            return { title: _(ERROR_SENTENCES[DBUS_ERR + "ServiceUnknown"]), detail: cockpit.message(ex) };
-        if (ex && ex.problem)
-            return { title: _(FAILED_SENTENCES[operation] || ERROR_SENTENCES[ERR + "Failed"]), detail: cockpit.message(ex) };
+            return { title: _(ERROR_SENTENCES[DBUS_ERR + "ServiceUnknown"]), detail: null };
+        if (ex && ex.problem) {
+            /* Cockpit's own problem codes: cockpit.message() has words for most */
+            const text = cockpit.message(ex);
+            if (text && text !== ex.problem)
+                return { title: text, detail: null };
+            return { title: _(FAILED_SENTENCES[operation] || ERROR_SENTENCES[ERR + "Failed"]), detail: ex.problem };
+        }
         return { title: _(FAILED_SENTENCES[operation] || ERROR_SENTENCES[ERR + "Failed"]), detail: String(ex && ex.message ? ex.message : ex) };
     }
 
@@ -1290,11 +1295,16 @@
         $("upload-button").addEventListener("click", startUpload);
         $("upload-cancel").addEventListener("click", cancelUpload);
 
+        /* the service cannot be reached (any more): one message, no cards */
         client.addEventListener("close", (event, options) => {
+            const described = describeException(options, "read");
             const box = $("page-alert");
-            box.replaceChildren(el("p", { class: "sf-alert-title" }, describeException(options, "read").title),
-                                el("p", { class: "sf-alert-detail" }, cockpit.message(options)));
+            box.replaceChildren(el("p", { class: "sf-alert-title" }, described.title));
+            if (described.detail)
+                box.append(el("p", { class: "sf-alert-detail" }, described.detail));
             box.hidden = false;
+            for (const card of document.querySelectorAll(".sf-card"))
+                card.hidden = true;
         });
 
         watchService();

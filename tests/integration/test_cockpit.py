@@ -474,6 +474,15 @@ def test_cockpits_language_cookie_chooses_german(service, page):
     assert p.driver.execute_script("return cockpit.language") == "de"
 
 
+def test_a_missing_service_is_said_in_words(bus, page):
+    # nothing owns de.starface.Backup on this bus, and it cannot be activated
+    p = page()
+    p.wait(lambda: p.visible("#page-alert"), what="the page's alert")
+    assert p.text("#page-alert") == "The backup service is not installed or cannot be started."
+    assert not p.visible("#backups-card") and not p.visible("#history-card")
+    p.browser.screenshot("13-no-service-en")
+
+
 # --- who may do what --------------------------------------------------------------------
 
 WEB_USER = "sfweb"

@@ -89,6 +89,10 @@ class CockpitWs:
             "XDG_DATA_DIRS": f"{package.datadir}:/usr/local/share:/usr/share",
             "LANG": "C.UTF-8",
         }
+        # a sanitizer build's client (spawned for uploads) keeps the suite's options
+        for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "G_SLICE"):
+            if name in os.environ:
+                env[name] = os.environ[name]
         command = [cockpit_ws_binary(), "--no-tls", "--local-session=cockpit-bridge",
                    "--address=127.0.0.1", f"--port={self.port}"]
         if user is not None:
