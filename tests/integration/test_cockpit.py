@@ -8,12 +8,12 @@ Screenshots of the main steps go to <build>/cockpit-screenshots/.
 
 import os
 import re
-import time
+import signal
 
 import dbus
 import pytest
 
-from harness import ERROR, IFACE, Polkit, ensure_user, make_tree, pack
+from harness import ERROR, Polkit, ensure_user, make_tree, pack, wait_for
 from test_restore import (NEW_TREE, OLD_TREE, config_for, no_dirs_modes, pbx_service,  # noqa: F401
                           snapshot, source_snapshot)
 from webui import Browser, CockpitWs, InstalledPackage, Page
@@ -272,7 +272,7 @@ def test_restore_finishes_with_downtime_and_offers_the_undo(pbx_service, page, w
 
 
 def test_reload_during_a_restore_finds_the_running_job(pbx_service, page, workdir):
-    svc, pbx = pbx_service(stop_delay=4)
+    svc, pbx = pbx_service(stop_delay=6)
     p = page()
     p.choose("New.sar")
     p.preflight()
@@ -293,7 +293,7 @@ def test_reload_during_a_restore_finds_the_running_job(pbx_service, page, workdi
 
 
 def test_a_restore_started_elsewhere_is_shown(pbx_service, page):
-    svc, _ = pbx_service(stop_delay=4)
+    svc, _ = pbx_service(stop_delay=6)
     p = page()
     assert p.job_state() is None
     # started by another client while the page is open: it appears
@@ -356,6 +356,41 @@ def test_upload_from_the_browser_is_listed(service, workdir, page):
     assert not p.find("#upload-button").is_enabled()
     p.click("#upload-replace")
     assert p.find("#upload-button").is_enabled()
+
+
+def test_upload_waits_for_the_machine_and_can_be_canceled(service, workdir, page):
+    tree = workdir / "bigtree"
+    make_tree(tree, {"core": {"db/blob.bin": os.urandom(8 * 1024 * 1024)}})
+    source = pack(tree, workdir / "Big_2026-11-28_08-00-00.sar", process="Big",
+                  created="2026-11-28T08:00:00Z")
+    p = page()
+    p.click("#upload-toggle")
+    p.find("#upload-file").send_keys(str(source))
+    # the service takes nothing: the pipe and the bridge fill up, the bridge
+    # holds back its pongs, and the page stops sending
+    os.kill(service.process.pid, signal.SIGSTOP)
+    try:
+        p.click("#upload-button")
+        stalled = []
+
+        def stalled_below_100():
+            value = int(p.find("#upload-bar").get_attribute("aria-valuenow") or 0)
+            stalled.append(value)
+            return len(stalled) > 10 and len(set(stalled[-10:])) == 1 and value < 100
+
+        p.wait(stalled_below_100, what="the upload to wait for the machine")
+        # some of it went (as far as the pipe and the bridge's queue hold)
+        assert stalled[-1] > 0
+        assert p.visible("#upload-cancel")
+        p.click("#upload-cancel")
+    finally:
+        os.kill(service.process.pid, signal.SIGCONT)
+    p.wait(lambda: p.find_all("#upload-error"), what="the cancellation")
+    assert p.text("#upload-error") == "The upload was canceled; nothing was stored."
+    assert p.find("#upload-button").is_enabled()
+    # the client left the bus: the service canceled the job, nothing stays
+    wait_for(lambda: not service.manager().List() and not any(service.backups.iterdir()),
+             what="nothing left in the backup directory")
 
 
 def test_upload_of_a_damaged_file_says_why(service, workdir, page):
