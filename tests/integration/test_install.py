@@ -50,6 +50,11 @@ EXPECTED = {
     "data/backupd.conf": "etc/starface-backup/backupd.conf",
     "docs/starface-backupd.8": "share/man/man8/starface-backupd.8",
     "docs/backupd.conf.5": "share/man/man5/backupd.conf.5",
+    "cockpit/manifest.json": "share/cockpit/starface_backup/manifest.json",
+    "cockpit/index.html": "share/cockpit/starface_backup/index.html",
+    "cockpit/starface-backup.js": "share/cockpit/starface_backup/starface-backup.js",
+    "cockpit/starface-backup.css": "share/cockpit/starface_backup/starface-backup.css",
+    "cockpit/po.de.js": "share/cockpit/starface_backup/po.de.js",
 }
 # installed by the client's build once it has them
 EXPECTED_IF_INSTALLED = {
