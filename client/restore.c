@@ -195,9 +195,8 @@ cmd_restore (int argc, char **argv)
   g_autofree char *what = NULL;
   DBusMessage *call;
   GVariantBuilder options;
-  FILE *human = cli_human ();
-  /* scripts that asked for JSON and confirmed need no commentary */
-  gboolean quiet = cli_options.json && yes;
+  FILE *human;
+  gboolean quiet;
   int status;
 
   if (!cli_parse ("restore", "[NAME]",
@@ -205,6 +204,10 @@ cmd_restore (int argc, char **argv)
                   "Every logged-in user and active call is ended while the PBX is stopped.",
                   entries, TRUE, &argc, &argv))
     return EXIT_USAGE;
+  /* --json and --yes may come after the command: only known now */
+  human = cli_human ();
+  /* scripts that asked for JSON and confirmed need no commentary */
+  quiet = cli_options.json && yes;
   if (argc > 2)
     return cli_usage_error ("restore", "expected at most one backup NAME");
   if (!components_from_options ("restore", component_options, components))
