@@ -20,6 +20,11 @@ char **dict_dup_strv (GVariant *dict, const char *key);
 /* Prints text padded with spaces to width characters (not bytes). */
 void print_cell (FILE *out, const char *text, int width);
 
+/* Lines of "Label:  value" with the values in one column: the width of
+ * the widest label and two spaces. */
+int fields_width (const char *const *labels, int n);
+void print_field (FILE *out, int width, const char *label, const char *value);
+
 /* A table: cells holds n_columns strings per row, row after row; width
  * gets each column's width (the widest of its header and cells). */
 void table_widths (const char *const *headers, int n_columns, GPtrArray *cells, int *width);
