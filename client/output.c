@@ -139,31 +139,23 @@ terminal_columns (FILE *out)
   return 80;
 }
 
-/* The stage in the user's language (then without the service's English
- * message), or the stage id and the message. */
-static const char *
-progress_text (Progress *progress, const char **message)
-{
-  const char *label = message_stage (progress->stage);
-
-  *message = label != NULL ? "" : progress->message;
-  return label != NULL ? label : progress->stage;
-}
-
+/* With a translation, the stage's name in the user's language stands for
+ * the stage and the service's (English) message; without one, the stage id
+ * and the message. */
 static void
 draw_bar (Progress *progress)
 {
   g_autoptr (GString) line = g_string_new ("\r[");
   guint filled = progress->percent * BAR_WIDTH / 100;
-  const char *message;
-  const char *stage = progress_text (progress, &message);
+  const char *label = message_stage (progress->stage);
   glong room;
 
   for (guint i = 0; i < BAR_WIDTH; i++)
     g_string_append_c (line, i < filled ? '#' : '-');
-  g_string_append_printf (line, "] %3u%% %s", progress->percent, stage);
-  if (message[0] != '\0')
-    g_string_append_printf (line, ": %s", message);
+  g_string_append_printf (line, "] %3u%% %s", progress->percent,
+                          label != NULL ? label : progress->stage);
+  if (label == NULL && progress->message[0] != '\0')
+    g_string_append_printf (line, ": %s", progress->message);
   /* one line, never wrapping: the next \r must return to its start */
   room = terminal_columns (progress->out) - 1;
   if (g_utf8_strlen (line->str + 1, -1) > room) {
@@ -194,11 +186,10 @@ progress_update (Progress *progress, guint percent, const char *stage, const cha
     draw_bar (progress);
   } else {
     /* "percent stage-id text": the id stays for scripts that read it */
-    const char *detail;
-    const char *label = progress_text (progress, &detail);
-    const char *text_part = label != progress->stage ? label : detail;
+    const char *label = message_stage (progress->stage);
+    const char *after = label != NULL ? label : progress->message;
     g_autofree char *text = g_strdup_printf ("%u %s%s%s", progress->percent, progress->stage,
-                                             text_part[0] != '\0' ? " " : "", text_part);
+                                             after[0] != '\0' ? " " : "", after);
 
     if (g_strcmp0 (text, progress->last_line) != 0) {
       fprintf (progress->out, "%s\n", text);

@@ -1,6 +1,8 @@
 /* output.h: how the client shows things: sizes, times, a{sv} lookups,
  * JSON, and the one progress reporter (a bar on a terminal, plain
- * "percent stage message" lines otherwise).
+ * "percent stage message" lines otherwise; with a translation the stage's
+ * name in the user's language takes the place of the service's English
+ * message).
  */
 #pragma once
 
