@@ -148,7 +148,6 @@ on_finished (Monitor *monitor, GVariant *args)
 {
   const char *path, *result, *name, *message;
   JsonBuilder *builder;
-
   g_autofree char *text = NULL;
 
   g_variant_get (args, "(&o&s&s&s)", &path, &result, &name, &message);

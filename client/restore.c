@@ -8,8 +8,8 @@
 #include "output.h"
 
 #include <errno.h>
-#include <glib/gi18n.h>
 #include <fcntl.h>
+#include <glib/gi18n.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
