@@ -14,6 +14,7 @@
 #include "marshal.h"
 
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,8 +47,10 @@ bus_open (gboolean session, GError **error)
 
   connection = dbus_bus_get_private (session ? DBUS_BUS_SESSION : DBUS_BUS_SYSTEM, &dbus_error);
   if (connection == NULL) {
-    g_autofree char *message = g_strdup_printf ("Cannot connect to the %s bus: %s",
-                                                session ? "session" : "system", dbus_error.message);
+    g_autofree char *message
+        = g_strdup_printf (session ? _ ("Cannot connect to the session bus: %s")
+                                   : _ ("Cannot connect to the system bus: %s"),
+                           dbus_error.message);
     client_error_set_dbus (error, dbus_error.name, message);
     dbus_error_free (&dbus_error);
     return NULL;
@@ -185,7 +188,7 @@ bus_send (Bus *bus, DBusMessage *message, BusCallFlags flags, GError **error)
   for (guint i = 0; i < fds->len; i++)
     close (g_array_index (fds, int, i));
   if (args == NULL)
-    g_set_error (error, CLIENT_ERROR, EXIT_FAILED, "The reply to %s could not be read",
+    g_set_error (error, CLIENT_ERROR, EXIT_FAILED, _ ("The reply to %s could not be read"),
                  dbus_message_get_member (message));
   return args;
 }
@@ -214,7 +217,7 @@ bus_get_all (Bus *bus, const char *path, const char *interface, GError **error)
   if (reply == NULL)
     return NULL;
   if (!g_variant_is_of_type (reply, G_VARIANT_TYPE ("(a{sv})"))) {
-    g_set_error (error, CLIENT_ERROR, EXIT_FAILED, "%s answered GetAll with %s", path,
+    g_set_error (error, CLIENT_ERROR, EXIT_FAILED, _ ("%s answered GetAll with %s"), path,
                  g_variant_get_type_string (reply));
     return NULL;
   }

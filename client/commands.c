@@ -2,19 +2,44 @@
 #include "commands.h"
 
 #include "cli.h"
+#include "messages.h"
 #include "output.h"
 
+#include <glib/gi18n.h>
 #include <string.h>
 
 /* --- list ----------------------------------------------------------------- */
 
 enum { COL_NAME, COL_PROCESS, COL_CREATED, COL_VERSION, COL_SIZE, COL_STATE, N_COLUMNS };
 
+/* Why a backup is listed as it is: translated from its problem-code, with
+ * the service's sentence as details; else the service's sentence. */
+static void
+print_problem (GVariant *info)
+{
+  const char *problem = dict_string (info, "problem", NULL);
+  const char *code = dict_string (info, "problem-code", NULL);
+  const char *sentence = NULL;
+  gboolean translated = FALSE;
+
+  if (code != NULL)
+    sentence = message_problem (code, &translated);
+  if (sentence == NULL || !translated) {
+    printf (_ ("    problem: %s\n"), problem != NULL ? problem : _ ("unknown"));
+    return;
+  }
+  printf (_ ("    problem: %s\n"), sentence);
+  if (problem != NULL)
+    printf (_ ("    details: %s\n"), problem);
+}
+
 static void
 print_backup_table (GVariant *backups)
 {
-  static const char *const headers[N_COLUMNS]
-      = { "NAME", "PROCESS", "CREATED", "VERSION", "SIZE", "COMPATIBLE" };
+  /* TRANSLATORS: the headers of the table of backups, in capitals */
+  const char *const headers[N_COLUMNS]
+      = { C_ ("backups", "NAME"),    C_ ("backups", "PROCESS"), C_ ("backups", "CREATED"),
+          C_ ("backups", "VERSION"), C_ ("backups", "SIZE"),    C_ ("backups", "COMPATIBLE") };
   gsize n = g_variant_n_children (backups);
   g_autoptr (GPtrArray) cells = g_ptr_array_new_with_free_func (g_free);
   int width[N_COLUMNS];
@@ -30,9 +55,12 @@ print_backup_table (GVariant *backups)
     g_ptr_array_add (cells, format_local_time ((gint64) dict_uint64 (info, "created", 0)));
     g_ptr_array_add (cells, g_strdup (dict_string (info, "version", "")));
     g_ptr_array_add (cells, format_size (dict_uint64 (info, "size", 0)));
-    g_ptr_array_add (cells, g_strdup (!dict_boolean (info, "valid", FALSE)       ? "invalid"
-                                      : dict_boolean (info, "compatible", FALSE) ? "yes"
-                                                                                 : "no"));
+    /* TRANSLATORS: the COMPATIBLE column: the backup is not valid, can
+     * be restored here, or is too new for this machine */
+    g_ptr_array_add (
+        cells, g_strdup (!dict_boolean (info, "valid", FALSE)       ? C_ ("compatible", "invalid")
+                         : dict_boolean (info, "compatible", FALSE) ? C_ ("compatible", "yes")
+                                                                    : C_ ("compatible", "no")));
   }
   table_widths (headers, N_COLUMNS, cells, width);
   fputs ("  ", stdout);
@@ -48,11 +76,11 @@ print_backup_table (GVariant *backups)
     table_print_row (stdout, (const char *const *) cells->pdata + i * N_COLUMNS, N_COLUMNS, width);
     /* also on valid backups that are never preselected (made in the future) */
     if (!dict_boolean (info, "valid", FALSE) || dict_string (info, "problem", NULL) != NULL)
-      printf ("    problem: %s\n", dict_string (info, "problem", "unknown"));
+      print_problem (info);
   }
   if (any_latest)
-    printf ("\n* the newest backup that can be restored here: 'restore' without a name "
-            "takes it\n");
+    printf (_ ("\n* the newest backup that can be restored here: 'restore' without a name "
+               "takes it\n"));
 }
 
 int
@@ -65,10 +93,10 @@ cmd_list (int argc, char **argv)
   g_autoptr (GVariant) backups = NULL;
   int status;
 
-  if (!cli_parse ("list", "", "Lists the backups, newest first.", entries, TRUE, &argc, &argv))
+  if (!cli_parse ("list", "", N_ ("Lists the backups, newest first."), entries, TRUE, &argc, &argv))
     return EXIT_USAGE;
   if (argc != 1)
-    return cli_usage_error ("list", "unexpected argument \"%s\"", argv[1]);
+    return cli_usage_error ("list", _ ("unexpected argument \"%s\""), argv[1]);
   if ((bus = cli_connect ("list", &status)) == NULL)
     return status;
   reply = bus_call (bus, SERVICE_PATH, SERVICE_INTERFACE, "List", NULL, BUS_CALL_AUTHORIZE, &error);
@@ -93,7 +121,7 @@ cmd_list (int argc, char **argv)
     json_node_set_array (root, array);
     json_print (root, FALSE);
   } else if (g_variant_n_children (backups) == 0) {
-    printf ("No backups.\n");
+    printf (_ ("No backups.\n"));
   } else {
     print_backup_table (backups);
   }
@@ -102,38 +130,72 @@ cmd_list (int argc, char **argv)
 
 /* --- inspect -------------------------------------------------------------- */
 
+enum { F_NAME, F_VERSION, F_CREATED, F_PROCESS, F_HOST, F_SIZE, F_COMPONENTS, N_FIELDS };
+
+static void
+print_components (GVariant *components)
+{
+  gsize n = components != NULL ? g_variant_n_children (components) : 0;
+  g_autoptr (GPtrArray) counts = g_ptr_array_new_with_free_func (g_free);
+  int count_width = 0;
+
+  for (gsize i = 0; i < n; i++) {
+    g_autoptr (GVariant) component = NULL;
+    guint32 files;
+
+    g_variant_get_child (components, i, "(&s@a{sv})", NULL, &component);
+    files = dict_uint32 (component, "files", 0);
+    g_ptr_array_add (counts, g_strdup_printf (ngettext ("%6u file", "%6u files", files), files));
+    count_width = MAX (count_width, (int) g_utf8_strlen (counts->pdata[i], -1));
+  }
+  for (gsize i = 0; i < n; i++) {
+    const char *id;
+    g_autoptr (GVariant) component = NULL;
+    g_autofree char *bytes = NULL;
+
+    g_variant_get_child (components, i, "(&s@a{sv})", &id, &component);
+    bytes = format_size (dict_uint64 (component, "bytes", 0));
+    fputs ("  ", stdout);
+    print_cell (stdout, id, 16);
+    fputc (' ', stdout);
+    print_cell (stdout, message_component_label (id, dict_string (component, "label", "")), 26);
+    fputc (' ', stdout);
+    print_cell (stdout, counts->pdata[i], count_width);
+    printf (" %10s\n", bytes);
+  }
+}
+
 static void
 print_inspection (GVariant *info)
 {
+  const char *labels[N_FIELDS] = { _ ("Name:"), _ ("Version:"), _ ("Created:"),   _ ("Process:"),
+                                   _ ("Host:"), _ ("Size:"),    _ ("Components:") };
+  int width = fields_width (labels, N_FIELDS);
   g_autofree char *created = format_local_time ((gint64) dict_uint64 (info, "created", 0));
   g_autofree char *size = format_size (dict_uint64 (info, "size", 0));
+  g_autofree char *version = NULL;
+  g_autofree char *host = NULL;
   g_autoptr (GVariant) components
       = g_variant_lookup_value (info, "components", G_VARIANT_TYPE ("a(sa{sv})"));
   const char *ip = dict_string (info, "ip-address", NULL);
 
-  printf ("Name:        %s\n", dict_string (info, "name", ""));
-  printf ("Version:     %s (installed: %s; %s)\n", dict_string (info, "version", ""),
-          dict_string (info, "installed-version", "unknown"),
-          dict_boolean (info, "compatible", FALSE) ? "can be restored here"
-                                                   : "too new to be restored here");
-  printf ("Created:     %s\n", created);
-  printf ("Process:     %s\n", dict_string (info, "process", ""));
-  printf ("Host:        %s%s%s%s\n", dict_string (info, "hostname", ""), ip != NULL ? " (" : "",
-          ip != NULL ? ip : "", ip != NULL ? ")" : "");
-  printf ("Size:        %s\n", size);
-  printf ("Components:\n");
-  for (gsize i = 0; components != NULL && i < g_variant_n_children (components); i++) {
-    const char *id;
-    g_autoptr (GVariant) component = NULL;
-    g_autofree char *bytes = NULL;
-    guint32 files;
-
-    g_variant_get_child (components, i, "(&s@a{sv})", &id, &component);
-    bytes = format_size (dict_uint64 (component, "bytes", 0));
-    files = dict_uint32 (component, "files", 0);
-    printf ("  %-16s %-26s %6u file%s %10s\n", id, dict_string (component, "label", ""), files,
-            files == 1 ? " " : "s", bytes);
-  }
+  /* TRANSLATORS: the backup's version, the installed one, and whether
+   * the backup can be restored here */
+  version = g_strdup_printf (_ ("%s (installed: %s; %s)"), dict_string (info, "version", ""),
+                             dict_string (info, "installed-version", _ ("unknown")),
+                             dict_boolean (info, "compatible", FALSE)
+                                 ? _ ("can be restored here")
+                                 : _ ("too new to be restored here"));
+  host = ip != NULL ? g_strdup_printf ("%s (%s)", dict_string (info, "hostname", ""), ip)
+                    : g_strdup (dict_string (info, "hostname", ""));
+  print_field (stdout, width, labels[F_NAME], dict_string (info, "name", ""));
+  print_field (stdout, width, labels[F_VERSION], version);
+  print_field (stdout, width, labels[F_CREATED], created);
+  print_field (stdout, width, labels[F_PROCESS], dict_string (info, "process", ""));
+  print_field (stdout, width, labels[F_HOST], host);
+  print_field (stdout, width, labels[F_SIZE], size);
+  printf ("%s\n", labels[F_COMPONENTS]);
+  print_components (components);
 }
 
 static JsonNode *
@@ -169,10 +231,11 @@ cmd_inspect (int argc, char **argv)
   g_autoptr (GVariant) info = NULL;
   int status;
 
-  if (!cli_parse ("inspect", "NAME", "Shows what a backup holds.", entries, TRUE, &argc, &argv))
+  if (!cli_parse ("inspect", "NAME", N_ ("Shows what a backup holds."), entries, TRUE, &argc,
+                  &argv))
     return EXIT_USAGE;
   if (argc != 2)
-    return cli_usage_error ("inspect", "expected one backup NAME");
+    return cli_usage_error ("inspect", _ ("expected one backup NAME"));
   if ((bus = cli_connect ("inspect", &status)) == NULL)
     return status;
   reply = bus_call (bus, SERVICE_PATH, SERVICE_INTERFACE, "Inspect", g_variant_new ("(s)", argv[1]),
@@ -202,12 +265,12 @@ components_from_options (const char *command, char **options, GPtrArray *out)
       const char *id = g_strstrip (ids[j]);
 
       if (*id == '\0') {
-        cli_usage_error (command, "--component: empty component id in \"%s\"", options[i]);
+        cli_usage_error (command, _ ("--component: empty component id in \"%s\""), options[i]);
         return FALSE;
       }
       for (guint k = 0; k < out->len; k++)
         if (strcmp (out->pdata[k], id) == 0) {
-          cli_usage_error (command, "--component: %s is named twice", id);
+          cli_usage_error (command, _ ("--component: %s is named twice"), id);
           return FALSE;
         }
       g_ptr_array_add (out, g_strdup (id));
@@ -217,43 +280,74 @@ components_from_options (const char *command, char **options, GPtrArray *out)
 }
 
 static void
-print_list (FILE *out, const char *title, char **items)
+print_findings (FILE *out, const char *title, GPtrArray *findings)
 {
-  if (items[0] == NULL)
+  if (findings->len == 0)
     return;
-  fprintf (out, "%s:\n", title);
-  for (guint i = 0; items[i] != NULL; i++)
-    fprintf (out, "  - %s\n", items[i]);
+  fprintf (out, "%s\n", title);
+  for (guint i = 0; i < findings->len; i++)
+    fprintf (out, "  - %s\n", (const char *) findings->pdata[i]);
 }
+
+/* "core, announcements", with their labels in another language than
+ * English: "core (Kerndaten), announcements (Voicemail-Ansagen)" */
+static char *
+component_list (char **ids)
+{
+  g_autoptr (GString) text = g_string_new ("");
+
+  for (guint i = 0; ids[i] != NULL; i++) {
+    const char *label = message_component (ids[i]);
+
+    g_string_append_printf (text, "%s%s", i > 0 ? ", " : "", ids[i]);
+    if (label != NULL)
+      g_string_append_printf (text, " (%s)", label);
+  }
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+enum { P_BACKUP, P_VERSION, P_COMPONENTS, P_SPACE, P_USERS, P_CALLS, N_PREFLIGHT_FIELDS };
 
 void
 print_preflight_report (FILE *out, const char *name, GVariant *report)
 {
+  const char *labels[N_PREFLIGHT_FIELDS]
+      = { _ ("Backup:"),     _ ("Version check:"),   _ ("Components:"),
+          _ ("Disk space:"), _ ("Logged-in users:"), _ ("Active calls:") };
+  int width = fields_width (labels, N_PREFLIGHT_FIELDS);
   g_auto (GStrv) components = dict_dup_strv (report, "components");
-  g_auto (GStrv) warnings = dict_dup_strv (report, "warnings");
-  g_auto (GStrv) blockers = dict_dup_strv (report, "blockers");
-  g_autofree char *joined = g_strjoinv (", ", components);
+  g_autoptr (GPtrArray) warnings = message_findings (report, "warning");
+  g_autoptr (GPtrArray) blockers = message_findings (report, "blocker");
+  g_autofree char *joined = component_list (components);
   g_autofree char *required = format_size (dict_uint64 (report, "bytes-required", 0));
   g_autofree char *available = format_size (dict_uint64 (report, "bytes-available", 0));
-  gboolean known = dict_boolean (report, "sessions-known", FALSE);
+  g_autofree char *version = NULL;
+  g_autofree char *space = NULL;
+  g_autofree char *users = NULL;
+  g_autofree char *calls = NULL;
 
-  fprintf (out, "Backup:           %s\n", name);
-  fprintf (out, "Version check:    backup %s, installed %s: %s\n",
-           dict_string (report, "backup-version", "?"),
-           dict_string (report, "installed-version", "?"),
-           dict_boolean (report, "compatible", FALSE) ? "compatible"
-                                                      : "NOT compatible (backup is newer)");
-  fprintf (out, "Components:       %s\n", joined);
-  fprintf (out, "Disk space:       %s needed, %s available\n", required, available);
-  if (known) {
-    fprintf (out, "Logged-in users:  %u\n", dict_uint32 (report, "logged-in-users", 0));
-    fprintf (out, "Active calls:     %u\n", dict_uint32 (report, "active-calls", 0));
+  /* TRANSLATORS: the backup's version, the installed one, and the verdict */
+  version = g_strdup_printf (
+      _ ("backup %s, installed %s: %s"), dict_string (report, "backup-version", "?"),
+      dict_string (report, "installed-version", "?"),
+      dict_boolean (report, "compatible", FALSE) ? _ ("compatible")
+                                                 : _ ("NOT compatible (backup is newer)"));
+  space = g_strdup_printf (_ ("%s needed, %s available"), required, available);
+  if (dict_boolean (report, "sessions-known", FALSE)) {
+    users = g_strdup_printf ("%u", dict_uint32 (report, "logged-in-users", 0));
+    calls = g_strdup_printf ("%u", dict_uint32 (report, "active-calls", 0));
   } else {
-    fprintf (out, "Logged-in users:  unknown\n");
-    fprintf (out, "Active calls:     unknown\n");
+    users = g_strdup (_ ("unknown"));
+    calls = g_strdup (_ ("unknown"));
   }
-  print_list (out, "Warnings", warnings);
-  print_list (out, "Blockers", blockers);
+  print_field (out, width, labels[P_BACKUP], name);
+  print_field (out, width, labels[P_VERSION], version);
+  print_field (out, width, labels[P_COMPONENTS], joined);
+  print_field (out, width, labels[P_SPACE], space);
+  print_field (out, width, labels[P_USERS], users);
+  print_field (out, width, labels[P_CALLS], calls);
+  print_findings (out, _ ("Warnings:"), warnings);
+  print_findings (out, _ ("Blockers:"), blockers);
 }
 
 JsonNode *
@@ -272,8 +366,8 @@ cmd_preflight (int argc, char **argv)
   gboolean ignore_ip = FALSE;
   const GOptionEntry entries[] = {
     { "component", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &component_options,
-      "Only these components (comma-separated, repeatable; default: all)", "ID,..." },
-    { "ignore-ip", 0, 0, G_OPTION_ARG_NONE, &ignore_ip, "Keep this machine's network settings",
+      N_ ("Only these components (comma-separated, repeatable; default: all)"), "ID,..." },
+    { "ignore-ip", 0, 0, G_OPTION_ARG_NONE, &ignore_ip, N_ ("Keep this machine's network settings"),
       NULL },
     { NULL },
   };
@@ -285,11 +379,12 @@ cmd_preflight (int argc, char **argv)
   GVariantBuilder options;
   int status;
 
-  if (!cli_parse ("preflight", "NAME", "Shows what restoring a backup would do, without doing it.",
-                  entries, TRUE, &argc, &argv))
+  if (!cli_parse ("preflight", "NAME",
+                  N_ ("Shows what restoring a backup would do, without doing it."), entries, TRUE,
+                  &argc, &argv))
     return EXIT_USAGE;
   if (argc != 2)
-    return cli_usage_error ("preflight", "expected one backup NAME");
+    return cli_usage_error ("preflight", _ ("expected one backup NAME"));
   if (!components_from_options ("preflight", component_options, components))
     return EXIT_USAGE;
   if ((bus = cli_connect ("preflight", &status)) == NULL)
@@ -312,8 +407,8 @@ cmd_preflight (int argc, char **argv)
     g_auto (GStrv) blockers = dict_dup_strv (report, "blockers");
 
     print_preflight_report (stdout, argv[1], report);
-    printf (blockers[0] == NULL ? "\nA restore of %s can start.\n"
-                                : "\nA restore of %s cannot start.\n",
+    printf (blockers[0] == NULL ? _ ("\nA restore of %s can start.\n")
+                                : _ ("\nA restore of %s cannot start.\n"),
             argv[1]);
   }
   return EXIT_OK;
@@ -344,11 +439,12 @@ cmd_cancel (int argc, char **argv)
   g_autofree char *path = NULL;
   int status;
 
-  if (!cli_parse ("cancel", "JOB", "Cancels a running job, given as its id or its object path.",
-                  entries, TRUE, &argc, &argv))
+  if (!cli_parse ("cancel", "JOB",
+                  N_ ("Cancels a running job, given as its id or its object path."), entries, TRUE,
+                  &argc, &argv))
     return EXIT_USAGE;
   if (argc != 2)
-    return cli_usage_error ("cancel", "expected one JOB");
+    return cli_usage_error ("cancel", _ ("expected one JOB"));
   if (is_job_id (argv[1]))
     path = g_strconcat (JOB_PATH_PREFIX, argv[1], NULL);
   else if (g_str_has_prefix (argv[1], JOB_PATH_PREFIX)
@@ -356,14 +452,14 @@ cmd_cancel (int argc, char **argv)
     path = g_strdup (argv[1]);
   else
     return cli_usage_error ("cancel",
-                            "\"%s\" is not a job: give its id (5c1e0d9a3b7f2e14) or its path "
-                            "(%s5c1e0d9a3b7f2e14)",
+                            _ ("\"%s\" is not a job: give its id (5c1e0d9a3b7f2e14) or its path "
+                               "(%s5c1e0d9a3b7f2e14)"),
                             argv[1], JOB_PATH_PREFIX);
   if ((bus = cli_connect ("cancel", &status)) == NULL)
     return status;
   reply = bus_call (bus, path, JOB_INTERFACE, "Cancel", NULL, BUS_CALL_AUTHORIZE, &error);
   if (reply == NULL)
     return cli_fail ("cancel", error);
-  fprintf (cli_human (), "Job %s is being canceled.\n", bus_job_number (path));
+  fprintf (cli_human (), _ ("Job %s is being canceled.\n"), bus_job_number (path));
   return EXIT_OK;
 }

@@ -1,7 +1,8 @@
 /* exit-status.h: the client's exit statuses, one per error class.
  *
  * The table in exit-status.c is the only place that decides which D-Bus
- * error ends in which status; the man page documents the same table.
+ * error ends in which status (and what it means for people, in their
+ * language); the man page documents the same table.
  * Errors the client reports carry their status as the GError code: errors
  * from the service in a domain named after the D-Bus error
  * (g_quark_to_string (error->domain) is the name), the client's own in
@@ -30,6 +31,11 @@ GQuark client_error_quark (void);
 
 /* The exit status for a D-Bus error name (EXIT_FAILED when unknown). */
 ExitStatus exit_status_for_dbus_error (const char *name);
+
+/* What an error name means, in the user's language: NULL for an unknown
+ * name or when there is no translation (the service's message, English,
+ * says it then). */
+const char *dbus_error_sentence (const char *name);
 
 /* The D-Bus error name an error came with, or "" for the client's own. */
 const char *client_error_dbus_name (const GError *error);

@@ -3,8 +3,10 @@
 
 #include "bus.h"
 #include "cli.h"
+#include "messages.h"
 #include "output.h"
 
+#include <glib/gi18n.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +15,11 @@ enum { COL_FINISHED, COL_OPERATION, COL_BACKUP, COL_RESULT, COL_UID, COL_DOWNTIM
 static void
 print_history_table (GVariant *entries)
 {
-  static const char *const headers[N_COLUMNS]
-      = { "FINISHED", "OPERATION", "BACKUP", "RESULT", "UID", "PBX DOWN" };
+  /* TRANSLATORS: the headers of the history table, in capitals; the last
+   * column says how long the PBX was down */
+  const char *const headers[N_COLUMNS]
+      = { C_ ("history", "FINISHED"), C_ ("history", "OPERATION"), C_ ("history", "BACKUP"),
+          C_ ("history", "RESULT"),   C_ ("history", "UID"),       C_ ("history", "PBX DOWN") };
   gsize n = g_variant_n_children (entries);
   g_autoptr (GPtrArray) cells = g_ptr_array_new_with_free_func (g_free);
   int width[N_COLUMNS];
@@ -25,9 +30,9 @@ print_history_table (GVariant *entries)
     guint64 down = dict_uint64 (entry, "pbx-downtime-ms", G_MAXUINT64);
 
     g_ptr_array_add (cells, format_local_time ((gint64) dict_uint64 (entry, "finished", 0)));
-    g_ptr_array_add (cells, g_strdup (dict_string (entry, "operation", "")));
+    g_ptr_array_add (cells, g_strdup (message_operation (dict_string (entry, "operation", ""))));
     g_ptr_array_add (cells, g_strdup (dict_string (entry, "backup", "")));
-    g_ptr_array_add (cells, g_strdup (dict_string (entry, "result", "")));
+    g_ptr_array_add (cells, g_strdup (message_result (dict_string (entry, "result", ""))));
     g_ptr_array_add (cells, uid == G_MAXUINT32 ? g_strdup ("-") : g_strdup_printf ("%u", uid));
     g_ptr_array_add (cells, down == G_MAXUINT64 ? g_strdup ("-") : format_duration_ms (down));
   }
@@ -39,10 +44,18 @@ print_history_table (GVariant *entries)
     const char *undo = dict_string (entry, "pre-restore-backup", NULL);
 
     table_print_row (stdout, (const char *const *) cells->pdata + i * N_COLUMNS, N_COLUMNS, width);
-    if (message[0] != '\0')
-      printf ("    %s\n", message);
+    if (message[0] != '\0') {
+      g_autofree char *text = cli_error_text (dict_string (entry, "error-name", ""), message);
+      g_autofree char *indented = NULL;
+      g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+
+      indented = g_strjoinv ("\n    ", lines);
+      printf ("    %s\n", indented);
+    }
     if (undo != NULL)
-      printf ("    undo: restore %s\n", undo);
+      /* TRANSLATORS: the command that undoes a restore: "restore" and the
+       * name stay as they are */
+      printf (_ ("    undo: restore %s\n"), undo);
   }
 }
 
@@ -52,7 +65,7 @@ cmd_history (int argc, char **argv)
   int limit = 20;
   const GOptionEntry entries[]
       = { { "limit", 'n', 0, G_OPTION_ARG_INT, &limit,
-            "Show the newest N entries (default 20; 0: all that are kept)", "N" },
+            N_ ("Show the newest N entries (default 20; 0: all that are kept)"), "N" },
           { NULL } };
   g_autoptr (Bus) bus = NULL;
   g_autoptr (GError) error = NULL;
@@ -60,13 +73,13 @@ cmd_history (int argc, char **argv)
   g_autoptr (GVariant) list = NULL;
   int status;
 
-  if (!cli_parse ("history", "", "Shows what uploads and restores did, newest first.", entries,
+  if (!cli_parse ("history", "", N_ ("Shows what uploads and restores did, newest first."), entries,
                   TRUE, &argc, &argv))
     return EXIT_USAGE;
   if (argc != 1)
-    return cli_usage_error ("history", "unexpected argument \"%s\"", argv[1]);
+    return cli_usage_error ("history", _ ("unexpected argument \"%s\""), argv[1]);
   if (limit < 0)
-    return cli_usage_error ("history", "--limit must be 0 or more, not %d", limit);
+    return cli_usage_error ("history", _ ("--limit must be 0 or more, not %d"), limit);
   if ((bus = cli_connect ("history", &status)) == NULL)
     return status;
   reply = bus_call (bus, SERVICE_PATH, SERVICE_INTERFACE, "GetHistory",
@@ -86,7 +99,7 @@ cmd_history (int argc, char **argv)
     json_node_set_array (root, array);
     json_print (root, FALSE);
   } else if (g_variant_n_children (list) == 0) {
-    printf ("No uploads or restores yet.\n");
+    printf (_ ("No uploads or restores yet.\n"));
   } else {
     print_history_table (list);
   }

@@ -5,6 +5,7 @@
 #include "exit-status.h"
 
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,9 +83,10 @@ on_signal (DBusMessage *message, gpointer user_data)
   if (follow->outcome != NULL || follow->error != NULL)
     return;
   if (dbus_message_is_signal (message, DBUS_INTERFACE_LOCAL, "Disconnected")) {
+    /* TRANSLATORS: %s (job %s): "the restore of NAME (job 5c1e0d9a3b7f2e14)" */
     g_set_error (&follow->error, CLIENT_ERROR, EXIT_UNAVAILABLE,
-                 "Lost the connection to the bus while the %s (job %s) was running; "
-                 "its outcome is unknown",
+                 _ ("Lost the connection to the bus while %s (job %s) was running; "
+                    "its outcome is unknown"),
                  follow->what, bus_job_number (follow->path));
     stop (follow);
   } else if (dbus_message_is_signal (message, DBUS_INTERFACE_DBUS, "NameOwnerChanged")
@@ -93,8 +95,8 @@ on_signal (DBusMessage *message, gpointer user_data)
              && strcmp (name, SERVICE_NAME) == 0
              && strcmp (old_owner, bus_service_owner (follow->bus)) == 0) {
     g_set_error (&follow->error, CLIENT_ERROR, EXIT_UNAVAILABLE,
-                 "The backup service went away while the %s (job %s) was running; see its "
-                 "log (journalctl -u starface-backupd) for what became of it",
+                 _ ("The backup service went away while %s (job %s) was running; see its "
+                    "log (journalctl -u starface-backupd) for what became of it"),
                  follow->what, bus_job_number (follow->path));
     stop (follow);
   } else if (dbus_message_is_signal (message, SERVICE_INTERFACE, "Progress")
@@ -139,7 +141,7 @@ check_state (Follow *follow)
       strcmp (state, "done") == 0       ? ""
       : strcmp (state, "canceled") == 0 ? "de.starface.Backup.Error.Canceled"
                                         : "de.starface.Backup.Error.Failed",
-      strcmp (state, "done") == 0 ? "" : "The job ended before its outcome could be received");
+      strcmp (state, "done") == 0 ? "" : _ ("The job ended before its outcome could be received"));
   stop (follow);
 }
 
@@ -160,10 +162,12 @@ request_cancel (Follow *follow)
   reply = bus_call (follow->bus, follow->path, JOB_INTERFACE, "Cancel", NULL, BUS_CALL_AUTHORIZE,
                     &error);
   if (reply == NULL) {
-    g_printerr ("%s: could not cancel the %s: %s\n", PROGRAM, follow->what, error->message);
+    g_autofree char *text = cli_error_text (client_error_dbus_name (error), error->message);
+
+    g_printerr (_ ("%s: could not cancel %s: %s\n"), PROGRAM, follow->what, text);
     return;
   }
-  g_printerr ("%s: canceling the %s (job %s)…\n", PROGRAM, follow->what,
+  g_printerr (_ ("%s: canceling %s (job %s)…\n"), PROGRAM, follow->what,
               bus_job_number (follow->path));
   follow->cancel_sent = TRUE;
 }
@@ -187,10 +191,14 @@ on_answer (int fd, GIOCondition condition, gpointer user_data)
 
   follow->stdin_source = 0;
   end_prompt (follow);
-  if (n > 0 && (answer[0] == 'y' || answer[0] == 'Y'))
-    request_cancel (follow);
-  else
-    g_printerr ("%s: the %s goes on\n", PROGRAM, follow->what);
+  if (n > 0) {
+    answer[n] = '\0';
+    if (cli_is_yes (answer)) {
+      request_cancel (follow);
+      return G_SOURCE_REMOVE;
+    }
+  }
+  g_printerr (_ ("%s: %s goes on\n"), PROGRAM, follow->what);
   return G_SOURCE_REMOVE;
 }
 
@@ -206,12 +214,12 @@ on_interrupt (gpointer user_data)
     request_cancel (follow);
   } else if (follow->cancel_sent) {
     g_set_error (&follow->error, CLIENT_ERROR, EXIT_CANCELED,
-                 "Stopped waiting for the %s (job %s) to end", follow->what,
+                 _ ("Stopped waiting for %s (job %s) to end"), follow->what,
                  bus_job_number (follow->path));
     stop (follow);
   } else if (isatty (STDIN_FILENO)) {
     progress_interrupt (follow->progress);
-    g_printerr ("Cancel the %s (job %s)? [y/N] ", follow->what, bus_job_number (follow->path));
+    g_printerr (_ ("Cancel %s (job %s)? [y/N] "), follow->what, bus_job_number (follow->path));
     follow->prompting = TRUE;
     follow->stdin_source = g_unix_fd_add (STDIN_FILENO, G_IO_IN | G_IO_HUP, on_answer, follow);
   } else {

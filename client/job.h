@@ -26,7 +26,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (JobOutcome, job_outcome_free)
  * name changing owner. */
 gboolean job_subscribe (Bus *bus, GError **error);
 
-/* what names the job for people ("restore of New.sar").  Fails with
+/* what names the job for people, in the middle of a sentence ("the
+ * restore of New.sar", message_job_title()).  Fails with
  * EXIT_UNAVAILABLE when the service (or the bus) goes away, and with
  * EXIT_CANCELED when the user stops waiting. */
 JobOutcome *job_follow (Bus *bus, const char *path, const char *what, Progress *progress,

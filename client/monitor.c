@@ -4,9 +4,11 @@
 #include "cli.h"
 #include "job.h"
 #include "marshal.h"
+#include "messages.h"
 #include "output.h"
 
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,7 +16,7 @@
 typedef struct {
   Bus *bus;
   GMainLoop *loop;
-  GHashTable *jobs; /* path -> "operation of backup" */
+  GHashTable *jobs; /* path -> "restore of NAME", message_job_title() */
   int status;
 } Monitor;
 
@@ -77,7 +79,7 @@ job_title (Monitor *monitor, const char *path)
 {
   const char *title = g_hash_table_lookup (monitor->jobs, path);
 
-  return title != NULL ? title : "job";
+  return title != NULL ? title : _ ("job");
 }
 
 /* Announces a job the first time it is seen. */
@@ -95,12 +97,14 @@ know_job (Monitor *monitor, const char *path)
   backup = dict_string (props, "Backup", "");
   state = dict_string (props, "State", "unknown");
   g_hash_table_insert (monitor->jobs, g_strdup (path),
-                       g_strdup_printf ("%s of %s", operation, backup));
+                       message_job_title (operation, backup, FALSE));
   builder = begin_event ("job", path);
   add_string (builder, "operation", operation);
   add_string (builder, "backup", backup);
   add_string (builder, "state", state);
-  end_event (builder, "job %s: %s of %s (%s)", bus_job_number (path), operation, backup, state);
+  /* TRANSLATORS: job ID: "restore of NAME" (its state: running, done...) */
+  end_event (builder, _ ("job %s: %s (%s)"), bus_job_number (path), job_title (monitor, path),
+             message_result (state));
 }
 
 static void
@@ -117,7 +121,7 @@ know_jobs (Monitor *monitor, GVariant *paths)
 static void
 on_progress (Monitor *monitor, GVariant *args)
 {
-  const char *path, *stage, *message;
+  const char *path, *stage, *message, *label;
   guint32 percent;
   JsonBuilder *builder;
 
@@ -128,8 +132,15 @@ on_progress (Monitor *monitor, GVariant *args)
   json_builder_add_int_value (builder, percent);
   add_string (builder, "stage", stage);
   add_string (builder, "message", message);
-  end_event (builder, "job %s (%s): %3u%% %s%s%s", bus_job_number (path), job_title (monitor, path),
-             percent, stage, *message != '\0' ? ": " : "", message);
+  /* the stage in the user's language, or the stage id and the message */
+  label = message_stage (stage);
+  if (label != NULL) {
+    stage = label;
+    message = "";
+  }
+  /* TRANSLATORS: job ID (restore of NAME): percent stage[: message] */
+  end_event (builder, _ ("job %s (%s): %3u%% %s%s%s"), bus_job_number (path),
+             job_title (monitor, path), percent, stage, *message != '\0' ? ": " : "", message);
 }
 
 static void
@@ -137,6 +148,7 @@ on_finished (Monitor *monitor, GVariant *args)
 {
   const char *path, *result, *name, *message;
   JsonBuilder *builder;
+  g_autofree char *text = NULL;
 
   g_variant_get (args, "(&o&s&s&s)", &path, &result, &name, &message);
   know_job (monitor, path);
@@ -144,8 +156,10 @@ on_finished (Monitor *monitor, GVariant *args)
   add_string (builder, "result", result);
   add_string (builder, "error", name);
   add_string (builder, "message", message);
-  end_event (builder, "job %s (%s): %s%s%s", bus_job_number (path), job_title (monitor, path),
-             result, *message != '\0' ? ": " : "", message);
+  text = cli_error_text (name, message);
+  /* TRANSLATORS: job ID (restore of NAME): result[: why] */
+  end_event (builder, _ ("job %s (%s): %s%s%s"), bus_job_number (path), job_title (monitor, path),
+             message_result (result), *text != '\0' ? ": " : "", text);
 }
 
 static void
@@ -159,13 +173,13 @@ on_owner_changed (Monitor *monitor, GVariant *args)
   if (*old_owner != '\0') {
     /* job numbers start again with the next instance */
     g_hash_table_remove_all (monitor->jobs);
-    end_event (begin_event ("service-stopped", NULL), "the backup service stopped");
+    end_event (begin_event ("service-stopped", NULL), "%s", _ ("the backup service stopped"));
   }
   if (*new_owner != '\0') {
     g_autoptr (GVariant) props = NULL;
     g_autoptr (GVariant) jobs = NULL;
 
-    end_event (begin_event ("service-started", NULL), "the backup service started");
+    end_event (begin_event ("service-started", NULL), "%s", _ ("the backup service started"));
     props = bus_get_all (monitor->bus, SERVICE_PATH, SERVICE_INTERFACE, NULL);
     if (props != NULL)
       jobs = g_variant_lookup_value (props, "Jobs", G_VARIANT_TYPE_OBJECT_PATH_ARRAY);
@@ -181,7 +195,7 @@ on_signal (DBusMessage *message, gpointer user_data)
   g_autoptr (GVariant) args = NULL;
 
   if (dbus_message_is_signal (message, DBUS_INTERFACE_LOCAL, "Disconnected")) {
-    g_printerr ("%s monitor: lost the connection to the bus\n", PROGRAM);
+    g_printerr (_ ("%s monitor: lost the connection to the bus\n"), PROGRAM);
     monitor->status = EXIT_UNAVAILABLE;
     g_main_loop_quit (monitor->loop);
     return;
@@ -231,11 +245,11 @@ cmd_monitor (int argc, char **argv)
   int status;
 
   if (!cli_parse ("monitor", "",
-                  "Shows the progress of every job of the service until interrupted (Ctrl-C).",
+                  N_ ("Shows the progress of every job of the service until interrupted (Ctrl-C)."),
                   entries, TRUE, &argc, &argv))
     return EXIT_USAGE;
   if (argc != 1)
-    return cli_usage_error ("monitor", "unexpected argument \"%s\"", argv[1]);
+    return cli_usage_error ("monitor", _ ("unexpected argument \"%s\""), argv[1]);
   if ((bus = cli_connect ("monitor", &status)) == NULL)
     return status;
   if (!job_subscribe (bus, &error)

@@ -1,6 +1,8 @@
 /* output.c: formatting, JSON and progress. */
 #include "output.h"
 
+#include "messages.h"
+
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -137,17 +139,22 @@ terminal_columns (FILE *out)
   return 80;
 }
 
+/* With a translation, the stage's name in the user's language stands for
+ * the stage and the service's (English) message; without one, the stage id
+ * and the message. */
 static void
 draw_bar (Progress *progress)
 {
   g_autoptr (GString) line = g_string_new ("\r[");
   guint filled = progress->percent * BAR_WIDTH / 100;
+  const char *label = message_stage (progress->stage);
   glong room;
 
   for (guint i = 0; i < BAR_WIDTH; i++)
     g_string_append_c (line, i < filled ? '#' : '-');
-  g_string_append_printf (line, "] %3u%% %s", progress->percent, progress->stage);
-  if (progress->message[0] != '\0')
+  g_string_append_printf (line, "] %3u%% %s", progress->percent,
+                          label != NULL ? label : progress->stage);
+  if (label == NULL && progress->message[0] != '\0')
     g_string_append_printf (line, ": %s", progress->message);
   /* one line, never wrapping: the next \r must return to its start */
   room = terminal_columns (progress->out) - 1;
@@ -178,9 +185,11 @@ progress_update (Progress *progress, guint percent, const char *stage, const cha
   if (progress->bar) {
     draw_bar (progress);
   } else {
-    g_autofree char *text
-        = g_strdup_printf ("%u %s%s%s", progress->percent, progress->stage,
-                           progress->message[0] != '\0' ? " " : "", progress->message);
+    /* "percent stage-id text": the id stays for scripts that read it */
+    const char *label = message_stage (progress->stage);
+    const char *after = label != NULL ? label : progress->message;
+    g_autofree char *text = g_strdup_printf ("%u %s%s%s", progress->percent, progress->stage,
+                                             after[0] != '\0' ? " " : "", after);
 
     if (g_strcmp0 (text, progress->last_line) != 0) {
       fprintf (progress->out, "%s\n", text);
@@ -238,5 +247,23 @@ table_print_row (FILE *out, const char *const *row, int n_columns, const int *wi
 {
   for (int c = 0; c < n_columns; c++)
     print_cell (out, row[c], c + 1 < n_columns ? width[c] + 2 : 0);
+  fputc ('\n', out);
+}
+
+int
+fields_width (const char *const *labels, int n)
+{
+  int width = 0;
+
+  for (int i = 0; i < n; i++)
+    width = MAX (width, (int) g_utf8_strlen (labels[i], -1));
+  return width + 2;
+}
+
+void
+print_field (FILE *out, int width, const char *label, const char *value)
+{
+  print_cell (out, label, width);
+  fputs (value, out);
   fputc ('\n', out);
 }

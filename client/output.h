@@ -1,6 +1,8 @@
 /* output.h: how the client shows things: sizes, times, a{sv} lookups,
  * JSON, and the one progress reporter (a bar on a terminal, plain
- * "percent stage message" lines otherwise).
+ * "percent stage message" lines otherwise; with a translation the stage's
+ * name in the user's language takes the place of the service's English
+ * message).
  */
 #pragma once
 
@@ -19,6 +21,11 @@ char **dict_dup_strv (GVariant *dict, const char *key);
 
 /* Prints text padded with spaces to width characters (not bytes). */
 void print_cell (FILE *out, const char *text, int width);
+
+/* Lines of "Label:  value" with the values in one column: the width of
+ * the widest label and two spaces. */
+int fields_width (const char *const *labels, int n);
+void print_field (FILE *out, int width, const char *label, const char *value);
 
 /* A table: cells holds n_columns strings per row, row after row; width
  * gets each column's width (the widest of its header and cells). */

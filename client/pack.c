@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glib/gi18n.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,13 +118,13 @@ find_components (const char *dir, char **only, GError **error)
     struct stat st;
 
     if (lstat (path, &st) < 0) {
-      backup_error_set_errno (error, errno, "component directory %s", path);
+      backup_error_set_errno (error, errno, _ ("component directory %s"), path);
       return NULL;
     }
     if (!S_ISDIR (st.st_mode)) {
       g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
-                   "%s is not a directory: %s must hold one directory per component and "
-                   "nothing else",
+                   _ ("%s is not a directory: %s must hold one directory per component and "
+                      "nothing else"),
                    path, dir);
       return NULL;
     }
@@ -131,8 +132,8 @@ find_components (const char *dir, char **only, GError **error)
       return NULL;
     for (guint j = 0; j < components->len; j++)
       if (strcmp (((SarPackComponent *) g_ptr_array_index (components, j))->id, id) == 0) {
-        g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS, "component %s is named twice",
-                     id);
+        g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
+                     _ ("component %s is named twice"), id);
         return NULL;
       }
     component = g_new0 (SarPackComponent, 1);
@@ -142,7 +143,7 @@ find_components (const char *dir, char **only, GError **error)
     g_ptr_array_add (components, component);
   }
   if (components->len == 0) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s holds no component directories",
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, _ ("%s holds no component directories"),
                  dir);
     return NULL;
   }
@@ -156,11 +157,11 @@ fsync_directory (const char *dir, GError **error)
   int ret;
 
   if (fd < 0)
-    return backup_error_set_errno (error, errno, "opening %s", dir);
+    return backup_error_set_errno (error, errno, _ ("opening %s"), dir);
   ret = fsync (fd);
   close (fd);
   if (ret < 0)
-    return backup_error_set_errno (error, errno, "syncing %s", dir);
+    return backup_error_set_errno (error, errno, _ ("syncing %s"), dir);
   return TRUE;
 }
 
@@ -170,16 +171,16 @@ publish (const char *temp, const char *path, gboolean force, GError **error)
 {
   if (force) {
     if (rename (temp, path) < 0)
-      return backup_error_set_errno (error, errno, "renaming %s to %s", temp, path);
+      return backup_error_set_errno (error, errno, _ ("renaming %s to %s"), temp, path);
   } else if (renameat2 (AT_FDCWD, temp, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
     if (errno == EEXIST) {
       g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_ALREADY_EXISTS,
-                   "%s already exists; use --force to replace it", path);
+                   _ ("%s already exists; use --force to replace it"), path);
       return FALSE;
     }
     /* File systems without RENAME_NOREPLACE: link() does not replace. */
     if (errno != EINVAL || link (temp, path) < 0)
-      return backup_error_set_errno (error, errno, "renaming %s to %s", temp, path);
+      return backup_error_set_errno (error, errno, _ ("renaming %s to %s"), temp, path);
     unlink (temp);
   }
   return TRUE;
@@ -197,13 +198,13 @@ pack_to (const SarPackSpec *spec, const char *path, gboolean force, GError **err
 
   fd = g_mkstemp_full (temp, O_RDWR | O_CLOEXEC, 0666);
   if (fd < 0)
-    return backup_error_set_errno (error, errno, "creating a temporary file in %s", dir);
+    return backup_error_set_errno (error, errno, _ ("creating a temporary file in %s"), dir);
   watch_temp (temp);
   ok = sar_pack (spec, fd, NULL, error);
   if (ok && fsync (fd) < 0)
-    ok = backup_error_set_errno (error, errno, "writing %s", temp);
+    ok = backup_error_set_errno (error, errno, _ ("writing %s"), temp);
   if (close (fd) < 0 && ok)
-    ok = backup_error_set_errno (error, errno, "writing %s", temp);
+    ok = backup_error_set_errno (error, errno, _ ("writing %s"), temp);
   ok = ok && publish (temp, path, force, error);
   if (!ok)
     unlink (temp);
@@ -224,18 +225,19 @@ cmd_pack (int argc, char **argv)
   gboolean force = FALSE;
   const GOptionEntry entries[] = {
     { "version", 0, 0, G_OPTION_ARG_STRING, &version,
-      "STARFACE version the data comes from (required)", "V" },
-    { "process", 0, 0, G_OPTION_ARG_STRING, &process, "Backup process name (default: manual)",
+      N_ ("STARFACE version the data comes from (required)"), "V" },
+    { "process", 0, 0, G_OPTION_ARG_STRING, &process, N_ ("Backup process name (default: manual)"),
       "P" },
-    { "hostname", 0, 0, G_OPTION_ARG_STRING, &hostname, "Host name (default: this host's)", "H" },
-    { "ip-address", 0, 0, G_OPTION_ARG_STRING, &ip_address, "IP address of the PBX", "A" },
+    { "hostname", 0, 0, G_OPTION_ARG_STRING, &hostname, N_ ("Host name (default: this host's)"),
+      "H" },
+    { "ip-address", 0, 0, G_OPTION_ARG_STRING, &ip_address, N_ ("IP address of the PBX"), "A" },
     { "created", 0, 0, G_OPTION_ARG_STRING, &created_text,
-      "Creation time, ISO 8601 with time zone (default: now)", "TIME" },
-    { "compression", 0, 0, G_OPTION_ARG_STRING, &compression_text, "zstd (default), gzip or none",
-      "METHOD" },
+      N_ ("Creation time, ISO 8601 with time zone (default: now)"), "TIME" },
+    { "compression", 0, 0, G_OPTION_ARG_STRING, &compression_text,
+      N_ ("zstd (default), gzip or none"), "METHOD" },
     { "component", 0, 0, G_OPTION_ARG_STRING_ARRAY, &only,
-      "Pack only this sub-directory of DIR (repeatable)", "ID" },
-    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace an existing backup file", NULL },
+      N_ ("Pack only this sub-directory of DIR (repeatable)"), "ID" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, N_ ("Replace an existing backup file"), NULL },
     { NULL },
   };
   g_autoptr (GPtrArray) components = NULL;
@@ -244,17 +246,17 @@ cmd_pack (int argc, char **argv)
   SarPackSpec spec = { 0 };
 
   if (!cli_parse ("pack", "DIR OUT.sar",
-                  "Packs DIR, which holds one directory per component, into a backup file.\n"
-                  "If OUT.sar is a directory, the file is named after the process and time.",
+                  N_ ("Packs DIR, which holds one directory per component, into a backup file.\n"
+                      "If OUT.sar is a directory, the file is named after the process and time."),
                   entries, FALSE, &argc, &argv))
     return EXIT_USAGE;
   if (argc != 3)
-    return cli_usage_error ("pack", "expected DIR and OUT.sar");
+    return cli_usage_error ("pack", _ ("expected DIR and OUT.sar"));
   if (version == NULL)
     return cli_usage_error ("pack",
-                            "--version is required: the STARFACE version the data comes from");
+                            _ ("--version is required: the STARFACE version the data comes from"));
   if (!parse_compression (compression_text, &spec.compression))
-    return cli_usage_error ("pack", "unknown compression \"%s\": use zstd, gzip or none",
+    return cli_usage_error ("pack", _ ("unknown compression \"%s\": use zstd, gzip or none"),
                             compression_text);
   if (only != NULL)
     for (guint i = 0; only[i] != NULL; i++)
@@ -265,8 +267,8 @@ cmd_pack (int argc, char **argv)
 
     if (created == NULL)
       return cli_usage_error ("pack",
-                              "--created: \"%s\" is not an ISO 8601 time with a time zone, "
-                              "such as 2026-11-20T02:00:00Z",
+                              _ ("--created: \"%s\" is not an ISO 8601 time with a time zone, "
+                                 "such as 2026-11-20T02:00:00Z"),
                               created_text);
     spec.created = g_date_time_to_unix (created);
   } else {
@@ -289,7 +291,10 @@ cmd_pack (int argc, char **argv)
     out = g_strdup (argv[2]);
   }
   if (!force && g_file_test (out, G_FILE_TEST_EXISTS)) {
-    g_printerr ("%s pack: %s already exists; use --force to replace it\n", PROGRAM, out);
+    g_autofree char *message
+        = g_strdup_printf (_ ("%s already exists; use --force to replace it"), out);
+
+    g_printerr ("%s pack: %s\n", PROGRAM, message);
     return EXIT_FAILED;
   }
 

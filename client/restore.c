@@ -4,10 +4,12 @@
 #include "cli.h"
 #include "job.h"
 #include "marshal.h"
+#include "messages.h"
 #include "output.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glib/gi18n.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,9 +33,9 @@ find_latest (Bus *bus, GError **error)
     if (dict_boolean (info, "latest", FALSE))
       return g_strdup (name);
   }
-  g_set_error (error, CLIENT_ERROR, EXIT_NOT_FOUND,
-               "There is no backup that can be restored here: none is valid and of the "
-               "installed STARFACE version or older (see 'starface-backup list')");
+  g_set_error_literal (error, CLIENT_ERROR, EXIT_NOT_FOUND,
+                       _ ("There is no backup that can be restored here: none is valid and of the "
+                          "installed STARFACE version or older (see 'starface-backup list')"));
   return NULL;
 }
 
@@ -55,16 +57,16 @@ confirm (const char *name)
   char answer[64];
 
   if (!isatty (STDIN_FILENO)) {
-    g_printerr ("%s restore: not restoring %s: the restore needs a confirmation, but standard "
-                "input is not a terminal; use --yes to restore without asking\n",
+    g_printerr (_ ("%s restore: not restoring %s: the restore needs a confirmation, but standard "
+                   "input is not a terminal; use --yes to restore without asking\n"),
                 PROGRAM, name);
     return EXIT_NEEDS_CONFIRMATION;
   }
-  g_printerr ("Restore %s now? [y/N] ", name);
-  if (fgets (answer, sizeof answer, stdin) == NULL
-      || (g_ascii_strcasecmp (g_strstrip (answer), "y") != 0
-          && g_ascii_strcasecmp (answer, "yes") != 0)) {
-    g_printerr ("Not restored; nothing was changed.\n");
+  /* TRANSLATORS: the last question before a restore; the answers that
+   * confirm it are translated with the context "answer" */
+  g_printerr (_ ("Restore %s now? [y/N] "), name);
+  if (fgets (answer, sizeof answer, stdin) == NULL || !cli_is_yes (answer)) {
+    g_printerr (_ ("Not restored; nothing was changed.\n"));
     return EXIT_CANCELED;
   }
   return EXIT_OK;
@@ -76,14 +78,17 @@ print_consequences (FILE *out, GVariant *report)
   if (dict_boolean (report, "sessions-known", FALSE)) {
     guint32 users = dict_uint32 (report, "logged-in-users", 0);
     guint32 calls = dict_uint32 (report, "active-calls", 0);
+    g_autofree char *users_text
+        = g_strdup_printf (ngettext ("%u logged-in user", "%u logged-in users", users), users);
+    g_autofree char *calls_text
+        = g_strdup_printf (ngettext ("%u active call", "%u active calls", calls), calls);
 
-    fprintf (out,
-             "\n%u logged-in user%s and %u active call%s will be ended: the PBX stops "
-             "while the data is swapped.\n",
-             users, users == 1 ? "" : "s", calls, calls == 1 ? "" : "s");
+    /* TRANSLATORS: "3 logged-in users" and "2 active calls" */
+    fprintf (out, _ ("\n%s and %s will be ended: the PBX stops while the data is swapped.\n"),
+             users_text, calls_text);
   } else {
-    fprintf (out, "\nThe number of logged-in users and active calls is unknown: all of them "
-                  "will be ended, the PBX stops while the data is swapped.\n");
+    fprintf (out, _ ("\nThe number of logged-in users and active calls is unknown: all of them "
+                     "will be ended, the PBX stops while the data is swapped.\n"));
   }
 }
 
@@ -93,16 +98,16 @@ print_restored (FILE *out, const char *name, const JobOutcome *outcome)
   const char *previous = dict_string (outcome->details, "pre-restore-backup", NULL);
   guint64 downtime = dict_uint64 (outcome->details, "pbx-downtime-ms", G_MAXUINT64);
 
-  fprintf (out, "Restored %s.\n", name);
+  fprintf (out, _ ("Restored %s.\n"), name);
   if (downtime != G_MAXUINT64) {
     g_autofree char *text = format_duration_ms (downtime);
 
-    fprintf (out, "The PBX was down for %s.\n", text);
+    fprintf (out, _ ("The PBX was down for %s.\n"), text);
   }
   if (previous != NULL)
     fprintf (out,
-             "The previous state was saved as %s; to undo this restore run:\n"
-             "  %s restore %s\n",
+             _ ("The previous state was saved as %s; to undo this restore run:\n"
+                "  %s restore %s\n"),
              previous, PROGRAM, previous);
 }
 
@@ -111,6 +116,8 @@ static int
 report_outcome (const char *command, const char *operation, const char *name,
                 const JobOutcome *outcome, JsonObject *extra)
 {
+  g_autofree char *what = message_job_title (operation, name, TRUE);
+
   if (cli_options.json) {
     g_autoptr (JsonNode) root = job_outcome_to_json (outcome, operation, name);
     JsonObject *object = json_node_get_object (root);
@@ -124,20 +131,26 @@ report_outcome (const char *command, const char *operation, const char *name,
     }
     json_print (root, FALSE);
   }
-  if (strcmp (outcome->result, "canceled") == 0)
-    g_printerr ("%s %s: the %s of %s was canceled\n", PROGRAM, command, operation, name);
-  else if (strcmp (outcome->result, "done") != 0)
-    g_printerr ("%s %s: the %s of %s failed: %s\n", PROGRAM, command, operation, name,
-                outcome->message);
+  if (strcmp (outcome->result, "canceled") == 0) {
+    /* TRANSLATORS: %s is "the restore of NAME" or "the upload of NAME" */
+    g_printerr (_ ("%s %s: %s was canceled\n"), PROGRAM, command, what);
+  } else if (strcmp (outcome->result, "done") != 0) {
+    g_autofree char *text = cli_error_text (outcome->error_name, outcome->message);
+
+    /* TRANSLATORS: %s is "the restore of NAME" or "the upload of NAME",
+     * then why it failed */
+    g_printerr (_ ("%s %s: %s failed: %s\n"), PROGRAM, command, what, text);
+  }
   return job_outcome_status (outcome);
 }
 
 /* Starts the job with the call; follows it to its end. */
 static JobOutcome *
-run_job (Bus *bus, DBusMessage *call, const char *what, GError **error)
+run_job (Bus *bus, DBusMessage *call, const char *operation, const char *name, GError **error)
 {
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (Progress) progress = NULL;
+  g_autofree char *what = message_job_title (operation, name, TRUE);
   const char *path;
 
   if (!job_subscribe (bus, error))
@@ -146,12 +159,15 @@ run_job (Bus *bus, DBusMessage *call, const char *what, GError **error)
   if (reply == NULL)
     return NULL;
   if (!g_variant_is_of_type (reply, G_VARIANT_TYPE ("(o)"))) {
-    g_set_error (error, CLIENT_ERROR, EXIT_FAILED, "The service answered %s with %s",
+    g_set_error (error, CLIENT_ERROR, EXIT_FAILED, _ ("The service answered %s with %s"),
                  dbus_message_get_member (call), g_variant_get_type_string (reply));
     return NULL;
   }
   g_variant_get (reply, "(&o)", &path);
-  fprintf (cli_human (), "The %s runs as job %s.\n", what, bus_job_number (path));
+  fprintf (cli_human (),
+           strcmp (operation, "restore") == 0 ? _ ("The restore of %s runs as job %s.\n")
+                                              : _ ("The upload of %s runs as job %s.\n"),
+           name, bus_job_number (path));
   fflush (cli_human ());
   progress = progress_new (cli_human ());
   return job_follow (bus, path, what, progress, error);
@@ -176,10 +192,10 @@ cmd_restore (int argc, char **argv)
   gboolean ignore_ip = FALSE, yes = FALSE;
   const GOptionEntry entries[] = {
     { "component", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &component_options,
-      "Only these components (comma-separated, repeatable; default: all)", "ID,..." },
-    { "ignore-ip", 0, 0, G_OPTION_ARG_NONE, &ignore_ip, "Keep this machine's network settings",
+      N_ ("Only these components (comma-separated, repeatable; default: all)"), "ID,..." },
+    { "ignore-ip", 0, 0, G_OPTION_ARG_NONE, &ignore_ip, N_ ("Keep this machine's network settings"),
       NULL },
-    { "yes", 'y', 0, G_OPTION_ARG_NONE, &yes, "Do not ask for confirmation", NULL },
+    { "yes", 'y', 0, G_OPTION_ARG_NONE, &yes, N_ ("Do not ask for confirmation"), NULL },
     { NULL },
   };
   g_autoptr (GPtrArray) components = g_ptr_array_new_with_free_func (g_free);
@@ -191,22 +207,24 @@ cmd_restore (int argc, char **argv)
   g_autoptr (JsonObject) extra = NULL;
   g_autoptr (GVariant) restored = NULL;
   g_autofree char *name = NULL;
-  g_auto (GStrv) blockers = NULL;
-  g_autofree char *what = NULL;
+  g_autoptr (GPtrArray) blockers = NULL;
   DBusMessage *call;
   GVariantBuilder options;
-  FILE *human = cli_human ();
-  /* scripts that asked for JSON and confirmed need no commentary */
-  gboolean quiet = cli_options.json && yes;
+  FILE *human;
+  gboolean quiet;
   int status;
 
   if (!cli_parse ("restore", "[NAME]",
-                  "Restores a backup (default: the newest one that can be restored here).\n"
-                  "Every logged-in user and active call is ended while the PBX is stopped.",
+                  N_ ("Restores a backup (default: the newest one that can be restored here).\n"
+                      "Every logged-in user and active call is ended while the PBX is stopped."),
                   entries, TRUE, &argc, &argv))
     return EXIT_USAGE;
+  /* --json and --yes may come after the command: only known now */
+  human = cli_human ();
+  /* scripts that asked for JSON and confirmed need no commentary */
+  quiet = cli_options.json && yes;
   if (argc > 2)
-    return cli_usage_error ("restore", "expected at most one backup NAME");
+    return cli_usage_error ("restore", _ ("expected at most one backup NAME"));
   if (!components_from_options ("restore", component_options, components))
     return EXIT_USAGE;
   g_ptr_array_add (components, NULL);
@@ -219,7 +237,7 @@ cmd_restore (int argc, char **argv)
     if ((name = find_latest (bus, &error)) == NULL)
       return cli_fail ("restore", error);
     if (!quiet)
-      fprintf (human, "The newest backup that can be restored here is %s.\n\n", name);
+      fprintf (human, _ ("The newest backup that can be restored here is %s.\n\n"), name);
   }
 
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
@@ -233,11 +251,11 @@ cmd_restore (int argc, char **argv)
   report = g_variant_get_child_value (reply, 0);
   if (!quiet)
     print_preflight_report (human, name, report);
-  blockers = dict_dup_strv (report, "blockers");
-  if (blockers[0] != NULL) {
-    g_printerr ("%s restore: %s cannot be restored:\n", PROGRAM, name);
-    for (guint i = 0; blockers[i] != NULL; i++)
-      g_printerr ("  - %s\n", blockers[i]);
+  blockers = message_findings (report, "blocker");
+  if (blockers->len > 0) {
+    g_printerr (_ ("%s restore: %s cannot be restored:\n"), PROGRAM, name);
+    for (guint i = 0; i < blockers->len; i++)
+      g_printerr ("  - %s\n", (const char *) blockers->pdata[i]);
     return blocked_status (report);
   }
   if (!quiet)
@@ -253,8 +271,7 @@ cmd_restore (int argc, char **argv)
     g_variant_builder_add (&options, "{sv}", "ignore-ip", g_variant_new_boolean (TRUE));
   call = new_call ("Restore",
                    g_variant_new ("(s^asa{sv})", name, (char **) components->pdata, &options));
-  what = g_strdup_printf ("restore of %s", name);
-  outcome = run_job (bus, call, what, &error);
+  outcome = run_job (bus, call, "restore", name, &error);
   dbus_message_unref (call);
   if (outcome == NULL)
     return cli_fail ("restore", error);
@@ -283,11 +300,12 @@ open_upload_source (const char *file, GError **error)
     int errsv = errno;
 
     g_set_error (error, CLIENT_ERROR, errsv == ENOENT ? EXIT_NOT_FOUND : EXIT_FAILED,
-                 "Cannot open %s: %s", file, g_strerror (errsv));
+                 _ ("Cannot open %s: %s"), file, g_strerror (errsv));
     return -1;
   }
   if (fstat (fd, &st) == 0 && S_ISDIR (st.st_mode)) {
-    g_set_error (error, CLIENT_ERROR, EXIT_INVALID, "%s is a directory, not a backup file", file);
+    g_set_error (error, CLIENT_ERROR, EXIT_INVALID, _ ("%s is a directory, not a backup file"),
+                 file);
     close (fd);
     return -1;
   }
@@ -301,30 +319,30 @@ cmd_upload (int argc, char **argv)
   gboolean replace = FALSE;
   const GOptionEntry entries[] = {
     { "name", 0, 0, G_OPTION_ARG_STRING, &name,
-      "Name in the backup directory (default: the file's name; required for -)", "NAME" },
-    { "replace", 0, 0, G_OPTION_ARG_NONE, &replace, "Replace a backup of the same name", NULL },
+      N_ ("Name in the backup directory (default: the file's name; required for -)"), "NAME" },
+    { "replace", 0, 0, G_OPTION_ARG_NONE, &replace, N_ ("Replace a backup of the same name"),
+      NULL },
     { NULL },
   };
   g_autoptr (Bus) bus = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (JobOutcome) outcome = NULL;
-  g_autofree char *what = NULL;
   GVariantBuilder options;
   g_autoptr (GVariant) tail = NULL;
   DBusMessage *call;
   int status, fd;
 
   if (!cli_parse ("upload", "FILE|-",
-                  "Copies a backup file (or standard input: -) into the backup directory.", entries,
-                  TRUE, &argc, &argv))
+                  N_ ("Copies a backup file (or standard input: -) into the backup directory."),
+                  entries, TRUE, &argc, &argv))
     return EXIT_USAGE;
   if (argc != 2)
-    return cli_usage_error ("upload", "expected one FILE (or - for standard input)");
+    return cli_usage_error ("upload", _ ("expected one FILE (or - for standard input)"));
   if (strcmp (argv[1], "-") == 0) {
     if (name == NULL)
-      return cli_usage_error ("upload", "--name is required when reading standard input");
+      return cli_usage_error ("upload", _ ("--name is required when reading standard input"));
     if (isatty (STDIN_FILENO))
-      return cli_usage_error ("upload", "standard input is a terminal, not a backup file");
+      return cli_usage_error ("upload", _ ("standard input is a terminal, not a backup file"));
   } else if (name == NULL) {
     name = g_path_get_basename (argv[1]);
   }
@@ -348,12 +366,11 @@ cmd_upload (int argc, char **argv)
   /* the message holds its own duplicate */
   if (fd != STDIN_FILENO)
     close (fd);
-  what = g_strdup_printf ("upload of %s", name);
-  outcome = run_job (bus, call, what, &error);
+  outcome = run_job (bus, call, "upload", name, &error);
   dbus_message_unref (call);
   if (outcome == NULL)
     return cli_fail ("upload", error);
   if (strcmp (outcome->result, "done") == 0 && !cli_options.json)
-    printf ("Uploaded %s.\n", name);
+    printf (_ ("Uploaded %s.\n"), name);
   return report_outcome ("upload", "upload", name, outcome, NULL);
 }

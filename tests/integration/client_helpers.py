@@ -13,7 +13,7 @@ import subprocess
 import termios
 import time
 
-from harness import CLIENT, SOURCE_ROOT
+from harness import BUILD_ROOT, CLIENT, SOURCE_ROOT
 
 SIMULATOR = str(SOURCE_ROOT / "data" / "pbx-simulator")
 
@@ -45,6 +45,16 @@ def client_env(address, **extra):
     env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address, LC_ALL="C.UTF-8", TZ="UTC")
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
     env.update(extra)
+    return env
+
+
+def german_env(address, **extra):
+    """The client in German, with the translations of this build."""
+    settings = dict(LANG="de_DE.UTF-8", LC_ALL="de_DE.UTF-8",
+                    STARFACE_BACKUP_LOCALEDIR=str(BUILD_ROOT / "po"))
+    settings.update(extra)
+    env = client_env(address, **settings)
+    env.pop("LANGUAGE", None)
     return env
 
 

@@ -389,7 +389,8 @@ class Polkit:
         for d in (actions, rules_dir, empty):
             d.mkdir()
             d.chmod(0o755)
-        shutil.copy(SOURCE_ROOT / "polkit" / "de.starface.backup.policy", actions)
+        # the built policy: the source with the translations merged in
+        shutil.copy(BUILD_ROOT / "polkit" / "de.starface.backup.policy", actions)
         (rules_dir / "50-starface-backup-test.rules").write_text(rules)
         for f in list(actions.iterdir()) + list(rules_dir.iterdir()):
             f.chmod(0o644)

@@ -366,6 +366,33 @@ def test_restore_json_reports_job_details_and_the_undo(cli):
     assert (cli.svc.data / "core" / "network.conf").read_text() == "ip=198.51.100.7\n"
 
 
+def test_restore_json_after_the_command_prints_only_json_on_stdout(cli):
+    result = cli.run("restore", NEW_NAME, "-c", "core", "--yes", "--json")
+    assert result.returncode == OK, result.stderr
+    final = json.loads(result.stdout)
+    assert final["result"] == "done" and final["components"] == ["core"]
+    # the progress went to stderr, as with --json in front
+    assert progress_lines(result.stderr) and not progress_lines(result.stdout)
+
+
+def test_restore_json_with_yes_silences_the_report(cli):
+    """--json --yes: no report and no commentary on stderr, only the job
+    line and progress; wherever --json and --yes stand."""
+    for args in (["--json", "restore", "--yes", "-c", "core"],
+                 ["restore", "-c", "core", "--yes", "--json"]):
+        result = cli.run(*args)
+        assert result.returncode == OK, result.stderr
+        assert json.loads(result.stdout)["result"] == "done"
+        for text in ("Backup:", "Version check:", "Logged-in users:", "will be ended",
+                     "Restored ", "saved as", "newest backup"):
+            assert text not in result.stderr, (args, result.stderr)
+        assert progress_lines(result.stderr)
+    # without --yes (on a terminal) the report is what the question is about
+    result = cli.run("--json", "restore", NEW_NAME)
+    assert result.returncode == NEEDS_CONFIRMATION
+    assert "Logged-in users:" in result.stderr
+
+
 def test_restore_of_a_newer_version_is_blocked(cli, backup_maker):
     backup_maker(cli.svc.backups, "Future.sar", version="9.0.0.0")
     result = cli.run("restore", "Future.sar", "--yes")

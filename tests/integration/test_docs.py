@@ -119,7 +119,7 @@ def test_api_doc_describes_every_option_with_its_type():
 
 
 def policy_actions():
-    policy = SOURCE_ROOT / "polkit" / "de.starface.backup.policy"
+    policy = SOURCE_ROOT / "polkit" / "de.starface.backup.policy.in"
     return [a.get("id") for a in ET.parse(policy).getroot().findall("action")]
 
 

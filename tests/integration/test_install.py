@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import dbus
@@ -55,6 +56,7 @@ EXPECTED = {
     "cockpit/starface-backup.js": "share/cockpit/starface_backup/starface-backup.js",
     "cockpit/starface-backup.css": "share/cockpit/starface_backup/starface-backup.css",
     "cockpit/po.de.js": "share/cockpit/starface_backup/po.de.js",
+    "po/de/LC_MESSAGES/starface-backup.mo": "share/locale/de/LC_MESSAGES/starface-backup.mo",
 }
 # installed by the client's build once it has them
 EXPECTED_IF_INSTALLED = {
@@ -182,6 +184,29 @@ def in_namespace(installed, workdir, command):
                   f"-o lowerdir={var_lower},upperdir={upper},workdir={work} /var")
     script = " && ".join(mounts + [f"exec {command}"])
     return ["unshare", "--mount", "--propagation", "private", "sh", "-ec", script]
+
+
+def test_installed_client_speaks_german_and_the_installed_policy_too(installed):
+    """The installed client finds its installed catalog (LOCALEDIR) without
+    help from the environment; the installed policy has the German texts."""
+    workdir = installed.root / "german"
+    workdir.mkdir(exist_ok=True)
+    client = installed.path_of("client/starface-backup")
+    command = f"env -u STARFACE_BACKUP_LOCALEDIR -u LANGUAGE LC_ALL=de_DE.UTF-8 {client} --help"
+    result = subprocess.run(in_namespace(installed, workdir, command), capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Aufruf: starface-backup"), result.stdout
+    policy = installed.in_destdir(installed.path_of("polkit/de.starface.backup.policy"))
+    actions = ET.parse(policy).getroot().findall("action")
+    assert len(actions) == 4
+    lang = "{http://www.w3.org/XML/1998/namespace}lang"
+    for action in actions:
+        for element in ("description", "message"):
+            german = [e for e in action.findall(element) if e.get(lang) == "de"]
+            assert len(german) == 1 and german[0].text, (action.get("id"), element)
+            english = [e for e in action.findall(element) if e.get(lang) is None]
+            assert english[0].text != german[0].text
 
 
 def test_installed_unit_loads_and_keeps_its_sandbox(installed):
