@@ -10,7 +10,8 @@
 
 #define GIB (G_GUINT64_CONSTANT (1024) * 1024 * 1024)
 
-static const char *const paths_keys[] = { "BackupDirectory", "DataRoot", "VersionFile", NULL };
+static const char *const paths_keys[]
+    = { "BackupDirectory", "DataRoot", "VersionFile", "StateDirectory", NULL };
 static const char *const pbx_keys[] = { "SessionsCommand", "StopCommand",           "StartCommand",
                                         "CommandTimeout",  "RecoveryRetryInterval", NULL };
 static const char *const limits_keys[]
@@ -60,6 +61,7 @@ config_new_default (void)
   config->backup_directory = g_strdup ("/var/lib/starface-backup/backups");
   config->data_root = g_strdup ("/var/starface");
   config->version_file = g_strdup ("/var/starface/fs-interface/version");
+  config->state_directory = g_strdup ("/var/lib/starface-backup/state");
   config->max_backup_size = 64 * GIB;
   config->max_unpacked_size = 256 * GIB;
   config->max_entries = 1000000;
@@ -83,6 +85,7 @@ config_free (Config *config)
   g_free (config->backup_directory);
   g_free (config->data_root);
   g_free (config->version_file);
+  g_free (config->state_directory);
   g_strfreev (config->sessions_command);
   g_strfreev (config->stop_command);
   g_strfreev (config->start_command);
@@ -321,7 +324,9 @@ config_load (const char *path, gboolean must_exist, GError **error)
           || !get_absolute_path (kf, path, group, "BackupDirectory", &config->backup_directory,
                                  error)
           || !get_absolute_path (kf, path, group, "DataRoot", &config->data_root, error)
-          || !get_absolute_path (kf, path, group, "VersionFile", &config->version_file, error))
+          || !get_absolute_path (kf, path, group, "VersionFile", &config->version_file, error)
+          || !get_absolute_path (kf, path, group, "StateDirectory", &config->state_directory,
+                                 error))
         return NULL;
     } else if (g_str_equal (group, "Pbx")) {
       guint64 timeout = config->command_timeout;

@@ -29,6 +29,7 @@ typedef struct {
   char *backup_directory;
   char *data_root;
   char *version_file;
+  char *state_directory;   /* what the daemon keeps across restarts (the catalog) */
   char **sessions_command; /* argv, or NULL when not configured */
   char **stop_command;
   char **start_command;

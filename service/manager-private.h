@@ -6,6 +6,7 @@
 #pragma once
 
 #include "authority.h"
+#include "catalog.h"
 #include "job.h"
 #include "manager.h"
 #include "token.h"
@@ -21,6 +22,7 @@ struct _Manager {
   const Config *config;
   Authority *authority;
   GThreadPool *readers; /* Work items of manager_run_in_thread() */
+  Catalog *catalog;     /* what List has read of the backups */
   JobList *jobs;
   GHashTable *uploading; /* names with an upload in progress */
   TokenStore *tokens;

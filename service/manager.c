@@ -172,8 +172,7 @@ list_work (Manager *manager, gpointer data, GError **error)
   g_autofree char *installed_text = NULL;
   SfVersion installed;
   gboolean known = installed_version (manager, &installed, &installed_text);
-  g_autoptr (GPtrArray) entries
-      = catalog_list (manager->config->backup_directory, known ? &installed : NULL, error);
+  g_autoptr (GPtrArray) entries = catalog_list (manager->catalog, known ? &installed : NULL, error);
   GVariantBuilder list;
 
   if (entries == NULL)
@@ -357,6 +356,7 @@ manager_new (Server *server, const Config *config, Authority *authority, GError 
 {
   const InterfaceVTable *const interfaces[] = { &manager_interface, NULL };
   Manager *manager = g_new0 (Manager, 1);
+  g_autofree char *cache_file = NULL;
 
   manager->server = server;
   manager->config = config;
@@ -368,6 +368,8 @@ manager_new (Server *server, const Config *config, Authority *authority, GError 
     g_free (manager);
     return NULL;
   }
+  cache_file = g_build_filename (config->state_directory, CATALOG_CACHE_FILE, NULL);
+  manager->catalog = catalog_new (config->backup_directory, cache_file, CATALOG_SETTLE_SECONDS);
   manager->jobs = job_list_new (server, authority, config->finished_job_lifetime,
                                 G_CALLBACK (jobs_changed), manager);
   manager->uploading = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -392,6 +394,7 @@ manager_free (Manager *manager)
   /* queued calls are dropped; running ones finish first (their answers,
    * queued for the main loop, are never sent) */
   g_thread_pool_free (manager->readers, TRUE, TRUE);
+  catalog_free (manager->catalog);
   job_list_free (manager->jobs);
   token_store_free (manager->tokens);
   g_hash_table_unref (manager->uploading);
