@@ -122,9 +122,10 @@ parse_entry (GVariant *value, GError **error)
 }
 
 static GHashTable *
-parse (const guint8 *data, gsize len, const char *directory, guint settle_seconds, gint64 now_ns,
-       GError **error)
+parse (GBytes *file, const char *directory, guint settle_seconds, gint64 now_ns, GError **error)
 {
+  gsize len;
+  const guint8 *data = g_bytes_get_data (file, &len);
   g_autoptr (GHashTable) records
       = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) catalog_record_free);
   g_autoptr (GBytes) bytes = NULL;
@@ -146,8 +147,9 @@ parse (const guint8 *data, gsize len, const char *directory, guint settle_second
   if (memcmp (digest, data + CACHE_MAGIC_LEN, SAR_SHA256_SIZE) != 0)
     return damaged (error, "its checksum does not match (damaged or truncated)"), NULL;
 
-  /* a copy: GVariant wants its data aligned */
-  bytes = g_bytes_new (data + CACHE_HEADER_LEN, len - CACHE_HEADER_LEN);
+  /* no copy: from g_malloc(), the data after the header is aligned as
+   * GVariant wants it (which it checks, and copies if not) */
+  bytes = g_bytes_new_from_bytes (file, CACHE_HEADER_LEN, len - CACHE_HEADER_LEN);
   root = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (CACHE_TYPE), bytes, FALSE));
   if (!g_variant_is_normal_form (root))
     return damaged (error, "its data is not in the expected form"), NULL;
@@ -185,6 +187,7 @@ catalog_cache_load (const char *path, const char *directory, guint settle_second
 {
   g_auto (AutoFd) fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   g_autofree guint8 *data = NULL;
+  g_autoptr (GBytes) file = NULL;
   struct stat st;
   gsize got = 0;
 
@@ -213,7 +216,8 @@ catalog_cache_load (const char *path, const char *directory, guint settle_second
   }
   if (got != (gsize) st.st_size)
     return damaged (error, "it changed while it was read"), NULL;
-  return parse (data, got, directory, settle_seconds, now_ns, error);
+  file = g_bytes_new_take (g_steal_pointer (&data), got);
+  return parse (file, directory, settle_seconds, now_ns, error);
 }
 
 static gint

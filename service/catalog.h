@@ -53,8 +53,8 @@
 /* The file the catalog is kept in, in the state directory. */
 #define CATALOG_CACHE_FILE "catalog.cache"
 
-/* A cache file larger than this is not read (some 300,000 backups). */
-#define CATALOG_CACHE_MAX (64 * 1024 * 1024)
+/* A cache file larger than this is not read (some 100,000 backups). */
+#define CATALOG_CACHE_MAX (16 * 1024 * 1024)
 
 typedef struct {
   char *name;

@@ -464,6 +464,11 @@ test_damaged_cache_is_refused (Fixture *f, gconstpointer data)
       }
     }
   g_test_message ("%u of %zu re-signed one-bit changes were taken", taken, 8 * len);
+  /* too large to be read at all */
+  g_assert_cmpint (truncate (f->cache, CATALOG_CACHE_MAX + 1), ==, 0);
+  g_assert_null (load (f, &error));
+  g_assert_nonnull (strstr (error->message, "larger than"));
+  g_clear_error (&error);
   /* and the catalog lists right after all that */
   {
     g_autoptr (Catalog) catalog = NULL;
