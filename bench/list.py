@@ -220,20 +220,21 @@ def under_load(svc, bus, root: Path, count: int, size_mb: int):
             fds.append(f.fileno())
             upload_job = call(jobs_conn, "Upload", GLib.Variant("(sha{sv})", ("Up.sar", 0, {})),
                               fds=fds).unpack()[0]
-            times = []
+            times, pings = [], []
             start = time.monotonic()
             while True:
                 times.append(raw.timed("List"))
+                pings.append(raw.timed("Ping", "org.freedesktop.DBus.Peer"))
                 states = [job_state(jobs_conn, j) for j in (restore_job, upload_job)]
                 if "running" not in states:
                     break
-                time.sleep(0.02)
+                time.sleep(0.005)
             elapsed = time.monotonic() - start
         assert states == ["done", "done"], states
     finally:
         jobs_conn.close_sync(None)
         raw.close()
-    return times, elapsed
+    return times, pings, elapsed
 
 
 def run(args):
@@ -294,13 +295,16 @@ StartCommand={SIMULATOR} --state={state} start
                  statistics.median(without)),
             ]
             if args.load_mb > 0:
-                times, elapsed = under_load(svc, bus, root, n, args.load_mb)
+                times, load_pings, elapsed = under_load(svc, bus, root, n, args.load_mb)
                 rows.append((f"List p50 during a {args.load_mb} MB restore + upload "
                              f"({len(times)} calls over {elapsed:.1f} s)",
                              statistics.median(times)))
                 rows.append((f"List p99 during a {args.load_mb} MB restore + upload",
                              p99(times)))
                 rows.append(("List max during them", max(times)))
+                rows.append(("Peer.Ping p50 during them (after each List)",
+                             statistics.median(load_pings)))
+                rows.append(("Peer.Ping p99 during them", p99(load_pings)))
         finally:
             svc.stop()
             bus.stop()

@@ -275,20 +275,29 @@ write_all (int fd, const void *data, gsize len, GError **error)
   return TRUE;
 }
 
-gboolean
-catalog_cache_save (const char *path, const char *directory, GHashTable *records, GError **error)
+GBytes *
+catalog_cache_serialize (const char *directory, GHashTable *records)
 {
   g_autoptr (GVariant) root = serialize (directory, records);
-  g_autofree char *temporary = g_strconcat (path, ".new", NULL);
   gsize len = g_variant_get_size (root);
-  guint8 header[CACHE_HEADER_LEN];
+  guint8 *content = g_malloc (CACHE_HEADER_LEN + len);
   SarSha256 sha;
-  g_auto (AutoFd) fd = -1;
 
-  memcpy (header, CACHE_MAGIC, CACHE_MAGIC_LEN);
+  memcpy (content, CACHE_MAGIC, CACHE_MAGIC_LEN);
+  g_variant_store (root, content + CACHE_HEADER_LEN);
   sar_sha256_init (&sha);
-  sar_sha256_update (&sha, g_variant_get_data (root), len);
-  sar_sha256_digest (&sha, header + CACHE_MAGIC_LEN);
+  sar_sha256_update (&sha, content + CACHE_HEADER_LEN, len);
+  sar_sha256_digest (&sha, content + CACHE_MAGIC_LEN);
+  return g_bytes_new_take (content, CACHE_HEADER_LEN + len);
+}
+
+gboolean
+catalog_cache_write (const char *path, GBytes *content, GError **error)
+{
+  g_autofree char *temporary = g_strconcat (path, ".new", NULL);
+  gsize len;
+  const guint8 *data = g_bytes_get_data (content, &len);
+  g_auto (AutoFd) fd = -1;
 
   /* a new file (never one someone put there, nor what a link points to),
    * renamed over the old one: readers see the old or the new file whole.
@@ -298,8 +307,7 @@ catalog_cache_save (const char *path, const char *directory, GHashTable *records
   fd = open (temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
   if (fd < 0)
     return backup_error_set_errno (error, errno, "cannot create %s", temporary);
-  if (!write_all (fd, header, sizeof header, error)
-      || !write_all (fd, g_variant_get_data (root), len, error)) {
+  if (!write_all (fd, data, len, error)) {
     unlink (temporary);
     return FALSE;
   }
@@ -314,4 +322,12 @@ catalog_cache_save (const char *path, const char *directory, GHashTable *records
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean
+catalog_cache_save (const char *path, const char *directory, GHashTable *records, GError **error)
+{
+  g_autoptr (GBytes) content = catalog_cache_serialize (directory, records);
+
+  return catalog_cache_write (path, content, error);
 }

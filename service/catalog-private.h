@@ -53,6 +53,11 @@ void catalog_record_fill_from_name (CatalogRecord *record);
  * missing or is anything else than such a file, entry for entry. */
 GHashTable *catalog_cache_load (const char *path, const char *directory, guint settle_seconds,
                                 gint64 now_ns, GError **error);
+/* The content of a cache file of the records (sorted by name, so the same
+ * records give the same bytes). */
+GBytes *catalog_cache_serialize (const char *directory, GHashTable *records);
 /* Replaces the file atomically (a temporary beside it, renamed over it). */
+gboolean catalog_cache_write (const char *path, GBytes *content, GError **error);
+/* Both. */
 gboolean catalog_cache_save (const char *path, const char *directory, GHashTable *records,
                              GError **error);

@@ -17,7 +17,12 @@ struct _Catalog {
   guint settle_seconds;
   GMutex lock; /* everything below, and one listing at a time */
   gboolean loaded;
-  gboolean save_failed; /* logged once */
+  /* writes the cache file after a listing that changed the records, one
+   * save at a time and off the listing's path (a write can wait long for
+   * the disk while a restore or an upload writes); NULL without a file */
+  GThreadPool *saver;
+  gboolean save_queued;
+  gboolean save_failed; /* the saver's own: logged once */
   GHashTable *records;  /* name -> CatalogRecord* (owns both) */
   guint64 scans;        /* CatalogRecord.seen of the records the last scan saw */
   /* The last listing, while it holds: made of the records as they are now
@@ -287,6 +292,8 @@ open_directory (const char *directory, GError **error)
 
 /* --- the catalog ------------------------------------------------------------ */
 
+static void save_thread (gpointer item, gpointer user_data);
+
 Catalog *
 catalog_new (const char *directory, const char *cache_file, guint settle_seconds)
 {
@@ -298,6 +305,9 @@ catalog_new (const char *directory, const char *cache_file, guint settle_seconds
   g_mutex_init (&catalog->lock);
   catalog->records
       = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) catalog_record_free);
+  /* a shared pool (never fails): its one thread runs when there is work */
+  if (cache_file != NULL)
+    catalog->saver = g_thread_pool_new (save_thread, NULL, 1, FALSE, NULL);
   return catalog;
 }
 
@@ -306,6 +316,9 @@ catalog_free (Catalog *catalog)
 {
   if (catalog == NULL)
     return;
+  /* a save still to come is made, and waited for */
+  if (catalog->saver != NULL)
+    g_thread_pool_free (catalog->saver, FALSE, TRUE);
   g_clear_pointer (&catalog->last, g_ptr_array_unref);
   g_hash_table_unref (catalog->records);
   g_mutex_clear (&catalog->lock);
@@ -353,15 +366,19 @@ load_cache (Catalog *catalog, gint64 now_ns)
   g_clear_pointer (&catalog->last, g_ptr_array_unref);
 }
 
-/* Under the lock: writes the cache file after a change. */
+/* The saver's thread: the records as they are now, to the file. */
 static void
-save_cache (Catalog *catalog)
+save_thread (gpointer item, gpointer user_data)
 {
+  Catalog *catalog = item;
+  g_autoptr (GBytes) content = NULL;
   g_autoptr (GError) error = NULL;
 
-  if (catalog->cache_file == NULL)
-    return;
-  if (catalog_cache_save (catalog->cache_file, catalog->directory, catalog->records, &error)) {
+  g_mutex_lock (&catalog->lock);
+  catalog->save_queued = FALSE;
+  content = catalog_cache_serialize (catalog->directory, catalog->records);
+  g_mutex_unlock (&catalog->lock);
+  if (catalog_cache_write (catalog->cache_file, content, &error)) {
     catalog->save_failed = FALSE;
     return;
   }
@@ -370,6 +387,17 @@ save_cache (Catalog *catalog)
                "every backup once): %s",
                catalog->cache_file, error->message);
   catalog->save_failed = TRUE;
+}
+
+/* Under the lock: the cache file is to be written (once, however many
+ * listings change the records before the saver gets to it). */
+static void
+queue_save (Catalog *catalog)
+{
+  if (catalog->saver == NULL || catalog->save_queued)
+    return;
+  catalog->save_queued = TRUE;
+  g_thread_pool_push (catalog->saver, catalog, NULL);
 }
 
 /* Under the lock: a regular file.  Its record while the file is unchanged
@@ -507,7 +535,7 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
       records_changed (catalog, &changed);
     }
   if (changed)
-    save_cache (catalog);
+    queue_save (catalog);
   return TRUE;
 }
 

@@ -27,8 +27,9 @@
  * files present at the last listing are kept, so the catalog does not grow
  * as files come and go.
  *
- * The catalog is kept across restarts in a cache file (written atomically
- * after a listing that changed it), so the first listing after a start
+ * The catalog is kept across restarts in a cache file (written atomically,
+ * in a thread of its own, after a listing that changed it, and before
+ * catalog_free() returns), so the first listing after a start
  * need not read every backup.  The file is input like any other: one that
  * is damaged, truncated, for another directory or not exactly as this
  * code writes it is ignored as a whole (and replaced), and an entry of it

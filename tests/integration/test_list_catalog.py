@@ -248,9 +248,9 @@ def test_a_damaged_cache_file_is_ignored_and_rebuilt(service, cached):
         assert listing(service) == expected, damage
         assert service.process.poll() is None, damage
         assert "ignoring the catalog cache" in service.log.read_text()[log_start:], damage
-        # rebuilt: a good one again
-        assert read_cache(cache)[2] == str(service.backups), damage
         service.stop()
+        # rebuilt: a good one again (written by the time the daemon exits)
+        assert read_cache(cache)[2] == str(service.backups), damage
 
 
 HOSTILE = {
@@ -309,6 +309,7 @@ def test_a_cache_file_that_is_not_a_regular_file_is_ignored(service, cached):
     service.start()
     assert listing(service) == expected
     assert "ignoring the catalog cache" in service.log.read_text()
+    service.stop()
     # replaced by a file: the link itself, never what it points to
     assert cache.is_file() and not cache.is_symlink()
     assert elsewhere.read_bytes() == good
@@ -319,12 +320,17 @@ def test_a_cache_file_that_is_not_a_regular_file_is_ignored(service, cached):
 def test_the_catalog_keeps_only_the_files_there_are(service, backup_maker, workdir):
     """Files that come and go leave nothing behind: after 500 of them were
     listed (and kept) and removed again, the cache on disk is the one of the
-    files that stayed, byte for byte."""
+    files that stayed, byte for byte.  (The daemon writes the cache in the
+    background, and by the time it exits: the file is looked at with the
+    daemon stopped.)"""
     stays = make(backup_maker, service.backups, "Stays.sar", "Nightly")
     settle(stays)
     listing(service)
     cache = service.state / CACHE
+    service.stop()
     baseline = cache.read_bytes()
+    assert [e[0] for e in read_cache(cache)[3]] == ["Stays.sar"]
+    service.start()
 
     sample = make(backup_maker, workdir, "sample.sar", "Weekly").read_bytes()
     for rounds in range(2):
@@ -333,11 +339,16 @@ def test_the_catalog_keeps_only_the_files_there_are(service, backup_maker, workd
             (service.backups / name).write_bytes(sample)
         settle(*(service.backups / n for n in names))
         assert len(listing(service)) == 251
-        assert len(read_cache(cache)[3]) == 251
+        if rounds == 0:
+            service.stop()
+            assert len(read_cache(cache)[3]) == 251
+            service.start()
         for name in names:
             (service.backups / name).unlink()
         assert list(listing(service)) == ["Stays.sar"]
+        service.stop()
         assert cache.read_bytes() == baseline
+        service.start()
     # and files that are listed only while they are new are not kept at all
     for i in range(100):
         fresh = service.backups / f"Fresh-{i:03d}.sar"
@@ -345,4 +356,5 @@ def test_the_catalog_keeps_only_the_files_there_are(service, backup_maker, workd
         assert len(listing(service)) == 2
         fresh.unlink()
     assert list(listing(service)) == ["Stays.sar"]
+    service.stop()
     assert cache.read_bytes() == baseline
