@@ -12,7 +12,9 @@ Prints:
   - the first List after a restart of the daemon, with the catalog cache on
     disk and without it (median over --restarts restarts, default 5);
   - List p50/p99 while a restore of a --load-mb backup (default 250) and an
-    upload of one as large run at the same time (0 skips this part).
+    upload of one as large run at the same time (0 skips this part), and
+    Peer.Ping p50/p99 meanwhile (a Ping after each List): what the machine
+    and the daemon's main loop add under that load, for comparison.
 
 The backups are copies of a few small archives made by the project's
 packer, under distinct names; they are left to age for a few seconds
