@@ -176,6 +176,7 @@ parse (GBytes *file, const char *directory, guint settle_seconds, gint64 now_ns,
       catalog_record_free (record);
       continue;
     }
+    record->settled = TRUE;
     g_hash_table_insert (records, record->name, record);
   }
   return g_steal_pointer (&records);
@@ -239,7 +240,8 @@ serialize (const char *directory, GHashTable *records)
 
   g_hash_table_iter_init (&iter, records);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    g_ptr_array_add (sorted, value);
+    if (((const CatalogRecord *) value)->settled)
+      g_ptr_array_add (sorted, value);
   g_ptr_array_sort (sorted, by_name);
   g_variant_builder_init (&entries, G_VARIANT_TYPE ("a" CACHE_ENTRY_TYPE));
   for (guint i = 0; i < sorted->len; i++) {

@@ -38,7 +38,16 @@ typedef struct {
   SfVersion parsed_version; /* valid only */
   char *problem;            /* not valid only: why */
   guint64 seen;             /* the catalog's scan that last saw the file */
+  /* the file had settled when it was read (catalog_stamp_settled()): only
+   * then is the record used without reading the file, and written to the
+   * cache file; one that had not is read again at every listing (and kept
+   * only so that a listing that reads the same again need not be made
+   * anew) */
+  gboolean settled;
 } CatalogRecord;
+
+/* Same file identity, same content. */
+gboolean catalog_record_equal (const CatalogRecord *a, const CatalogRecord *b);
 
 void catalog_record_free (CatalogRecord *record);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CatalogRecord, catalog_record_free)
@@ -47,7 +56,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CatalogRecord, catalog_record_free)
  * name, else its mtime; process from its name, else "". */
 void catalog_record_fill_from_name (CatalogRecord *record);
 
-/* catalog-cache.c: the cache file.  _load() returns the records of a file
+/* catalog-cache.c: the cache file (of the settled records).  _load()
+ * returns the records of a file
  * written for directory (name -> CatalogRecord*), leaving out those whose
  * file had not settled by now_ns, or NULL (with error) when the file is
  * missing or is anything else than such a file, entry for entry. */

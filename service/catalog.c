@@ -127,6 +127,16 @@ catalog_record_free (CatalogRecord *record)
   g_free (record);
 }
 
+gboolean
+catalog_record_equal (const CatalogRecord *a, const CatalogRecord *b)
+{
+  return catalog_stamp_equal (&a->stamp, &b->stamp) && a->valid == b->valid
+         && a->created == b->created && g_strcmp0 (a->name, b->name) == 0
+         && g_strcmp0 (a->process, b->process) == 0 && g_strcmp0 (a->version, b->version) == 0
+         && g_strcmp0 (a->hostname, b->hostname) == 0 && g_strcmp0 (a->problem, b->problem) == 0
+         && (!a->valid || sf_version_compare (&a->parsed_version, &b->parsed_version) == 0);
+}
+
 void
 catalog_record_fill_from_name (CatalogRecord *record)
 {
@@ -331,16 +341,32 @@ guint
 catalog_kept (Catalog *catalog)
 {
   g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&catalog->lock);
+  GHashTableIter iter;
+  gpointer value;
+  guint kept = 0;
 
-  return g_hash_table_size (catalog->records);
+  g_hash_table_iter_init (&iter, catalog->records);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    kept += ((const CatalogRecord *) value)->settled ? 1 : 0;
+  return kept;
 }
 
-/* Under the lock: the records changed, so the last listing no longer holds. */
+/* What a scan changed: the records (so the last listing no longer holds),
+ * and the settled ones among them (so the cache file is to be written). */
+typedef struct {
+  gboolean records;
+  gboolean settled;
+} Changes;
+
+/* Under the lock: record (which may be NULL) was added, replaced or
+ * removed. */
 static void
-records_changed (Catalog *catalog, gboolean *changed)
+records_changed (Catalog *catalog, const CatalogRecord *record, Changes *changes)
 {
   g_clear_pointer (&catalog->last, g_ptr_array_unref);
-  *changed = TRUE;
+  changes->records = TRUE;
+  if (record != NULL && record->settled)
+    changes->settled = TRUE;
 }
 
 /* Under the lock: the records of the cache file, once. */
@@ -401,12 +427,14 @@ queue_save (Catalog *catalog)
 }
 
 /* Under the lock: a regular file.  Its record while the file is unchanged
- * (borrowed from the catalog), else the file is read: a new record, kept
- * when that is safe (then returned, borrowed), else its entry (*entry,
- * owned, and NULL returned).  fd: the file when already open, else -1. */
+ * and had settled (borrowed from the catalog), else the file is read: its
+ * record, kept (and returned, borrowed) when the outcome follows from its
+ * content and it did not change while it was read, else its entry
+ * (*entry, owned, and NULL returned).  fd: the file when already open,
+ * else -1. */
 static const CatalogRecord *
 regular_file (Catalog *catalog, int dir_fd, const char *name, const struct stat *st, int fd,
-              const SfVersion *installed, CatalogEntry **entry, gboolean *changed)
+              const SfVersion *installed, CatalogEntry **entry, Changes *changes)
 {
   g_auto (AutoFd) file = fd;
   g_autoptr (GError) error = NULL;
@@ -418,7 +446,7 @@ regular_file (Catalog *catalog, int dir_fd, const char *name, const struct stat 
   gint64 now_ns;
 
   catalog_stamp_from_stat (&stamp, st);
-  if (kept != NULL && catalog_stamp_equal (&kept->stamp, &stamp)) {
+  if (kept != NULL && kept->settled && catalog_stamp_equal (&kept->stamp, &stamp)) {
     kept->seen = catalog->scans;
     return kept;
   }
@@ -437,26 +465,37 @@ regular_file (Catalog *catalog, int dir_fd, const char *name, const struct stat 
   catalog_stamp_from_stat (&stamp, &now_st);
   now_ns = g_get_real_time () * 1000;
   record = record_read (file, name, &stamp, &keep);
-  /* kept only if nothing changed while it was read, and no later change
-   * can leave the same ctime */
+  /* kept only if nothing changed while it was read; and trusted later
+   * only if no later change can leave the same ctime */
   keep = keep && fstat (file, &now_st) == 0;
   if (keep) {
     catalog_stamp_from_stat (&after, &now_st);
-    keep = catalog_stamp_equal (&stamp, &after)
-           && catalog_stamp_settled (&stamp, catalog->settle_seconds, now_ns);
+    keep = catalog_stamp_equal (&stamp, &after);
+    record->settled = catalog_stamp_settled (&stamp, catalog->settle_seconds, now_ns);
   }
-  if (keep) {
-    record->seen = catalog->scans;
-    g_hash_table_replace (catalog->records, record->name, record);
-    records_changed (catalog, changed);
-    return g_steal_pointer (&record);
+  if (!keep) {
+    if (kept != NULL) {
+      records_changed (catalog, kept, changes);
+      g_hash_table_remove (catalog->records, name);
+    }
+    *entry = entry_from_record (record, installed);
+    return NULL;
   }
-  if (kept != NULL) {
-    g_hash_table_remove (catalog->records, name);
-    records_changed (catalog, changed);
+  record->seen = catalog->scans;
+  /* read again, and the same as before: the listing made of it holds */
+  if (kept != NULL && catalog_record_equal (kept, record)) {
+    kept->seen = catalog->scans;
+    if (record->settled && !kept->settled) {
+      kept->settled = TRUE;
+      changes->settled = TRUE;
+    }
+    return kept;
   }
-  *entry = entry_from_record (record, installed);
-  return NULL;
+  if (kept != NULL)
+    records_changed (catalog, kept, changes);
+  records_changed (catalog, record, changes);
+  g_hash_table_replace (catalog->records, record->name, record);
+  return g_steal_pointer (&record);
 }
 
 /* Under the lock: the records of the regular *.sar files of the directory
@@ -465,7 +504,7 @@ static gboolean
 scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *records,
       GPtrArray *others, GError **error)
 {
-  gboolean changed = FALSE;
+  Changes changes = { FALSE, FALSE };
   GHashTableIter iter;
   gpointer value;
   DIR *dir = fdopendir (dup (dir_fd));
@@ -519,7 +558,7 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
         close (fd);
       continue;
     }
-    record = regular_file (catalog, dir_fd, d->d_name, &st, fd, installed, &entry, &changed);
+    record = regular_file (catalog, dir_fd, d->d_name, &st, fd, installed, &entry, &changes);
     if (record != NULL)
       g_ptr_array_add (records, (gpointer) record);
     else
@@ -531,10 +570,10 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
   g_hash_table_iter_init (&iter, catalog->records);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     if (((CatalogRecord *) value)->seen != catalog->scans) {
+      records_changed (catalog, value, &changes);
       g_hash_table_iter_remove (&iter);
-      records_changed (catalog, &changed);
     }
-  if (changed)
+  if (changes.settled)
     queue_save (catalog);
   return TRUE;
 }

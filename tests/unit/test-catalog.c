@@ -489,6 +489,16 @@ test_settling_files_are_read_every_time (Fixture *f, gconstpointer data)
   put_file (f, "A.sar", "Nightly");
   assert_listing (catalog, "A.sar:Nightly");
   g_assert_cmpuint (catalog_kept (catalog), ==, 0);
+  /* read again, and the same: the same listing, not made anew */
+  {
+    g_autoptr (GPtrArray) first = catalog_list (catalog, NULL, NULL);
+    g_autoptr (GPtrArray) second = catalog_list (catalog, NULL, NULL);
+
+    g_assert_true (first == second);
+  }
+  put_file (f, "A.sar", "Weekly");
+  assert_listing (catalog, "A.sar:Weekly");
+  g_assert_cmpuint (catalog_kept (catalog), ==, 0);
   g_clear_pointer (&catalog, catalog_free);
   g_assert_false (g_file_test (f->cache, G_FILE_TEST_EXISTS));
 }
