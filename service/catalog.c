@@ -1,14 +1,40 @@
-/* catalog.c: listing and ordering the backups in the backup directory. */
-#include "catalog.h"
+/* catalog.c: listing and ordering the backups in the backup directory,
+ * with what was read from each file kept while the file stays the same. */
+#include "catalog-private.h"
 
+#include "autofd.h"
 #include "errors.h"
 #include "names.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+struct _Catalog {
+  char *directory;
+  char *cache_file; /* NULL: kept in memory only */
+  guint settle_seconds;
+  GMutex lock; /* everything below, and one listing at a time */
+  gboolean loaded;
+  /* writes the cache file after a listing that changed the records, one
+   * save at a time and off the listing's path (a write can wait long for
+   * the disk while a restore or an upload writes); NULL without a file */
+  GThreadPool *saver;
+  gboolean save_queued;
+  gboolean save_failed; /* the saver's own: logged once */
+  GHashTable *records;  /* name -> CatalogRecord* (owns both) */
+  guint64 scans;        /* CatalogRecord.seen of the records the last scan saw */
+  /* The last listing, while it holds: made of the records as they are now
+   * (and nothing else), for the installed version last_installed (or
+   * none), and for a time in [last_made, last_until) (what is in the
+   * future then stays so).  NULL when any of this may not hold. */
+  GPtrArray *last;
+  gboolean last_known;
+  SfVersion last_installed;
+  gint64 last_made;
+  gint64 last_until;
+};
 
 void
 catalog_entry_free (CatalogEntry *entry)
@@ -52,6 +78,132 @@ catalog_open_backup (int dir_fd, const char *name, GError **error)
   }
   return fd;
 }
+
+/* --- records --------------------------------------------------------------- */
+
+void
+catalog_stamp_from_stat (CatalogStamp *stamp, const struct stat *st)
+{
+  stamp->dev = (guint64) st->st_dev;
+  stamp->ino = (guint64) st->st_ino;
+  stamp->size = (guint64) st->st_size;
+  stamp->mtime_sec = (gint64) st->st_mtim.tv_sec;
+  stamp->mtime_nsec = (gint64) st->st_mtim.tv_nsec;
+  stamp->ctime_sec = (gint64) st->st_ctim.tv_sec;
+  stamp->ctime_nsec = (gint64) st->st_ctim.tv_nsec;
+}
+
+gboolean
+catalog_stamp_equal (const CatalogStamp *a, const CatalogStamp *b)
+{
+  return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_sec == b->mtime_sec
+         && a->mtime_nsec == b->mtime_nsec && a->ctime_sec == b->ctime_sec
+         && a->ctime_nsec == b->ctime_nsec;
+}
+
+gboolean
+catalog_stamp_settled (const CatalogStamp *stamp, guint settle_seconds, gint64 now_ns)
+{
+  const gint64 second = G_GINT64_CONSTANT (1000000000);
+  gint64 now_sec = now_ns / second;
+  gint64 limit_sec = now_sec - (gint64) settle_seconds;
+
+  /* ctime + settle <= now, without overflow for any ctime */
+  if (stamp->ctime_sec != limit_sec)
+    return stamp->ctime_sec < limit_sec;
+  return stamp->ctime_nsec <= now_ns % second;
+}
+
+void
+catalog_record_free (CatalogRecord *record)
+{
+  if (record == NULL)
+    return;
+  g_free (record->name);
+  g_free (record->process);
+  g_free (record->version);
+  g_free (record->hostname);
+  g_free (record->problem);
+  g_free (record);
+}
+
+gboolean
+catalog_record_equal (const CatalogRecord *a, const CatalogRecord *b)
+{
+  return catalog_stamp_equal (&a->stamp, &b->stamp) && a->valid == b->valid
+         && a->created == b->created && g_strcmp0 (a->name, b->name) == 0
+         && g_strcmp0 (a->process, b->process) == 0 && g_strcmp0 (a->version, b->version) == 0
+         && g_strcmp0 (a->hostname, b->hostname) == 0 && g_strcmp0 (a->problem, b->problem) == 0
+         && (!a->valid || sf_version_compare (&a->parsed_version, &b->parsed_version) == 0);
+}
+
+void
+catalog_record_fill_from_name (CatalogRecord *record)
+{
+  g_autofree char *process = NULL;
+  gint64 name_time;
+
+  record->created = record->stamp.mtime_sec;
+  if (sar_name_parse (record->name, &process, &name_time))
+    record->created = name_time;
+  g_free (record->process);
+  record->process = process != NULL ? g_steal_pointer (&process) : g_strdup ("");
+  g_free (record->version);
+  record->version = g_strdup ("");
+  g_free (record->hostname);
+  record->hostname = g_strdup ("");
+}
+
+/* Reads the header of an open backup.  *keep: whether the outcome follows
+ * from the file's content alone (valid, or invalid for what it holds), so
+ * it stays true while the file is unchanged; a failing read does not. */
+static CatalogRecord *
+record_read (int fd, const char *name, const CatalogStamp *stamp, gboolean *keep)
+{
+  g_autoptr (CatalogRecord) record = g_new0 (CatalogRecord, 1);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  const SarManifest *manifest;
+
+  record->name = g_strdup (name);
+  record->stamp = *stamp;
+  header = sar_read_header (fd, &error);
+  if (header == NULL) {
+    *keep = g_error_matches (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+    record->problem = g_strdup (error->message);
+    catalog_record_fill_from_name (record);
+    return g_steal_pointer (&record);
+  }
+  *keep = TRUE;
+  manifest = header->manifest;
+  record->valid = TRUE;
+  record->created = manifest->created;
+  record->process = g_strdup (manifest->process);
+  record->version = g_strdup (manifest->version);
+  record->hostname = g_strdup (manifest->hostname);
+  record->parsed_version = manifest->parsed_version;
+  return g_steal_pointer (&record);
+}
+
+static CatalogEntry *
+entry_from_record (const CatalogRecord *record, const SfVersion *installed)
+{
+  CatalogEntry *entry = g_new0 (CatalogEntry, 1);
+
+  entry->name = g_strdup (record->name);
+  entry->size = record->stamp.size;
+  entry->created = record->created;
+  entry->process = g_strdup (record->process);
+  entry->version = g_strdup (record->version);
+  entry->hostname = g_strdup (record->hostname);
+  entry->valid = record->valid;
+  entry->compatible = record->valid && installed != NULL
+                      && sf_version_compare (&record->parsed_version, installed) <= 0;
+  entry->problem = g_strdup (record->problem);
+  return entry;
+}
+
+/* --- entries ---------------------------------------------------------------- */
 
 /* Fills an entry from an open backup: metadata from the header when it is
  * valid, else from the name and the file's times. */
@@ -148,27 +300,227 @@ open_directory (const char *directory, GError **error)
   return fd;
 }
 
-GPtrArray *
-catalog_list (const char *directory, const SfVersion *installed, GError **error)
-{
-  g_autoptr (GPtrArray) entries
-      = g_ptr_array_new_with_free_func ((GDestroyNotify) catalog_entry_free);
-  int dir_fd = open_directory (directory, error);
-  DIR *dir;
-  struct dirent *d;
+/* --- the catalog ------------------------------------------------------------ */
 
-  if (dir_fd < 0)
-    return NULL;
-  dir = fdopendir (dup (dir_fd));
-  if (dir == NULL) {
-    backup_error_set_errno (error, errno, "cannot read the backup directory %s", directory);
-    close (dir_fd);
+static void save_thread (gpointer item, gpointer user_data);
+
+Catalog *
+catalog_new (const char *directory, const char *cache_file, guint settle_seconds)
+{
+  Catalog *catalog = g_new0 (Catalog, 1);
+
+  catalog->directory = g_strdup (directory);
+  catalog->cache_file = g_strdup (cache_file);
+  catalog->settle_seconds = settle_seconds;
+  g_mutex_init (&catalog->lock);
+  catalog->records
+      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) catalog_record_free);
+  /* a shared pool (never fails): its one thread runs when there is work */
+  if (cache_file != NULL)
+    catalog->saver = g_thread_pool_new (save_thread, NULL, 1, FALSE, NULL);
+  return catalog;
+}
+
+void
+catalog_free (Catalog *catalog)
+{
+  if (catalog == NULL)
+    return;
+  /* a save still to come is made, and waited for */
+  if (catalog->saver != NULL)
+    g_thread_pool_free (catalog->saver, FALSE, TRUE);
+  g_clear_pointer (&catalog->last, g_ptr_array_unref);
+  g_hash_table_unref (catalog->records);
+  g_mutex_clear (&catalog->lock);
+  g_free (catalog->cache_file);
+  g_free (catalog->directory);
+  g_free (catalog);
+}
+
+guint
+catalog_kept (Catalog *catalog)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&catalog->lock);
+  GHashTableIter iter;
+  gpointer value;
+  guint kept = 0;
+
+  g_hash_table_iter_init (&iter, catalog->records);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    kept += ((const CatalogRecord *) value)->settled ? 1 : 0;
+  return kept;
+}
+
+/* What a scan changed: the records (so the last listing no longer holds),
+ * and the settled ones among them (so the cache file is to be written). */
+typedef struct {
+  gboolean records;
+  gboolean settled;
+} Changes;
+
+/* Under the lock: record (which may be NULL) was added, replaced or
+ * removed. */
+static void
+records_changed (Catalog *catalog, const CatalogRecord *record, Changes *changes)
+{
+  g_clear_pointer (&catalog->last, g_ptr_array_unref);
+  changes->records = TRUE;
+  if (record != NULL && record->settled)
+    changes->settled = TRUE;
+}
+
+/* Under the lock: the records of the cache file, once. */
+static void
+load_cache (Catalog *catalog, gint64 now_ns)
+{
+  g_autoptr (GError) error = NULL;
+  GHashTable *records;
+
+  if (catalog->loaded || catalog->cache_file == NULL)
+    return;
+  catalog->loaded = TRUE;
+  records = catalog_cache_load (catalog->cache_file, catalog->directory, catalog->settle_seconds,
+                                now_ns, &error);
+  if (records == NULL) {
+    if (!g_error_matches (error, BACKUP_ERROR, BACKUP_ERROR_NOT_FOUND))
+      g_message ("ignoring the catalog cache %s (it will be rebuilt): %s", catalog->cache_file,
+                 error->message);
+    return;
+  }
+  g_hash_table_unref (catalog->records);
+  catalog->records = records;
+  g_clear_pointer (&catalog->last, g_ptr_array_unref);
+}
+
+/* The saver's thread: the records as they are now, to the file. */
+static void
+save_thread (gpointer item, gpointer user_data)
+{
+  Catalog *catalog = item;
+  g_autoptr (GBytes) content = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_mutex_lock (&catalog->lock);
+  catalog->save_queued = FALSE;
+  content = catalog_cache_serialize (catalog->directory, catalog->records);
+  g_mutex_unlock (&catalog->lock);
+  if (catalog_cache_write (catalog->cache_file, content, &error)) {
+    catalog->save_failed = FALSE;
+    return;
+  }
+  if (!catalog->save_failed)
+    g_warning ("cannot keep the catalog of backups in %s (listings after a restart will read "
+               "every backup once): %s",
+               catalog->cache_file, error->message);
+  catalog->save_failed = TRUE;
+}
+
+/* Under the lock: the cache file is to be written (once, however many
+ * listings change the records before the saver gets to it). */
+static void
+queue_save (Catalog *catalog)
+{
+  if (catalog->saver == NULL || catalog->save_queued)
+    return;
+  catalog->save_queued = TRUE;
+  g_thread_pool_push (catalog->saver, catalog, NULL);
+}
+
+/* Under the lock: a regular file.  Its record while the file is unchanged
+ * and had settled (borrowed from the catalog), else the file is read: its
+ * record, kept (and returned, borrowed) when the outcome follows from its
+ * content and it did not change while it was read, else its entry
+ * (*entry, owned, and NULL returned).  fd: the file when already open,
+ * else -1. */
+static const CatalogRecord *
+regular_file (Catalog *catalog, int dir_fd, const char *name, const struct stat *st, int fd,
+              const SfVersion *installed, CatalogEntry **entry, Changes *changes)
+{
+  g_auto (AutoFd) file = fd;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CatalogRecord) record = NULL;
+  CatalogRecord *kept = g_hash_table_lookup (catalog->records, name);
+  CatalogStamp stamp, after;
+  struct stat now_st;
+  gboolean keep = FALSE;
+  gint64 now_ns;
+
+  catalog_stamp_from_stat (&stamp, st);
+  if (kept != NULL && kept->settled && catalog_stamp_equal (&kept->stamp, &stamp)) {
+    kept->seen = catalog->scans;
+    return kept;
+  }
+
+  if (file < 0)
+    file = catalog_open_backup (dir_fd, name, &error);
+  if (file < 0) {
+    *entry = entry_new_invalid (name, error->message);
     return NULL;
   }
+  /* the identity of what is read: the name may point elsewhere by now */
+  if (fstat (file, &now_st) < 0) {
+    *entry = entry_new_invalid (name, g_strerror (errno));
+    return NULL;
+  }
+  catalog_stamp_from_stat (&stamp, &now_st);
+  now_ns = g_get_real_time () * 1000;
+  record = record_read (file, name, &stamp, &keep);
+  /* kept only if nothing changed while it was read; and trusted later
+   * only if no later change can leave the same ctime */
+  keep = keep && fstat (file, &now_st) == 0;
+  if (keep) {
+    catalog_stamp_from_stat (&after, &now_st);
+    keep = catalog_stamp_equal (&stamp, &after);
+    record->settled = catalog_stamp_settled (&stamp, catalog->settle_seconds, now_ns);
+  }
+  if (!keep) {
+    if (kept != NULL) {
+      records_changed (catalog, kept, changes);
+      g_hash_table_remove (catalog->records, name);
+    }
+    *entry = entry_from_record (record, installed);
+    return NULL;
+  }
+  record->seen = catalog->scans;
+  /* read again, and the same as before: the listing made of it holds */
+  if (kept != NULL && catalog_record_equal (kept, record)) {
+    kept->seen = catalog->scans;
+    if (record->settled && !kept->settled) {
+      kept->settled = TRUE;
+      changes->settled = TRUE;
+    }
+    return kept;
+  }
+  if (kept != NULL)
+    records_changed (catalog, kept, changes);
+  records_changed (catalog, record, changes);
+  g_hash_table_replace (catalog->records, record->name, record);
+  return g_steal_pointer (&record);
+}
+
+/* Under the lock: the records of the regular *.sar files of the directory
+ * (borrowed, once each) and the entries of the other *.sar names (owned). */
+static gboolean
+scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *records,
+      GPtrArray *others, GError **error)
+{
+  Changes changes = { FALSE, FALSE };
+  GHashTableIter iter;
+  gpointer value;
+  DIR *dir = fdopendir (dup (dir_fd));
+  struct dirent *d;
+
+  if (dir == NULL)
+    return backup_error_set_errno (error, errno, "cannot read the backup directory %s",
+                                   catalog->directory);
+  load_cache (catalog, g_get_real_time () * 1000);
+  catalog->scans++;
   while ((d = readdir (dir)) != NULL) {
     g_autoptr (GError) local = NULL;
-    CatalogEntry *entry;
-    int fd;
+    const CatalogRecord *record;
+    CatalogEntry *entry = NULL;
+    struct stat st;
+    int fd = -1;
 
     /* hidden files are upload temporaries; only *.sar names are backups */
     if (d->d_name[0] == '.' || !g_str_has_suffix (d->d_name, ".sar"))
@@ -178,36 +530,120 @@ catalog_list (const char *directory, const SfVersion *installed, GError **error)
     if (!g_utf8_validate (d->d_name, -1, NULL)) {
       g_autofree char *escaped = sar_escape_invalid (d->d_name);
 
-      g_ptr_array_add (entries,
-                       entry_new_invalid (escaped,
-                                          "the file name is not valid UTF-8 (its other bytes are "
-                                          "shown as \\xNN); rename the file to use it"));
+      g_ptr_array_add (others, entry_new_invalid (
+                                   escaped, "the file name is not valid UTF-8 (its other bytes are "
+                                            "shown as \\xNN); rename the file to use it"));
       continue;
     }
-    fd = catalog_open_backup (dir_fd, d->d_name, &local);
-    if (fd < 0) {
+    if (fstatat (dir_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode)) {
       /* a symlink, a directory or a FIFO named *.sar is listed as a
-       * problem rather than silently hidden */
-      g_ptr_array_add (entries, entry_new_invalid (d->d_name, local->message));
+       * problem rather than silently hidden (and one that has just become
+       * a regular file is read) */
+      fd = catalog_open_backup (dir_fd, d->d_name, &local);
+      if (fd < 0) {
+        g_ptr_array_add (others, entry_new_invalid (d->d_name, local->message));
+        continue;
+      }
+      if (fstat (fd, &st) < 0) {
+        g_ptr_array_add (others, entry_new_invalid (d->d_name, g_strerror (errno)));
+        close (fd);
+        continue;
+      }
+    }
+    /* a name readdir gives twice (the directory changed meanwhile) is
+     * listed once */
+    record = g_hash_table_lookup (catalog->records, d->d_name);
+    if (record != NULL && record->seen == catalog->scans) {
+      if (fd >= 0)
+        close (fd);
       continue;
     }
-    entry = g_new0 (CatalogEntry, 1);
-    entry->name = g_strdup (d->d_name);
-    entry_read (entry, fd, installed);
-    close (fd);
-    g_ptr_array_add (entries, entry);
+    record = regular_file (catalog, dir_fd, d->d_name, &st, fd, installed, &entry, &changes);
+    if (record != NULL)
+      g_ptr_array_add (records, (gpointer) record);
+    else
+      g_ptr_array_add (others, entry);
   }
   closedir (dir);
-  close (dir_fd);
 
+  /* only the files there are now are kept */
+  g_hash_table_iter_init (&iter, catalog->records);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (((CatalogRecord *) value)->seen != catalog->scans) {
+      records_changed (catalog, value, &changes);
+      g_hash_table_iter_remove (&iter);
+    }
+  if (changes.settled)
+    queue_save (catalog);
+  return TRUE;
+}
+
+/* What is in the future at now stays so until the returned time. */
+static gint64
+future_until (const GPtrArray *entries, gint64 now)
+{
+  gint64 until = G_MAXINT64;
+
+  for (guint i = 0; i < entries->len; i++) {
+    const CatalogEntry *entry = entries->pdata[i];
+
+    if (entry->valid && entry->created > now + CATALOG_CLOCK_SKEW_SECONDS)
+      until = MIN (until, entry->created - CATALOG_CLOCK_SKEW_SECONDS);
+  }
+  return until;
+}
+
+static gboolean
+same_installed (gboolean known, const SfVersion *a, const SfVersion *b)
+{
+  if (!known)
+    return b == NULL;
+  return b != NULL && sf_version_compare (a, b) == 0;
+}
+
+GPtrArray *
+catalog_list (Catalog *catalog, const SfVersion *installed, GError **error)
+{
+  g_autoptr (GPtrArray) records = g_ptr_array_new ();
+  g_autoptr (GPtrArray) entries
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) catalog_entry_free);
+  g_autoptr (GMutexLocker) locker = NULL;
+  g_auto (AutoFd) dir_fd = open_directory (catalog->directory, error);
+  gint64 now;
+
+  if (dir_fd < 0)
+    return NULL;
+  locker = g_mutex_locker_new (&catalog->lock);
+  if (!scan (catalog, dir_fd, installed, records, entries, error))
+    return NULL;
+  now = g_get_real_time () / G_USEC_PER_SEC;
+  /* nothing changed: the last listing, as it is */
+  if (catalog->last != NULL && entries->len == 0
+      && same_installed (catalog->last_known, &catalog->last_installed, installed)
+      && now >= catalog->last_made && now < catalog->last_until)
+    return g_ptr_array_ref (catalog->last);
+
+  for (guint i = 0; i < records->len; i++)
+    g_ptr_array_add (entries, entry_from_record (records->pdata[i], installed));
   g_ptr_array_sort (entries, entry_newest_first);
-  mark_future (entries, g_get_real_time () / G_USEC_PER_SEC);
+  mark_future (entries, now);
   for (guint i = 0; i < entries->len; i++) {
     CatalogEntry *entry = entries->pdata[i];
     if (entry->valid && entry->compatible && entry->problem == NULL) {
       entry->latest = TRUE;
       break;
     }
+  }
+  /* a listing with entries of no record (odd files, files read but not
+   * kept) is made again every time */
+  g_clear_pointer (&catalog->last, g_ptr_array_unref);
+  if (entries->len == records->len) {
+    catalog->last = g_ptr_array_ref (entries);
+    catalog->last_known = installed != NULL;
+    if (installed != NULL)
+      catalog->last_installed = *installed;
+    catalog->last_made = now;
+    catalog->last_until = future_until (entries, now);
   }
   return g_steal_pointer (&entries);
 }

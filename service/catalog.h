@@ -10,6 +10,32 @@
  * future than CATALOG_CLOCK_SKEW_SECONDS (a wrong clock, or a crafted
  * manifest) never makes a backup latest: it stays valid, with a problem
  * saying so.
+ *
+ * What was read from a file is kept, keyed by its name and its stat
+ * identity (device, inode, size, mtime and ctime to the nanosecond), and
+ * used again while a stat of the file gives the same identity: a listing
+ * costs a readdir and an fstatat per file, and reads only the files that
+ * appeared or changed since the last one.  Writing a file, renaming another
+ * over it or recreating it changes its ctime or inode (the kernel sets the
+ * ctime; no call sets it back), so a changed file is never mistaken for the
+ * one that was read.  A file whose ctime lies less than settle seconds
+ * back when it is read is read again at every listing until it is older:
+ * a file system's clock ticks in steps (a jiffy, or a second), and a change
+ * in the same step as the read could otherwise leave the same ctime.  What
+ * depends on the installed version or the clock (compatible, latest, the
+ * created-in-the-future problem) is worked out at every listing.  Only
+ * files present at the last listing are kept, so the catalog does not grow
+ * as files come and go.
+ *
+ * The catalog is kept across restarts in a cache file (written atomically,
+ * in a thread of its own, after a listing that changed it, and before
+ * catalog_free() returns), so the first listing after a start
+ * need not read every backup.  The file is input like any other: one that
+ * is damaged, truncated, for another directory or not exactly as this
+ * code writes it is ignored as a whole (and replaced), and an entry of it
+ * is used only for a file whose stat identity it matches.
+ *
+ * Thread-safe: one lock serializes the listings of a catalog.
  */
 #pragma once
 
@@ -19,6 +45,17 @@
 /* How far ahead of this machine's clock a creation time may lie (clocks
  * of different machines differ) before it counts as in the future. */
 #define CATALOG_CLOCK_SKEW_SECONDS (24 * 60 * 60)
+
+/* How long after its last change (ctime) a file's metadata is kept: at
+ * least the coarsest step of a file system's timestamps (a second on
+ * some) plus a margin. */
+#define CATALOG_SETTLE_SECONDS 2
+
+/* The file the catalog is kept in, in the state directory. */
+#define CATALOG_CACHE_FILE "catalog.cache"
+
+/* A cache file larger than this is not read (some 100,000 backups). */
+#define CATALOG_CACHE_MAX (16 * 1024 * 1024)
 
 typedef struct {
   char *name;
@@ -31,17 +68,34 @@ typedef struct {
   gboolean compatible;
   gboolean latest;
   char *problem;     /* why not valid, or why never latest; NULL when neither */
-  SarHeader *header; /* NULL when not valid */
+  SarHeader *header; /* catalog_inspect(): the header; catalog_list(): NULL */
 } CatalogEntry;
 
 void catalog_entry_free (CatalogEntry *entry);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CatalogEntry, catalog_entry_free)
 
-/* installed: NULL when the installed version is unknown (then nothing is
- * compatible).  Returns CatalogEntry*, newest first. */
-GPtrArray *catalog_list (const char *directory, const SfVersion *installed, GError **error);
+typedef struct _Catalog Catalog;
 
-/* One backup by name: INVALID_NAME, NOT_FOUND or INVALID_BACKUP errors. */
+/* A catalog of directory.  cache_file: where it is kept across restarts,
+ * or NULL for nowhere.  settle_seconds: CATALOG_SETTLE_SECONDS (tests may
+ * pass 0).  Nothing is read before the first listing. */
+Catalog *catalog_new (const char *directory, const char *cache_file, guint settle_seconds);
+void catalog_free (Catalog *catalog);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Catalog, catalog_free)
+
+/* installed: NULL when the installed version is unknown (then nothing is
+ * compatible).  Returns CatalogEntry*, newest first: a reference to an
+ * array that may be shared with other callers (the same array as the last
+ * time while nothing changed), so neither it nor its entries may be
+ * changed. */
+GPtrArray *catalog_list (Catalog *catalog, const SfVersion *installed, GError **error);
+
+/* How many files' metadata the catalog keeps (for tests). */
+guint catalog_kept (Catalog *catalog);
+
+/* One backup by name: INVALID_NAME, NOT_FOUND or INVALID_BACKUP errors.
+ * Always reads the file (the header it returns holds more than the
+ * catalog keeps). */
 CatalogEntry *catalog_inspect (const char *directory, const char *name, const SfVersion *installed,
                                GError **error);
 

@@ -60,9 +60,9 @@ config_new_default (void)
   Config *config = g_new0 (Config, 1);
 
   config->backup_directory = g_strdup ("/var/lib/starface-backup/backups");
-  config->state_directory = g_strdup ("/var/lib/starface-backup/state");
   config->data_root = g_strdup ("/var/starface");
   config->version_file = g_strdup ("/var/starface/fs-interface/version");
+  config->state_directory = g_strdup ("/var/lib/starface-backup/state");
   config->max_backup_size = 64 * GIB;
   config->max_unpacked_size = 256 * GIB;
   config->max_entries = 1000000;
@@ -85,9 +85,9 @@ config_free (Config *config)
     return;
   g_free (config->source);
   g_free (config->backup_directory);
-  g_free (config->state_directory);
   g_free (config->data_root);
   g_free (config->version_file);
+  g_free (config->state_directory);
   g_strfreev (config->sessions_command);
   g_strfreev (config->stop_command);
   g_strfreev (config->start_command);

@@ -27,9 +27,9 @@ typedef struct {
 typedef struct {
   char *source; /* the file it came from, or NULL for built-in defaults */
   char *backup_directory;
-  char *state_directory; /* the daemon's own files: the restore history */
   char *data_root;
   char *version_file;
+  char *state_directory;   /* what the daemon keeps across restarts: history, catalog */
   char **sessions_command; /* argv, or NULL when not configured */
   char **stop_command;
   char **start_command;

@@ -67,6 +67,10 @@ main (int argc, char **argv)
              config->backup_directory, g_strerror (errno));
     return 1;
   }
+  /* only a cache lives there so far: the daemon works without it */
+  if (g_mkdir_with_parents (config->state_directory, 0750) < 0)
+    g_warning ("cannot create the state directory %s: %s", config->state_directory,
+               g_strerror (errno));
 
   loop = g_main_loop_new (NULL, FALSE);
   connection = bus_connect (session, bus_lost, loop, &error);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "authority.h"
+#include "catalog.h"
 #include "history.h"
 #include "job.h"
 #include "manager.h"
@@ -22,6 +23,12 @@ struct _Manager {
   const Config *config;
   Authority *authority;
   GThreadPool *readers; /* Work items of manager_run_in_thread() */
+  Catalog *catalog;     /* what List has read of the backups */
+  /* the last List answer and the entries it was made of, sent again while
+   * a listing gives the same entries */
+  GMutex list_lock;
+  GPtrArray *list_entries;
+  DBusMessage *list_arguments;
   JobList *jobs;
   GHashTable *uploading; /* names with an upload in progress */
   TokenStore *tokens;
@@ -48,6 +55,15 @@ typedef GVariant *(*WorkFunc) (Manager *manager, gpointer data, GError **error);
  * manager is freed is dropped unanswered. */
 void manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
                             GDestroyNotify free_data);
+
+/* Work whose answer is built with libdbus (see call_return_arguments()):
+ * returns a new reference to the message of arguments, or NULL and sets
+ * error. */
+typedef DBusMessage *(*ArgumentsWorkFunc) (Manager *manager, gpointer data, GError **error);
+
+/* manager_run_in_thread() for such work. */
+void manager_run_in_thread_arguments (Manager *manager, Call *call, ArgumentsWorkFunc func,
+                                      gpointer data, GDestroyNotify free_data);
 
 /* Continues a call once polkit has allowed it; owns data from then on. */
 typedef void (*AuthorizedFunc) (Manager *manager, Call *call, gpointer data, uid_t uid);

@@ -7,17 +7,21 @@
 #include "names.h"
 #include "upload.h"
 
+#include <string.h>
+
 /* --- running domain work off the main loop ------------------------------- */
 
 typedef struct {
   Manager *manager;
   Call *call;
-  WorkFunc func;
+  WorkFunc func; /* one of these two */
+  ArgumentsWorkFunc arguments_func;
   gpointer data;
   GDestroyNotify free_data;
-  GMainContext *context; /* where the call is answered */
-  GVariant *reply;       /* the worker's result: a full reference, or NULL ... */
-  GError *error;         /* ... and this */
+  GMainContext *context;  /* where the call is answered */
+  GVariant *reply;        /* the worker's result: a full reference, ... */
+  DBusMessage *arguments; /* ... or this, or neither ... */
+  GError *error;          /* ... and this */
 } Work;
 
 static void
@@ -29,6 +33,7 @@ work_free (Work *work)
   if (work->free_data != NULL)
     work->free_data (work->data);
   g_clear_pointer (&work->reply, g_variant_unref);
+  g_clear_pointer (&work->arguments, dbus_message_unref);
   g_clear_error (&work->error);
   g_main_context_unref (work->context);
   g_free (work);
@@ -41,7 +46,9 @@ work_done (gpointer user_data)
   Work *work = user_data;
   Call *call = g_steal_pointer (&work->call);
 
-  if (work->reply == NULL)
+  if (work->arguments != NULL)
+    call_return_arguments (call, work->arguments);
+  else if (work->reply == NULL)
     call_return_error (call, work->error);
   else
     call_return (call, g_steal_pointer (&work->reply)); /* takes over our reference */
@@ -53,29 +60,49 @@ static void
 work_thread (gpointer item, gpointer pool_data)
 {
   Work *work = item;
-  GVariant *reply = work->func (work->manager, work->data, &work->error);
 
-  if (reply != NULL)
-    work->reply = g_variant_take_ref (reply);
+  if (work->arguments_func != NULL) {
+    work->arguments = work->arguments_func (work->manager, work->data, &work->error);
+  } else {
+    GVariant *reply = work->func (work->manager, work->data, &work->error);
+
+    if (reply != NULL)
+      work->reply = g_variant_take_ref (reply);
+  }
   g_main_context_invoke_full (work->context, G_PRIORITY_DEFAULT, work_done, work,
                               (GDestroyNotify) work_free);
 }
 
-void
-manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
-                       GDestroyNotify free_data)
+static void
+run_work (Manager *manager, Call *call, WorkFunc func, ArgumentsWorkFunc arguments_func,
+          gpointer data, GDestroyNotify free_data)
 {
   Work *work = g_new0 (Work, 1);
 
   work->manager = manager;
   work->call = call;
   work->func = func;
+  work->arguments_func = arguments_func;
   work->data = data;
   work->free_data = free_data;
   work->context = g_main_context_ref_thread_default ();
   /* fails only for an exclusive pool that cannot start a thread; ours
    * started its threads in manager_new() */
   g_thread_pool_push (manager->readers, work, NULL);
+}
+
+void
+manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
+                       GDestroyNotify free_data)
+{
+  run_work (manager, call, func, NULL, data, free_data);
+}
+
+void
+manager_run_in_thread_arguments (Manager *manager, Call *call, ArgumentsWorkFunc func,
+                                 gpointer data, GDestroyNotify free_data)
+{
+  run_work (manager, call, NULL, func, data, free_data);
 }
 
 /* --- authorization -------------------------------------------------------- */
@@ -146,48 +173,168 @@ installed_version (const Manager *manager, SfVersion *version, char **text)
 
 /* --- List ---------------------------------------------------------------- */
 
-static GVariant *
-entry_to_variant (const CatalogEntry *entry)
-{
-  GVariantBuilder info;
+/* List answers are large (some 250 bytes an entry): they are built with
+ * libdbus directly, in the worker thread, since a GVariant tree of them
+ * costs several times as much to build and then to marshal on the main
+ * loop (measured with 1,000 entries: some 25 ms against 3 ms), and the
+ * last one is kept and sent again while the listing stays the same. */
 
-  g_variant_builder_init (&info, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&info, "{sv}", "size", g_variant_new_uint64 (entry->size));
-  g_variant_builder_add (&info, "{sv}", "created",
-                         g_variant_new_uint64 ((guint64) MAX (entry->created, 0)));
-  g_variant_builder_add (&info, "{sv}", "process", g_variant_new_string (entry->process));
-  g_variant_builder_add (&info, "{sv}", "version", g_variant_new_string (entry->version));
-  g_variant_builder_add (&info, "{sv}", "hostname", g_variant_new_string (entry->hostname));
-  g_variant_builder_add (&info, "{sv}", "valid", g_variant_new_boolean (entry->valid));
-  g_variant_builder_add (&info, "{sv}", "compatible", g_variant_new_boolean (entry->compatible));
-  g_variant_builder_add (&info, "{sv}", "latest", g_variant_new_boolean (entry->latest));
-  if (entry->problem != NULL)
-    g_variant_builder_add (&info, "{sv}", "problem", g_variant_new_string (entry->problem));
-  return g_variant_new ("(sa{sv})", entry->name, &info);
+static gboolean
+append_pair (DBusMessageIter *dict, const char *key, int type, const char *signature,
+             const void *value)
+{
+  DBusMessageIter pair, variant;
+
+  if (!dbus_message_iter_open_container (dict, DBUS_TYPE_DICT_ENTRY, NULL, &pair))
+    return FALSE;
+  if (!dbus_message_iter_append_basic (&pair, DBUS_TYPE_STRING, &key)
+      || !dbus_message_iter_open_container (&pair, DBUS_TYPE_VARIANT, signature, &variant)) {
+    dbus_message_iter_abandon_container (dict, &pair);
+    return FALSE;
+  }
+  if (!dbus_message_iter_append_basic (&variant, type, value)) {
+    dbus_message_iter_abandon_container (&pair, &variant);
+    dbus_message_iter_abandon_container (dict, &pair);
+    return FALSE;
+  }
+  return dbus_message_iter_close_container (&pair, &variant)
+         && dbus_message_iter_close_container (dict, &pair);
 }
 
-static GVariant *
+static gboolean
+append_string (DBusMessageIter *dict, const char *key, const char *value)
+{
+  return append_pair (dict, key, DBUS_TYPE_STRING, DBUS_TYPE_STRING_AS_STRING, &value);
+}
+
+static gboolean
+append_boolean (DBusMessageIter *dict, const char *key, gboolean value)
+{
+  dbus_bool_t v = value ? TRUE : FALSE;
+
+  return append_pair (dict, key, DBUS_TYPE_BOOLEAN, DBUS_TYPE_BOOLEAN_AS_STRING, &v);
+}
+
+static gboolean
+append_uint64 (DBusMessageIter *dict, const char *key, guint64 value)
+{
+  dbus_uint64_t v = value;
+
+  return append_pair (dict, key, DBUS_TYPE_UINT64, DBUS_TYPE_UINT64_AS_STRING, &v);
+}
+
+/* One (sa{sv}): the keys of docs/dbus-api.md. */
+static gboolean
+append_entry (DBusMessageIter *array, const CatalogEntry *entry)
+{
+  DBusMessageIter item, info;
+  gboolean ok;
+
+  if (!dbus_message_iter_open_container (array, DBUS_TYPE_STRUCT, NULL, &item))
+    return FALSE;
+  if (!dbus_message_iter_append_basic (&item, DBUS_TYPE_STRING, &entry->name)
+      || !dbus_message_iter_open_container (&item, DBUS_TYPE_ARRAY, "{sv}", &info)) {
+    dbus_message_iter_abandon_container (array, &item);
+    return FALSE;
+  }
+  ok = append_uint64 (&info, "size", entry->size)
+       && append_uint64 (&info, "created", (guint64) MAX (entry->created, 0))
+       && append_string (&info, "process", entry->process)
+       && append_string (&info, "version", entry->version)
+       && append_string (&info, "hostname", entry->hostname)
+       && append_boolean (&info, "valid", entry->valid)
+       && append_boolean (&info, "compatible", entry->compatible)
+       && append_boolean (&info, "latest", entry->latest)
+       && (entry->problem == NULL || append_string (&info, "problem", entry->problem));
+  if (!ok) {
+    dbus_message_iter_abandon_container (&item, &info);
+    dbus_message_iter_abandon_container (array, &item);
+    return FALSE;
+  }
+  return dbus_message_iter_close_container (&item, &info)
+         && dbus_message_iter_close_container (array, &item);
+}
+
+static DBusMessage *
+list_arguments (const GPtrArray *entries)
+{
+  DBusMessage *message = dbus_message_new (DBUS_MESSAGE_TYPE_METHOD_RETURN);
+  DBusMessageIter args, array;
+  gboolean ok = TRUE;
+
+  if (message == NULL)
+    return NULL;
+  dbus_message_iter_init_append (message, &args);
+  if (!dbus_message_iter_open_container (&args, DBUS_TYPE_ARRAY, "(sa{sv})", &array)) {
+    dbus_message_unref (message);
+    return NULL;
+  }
+  for (guint i = 0; ok && i < entries->len; i++)
+    ok = append_entry (&array, entries->pdata[i]);
+  if (!ok) {
+    dbus_message_iter_abandon_container (&args, &array);
+    dbus_message_unref (message);
+    return NULL;
+  }
+  if (!dbus_message_iter_close_container (&args, &array)) {
+    dbus_message_unref (message);
+    return NULL;
+  }
+  return message;
+}
+
+static gboolean
+entries_equal (const GPtrArray *a, const GPtrArray *b)
+{
+  /* the catalog hands out its last listing again while nothing changed */
+  if (a == b)
+    return TRUE;
+  if (a->len != b->len)
+    return FALSE;
+  for (guint i = 0; i < a->len; i++) {
+    const CatalogEntry *x = a->pdata[i], *y = b->pdata[i];
+
+    if (x->size != y->size || x->created != y->created || x->valid != y->valid
+        || x->compatible != y->compatible || x->latest != y->latest
+        || strcmp (x->name, y->name) != 0 || strcmp (x->process, y->process) != 0
+        || strcmp (x->version, y->version) != 0 || strcmp (x->hostname, y->hostname) != 0
+        || g_strcmp0 (x->problem, y->problem) != 0)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static DBusMessage *
 list_work (Manager *manager, gpointer data, GError **error)
 {
   g_autofree char *installed_text = NULL;
   SfVersion installed;
   gboolean known = installed_version (manager, &installed, &installed_text);
-  g_autoptr (GPtrArray) entries
-      = catalog_list (manager->config->backup_directory, known ? &installed : NULL, error);
-  GVariantBuilder list;
+  g_autoptr (GPtrArray) entries = catalog_list (manager->catalog, known ? &installed : NULL, error);
+  g_autoptr (GMutexLocker) locker = NULL;
+  DBusMessage *arguments;
 
   if (entries == NULL)
     return NULL;
-  g_variant_builder_init (&list, G_VARIANT_TYPE ("a(sa{sv})"));
-  for (guint i = 0; i < entries->len; i++)
-    g_variant_builder_add_value (&list, entry_to_variant (entries->pdata[i]));
-  return g_variant_new ("(a(sa{sv}))", &list);
+  locker = g_mutex_locker_new (&manager->list_lock);
+  if (manager->list_entries != NULL && entries_equal (manager->list_entries, entries))
+    return dbus_message_ref (manager->list_arguments);
+  arguments = list_arguments (entries);
+  if (arguments == NULL) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "out of memory building the list");
+    return NULL;
+  }
+  g_clear_pointer (&manager->list_entries, g_ptr_array_unref);
+  g_clear_pointer (&manager->list_arguments, dbus_message_unref);
+  manager->list_entries = g_steal_pointer (&entries);
+  manager->list_arguments = arguments;
+  return dbus_message_ref (arguments);
 }
 
 static void
 list_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
 {
-  manager_run_in_thread (manager, call, list_work, NULL, NULL);
+  manager_run_in_thread_arguments (manager, call, list_work, NULL, NULL);
 }
 
 static void
@@ -411,6 +558,7 @@ manager_new (Server *server, const Config *config, Authority *authority, GError 
   const InterfaceVTable *const interfaces[]
       = { &manager_interface, &object_manager_interface, NULL };
   Manager *manager = g_new0 (Manager, 1);
+  g_autofree char *cache_file = NULL;
 
   manager->server = server;
   manager->config = config;
@@ -428,6 +576,9 @@ manager_new (Server *server, const Config *config, Authority *authority, GError 
     g_free (manager);
     return NULL;
   }
+  cache_file = g_build_filename (config->state_directory, CATALOG_CACHE_FILE, NULL);
+  manager->catalog = catalog_new (config->backup_directory, cache_file, CATALOG_SETTLE_SECONDS);
+  g_mutex_init (&manager->list_lock);
   manager->jobs = job_list_new (server, authority, config->finished_job_lifetime,
                                 G_CALLBACK (jobs_changed), manager);
   job_list_set_finished_func (manager->jobs, job_ended, manager);
@@ -455,6 +606,10 @@ manager_free (Manager *manager)
   /* queued calls are dropped; running ones finish first (their answers,
    * queued for the main loop, are never sent) */
   g_thread_pool_free (manager->readers, TRUE, TRUE);
+  catalog_free (manager->catalog);
+  g_clear_pointer (&manager->list_entries, g_ptr_array_unref);
+  g_clear_pointer (&manager->list_arguments, dbus_message_unref);
+  g_mutex_clear (&manager->list_lock);
   job_list_free (manager->jobs);
   token_store_free (manager->tokens);
   history_free (manager->history);

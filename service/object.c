@@ -185,6 +185,37 @@ call_return (Call *call, GVariant *reply_args)
   call_free (call);
 }
 
+void
+call_return_arguments (Call *call, DBusMessage *arguments)
+{
+  g_autofree char *expected = args_signature (call->method->out_args);
+  DBusMessage *reply;
+
+  if (dbus_message_get_type (arguments) != DBUS_MESSAGE_TYPE_METHOD_RETURN
+      || g_strcmp0 (dbus_message_get_signature (arguments), expected) != 0) {
+    g_critical ("reply to %s has signature %s, the XML says %s", call->method->name,
+                dbus_message_get_signature (arguments), expected);
+    call_return_new_error (call, BACKUP_ERROR_FAILED, "internal error: malformed reply");
+    return;
+  }
+  if (!dbus_message_get_no_reply (call->message)) {
+    /* the header dbus_message_new_method_return() would make */
+    reply = dbus_message_copy (arguments);
+    if (reply != NULL
+        && (!dbus_message_set_destination (reply, dbus_message_get_sender (call->message))
+            || !dbus_message_set_reply_serial (reply, dbus_message_get_serial (call->message)))) {
+      dbus_message_unref (reply);
+      reply = NULL;
+    }
+    if (reply != NULL)
+      dbus_message_set_no_reply (reply, TRUE);
+    send_message (call->connection, reply);
+    if (reply != NULL)
+      dbus_message_unref (reply);
+  }
+  call_free (call);
+}
+
 /* --- introspection ------------------------------------------------------ */
 
 static char *

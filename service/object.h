@@ -83,5 +83,13 @@ void call_return (Call *call, GVariant *reply);
 void call_return_error (Call *call, const GError *error);
 void call_return_new_error (Call *call, BackupError code, const char *format, ...)
     G_GNUC_PRINTF (3, 4);
+/* Large replies (List) are built with libdbus, without a GVariant on the
+ * way: their arguments are appended to a message of
+ * dbus_message_new (DBUS_MESSAGE_TYPE_METHOD_RETURN), which may be kept and
+ * used again for later calls of the same method.  Answers the call with a
+ * copy of those arguments, after checking their signature against the
+ * XML.  Consumes the call, not the message (which must not change any
+ * more: only read here). */
+void call_return_arguments (Call *call, DBusMessage *arguments);
 /* Consumes the call without an answer (its caller has left the bus). */
 void call_drop (Call *call);

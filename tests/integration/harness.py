@@ -127,25 +127,30 @@ class Bus:
 class Service:
     """starface-backupd on a private bus, with its own directories."""
 
-    def __init__(self, root: Path, bus: Bus, installed_version="8.1.2.3", config_extra=""):
+    def __init__(self, root: Path, bus: Bus, installed_version="8.1.2.3", config_extra="",
+                 state_directory=True):
         self.root = root
         self.bus = bus
         self.backups = root / "backups"
-        self.state = root / "state"
         self.data = root / "data"
         self.version_file = self.data / "fs-interface" / "version"
+        # what the daemon keeps across restarts (the history, the catalog
+        # cache); the daemon creates it
+        self.state = root / "state"
         self.backups.mkdir()
         (self.data / "fs-interface").mkdir(parents=True)
         if installed_version is not None:
             self.version_file.write_text(installed_version + "\n")
         self.config = root / "backupd.conf"
+        # state_directory=False: a configuration without the key (a daemon
+        # older than it, for the benchmarks)
+        state_line = f"StateDirectory={self.state}\n" if state_directory else ""
         self.config.write_text(
             f"""[Paths]
 BackupDirectory={self.backups}
-StateDirectory={self.state}
 DataRoot={self.data}
 VersionFile={self.version_file}
-{config_extra}
+{state_line}{config_extra}
 """
         )
         self.log = root / "backupd.log"

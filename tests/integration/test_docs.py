@@ -97,6 +97,8 @@ def reply_keys():
     # (whitespace and line breaks as clang-format may place them)
     keys = set(re.findall(r'g_variant_builder_add\s*\(\s*&\w+,\s*"\{sv\}",\s*"([\w-]+)"', code))
     keys |= set(re.findall(r'job_set_detail\s*\(\s*[\w>-]+,\s*"([\w-]+)"', code))
+    # List's entries, appended with libdbus
+    keys |= set(re.findall(r'append_(?:string|boolean|uint64)\s*\(\s*&\w+,\s*"([\w-]+)"', code))
     return keys
 
 

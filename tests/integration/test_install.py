@@ -35,6 +35,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
 
 # The daemon's built-in defaults, which the installed configuration keeps.
 DEFAULT_BACKUP_DIRECTORY = "/var/lib/starface-backup/backups"
+DEFAULT_STATE_DIRECTORY = "/var/lib/starface-backup/state"
 DEFAULT_VERSION_FILE = "/var/starface/fs-interface/version"
 
 # source or build path (relative) -> where it must end up below the prefix
@@ -162,6 +163,10 @@ def test_installed_files_start_the_installed_daemon_with_the_installed_config(in
     assert re.search(rf"^d\s+{re.escape(DEFAULT_BACKUP_DIRECTORY)}\s+0750\s+root\s+root",
                      tmpfiles, re.M)
     assert "/var/lib/" + unit["StateDirectory"] + "/" in DEFAULT_BACKUP_DIRECTORY + "/"
+    assert paths["StateDirectory"] == DEFAULT_STATE_DIRECTORY
+    assert re.search(rf"^d\s+{re.escape(DEFAULT_STATE_DIRECTORY)}\s+0750\s+root\s+root",
+                     tmpfiles, re.M)
+    assert "/var/lib/" + unit["StateDirectory"] + "/" in DEFAULT_STATE_DIRECTORY + "/"
     assert "/var/starface" in unit["ReadWritePaths"]
 
 
