@@ -200,6 +200,9 @@ entry_from_record (const CatalogRecord *record, const SfVersion *installed)
   entry->compatible = record->valid && installed != NULL
                       && sf_version_compare (&record->parsed_version, installed) <= 0;
   entry->problem = g_strdup (record->problem);
+  /* records are of regular files that could be opened */
+  entry->problem_code = record->problem != NULL ? CATALOG_PROBLEM_INVALID : NULL;
+  entry->undo_point = g_strcmp0 (entry->process, SAR_PROCESS_PRE_RESTORE) == 0;
   return entry;
 }
 
@@ -225,6 +228,7 @@ entry_read (CatalogEntry *entry, int fd, const SfVersion *installed)
   entry->header = sar_read_header (fd, &error);
   if (entry->header == NULL) {
     entry->problem = g_strdup (error->message);
+    entry->problem_code = CATALOG_PROBLEM_INVALID;
     entry->process = g_strdup (name_process != NULL ? name_process : "");
     entry->version = g_strdup ("");
     entry->hostname = g_strdup ("");
@@ -235,13 +239,14 @@ entry_read (CatalogEntry *entry, int fd, const SfVersion *installed)
   entry->process = g_strdup (entry->header->manifest->process);
   entry->version = g_strdup (entry->header->manifest->version);
   entry->hostname = g_strdup (entry->header->manifest->hostname);
+  entry->undo_point = g_strcmp0 (entry->process, SAR_PROCESS_PRE_RESTORE) == 0;
   entry->compatible
       = installed != NULL
         && sf_version_compare (&entry->header->manifest->parsed_version, installed) <= 0;
 }
 
 static CatalogEntry *
-entry_new_invalid (const char *name, const char *problem)
+entry_new_invalid (const char *name, const char *code, const char *problem)
 {
   CatalogEntry *entry = g_new0 (CatalogEntry, 1);
   g_autofree char *process = NULL;
@@ -253,6 +258,7 @@ entry_new_invalid (const char *name, const char *problem)
   entry->version = g_strdup ("");
   entry->hostname = g_strdup ("");
   entry->problem = g_strdup (problem);
+  entry->problem_code = code;
   return entry;
 }
 
@@ -282,6 +288,7 @@ mark_future (GPtrArray *entries, gint64 now)
       continue;
     time = g_date_time_new_from_unix_utc (entry->created);
     text = time != NULL ? g_date_time_format (time, "%Y-%m-%dT%H:%M:%SZ") : g_strdup ("?");
+    entry->problem_code = CATALOG_PROBLEM_FUTURE;
     g_free (entry->problem);
     entry->problem = g_strdup_printf (
         "created in the future (%s, more than %d hours ahead of this machine's clock), so "
@@ -454,12 +461,12 @@ regular_file (Catalog *catalog, int dir_fd, const char *name, const struct stat 
   if (file < 0)
     file = catalog_open_backup (dir_fd, name, &error);
   if (file < 0) {
-    *entry = entry_new_invalid (name, error->message);
+    *entry = entry_new_invalid (name, CATALOG_PROBLEM_UNREADABLE, error->message);
     return NULL;
   }
   /* the identity of what is read: the name may point elsewhere by now */
   if (fstat (file, &now_st) < 0) {
-    *entry = entry_new_invalid (name, g_strerror (errno));
+    *entry = entry_new_invalid (name, CATALOG_PROBLEM_UNREADABLE, g_strerror (errno));
     return NULL;
   }
   catalog_stamp_from_stat (&stamp, &now_st);
@@ -530,9 +537,10 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
     if (!g_utf8_validate (d->d_name, -1, NULL)) {
       g_autofree char *escaped = sar_escape_invalid (d->d_name);
 
-      g_ptr_array_add (others, entry_new_invalid (
-                                   escaped, "the file name is not valid UTF-8 (its other bytes are "
-                                            "shown as \\xNN); rename the file to use it"));
+      g_ptr_array_add (others,
+                       entry_new_invalid (escaped, CATALOG_PROBLEM_NAME,
+                                          "the file name is not valid UTF-8 (its other bytes are "
+                                          "shown as \\xNN); rename the file to use it"));
       continue;
     }
     if (fstatat (dir_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode)) {
@@ -541,11 +549,13 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
        * a regular file is read) */
       fd = catalog_open_backup (dir_fd, d->d_name, &local);
       if (fd < 0) {
-        g_ptr_array_add (others, entry_new_invalid (d->d_name, local->message));
+        g_ptr_array_add (others,
+                         entry_new_invalid (d->d_name, CATALOG_PROBLEM_UNREADABLE, local->message));
         continue;
       }
       if (fstat (fd, &st) < 0) {
-        g_ptr_array_add (others, entry_new_invalid (d->d_name, g_strerror (errno)));
+        g_ptr_array_add (
+            others, entry_new_invalid (d->d_name, CATALOG_PROBLEM_UNREADABLE, g_strerror (errno)));
         close (fd);
         continue;
       }
@@ -629,7 +639,9 @@ catalog_list (Catalog *catalog, const SfVersion *installed, GError **error)
   mark_future (entries, now);
   for (guint i = 0; i < entries->len; i++) {
     CatalogEntry *entry = entries->pdata[i];
-    if (entry->valid && entry->compatible && entry->problem == NULL) {
+    /* an undo point is restorable by name, but "restore" without one must
+     * not undo the last restore */
+    if (entry->valid && entry->compatible && entry->problem == NULL && !entry->undo_point) {
       entry->latest = TRUE;
       break;
     }

@@ -57,6 +57,12 @@
 /* A cache file larger than this is not read (some 100,000 backups). */
 #define CATALOG_CACHE_MAX (16 * 1024 * 1024)
 
+/* problem-code of List entries (docs/dbus-api.md) */
+#define CATALOG_PROBLEM_INVALID "invalid-backup"   /* not a backup this reader accepts */
+#define CATALOG_PROBLEM_UNREADABLE "unreadable"    /* not a regular file, or cannot be opened */
+#define CATALOG_PROBLEM_NAME "name-not-utf8"       /* the file name is not UTF-8 */
+#define CATALOG_PROBLEM_FUTURE "created-in-future" /* valid, never latest */
+
 typedef struct {
   char *name;
   guint64 size;
@@ -67,8 +73,11 @@ typedef struct {
   gboolean valid;
   gboolean compatible;
   gboolean latest;
-  char *problem;     /* why not valid, or why never latest; NULL when neither */
-  SarHeader *header; /* catalog_inspect(): the header; catalog_list(): NULL */
+  char *problem; /* why not valid, or why never latest; NULL when neither */
+  /* the problem as a stable code (CATALOG_PROBLEM_*), NULL without one */
+  const char *problem_code;
+  gboolean undo_point; /* made by a restore of the state before it (never latest) */
+  SarHeader *header;   /* catalog_inspect(): the header; catalog_list(): NULL */
 } CatalogEntry;
 
 void catalog_entry_free (CatalogEntry *entry);

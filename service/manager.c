@@ -245,7 +245,10 @@ append_entry (DBusMessageIter *array, const CatalogEntry *entry)
        && append_boolean (&info, "valid", entry->valid)
        && append_boolean (&info, "compatible", entry->compatible)
        && append_boolean (&info, "latest", entry->latest)
-       && (entry->problem == NULL || append_string (&info, "problem", entry->problem));
+       && append_boolean (&info, "undo-point", entry->undo_point)
+       && (entry->problem == NULL || append_string (&info, "problem", entry->problem))
+       && (entry->problem_code == NULL
+           || append_string (&info, "problem-code", entry->problem_code));
   if (!ok) {
     dbus_message_iter_abandon_container (&item, &info);
     dbus_message_iter_abandon_container (array, &item);

@@ -151,3 +151,44 @@ def test_gdbus_object_manager_client_sees_the_jobs(pbx_service):
     assert proxy.get_cached_property("Operation").unpack() == "restore"
     assert wait_job(svc, job) == "done"
     conn.close_sync(None)
+
+
+def listing(svc):
+    def plain(v):
+        return bool(v) if isinstance(v, dbus.Boolean) else v
+    return {str(name): {str(k): plain(v) for k, v in info.items()}
+            for name, info in svc.manager().List()}
+
+
+def test_latest_never_falls_on_an_undo_point(pbx_service):
+    svc, pbx = pbx_service()
+    token = preflight(svc)["token"]
+    assert wait_job(svc, restore(svc, token=token)) == "done"
+    entries = listing(svc)
+    undo = [n for n in entries if n.startswith("pre-restore_")]
+    assert len(undo) == 1
+    # newest, valid and compatible, but an undo point: listed, marked, not preselected
+    assert entries[undo[0]]["undo-point"] is True
+    assert entries[undo[0]]["valid"] and entries[undo[0]]["compatible"]
+    assert entries[undo[0]]["latest"] is False
+    assert entries["New.sar"]["latest"] is True and entries["New.sar"]["undo-point"] is False
+    # and it stays restorable by name
+    token = preflight(svc, undo[0])["token"]
+    assert wait_job(svc, restore(svc, undo[0], token=token)) == "done"
+
+
+def test_list_problems_carry_codes(pbx_service, backup_maker, workdir):
+    svc, pbx = pbx_service()
+    (svc.backups / "Junk.sar").write_bytes(os.urandom(3000))
+    os.symlink(svc.backups / "New.sar", svc.backups / "Link.sar")
+    (svc.backups / b"Bad\xff.sar".decode("utf-8", "surrogateescape")).write_bytes(b"x")
+    backup_maker(svc.backups, "Future.sar", created="2099-01-01T00:00:00Z")
+    entries = listing(svc)
+    assert entries["Junk.sar"]["problem-code"] == "invalid-backup"
+    assert entries["Link.sar"]["problem-code"] == "unreadable"
+    assert entries["Bad\\xFF.sar"]["problem-code"] == "name-not-utf8"
+    assert entries["Future.sar"]["problem-code"] == "created-in-future"
+    assert entries["Future.sar"]["valid"] is True
+    assert "problem-code" not in entries["New.sar"]
+    # every coded problem also has its English text
+    assert all("problem" in e for e in entries.values() if "problem-code" in e)
