@@ -57,6 +57,7 @@ test_prediction_matches_the_writer (void)
   g_autofree char *core = g_build_filename (root, "core", NULL);
   g_autofree char *cdr = g_build_filename (root, "cdr", NULL);
   g_autofree char *long_name = g_strnfill (200, 'n');
+  g_autofree char *empty_dirs = g_build_filename (cdr, "no-files", "deeper", NULL);
   g_autoptr (GPtrArray) components = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
   SarPackComponent pc[2] = { { "core", "Core data", core }, { "cdr-voicemail", "CDR", cdr } };
@@ -70,8 +71,7 @@ test_prediction_matches_the_writer (void)
   put (core, "empty", 0);
   put (cdr, "2026/11/calls.csv", 70000);
   put (cdr, long_name, 12);
-  g_assert_cmpint (g_mkdir_with_parents (g_build_filename (cdr, "no-files/deeper", NULL), 0755), ==,
-                   0);
+  g_assert_cmpint (g_mkdir_with_parents (empty_dirs, 0755), ==, 0);
   g_ptr_array_add (components, &pc[0]);
   g_ptr_array_add (components, &pc[1]);
 
