@@ -104,7 +104,7 @@ static gboolean
 extractor_open (Extractor *ex, int fd, SarProgressFunc progress, gpointer progress_data,
                 GError **error)
 {
-  ex->reader = sar_reader_open_fd (fd, progress, progress_data, error);
+  ex->reader = sar_reader_open_fd (fd, TRUE, progress, progress_data, error);
   if (ex->reader == NULL)
     return FALSE;
   ex->archive = sar_reader_archive (ex->reader);

@@ -53,22 +53,38 @@ typedef void (*SarProgressFunc) (guint64 bytes_read, gpointer user_data);
  * set (that error is what the verification then fails with). */
 typedef gssize (*SarReadFunc) (guint8 *buffer, gsize size, gpointer user_data, GError **error);
 
+/* Makes a read that waits for data (now, or the next one) return at once
+ * with an error; called from another thread when a reader with
+ * read-ahead stops early.  Not needed where reads never wait long
+ * (files). */
+typedef void (*SarInterruptFunc) (gpointer user_data);
+
+typedef struct {
+  SarReadFunc read;
+  SarInterruptFunc interrupt; /* may be NULL */
+  gpointer data;
+} SarSource;
+
 /* One pass over the bytes of a SAR file, shared by verification and
  * extraction: tar formats only, and only the compression filters libarchive
  * runs in-process (see docs/sar-format.md), never one that would run an
  * external program on hostile data.  A decoder (libarchive's raw format
  * behind the filters) turns the input into the tar stream, which a tar
  * reader without filters reads; sar_reader_archive() is that tar reader,
- * for archive_read_next_header() and archive_read_data_block(). */
+ * for archive_read_next_header() and archive_read_data_block().
+ *
+ * With ahead, the input is read and decompressed in a thread of its own,
+ * at most about 1 MiB ahead of the tar reader, so a full read uses two
+ * cores (for reading the metadata only, it would just read more). */
 typedef struct _SarReader SarReader;
 struct archive_entry;
 
 /* Fails (INVALID_BACKUP, or read's own error) when the start of the data
  * is not a tar archive in a known compression. */
-SarReader *sar_reader_open (SarReadFunc read, gpointer read_data, SarProgressFunc progress,
+SarReader *sar_reader_open (const SarSource *source, gboolean ahead, SarProgressFunc progress,
                             gpointer progress_data, GError **error);
-SarReader *sar_reader_open_fd (int fd, SarProgressFunc progress, gpointer progress_data,
-                               GError **error);
+SarReader *sar_reader_open_fd (int fd, gboolean ahead, SarProgressFunc progress,
+                               gpointer progress_data, GError **error);
 struct archive *sar_reader_archive (SarReader *reader);
 /* archive_read_next_header() of the tar reader: TRUE with *entry the next
  * member, or NULL after the last; FALSE with error saying why ("<what>:
@@ -82,7 +98,8 @@ gboolean sar_reader_failed (SarReader *reader, const char *what, GError **error)
  * fails (INVALID_BACKUP) unless it is nothing, or zeros padding the tar
  * stream to the end of its last 10240-byte record (and, compressed, the
  * file to the end of the compressed data's last record): no bytes beyond
- * the archive are kept unverified.  Reads no more than that padding. */
+ * the archive are kept unverified.  Reads no more than that padding
+ * (with read-ahead: and what the thread had read ahead). */
 gboolean sar_reader_finish (SarReader *reader, GError **error);
 /* Progress: every PROGRESS_STEP bytes of input, or now when force. */
 void sar_reader_report (SarReader *reader, gboolean force);
@@ -166,10 +183,11 @@ gboolean sar_tally_complete (SarTally *tally, GError **error);
 SarHeader *sar_verify (int fd, const SarLimits *limits, SarProgressFunc progress,
                        gpointer progress_data, GCancellable *cancellable, GError **error);
 
-/* sar_verify() of the bytes read supplies, in order, up to their end (data
- * after the archive is refused: sar_reader_finish()).  Memory does not
- * depend on the archive's size (beyond its metadata). */
-SarHeader *sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits,
+/* sar_verify() of the bytes source supplies, in order, up to their end
+ * (data after the archive is refused: sar_reader_finish()), read ahead in
+ * a second thread.  Memory does not depend on the archive's size (beyond
+ * its metadata). */
+SarHeader *sar_verify_stream (const SarSource *source, const SarLimits *limits,
                               SarProgressFunc progress, gpointer progress_data,
                               GCancellable *cancellable, GError **error);
 

@@ -970,8 +970,9 @@ test_verify_stream (void)
   g_autoptr (SarHeader) header = NULL;
   guint64 last = 0;
   Stream stream = { data, 0, 0, 0 };
+  SarSource source = { stream_read, NULL, &stream };
 
-  header = sar_verify_stream (stream_read, &stream, NULL, record_progress, &last, NULL, &error);
+  header = sar_verify_stream (&source, NULL, record_progress, &last, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (header);
   g_assert_cmpuint (stream.calls, >, 1);
@@ -980,7 +981,7 @@ test_verify_stream (void)
   /* A failing read fails the verification with the reader's own error. */
   g_clear_pointer (&header, sar_header_free);
   stream = (Stream){ data, 0, g_bytes_get_size (data) / 2, 0 };
-  header = sar_verify_stream (stream_read, &stream, NULL, NULL, NULL, NULL, &error);
+  header = sar_verify_stream (&source, NULL, NULL, NULL, NULL, &error);
   g_assert_null (header);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
   g_assert_cmpstr (error->message, ==, "the sender went away");
