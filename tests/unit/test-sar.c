@@ -885,6 +885,82 @@ test_verify_cancelled (void)
 /* Data whose magic selects a libarchive filter that runs an external
  * program (grzip and lrzip always; lzop without liblzo2).  A stand-in for
  * each program on PATH records whether anything ran it. */
+/* A source whose data never ends: once it is all out, a read waits until
+ * it is interrupted. */
+typedef struct {
+  GBytes *data;
+  gsize offset;
+  GMutex lock;
+  GCond cond;
+  gboolean interrupted;
+} EndlessStream;
+
+static gssize
+endless_read (guint8 *buffer, gsize size, gpointer user_data, GError **error)
+{
+  EndlessStream *stream = user_data;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (stream->data, &len);
+  gsize n = MIN (size, len - stream->offset);
+
+  if (n == 0) {
+    g_mutex_lock (&stream->lock);
+    while (!stream->interrupted)
+      g_cond_wait (&stream->cond, &stream->lock);
+    g_mutex_unlock (&stream->lock);
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "interrupted");
+    return -1;
+  }
+  memcpy (buffer, data + stream->offset, n);
+  stream->offset += n;
+  return (gssize) n;
+}
+
+static void
+endless_interrupt (gpointer user_data)
+{
+  EndlessStream *stream = user_data;
+
+  g_mutex_lock (&stream->lock);
+  stream->interrupted = TRUE;
+  g_cond_broadcast (&stream->cond);
+  g_mutex_unlock (&stream->lock);
+}
+
+/* The read-ahead thread waits for more data that does not come, while the
+ * data it has already handed over is damaged: the verification fails with
+ * what is wrong, at once, by interrupting that read. */
+static void
+test_verify_stream_stops_a_waiting_read (void)
+{
+  g_autofree char *root = make_tree ();
+  int fd = pack (root, SAR_COMPRESSION_NONE, NULL);
+  g_autoptr (GBytes) packed = read_all (fd);
+  gsize len = g_bytes_get_size (packed);
+  guint8 *damaged = g_memdup2 (g_bytes_get_data (packed, NULL), len);
+  EndlessStream stream = { NULL };
+  SarSource source = { endless_read, endless_interrupt, &stream };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+
+  /* a byte in the middle of the 3 MiB file */
+  damaged[len / 2] ^= 0xff;
+  stream.data = g_bytes_new_take (damaged, len);
+  g_mutex_init (&stream.lock);
+  g_cond_init (&stream.cond);
+  header = sar_verify_stream (&source, NULL, NULL, NULL, NULL, &error);
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+  assert_contains (error->message, "msg0001.wav");
+  assert_contains (error->message, "SHA-256");
+  g_assert_true (stream.interrupted);
+  g_mutex_clear (&stream.lock);
+  g_cond_clear (&stream.cond);
+  g_bytes_unref (stream.data);
+  close (fd);
+  remove_tree (root);
+}
+
 static void
 test_refuses_filters_that_run_programs (void)
 {
@@ -1020,6 +1096,8 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/verify/refuses-data-after-the-tar-inside-the-compression",
                    test_refuses_data_after_the_tar_inside_the_compression);
   g_test_add_func ("/sar/verify/stream", test_verify_stream);
+  g_test_add_func ("/sar/verify/stream-stops-a-waiting-read",
+                   test_verify_stream_stops_a_waiting_read);
   g_test_add_func ("/sar/verify/refuses-filters-that-run-programs",
                    test_refuses_filters_that_run_programs);
   g_test_add_func ("/sar/header/refuses-wrong-order", test_refuses_wrong_order);
