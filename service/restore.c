@@ -35,6 +35,7 @@ typedef struct {
   Journal *journal;
   int *parent_fds; /* per journal component */
   RestoreResult *result;
+  gint64 mark; /* monotonic time the last step() ended */
 } Transaction;
 
 void
@@ -47,6 +48,17 @@ restore_result_clear (RestoreResult *result)
 
 static void report (Transaction *t, guint percent, const char *stage, const char *format, ...)
     G_GNUC_PRINTF (4, 5);
+
+/* A debug message with how long the step that just ended took. */
+static void
+step (Transaction *t, const char *what)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (t->mark != 0)
+    g_debug ("%s in %.3f s", what, (double) (now - t->mark) / G_USEC_PER_SEC);
+  t->mark = now;
+}
 
 static void
 report (Transaction *t, guint percent, const char *stage, const char *format, ...)
@@ -109,7 +121,8 @@ transaction_open_parents (Transaction *t, GError **error)
 static void
 transaction_close (Transaction *t)
 {
-  for (guint i = 0; t->parent_fds != NULL && i < t->journal->components->len; i++)
+  for (guint i = 0; t->parent_fds != NULL && t->journal != NULL && i < t->journal->components->len;
+       i++)
     if (t->parent_fds[i] >= 0)
       close (t->parent_fds[i]);
   g_free (t->parent_fds);
@@ -141,6 +154,7 @@ stop_pbx (Transaction *t, GError **error)
                         error))
     return FALSE;
   t->result->pbx_stopped_at = g_get_real_time ();
+  step (t, "stopped the PBX");
   return TRUE;
 }
 
@@ -155,6 +169,7 @@ start_pbx (Transaction *t, GError **error)
                         error))
     return FALSE;
   t->result->pbx_started_at = g_get_real_time ();
+  step (t, "started the PBX");
   t->journal->pbx_stopped = FALSE;
   if (t->result->pbx_stopped_at != 0)
     g_message ("the PBX was down for %.3f s",
@@ -503,14 +518,6 @@ save_progress (guint64 done, guint64 total, gpointer data)
           "saving-previous", "Saving the previous state: %s of %s", a, b);
 }
 
-static void
-check_progress (guint64 bytes_read, gpointer data)
-{
-  g_autofree char *done = g_format_size (bytes_read);
-
-  report (data, P_SAVE_END, "saving-previous", "Reading back the saved previous state: %s", done);
-}
-
 static gboolean
 backup_exists (Transaction *t, const char *name)
 {
@@ -552,7 +559,7 @@ save_previous (Transaction *t, GError **error)
   g_autofree char *temp = NULL;
   SarLimits limits = { t->config->max_unpacked_size, t->config->max_entries };
   SarPackSpec spec = { 0 };
-  gint64 created;
+  gint64 created, start, packed;
   gboolean ok;
   int fd;
 
@@ -593,6 +600,7 @@ save_previous (Transaction *t, GError **error)
   spec.process = SAR_PROCESS_PRE_RESTORE;
   spec.created = created;
   spec.compression = SAR_COMPRESSION_ZSTD;
+  spec.fast = TRUE;
   spec.components = components;
   spec.progress = save_progress;
   spec.progress_data = t;
@@ -601,22 +609,18 @@ save_previous (Transaction *t, GError **error)
   fd = openat (t->backup_fd, temp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0)
     return backup_error_set_errno (error, errno, "cannot create %s", temp);
-  ok = sar_pack (&spec, fd, NULL, error);
-  if (ok && fsync (fd) < 0)
-    ok = backup_error_set_errno (error, errno, "cannot sync %s", t->journal->pre_restore);
-  if (ok && lseek (fd, 0, SEEK_SET) < 0)
-    ok = backup_error_set_errno (error, errno, "cannot read back %s", t->journal->pre_restore);
+  /* read back by a second thread while it is written */
+  start = g_get_monotonic_time ();
+  check = sar_pack_verified (&spec, fd, &limits, NULL, error);
+  ok = check != NULL;
   if (ok) {
-    g_autoptr (GError) local = NULL;
-
-    check = sar_verify (fd, &limits, check_progress, t, NULL, &local);
-    if (check == NULL) {
-      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
-                   "the backup of the previous state does not read back as a restorable backup: "
-                   "%s",
-                   local->message);
-      ok = FALSE;
-    }
+    packed = g_get_monotonic_time ();
+    report (t, P_SAVE_END, "saving-previous", "Syncing %s", t->journal->pre_restore);
+    if (fsync (fd) < 0)
+      ok = backup_error_set_errno (error, errno, "cannot sync %s", t->journal->pre_restore);
+    g_debug ("packed and read back %s in %.3f s, synced in %.3f s", t->journal->pre_restore,
+             (double) (packed - start) / G_USEC_PER_SEC,
+             (double) (g_get_monotonic_time () - packed) / G_USEC_PER_SEC);
   }
   close (fd);
   if (ok
@@ -639,13 +643,20 @@ save_previous (Transaction *t, GError **error)
 static gboolean
 finish (Transaction *t, GError **error)
 {
+  gint64 start;
+
   if (!save_previous (t, error))
     return FALSE;
   g_free (t->result->pre_restore);
   t->result->pre_restore = g_strdup (t->journal->pre_restore);
   report (t, P_CLEANUP, "cleanup", "Removing the previous trees (saved in %s)",
           t->journal->pre_restore);
-  return remove_staging_trees (t, TRUE, error) && journal_remove (t->backup_fd, error);
+  start = g_get_monotonic_time ();
+  if (!remove_staging_trees (t, TRUE, error) || !journal_remove (t->backup_fd, error))
+    return FALSE;
+  g_debug ("removed the previous trees in %.3f s",
+           (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
+  return TRUE;
 }
 
 /* After the PBX runs on the restored data, a failure to save or remove
@@ -732,6 +743,7 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
   report (t, 0, "extracting", "Checking that the current data can be saved");
   if (!restore_check_live_data (request->config, request->components, NULL, cancellable, error))
     return FALSE;
+  step (t, "checked the current data");
   for (guint i = 0; i < request->components->len; i++) {
     ExtractTarget *target = g_new0 (ExtractTarget, 1);
     g_ptr_array_add (targets, target);
@@ -739,6 +751,7 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
     if (staging_fds[i] < 0)
       return FALSE;
   }
+  step (t, "made the staging directories");
   if (fstat (request->archive_fd, &st) == 0)
     ep.total = (guint64) st.st_size;
   if (lseek (request->archive_fd, 0, SEEK_SET) < 0)
@@ -748,6 +761,7 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
   if (!extract_components (request->archive_fd, request->header, targets, &limits, extract_progress,
                            &ep, cancellable, error))
     return FALSE;
+  step (t, "extracted, checked and synced");
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error) || !stop_pbx (t, error))
     return FALSE;
@@ -787,9 +801,11 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
 
   /* nothing is created before the journal says where it will be, and
    * nothing while another restore's journal is unresolved */
+  t.mark = g_get_monotonic_time ();
   journaled = transaction_open (&t, request->config, hooks, result, error)
               && transaction_open_parents (&t, error)
               && journal_create (t.backup_fd, t.journal, error);
+  step (&t, "created the journal");
   ok = journaled && run_before_swap (&t, request, staging_fds, cancellable, error);
   for (guint i = 0; i < request->components->len; i++)
     if (staging_fds[i] >= 0)
@@ -804,6 +820,7 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
     for (guint i = 0; ok && i < t.journal->components->len; i++)
       ok = exchange (&t, i, error);
     ok = ok && save_journal (&t, JOURNAL_SWAPPED, error);
+    step (&t, "swapped");
   }
   if (!ok) {
     if (journaled && !abandon (&t, &cleanup_error))

@@ -216,6 +216,7 @@ typedef struct {
   /* optional: file bytes written so far of all there are to write */
   void (*progress) (guint64 done, guint64 total, gpointer data);
   gpointer progress_data;
+  gboolean fast; /* zstd: a fast level (for the undo of a restore) */
 } SarPackSpec;
 
 /* Label the product uses for a well-known component id, else the id. */
@@ -239,5 +240,16 @@ gboolean sar_pack_survey (const char *id, const char *path, SarPackSurvey *surve
 
 /* Writes a SAR archive of the spec to out_fd.  Only directories and regular
  * files are packed; anything else in a component tree is an error naming
- * it.  Symlinks are never followed. */
+ * it.  Symlinks are never followed.  A file that changes between the two
+ * passes (size, times or data) fails it. */
 gboolean sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError **error);
+
+/* sar_pack() into out_fd, a regular file open for reading and writing at
+ * offset 0, while a second thread reads the archive back from the file as
+ * it grows: sar_verify() with limits, every byte that was written.  The
+ * file's data is hashed once there instead of twice in the writer, so a
+ * file that changes between the passes (with its size and times as they
+ * were) fails the read-back.  Returns the header read back: the archive is
+ * complete and restorable under limits.  Not synced. */
+SarHeader *sar_pack_verified (const SarPackSpec *spec, int out_fd, const SarLimits *limits,
+                              GCancellable *cancellable, GError **error);

@@ -608,6 +608,141 @@ test_pack_is_reproducible (void)
   remove_tree (root);
 }
 
+/* sar_pack_verified() writes what sar_pack() writes (at the same level),
+ * and returns what reading it back found; at the fast level, still a SAR
+ * file. */
+static void
+test_pack_verified (void)
+{
+  const SarCompression compressions[]
+      = { SAR_COMPRESSION_ZSTD, SAR_COMPRESSION_GZIP, SAR_COMPRESSION_NONE };
+  g_autofree char *root = make_tree ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (compressions); i++) {
+    g_autoptr (GPtrArray) components = components_of (root);
+    SarPackSpec spec = { "8.1.2.3", "Nightly",       "pbx-berlin", "192.0.2.10",
+                         CREATED,   compressions[i], components };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (SarHeader) header = NULL;
+    g_autoptr (SarHeader) fast_header = NULL;
+    g_autoptr (GBytes) plain = NULL;
+    g_autoptr (GBytes) verified = NULL;
+    int a = pack (root, compressions[i], NULL);
+    int b = temp_fd ();
+    int c = temp_fd ();
+
+    header = sar_pack_verified (&spec, b, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (sar_checksums_count (header->checksums), ==, 6);
+    g_assert_cmpuint (sar_manifest_find_component (header->manifest, "cdr-voicemail")->bytes, ==,
+                      3 * 1024 * 1024 + 17);
+    rewind_fd (b);
+    plain = read_all (a);
+    verified = read_all (b);
+    g_assert_true (g_bytes_equal (plain, verified));
+
+    spec.fast = TRUE;
+    fast_header = sar_pack_verified (&spec, c, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (fast_header);
+    rewind_fd (c);
+    g_clear_pointer (&fast_header, sar_header_free);
+    fast_header = verify_ok (c);
+    g_assert_cmpuint (sar_checksums_count (fast_header->checksums), ==, 6);
+    close (a);
+    close (b);
+    close (c);
+  }
+  remove_tree (root);
+}
+
+/* What the read-back refuses fails it, saying so; a writer that cannot
+ * write fails with its own error, not with the read-back it stopped. */
+static void
+test_pack_verified_failures (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autoptr (GPtrArray) components = components_of (root);
+  SarPackSpec spec = { "8.1.2.3", NULL, NULL, NULL, CREATED, SAR_COMPRESSION_ZSTD, components };
+  SarLimits limits = { 1024 * 1024, 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  g_autofree char *path = NULL;
+  int fd = temp_fd ();
+  int read_only;
+
+  header = sar_pack_verified (&spec, fd, &limits, NULL, &error);
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE);
+  assert_contains (error->message, "does not read back as a restorable backup");
+  g_clear_error (&error);
+
+  path = g_build_filename (root, "out.sar", NULL);
+  g_assert_true (g_file_set_contents (path, "", 0, NULL));
+  read_only = open (path, O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (read_only, >=, 0);
+  header = sar_pack_verified (&spec, read_only, NULL, NULL, &error);
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED);
+  assert_contains (error->message, "writing the backup");
+  close (read_only);
+  close (fd);
+  remove_tree (root);
+}
+
+typedef struct {
+  char *path;
+  gboolean changed;
+} ChangeLater;
+
+/* At the first progress of the second pass: a file still to be written
+ * gets other data of the same size. */
+static void
+change_a_later_file (guint64 done, guint64 total, gpointer data)
+{
+  ChangeLater *change = data;
+
+  if (change->changed)
+    return;
+  change->changed = TRUE;
+  g_assert_true (g_file_set_contents (change->path, "Hallx\n", -1, NULL));
+}
+
+/* A file that changes between the passes fails both writers (here its
+ * change time tells; where it cannot, the read-back does). */
+static void
+test_pack_refuses_a_file_changed_between_the_passes (void)
+{
+  g_autofree char *root = make_tree ();
+
+  for (int verified = 0; verified < 2; verified++) {
+    g_autoptr (GPtrArray) components = components_of (root);
+    ChangeLater change = { g_build_filename (root, "announcements", "greeting.txt", NULL), FALSE };
+    SarPackSpec spec
+        = { "8.1.2.3",           NULL,   NULL, NULL, CREATED, SAR_COMPRESSION_ZSTD, components,
+            change_a_later_file, &change };
+    g_autoptr (GError) error = NULL;
+    int fd = temp_fd ();
+    gboolean ok;
+
+    /* a new change time, whatever the clock's granularity */
+    g_usleep (20 * 1000);
+    if (verified) {
+      g_autoptr (SarHeader) header = sar_pack_verified (&spec, fd, NULL, NULL, &error);
+      ok = header != NULL;
+    } else {
+      ok = sar_pack (&spec, fd, NULL, &error);
+    }
+    g_assert_false (ok);
+    g_assert_true (change.changed);
+    g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED);
+    assert_contains (error->message, "greeting.txt changed while packing");
+    close (fd);
+    g_free (change.path);
+  }
+  remove_tree (root);
+}
+
 /* Order, ownership and permission bits of what sar_pack() writes. */
 static void
 test_pack_members (void)
@@ -1108,6 +1243,10 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/header/reads-only-metadata", test_read_header_reads_only_metadata);
   g_test_add_func ("/sar/pack/read-and-verify", test_pack_then_read_and_verify);
   g_test_add_func ("/sar/pack/reproducible", test_pack_is_reproducible);
+  g_test_add_func ("/sar/pack/verified", test_pack_verified);
+  g_test_add_func ("/sar/pack/verified-failures", test_pack_verified_failures);
+  g_test_add_func ("/sar/pack/refuses-a-file-changed-between-the-passes",
+                   test_pack_refuses_a_file_changed_between_the_passes);
   g_test_add_func ("/sar/pack/members", test_pack_members);
   g_test_add_func ("/sar/pack/refuses-symlinks-and-fifos", test_pack_refuses_symlinks_and_fifos);
   g_test_add_func ("/sar/pack/refuses-bad-spec", test_pack_refuses_bad_spec);
