@@ -686,12 +686,13 @@ sar_reader_finish (SarReader *reader, GError **error)
   if (reader->decoded > round_to_record (tar_end))
     return backup_error_invalid (
         error, "more zeros follow the end of the tar archive than fill its last 10240-byte record");
+  /* the read-ahead ended with the decoder, which has no more: the decoder
+   * is ours again */
+  ahead_stop (reader);
   if (archive_filter_count (reader->decoder) < 2)
     return TRUE;
 
-  /* Compressed: what follows the compressed data in the file, likewise
-   * (the read-ahead ended with the decoder, which has no more). */
-  ahead_stop (reader);
+  /* Compressed: what follows the compressed data in the file, likewise. */
   compressed_end = (guint64) archive_filter_bytes (reader->decoder, -1);
   while (reader->input_nonzero <= compressed_end
          && reader->bytes_read <= round_to_record (compressed_end)) {
