@@ -35,7 +35,8 @@ typedef struct {
   Journal *journal;
   int *parent_fds; /* per journal component */
   RestoreResult *result;
-  gint64 mark; /* monotonic time the last step() ended */
+  gint64 mark;         /* monotonic time the last step() ended */
+  SarPackCache *cache; /* digests of the live trees, made ahead for the undo */
 } Transaction;
 
 void
@@ -126,6 +127,7 @@ transaction_close (Transaction *t)
     if (t->parent_fds[i] >= 0)
       close (t->parent_fds[i]);
   g_free (t->parent_fds);
+  sar_pack_cache_free (t->cache);
   if (t->root_fd >= 0)
     close (t->root_fd);
   if (t->backup_fd >= 0)
@@ -244,6 +246,27 @@ extract_progress (guint64 bytes_read, gpointer data)
   report (ep->t,
           ep->total > 0 ? (guint) (MIN (bytes_read, ep->total) * P_EXTRACT_END / ep->total) : 0,
           "extracting", "%s of the backup read and checked", done);
+}
+
+/* The undo needs the digests of the live trees as they are at the swap:
+ * hashing them starts now, on cores that would be idle while extracting
+ * and syncing; a file the PBX changes until it stops is hashed again when
+ * the undo is packed. */
+static void
+start_hashing_ahead (Transaction *t, GPtrArray *chosen)
+{
+  g_autoptr (GPtrArray) components
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) sar_pack_component_free);
+
+  for (guint i = 0; i < chosen->len; i++) {
+    const ConfigComponent *cc = chosen->pdata[i];
+    SarPackComponent *component = g_new0 (SarPackComponent, 1);
+
+    component->id = g_strdup (cc->id);
+    component->path = g_build_filename (t->config->data_root, cc->path, NULL);
+    g_ptr_array_add (components, component);
+  }
+  t->cache = sar_pack_cache_start (components);
 }
 
 /* --- keeping this machine's network settings ------------------------------- */
@@ -601,6 +624,7 @@ save_previous (Transaction *t, GError **error)
   spec.created = created;
   spec.compression = SAR_COMPRESSION_ZSTD;
   spec.fast = TRUE;
+  spec.cache = t->cache;
   spec.components = components;
   spec.progress = save_progress;
   spec.progress_data = t;
@@ -744,6 +768,7 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
   if (!restore_check_live_data (request->config, request->components, NULL, cancellable, error))
     return FALSE;
   step (t, "checked the current data");
+  start_hashing_ahead (t, request->components);
   for (guint i = 0; i < request->components->len; i++) {
     ExtractTarget *target = g_new0 (ExtractTarget, 1);
     g_ptr_array_add (targets, target);
@@ -763,6 +788,8 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
     return FALSE;
   step (t, "extracted, checked and synced");
 
+  /* nothing of ours competes with stopping, swapping and starting */
+  sar_pack_cache_pause (t->cache, TRUE);
   if (g_cancellable_set_error_if_cancelled (cancellable, error) || !stop_pbx (t, error))
     return FALSE;
   if (request->ignore_ip && !keep_ip_settings (t, request->components, staging_fds, error))
@@ -831,6 +858,7 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
     return FALSE;
   }
   ok = commit (&t, error);
+  sar_pack_cache_pause (t.cache, FALSE);
   if (ok)
     finish_or_defer (&t);
   transaction_close (&t);

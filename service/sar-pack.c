@@ -21,6 +21,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,6 +39,8 @@
 #define WRITEBACK_STEP (32 * 1024 * 1024)
 /* Threads hashing in the first pass, the calling one included. */
 #define HASH_THREADS 2
+/* sar_pack_cache_start() keeps the digests of at most this many files. */
+#define CACHE_FILES_MAX 1000000
 /* zstd's level for SarPackSpec.fast (libarchive's default is 3) */
 #define FAST_ZSTD_LEVEL "1"
 
@@ -57,6 +60,17 @@ sar_default_label (const char *id)
     if (strcmp (labels[i].id, id) == 0)
       return labels[i].label;
   return id;
+}
+
+void
+sar_pack_component_free (SarPackComponent *component)
+{
+  if (component == NULL)
+    return;
+  g_free (component->id);
+  g_free (component->label);
+  g_free (component->path);
+  g_free (component);
 }
 
 static gboolean pack_failed (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
@@ -117,15 +131,16 @@ pack_node_new (const char *name, const struct stat *st)
 typedef struct {
   PackNode *node;
   guint component;
-  int root_fd;  /* its component's directory (borrowed) */
-  char *rel;    /* below it */
-  char *source; /* for messages */
+  int root_fd;     /* its component's directory (borrowed) */
+  char *path;      /* its member path */
+  const char *rel; /* in path: below root_fd */
+  char *source;    /* for messages */
 } PackFile;
 
 static void
 pack_file_free (PackFile *file)
 {
-  g_free (file->rel);
+  g_free (file->path);
   g_free (file->source);
   g_free (file);
 }
@@ -146,6 +161,7 @@ typedef struct {
   Readback *readback;      /* sar_pack_verified(): told of what is written */
   guint64 out_bytes;       /* written to out_fd */
   guint64 out_synced;      /* of those, handed to writeback */
+  gint from_cache;         /* atomic: files whose digest was made ahead */
 } Packer;
 
 static gboolean
@@ -312,7 +328,8 @@ scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, co
     file->node = node;
     file->component = component;
     file->root_fd = root_fd;
-    file->rel = g_strdup (child_path + root_len + 1);
+    file->path = g_strdup (child_path);
+    file->rel = file->path + root_len + 1;
     file->source = g_steal_pointer (&child_source);
     g_ptr_array_add (packer->files, file);
   }
@@ -349,6 +366,9 @@ typedef struct {
   GError *error; /* the first failure */
 } HashWork;
 
+static gboolean cache_lookup (SarPackCache *cache, const char *path, const struct stat *st,
+                              guint8 digest[SAR_SHA256_SIZE]);
+
 static gboolean
 hash_file (Packer *packer, PackFile *file, guint8 *buffer, GError **error)
 {
@@ -356,8 +376,13 @@ hash_file (Packer *packer, PackFile *file, guint8 *buffer, GError **error)
   struct stat st;
   g_auto (AutoFd) fd = open_regular (file->root_fd, file->rel, file->source, &st, error);
 
-  if (fd < 0
-      || !pack_file_data (packer, buffer, fd, file->source, &node->size, node->digest, error))
+  if (fd < 0)
+    return FALSE;
+  if (packer->spec->cache != NULL
+      && cache_lookup (packer->spec->cache, file->path, &st, node->digest)) {
+    node->size = (guint64) st.st_size;
+    g_atomic_int_inc (&packer->from_cache);
+  } else if (!pack_file_data (packer, buffer, fd, file->source, &node->size, node->digest, error))
     return FALSE;
   node->mtime = st.st_mtim.tv_sec;
   node->mtim = st.st_mtim;
@@ -690,6 +715,7 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
   g_autofree int *root_fds = NULL;
   g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
   Packer packer = { cancellable, NULL, 0, out_fd, buffer, spec, 0, 0 };
+  gint64 start = g_get_monotonic_time ();
   gboolean ok = TRUE;
 
   if (manifest == NULL)
@@ -723,7 +749,11 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
     ok = scan_directory (&packer, root_fds[i], component->path, component->id, root, i, root_fds[i],
                          strlen (component->id), error);
   }
+  if (spec->cache != NULL)
+    sar_pack_cache_stop (spec->cache);
   ok = ok && hash_files (&packer, manifest, error);
+  g_debug ("packing: found and hashed %u files (%d hashed ahead) in %.3f s", files->len,
+           packer.from_cache, (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
   for (guint i = 0; i < spec->components->len; i++) {
     const SarComponent *component = g_ptr_array_index (manifest->components, i);
 
@@ -743,6 +773,234 @@ gboolean
 sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError **error)
 {
   return pack (spec, out_fd, NULL, cancellable, error);
+}
+
+/* --- digests made ahead ----------------------------------------------------- */
+
+/* A file as it was hashed: the same before and after reading it. */
+typedef struct {
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtim, ctim;
+  guint8 digest[SAR_SHA256_SIZE];
+} CacheEntry;
+
+struct _SarPackCache {
+  GPtrArray *ids; /* of the components */
+  int *root_fds;  /* their directories, -1 where there is none */
+  GThread *thread;
+  GHashTable *entries; /* member path -> CacheEntry*; the thread's until it is joined */
+  guint64 hashed;      /* bytes */
+
+  GMutex lock;
+  GCond cond;
+  gboolean paused;
+  gboolean stop;
+};
+
+/* An entry hashed before is good for a file with the same inode, size and
+ * times.  A change that kept all of them (two writes within one tick of
+ * the clock that stamps files, around our reading) is not noticed here;
+ * sar_pack_verified()'s read-back notices it. */
+static gboolean
+cache_lookup (SarPackCache *cache, const char *path, const struct stat *st,
+              guint8 digest[SAR_SHA256_SIZE])
+{
+  const CacheEntry *entry = g_hash_table_lookup (cache->entries, path);
+
+  if (entry == NULL || entry->dev != st->st_dev || entry->ino != st->st_ino
+      || entry->size != st->st_size || !same_time (&entry->mtim, &st->st_mtim)
+      || !same_time (&entry->ctim, &st->st_ctim))
+    return FALSE;
+  memcpy (digest, entry->digest, SAR_SHA256_SIZE);
+  return TRUE;
+}
+
+/* FALSE once stopped; waits while paused. */
+static gboolean
+cache_go_on (SarPackCache *cache)
+{
+  gboolean go_on;
+
+  g_mutex_lock (&cache->lock);
+  while (cache->paused && !cache->stop)
+    g_cond_wait (&cache->cond, &cache->lock);
+  go_on = !cache->stop;
+  g_mutex_unlock (&cache->lock);
+  return go_on;
+}
+
+static gboolean
+same_file (const struct stat *a, const struct stat *b)
+{
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size
+         && same_time (&a->st_mtim, &b->st_mtim) && same_time (&a->st_ctim, &b->st_ctim);
+}
+
+static void
+cache_file (SarPackCache *cache, int dir_fd, const char *name, const char *path, guint8 *buffer)
+{
+  g_auto (AutoFd) fd = -1;
+  struct stat before, after;
+  SarSha256 sha;
+  CacheEntry *entry;
+
+  fd = tree_open_beneath (dir_fd, name,
+                          O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOATIME, 0);
+  if (fd < 0 && errno == EPERM)
+    fd = tree_open_beneath (dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
+                            0);
+  if (fd < 0 || fstat (fd, &before) < 0 || !S_ISREG (before.st_mode))
+    return;
+  sar_sha256_init (&sha);
+  for (;;) {
+    ssize_t n;
+
+    if (!cache_go_on (cache))
+      return;
+    n = read (fd, buffer, IO_CHUNK);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return;
+    if (n == 0)
+      break;
+    sar_sha256_update (&sha, buffer, (gsize) n);
+    cache->hashed += (guint64) n;
+  }
+  if (fstat (fd, &after) < 0 || !same_file (&before, &after))
+    return;
+  entry = g_new (CacheEntry, 1);
+  entry->dev = after.st_dev;
+  entry->ino = after.st_ino;
+  entry->size = after.st_size;
+  entry->mtim = after.st_mtim;
+  entry->ctim = after.st_ctim;
+  sar_sha256_digest (&sha, entry->digest);
+  g_hash_table_replace (cache->entries, g_strdup (path), entry);
+}
+
+/* Depth first through dir_fd (path: its member path); what cannot be
+ * read is left out. */
+static void
+cache_directory (SarPackCache *cache, int dir_fd, const char *path, guint depth, guint8 *buffer)
+{
+  int errsv = 0;
+  g_autoptr (GPtrArray) names = tree_list (dir_fd, &errsv);
+
+  for (guint i = 0; names != NULL && i < names->len && cache_go_on (cache); i++) {
+    const char *name = g_ptr_array_index (names, i);
+    g_autofree char *child = g_strconcat (path, "/", name, NULL);
+    struct stat st;
+
+    if (g_hash_table_size (cache->entries) >= CACHE_FILES_MAX)
+      return;
+    if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      continue;
+    if (S_ISDIR (st.st_mode) && depth < SAR_PATH_DEPTH_MAX) {
+      g_auto (AutoFd) fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+      if (fd >= 0)
+        cache_directory (cache, fd, child, depth + 1, buffer);
+    } else if (S_ISREG (st.st_mode)) {
+      cache_file (cache, dir_fd, name, child, buffer);
+    }
+  }
+}
+
+static gpointer
+cache_thread (gpointer data)
+{
+  SarPackCache *cache = data;
+  struct sched_param idle = { 0 };
+  g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
+
+  /* a core only when it would be idle */
+  if (sched_setscheduler (0, SCHED_IDLE, &idle) < 0)
+    g_debug ("hashing ahead at normal priority: %s", g_strerror (errno));
+  for (guint i = 0; i < cache->ids->len; i++)
+    if (cache->root_fds[i] >= 0)
+      cache_directory (cache, cache->root_fds[i], g_ptr_array_index (cache->ids, i), 1, buffer);
+  return NULL;
+}
+
+SarPackCache *
+sar_pack_cache_start (GPtrArray *components)
+{
+  SarPackCache *cache = g_new0 (SarPackCache, 1);
+
+  g_mutex_init (&cache->lock);
+  g_cond_init (&cache->cond);
+  cache->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  cache->ids = g_ptr_array_new_with_free_func (g_free);
+  cache->root_fds = g_new (int, components->len);
+  /* the trees are the ones there now, whatever their names later */
+  for (guint i = 0; i < components->len; i++) {
+    const SarPackComponent *component = g_ptr_array_index (components, i);
+
+    g_ptr_array_add (cache->ids, g_strdup (component->id));
+    cache->root_fds[i] = open (component->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
+  cache->thread = g_thread_try_new ("pack-hash-ahead", cache_thread, cache, NULL);
+  return cache;
+}
+
+void
+sar_pack_cache_pause (SarPackCache *cache, gboolean paused)
+{
+  if (cache == NULL)
+    return;
+  g_mutex_lock (&cache->lock);
+  cache->paused = paused;
+  g_cond_broadcast (&cache->cond);
+  g_mutex_unlock (&cache->lock);
+}
+
+static void
+cache_join (SarPackCache *cache)
+{
+  g_thread_join (g_steal_pointer (&cache->thread));
+  g_debug ("hashed %u files (%" G_GUINT64_FORMAT " bytes) ahead",
+           g_hash_table_size (cache->entries), cache->hashed);
+}
+
+void
+sar_pack_cache_stop (SarPackCache *cache)
+{
+  if (cache == NULL || cache->thread == NULL)
+    return;
+  g_mutex_lock (&cache->lock);
+  cache->stop = TRUE;
+  g_cond_broadcast (&cache->cond);
+  g_mutex_unlock (&cache->lock);
+  cache_join (cache);
+}
+
+void
+sar_pack_cache_wait (SarPackCache *cache)
+{
+  if (cache == NULL || cache->thread == NULL)
+    return;
+  sar_pack_cache_pause (cache, FALSE);
+  cache_join (cache);
+}
+
+void
+sar_pack_cache_free (SarPackCache *cache)
+{
+  if (cache == NULL)
+    return;
+  sar_pack_cache_stop (cache);
+  for (guint i = 0; i < cache->ids->len; i++)
+    if (cache->root_fds[i] >= 0)
+      close (cache->root_fds[i]);
+  g_free (cache->root_fds);
+  g_ptr_array_unref (cache->ids);
+  g_hash_table_unref (cache->entries);
+  g_mutex_clear (&cache->lock);
+  g_cond_clear (&cache->cond);
+  g_free (cache);
 }
 
 /* --- reading back while writing --------------------------------------------- */

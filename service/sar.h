@@ -205,6 +205,29 @@ typedef struct {
   char *path; /* directory whose contents become <id>/ */
 } SarPackComponent;
 
+void sar_pack_component_free (SarPackComponent *component);
+
+/* The digests of the files of component trees, made ahead of packing
+ * them: sar_pack_cache_start() opens each component's directory (so the
+ * trees are those there now, whatever they are called later) and hashes
+ * the regular files below them in a thread of its own that runs only on a
+ * core that would otherwise be idle (SCHED_IDLE).
+ * A packer given the cache (SarPackSpec.cache) stops it and, for each file
+ * whose inode, size, modification and change time are what they were
+ * while it was hashed, takes the digest instead of reading the file for
+ * SHA256SUMS.  Best effort: what cannot be read is left out. */
+typedef struct _SarPackCache SarPackCache;
+
+SarPackCache *sar_pack_cache_start (GPtrArray *components /* SarPackComponent* */);
+/* Holds the thread (between two reads), or lets it go on. */
+void sar_pack_cache_pause (SarPackCache *cache, gboolean paused);
+/* Ends the thread; what it has hashed stays usable. */
+void sar_pack_cache_stop (SarPackCache *cache);
+/* Waits until the thread has been through every tree. */
+void sar_pack_cache_wait (SarPackCache *cache);
+void sar_pack_cache_free (SarPackCache *cache);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SarPackCache, sar_pack_cache_free)
+
 typedef struct {
   const char *version;    /* required */
   const char *process;    /* default "manual" */
@@ -216,7 +239,8 @@ typedef struct {
   /* optional: file bytes written so far of all there are to write */
   void (*progress) (guint64 done, guint64 total, gpointer data);
   gpointer progress_data;
-  gboolean fast; /* zstd: a fast level (for the undo of a restore) */
+  gboolean fast;       /* zstd: a fast level (for the undo of a restore) */
+  SarPackCache *cache; /* optional: digests made ahead */
 } SarPackSpec;
 
 /* Label the product uses for a well-known component id, else the id. */

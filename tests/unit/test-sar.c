@@ -743,6 +743,56 @@ test_pack_refuses_a_file_changed_between_the_passes (void)
   remove_tree (root);
 }
 
+/* Digests made ahead are taken for files as they were, whatever their
+ * tree is called by now (the undo's trees are renamed by the swap), and
+ * not for a file that changed since: the archive is the same as without
+ * them. */
+static void
+test_pack_cache (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autofree char *moved = g_strconcat (root, "-moved", NULL);
+  g_autofree char *changed = NULL;
+  g_autoptr (GPtrArray) components = components_of (root);
+  g_autoptr (GPtrArray) moved_components = components_of (moved);
+  g_autoptr (SarPackCache) cache = sar_pack_cache_start (components);
+  SarPackSpec spec
+      = { "8.1.2.3",       "Nightly", "pbx-berlin", "192.0.2.10", CREATED, SAR_COMPRESSION_ZSTD,
+          moved_components };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) with_cache = NULL;
+  g_autoptr (GBytes) without = NULL;
+  int fd = temp_fd ();
+  int plain;
+
+  sar_pack_cache_pause (cache, TRUE);
+  g_assert_cmpint (rename (root, moved), ==, 0);
+  sar_pack_cache_wait (cache);
+  /* changed after it was hashed: same size, other bytes */
+  g_usleep (20 * 1000);
+  changed = g_build_filename (moved, "core", "network.conf", NULL);
+  g_assert_true (g_file_set_contents (changed, "ip=192.0.2.99\n", -1, NULL));
+
+  spec.cache = cache;
+  /* every file but the changed one */
+  g_test_expect_message (NULL, G_LOG_LEVEL_DEBUG, "*found and hashed 6 files (5 hashed ahead)*");
+  g_assert_true (sar_pack (&spec, fd, NULL, &error));
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  rewind_fd (fd);
+  with_cache = read_all (fd);
+  plain = pack (moved, SAR_COMPRESSION_ZSTD, NULL);
+  without = read_all (plain);
+  g_assert_true (g_bytes_equal (with_cache, without));
+  rewind_fd (fd);
+  g_clear_pointer (&cache, sar_pack_cache_free);
+  {
+    g_autoptr (SarHeader) header = verify_ok (fd);
+  }
+  close (plain);
+  remove_tree (moved);
+}
+
 /* Order, ownership and permission bits of what sar_pack() writes. */
 static void
 test_pack_members (void)
@@ -1244,6 +1294,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/pack/read-and-verify", test_pack_then_read_and_verify);
   g_test_add_func ("/sar/pack/reproducible", test_pack_is_reproducible);
   g_test_add_func ("/sar/pack/verified", test_pack_verified);
+  g_test_add_func ("/sar/pack/cache", test_pack_cache);
   g_test_add_func ("/sar/pack/verified-failures", test_pack_verified_failures);
   g_test_add_func ("/sar/pack/refuses-a-file-changed-between-the-passes",
                    test_pack_refuses_a_file_changed_between_the_passes);
