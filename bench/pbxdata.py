@@ -10,6 +10,7 @@ import os
 import random
 import statistics
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -90,3 +91,20 @@ def median(values):
 
 def runs_text(values, fmt="{:.2f}"):
     return " ".join(fmt.format(v) for v in values)
+
+
+def wait_finished(rec, job: str, timeout: float):
+    """Like SignalRecorder.wait_finished, but looks every millisecond (its
+    20 ms would be a tenth of an upload)."""
+    loop = rec.GLib.MainLoop()
+    deadline = time.monotonic() + timeout
+
+    def check():
+        if any(f[0] == job for f in rec.finished) or time.monotonic() > deadline:
+            loop.quit()
+            return False
+        return True
+
+    rec.GLib.timeout_add(1, check)
+    loop.run()
+    return next(f for f in rec.finished if f[0] == job)

@@ -44,7 +44,8 @@ import dbus  # noqa: E402
 
 from harness import (BUILD_ROOT, SOURCE_ROOT, Bus, Service, SignalRecorder,  # noqa: E402
                      job_property, new_tempdir, pack)
-from pbxdata import count_files, fill, median, peak_rss_kib, runs_text, settle, warm  # noqa: E402
+from pbxdata import (count_files, fill, median, peak_rss_kib, runs_text, settle,  # noqa: E402
+                     wait_finished, warm)
 
 SIMULATOR = SOURCE_ROOT / "data" / "pbx-simulator"
 STAGES = ("extracting", "stopping-pbx", "activating", "starting-pbx", "saving-previous",
@@ -89,7 +90,7 @@ def restore(rec, clock, svc, cold: bool):
     job = str(rec.manager.Restore("Bench.sar", dbus.Array([], signature="s"),
                                   dbus.Dictionary({"token": report["token"]}, signature="sv")))
     clock.job = job
-    _, result, name, message = rec.wait_finished(job, timeout=3600)
+    _, result, name, message = wait_finished(rec, job, timeout=3600)
     whole = time.monotonic() - start
     assert result == "done", (result, name, message)
     details = job_property(svc, job, "Details")

@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dbus  # noqa: E402
 
 from harness import BUILD_ROOT, Bus, Service, SignalRecorder, new_tempdir, pack  # noqa: E402
-from pbxdata import fill, median, peak_rss_kib, runs_text, settle, warm  # noqa: E402
+from pbxdata import (fill, median, peak_rss_kib, runs_text, settle, wait_finished,  # noqa: E402
+                     warm)
 
 
 def make_backup(root: Path, size_mb: int) -> Path:
@@ -63,14 +64,14 @@ def upload(rec, svc, path: Path, name: str, cold: bool) -> float:
         start = time.monotonic()
         job = str(rec.manager.Upload(name, dbus.types.UnixFd(f),
                                      dbus.Dictionary({}, signature="sv")))
-        _, result, error, message = rec.wait_finished(job, timeout=1200)
+        _, result, error, message = wait_finished(rec, job, timeout=1200)
         elapsed = time.monotonic() - start
     assert result == "done", (result, error, message)
     (svc.backups / name).unlink()
     return elapsed
 
 
-def run(size_mb: int, runs: int, cold: bool):
+def run(size_mb: int, runs: int, cold: bool, log: bool):
     root = new_tempdir("sfbench-")
     try:
         backup = make_backup(root, size_mb)
@@ -105,6 +106,10 @@ def run(size_mb: int, runs: int, cold: bool):
         finally:
             svc.stop()
             bus.stop()
+        if log:
+            for line in svc.log.read_text(errors="replace").splitlines():
+                if "received" in line:
+                    print("    log: " + line.split(": ", 1)[-1])
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -113,8 +118,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Upload benchmark")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each")
+    parser.add_argument("--log", action="store_true",
+                        help="show the timings the daemon logs (its debug messages)")
     parser.add_argument("sizes", nargs="*", type=int, default=[250], metavar="SIZE_MB")
     args = parser.parse_args()
     print(f"daemon: {BUILD_ROOT}", flush=True)
     for mb in args.sizes:
-        run(mb, args.runs, args.cold)
+        run(mb, args.runs, args.cold, args.log)

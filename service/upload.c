@@ -399,6 +399,7 @@ static gboolean
 transfer_run (Transfer *t, UploadProgressFunc progress, gpointer data, GError **error)
 {
   g_autoptr (GError) local = NULL;
+  gint64 start = g_get_monotonic_time (), received_at = 0, synced_at = 0;
   struct stat st;
   GThread *verifier;
   gboolean ok;
@@ -425,11 +426,18 @@ transfer_run (Transfer *t, UploadProgressFunc progress, gpointer data, GError **
     g_mutex_unlock (&t->lock);
     /* From here on the job is verifying (and syncing) what is in. */
     progress (UPLOAD_STAGE_VERIFYING, verified, received, data);
+    received_at = g_get_monotonic_time ();
     if (fsync (t->fd) < 0) {
       backup_error_set_errno (&local, errno, "cannot sync the uploaded data");
       transfer_fail (t, g_steal_pointer (&local));
     }
+    synced_at = g_get_monotonic_time ();
     wait_for_verifier (t, received, progress, data);
+    g_debug ("received %" G_GUINT64_FORMAT " bytes in %.3f s, synced in %.3f s, verified %.3f s "
+             "later",
+             received, (double) (received_at - start) / G_USEC_PER_SEC,
+             (double) (synced_at - received_at) / G_USEC_PER_SEC,
+             (double) (g_get_monotonic_time () - synced_at) / G_USEC_PER_SEC);
   } else {
     transfer_fail (t, g_steal_pointer (&local));
   }
