@@ -131,17 +131,15 @@ pack_node_new (const char *name, const struct stat *st)
 typedef struct {
   PackNode *node;
   guint component;
-  int root_fd;     /* its component's directory (borrowed) */
-  char *path;      /* its member path */
-  const char *rel; /* in path: below root_fd */
-  char *source;    /* for messages */
+  int root_fd;             /* its component's directory (borrowed) */
+  const char *root_source; /* its path, for messages (borrowed) */
+  char *rel;               /* below it */
 } PackFile;
 
 static void
 pack_file_free (PackFile *file)
 {
-  g_free (file->path);
-  g_free (file->source);
+  g_free (file->rel);
   g_free (file);
 }
 
@@ -260,8 +258,8 @@ pack_file_data (Packer *packer, guint8 *buffer, int fd, const char *source, guin
 }
 
 static gboolean scan_directory (Packer *packer, int dir_fd, const char *source, const char *path,
-                                PackNode *node, guint component, int root_fd, gsize root_len,
-                                GError **error);
+                                PackNode *node, guint component, int root_fd,
+                                const char *root_source, gsize root_len, GError **error);
 
 /* The writer's rules for one entry of a tree: its member path passes the
  * reader's path rules and it is a directory or a regular file.  The same
@@ -301,7 +299,8 @@ directory_names (int dir_fd, const char *source, GError **error)
  * hash_files(). */
 static gboolean
 scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, const char *path,
-            PackNode *parent, guint component, int root_fd, gsize root_len, GError **error)
+            PackNode *parent, guint component, int root_fd, const char *root_source, gsize root_len,
+            GError **error)
 {
   g_autofree char *child_source = g_build_filename (source, name, NULL);
   g_autofree char *child_path = g_strconcat (path, "/", name, NULL);
@@ -319,8 +318,8 @@ scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, co
 
     if (fd < 0)
       return backup_error_set_errno (error, errno, "opening %s", child_source);
-    if (!scan_directory (packer, fd, child_source, child_path, node, component, root_fd, root_len,
-                         error))
+    if (!scan_directory (packer, fd, child_source, child_path, node, component, root_fd,
+                         root_source, root_len, error))
       return FALSE;
   } else {
     PackFile *file = g_new0 (PackFile, 1);
@@ -328,9 +327,8 @@ scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, co
     file->node = node;
     file->component = component;
     file->root_fd = root_fd;
-    file->path = g_strdup (child_path);
-    file->rel = file->path + root_len + 1;
-    file->source = g_steal_pointer (&child_source);
+    file->root_source = root_source;
+    file->rel = g_strdup (child_path + root_len + 1);
     g_ptr_array_add (packer->files, file);
   }
   g_ptr_array_add (parent->children, g_steal_pointer (&node));
@@ -341,7 +339,8 @@ scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, co
  * name order.  Takes ownership of nothing. */
 static gboolean
 scan_directory (Packer *packer, int dir_fd, const char *source, const char *path, PackNode *node,
-                guint component, int root_fd, gsize root_len, GError **error)
+                guint component, int root_fd, const char *root_source, gsize root_len,
+                GError **error)
 {
   g_autoptr (GPtrArray) names = directory_names (dir_fd, source, error);
 
@@ -350,7 +349,7 @@ scan_directory (Packer *packer, int dir_fd, const char *source, const char *path
   for (guint i = 0; i < names->len; i++) {
     if (g_cancellable_set_error_if_cancelled (packer->cancellable, error)
         || !scan_entry (packer, dir_fd, g_ptr_array_index (names, i), source, path, node, component,
-                        root_fd, root_len, error))
+                        root_fd, root_source, root_len, error))
       return FALSE;
   }
   return TRUE;
@@ -366,24 +365,26 @@ typedef struct {
   GError *error; /* the first failure */
 } HashWork;
 
-static gboolean cache_lookup (SarPackCache *cache, const char *path, const struct stat *st,
+static gboolean cache_lookup (SarPackCache *cache, const struct stat *st,
                               guint8 digest[SAR_SHA256_SIZE]);
+static void cache_used_up (SarPackCache *cache);
 
 static gboolean
 hash_file (Packer *packer, PackFile *file, guint8 *buffer, GError **error)
 {
   PackNode *node = file->node;
+  g_autofree char *source = g_build_filename (file->root_source, file->rel, NULL);
   struct stat st;
-  g_auto (AutoFd) fd = open_regular (file->root_fd, file->rel, file->source, &st, error);
+  g_auto (AutoFd) fd = open_regular (file->root_fd, file->rel, source, &st, error);
 
   if (fd < 0)
     return FALSE;
-  if (packer->spec->cache != NULL
-      && cache_lookup (packer->spec->cache, file->path, &st, node->digest)) {
+  if (packer->spec->cache != NULL && cache_lookup (packer->spec->cache, &st, node->digest)) {
     node->size = (guint64) st.st_size;
     g_atomic_int_inc (&packer->from_cache);
-  } else if (!pack_file_data (packer, buffer, fd, file->source, &node->size, node->digest, error))
+  } else if (!pack_file_data (packer, buffer, fd, source, &node->size, node->digest, error)) {
     return FALSE;
+  }
   node->mtime = st.st_mtim.tv_sec;
   node->mtim = st.st_mtim;
   node->ctim = st.st_ctim;
@@ -747,11 +748,12 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
     root = pack_node_new (component->id, &st);
     g_ptr_array_add (roots, root);
     ok = scan_directory (&packer, root_fds[i], component->path, component->id, root, i, root_fds[i],
-                         strlen (component->id), error);
+                         component->path, strlen (component->id), error);
   }
   if (spec->cache != NULL)
     sar_pack_cache_stop (spec->cache);
   ok = ok && hash_files (&packer, manifest, error);
+  cache_used_up (spec->cache);
   g_debug ("packing: found and hashed %u files (%d hashed ahead) in %.3f s", files->len,
            packer.from_cache, (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
   for (guint i = 0; i < spec->components->len; i++) {
@@ -777,7 +779,8 @@ sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError
 
 /* --- digests made ahead ----------------------------------------------------- */
 
-/* A file as it was hashed: the same before and after reading it. */
+/* A file as it was hashed: the same before and after reading it.  Known
+ * by its inode, whatever its name. */
 typedef struct {
   dev_t dev;
   ino_t ino;
@@ -787,10 +790,10 @@ typedef struct {
 } CacheEntry;
 
 struct _SarPackCache {
-  GPtrArray *ids; /* of the components */
-  int *root_fds;  /* their directories, -1 where there is none */
+  guint n_roots;
+  int *root_fds; /* the components' directories, -1 where there is none */
   GThread *thread;
-  GHashTable *entries; /* member path -> CacheEntry*; the thread's until it is joined */
+  GHashTable *entries; /* CacheEntry* (by inode); the thread's until it is joined */
   guint64 hashed;      /* bytes */
 
   GMutex lock;
@@ -803,18 +806,41 @@ struct _SarPackCache {
  * times.  A change that kept all of them (two writes within one tick of
  * the clock that stamps files, around our reading) is not noticed here;
  * sar_pack_verified()'s read-back notices it. */
-static gboolean
-cache_lookup (SarPackCache *cache, const char *path, const struct stat *st,
-              guint8 digest[SAR_SHA256_SIZE])
+static guint
+cache_entry_hash (gconstpointer key)
 {
-  const CacheEntry *entry = g_hash_table_lookup (cache->entries, path);
+  const CacheEntry *entry = key;
 
-  if (entry == NULL || entry->dev != st->st_dev || entry->ino != st->st_ino
-      || entry->size != st->st_size || !same_time (&entry->mtim, &st->st_mtim)
+  return (guint) (entry->ino ^ (entry->ino >> 32) ^ entry->dev);
+}
+
+static gboolean
+cache_entry_equal (gconstpointer a, gconstpointer b)
+{
+  const CacheEntry *x = a, *y = b;
+
+  return x->ino == y->ino && x->dev == y->dev;
+}
+
+static gboolean
+cache_lookup (SarPackCache *cache, const struct stat *st, guint8 digest[SAR_SHA256_SIZE])
+{
+  CacheEntry key = { st->st_dev, st->st_ino };
+  const CacheEntry *entry = g_hash_table_lookup (cache->entries, &key);
+
+  if (entry == NULL || entry->size != st->st_size || !same_time (&entry->mtim, &st->st_mtim)
       || !same_time (&entry->ctim, &st->st_ctim))
     return FALSE;
   memcpy (digest, entry->digest, SAR_SHA256_SIZE);
   return TRUE;
+}
+
+/* After the first pass: the digests are not needed again. */
+static void
+cache_used_up (SarPackCache *cache)
+{
+  if (cache != NULL)
+    g_hash_table_remove_all (cache->entries);
 }
 
 /* FALSE once stopped; waits while paused. */
@@ -839,7 +865,7 @@ same_file (const struct stat *a, const struct stat *b)
 }
 
 static void
-cache_file (SarPackCache *cache, int dir_fd, const char *name, const char *path, guint8 *buffer)
+cache_file (SarPackCache *cache, int dir_fd, const char *name, guint8 *buffer)
 {
   g_auto (AutoFd) fd = -1;
   struct stat before, after;
@@ -878,20 +904,18 @@ cache_file (SarPackCache *cache, int dir_fd, const char *name, const char *path,
   entry->mtim = after.st_mtim;
   entry->ctim = after.st_ctim;
   sar_sha256_digest (&sha, entry->digest);
-  g_hash_table_replace (cache->entries, g_strdup (path), entry);
+  g_hash_table_add (cache->entries, entry);
 }
 
-/* Depth first through dir_fd (path: its member path); what cannot be
- * read is left out. */
+/* Depth first through dir_fd; what cannot be read is left out. */
 static void
-cache_directory (SarPackCache *cache, int dir_fd, const char *path, guint depth, guint8 *buffer)
+cache_directory (SarPackCache *cache, int dir_fd, guint depth, guint8 *buffer)
 {
   int errsv = 0;
   g_autoptr (GPtrArray) names = tree_list (dir_fd, &errsv);
 
   for (guint i = 0; names != NULL && i < names->len && cache_go_on (cache); i++) {
     const char *name = g_ptr_array_index (names, i);
-    g_autofree char *child = g_strconcat (path, "/", name, NULL);
     struct stat st;
 
     if (g_hash_table_size (cache->entries) >= CACHE_FILES_MAX)
@@ -902,9 +926,9 @@ cache_directory (SarPackCache *cache, int dir_fd, const char *path, guint depth,
       g_auto (AutoFd) fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
       if (fd >= 0)
-        cache_directory (cache, fd, child, depth + 1, buffer);
+        cache_directory (cache, fd, depth + 1, buffer);
     } else if (S_ISREG (st.st_mode)) {
-      cache_file (cache, dir_fd, name, child, buffer);
+      cache_file (cache, dir_fd, name, buffer);
     }
   }
 }
@@ -919,9 +943,9 @@ cache_thread (gpointer data)
   /* a core only when it would be idle */
   if (sched_setscheduler (0, SCHED_IDLE, &idle) < 0)
     g_debug ("hashing ahead at normal priority: %s", g_strerror (errno));
-  for (guint i = 0; i < cache->ids->len; i++)
+  for (guint i = 0; i < cache->n_roots; i++)
     if (cache->root_fds[i] >= 0)
-      cache_directory (cache, cache->root_fds[i], g_ptr_array_index (cache->ids, i), 1, buffer);
+      cache_directory (cache, cache->root_fds[i], 1, buffer);
   return NULL;
 }
 
@@ -932,14 +956,13 @@ sar_pack_cache_start (GPtrArray *components)
 
   g_mutex_init (&cache->lock);
   g_cond_init (&cache->cond);
-  cache->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  cache->ids = g_ptr_array_new_with_free_func (g_free);
+  cache->entries = g_hash_table_new_full (cache_entry_hash, cache_entry_equal, g_free, NULL);
+  cache->n_roots = components->len;
   cache->root_fds = g_new (int, components->len);
   /* the trees are the ones there now, whatever their names later */
   for (guint i = 0; i < components->len; i++) {
     const SarPackComponent *component = g_ptr_array_index (components, i);
 
-    g_ptr_array_add (cache->ids, g_strdup (component->id));
     cache->root_fds[i] = open (component->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   }
   cache->thread = g_thread_try_new ("pack-hash-ahead", cache_thread, cache, NULL);
@@ -992,11 +1015,10 @@ sar_pack_cache_free (SarPackCache *cache)
   if (cache == NULL)
     return;
   sar_pack_cache_stop (cache);
-  for (guint i = 0; i < cache->ids->len; i++)
+  for (guint i = 0; i < cache->n_roots; i++)
     if (cache->root_fds[i] >= 0)
       close (cache->root_fds[i]);
   g_free (cache->root_fds);
-  g_ptr_array_unref (cache->ids);
   g_hash_table_unref (cache->entries);
   g_mutex_clear (&cache->lock);
   g_cond_clear (&cache->cond);
