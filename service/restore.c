@@ -445,6 +445,92 @@ roll_back_swaps (Transaction *t, GError **error)
   return TRUE;
 }
 
+/* The entries of a tree to be removed, two levels down, removed by two
+ * threads (an entry each at a time): unlinking is work for the CPU, and
+ * the other core is idle by now. */
+typedef struct {
+  int dir_fd; /* in fds */
+  char *name;
+} EmptyItem;
+
+typedef struct {
+  GArray *fds;   /* int: the directories open */
+  GArray *items; /* EmptyItem */
+  gint next;     /* atomic */
+} EmptyWork;
+
+static gpointer
+empty_worker (gpointer data)
+{
+  EmptyWork *work = data;
+
+  for (;;) {
+    guint i = (guint) g_atomic_int_add (&work->next, 1);
+    const EmptyItem *item;
+
+    if (i >= work->items->len)
+      return NULL;
+    item = &g_array_index (work->items, EmptyItem, i);
+    /* best effort: tree_remove() of the whole tree decides */
+    tree_remove (item->dir_fd, item->name, NULL);
+  }
+}
+
+/* Adds the entries of dir_fd (depth 1: and those of its directories). */
+static void
+empty_add (EmptyWork *work, int dir_fd, guint depth)
+{
+  int errsv;
+  g_autoptr (GPtrArray) names = tree_list (dir_fd, &errsv);
+
+  g_array_append_val (work->fds, dir_fd);
+  for (guint i = 0; names != NULL && i < names->len; i++) {
+    EmptyItem item = { dir_fd, g_ptr_array_index (names, i) };
+    struct stat st;
+    int fd;
+
+    if (depth == 1 && fstatat (dir_fd, item.name, &st, AT_SYMLINK_NOFOLLOW) == 0
+        && S_ISDIR (st.st_mode)
+        && (fd = tree_open_beneath (dir_fd, item.name,
+                                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0))
+               >= 0) {
+      empty_add (work, fd, depth + 1);
+      continue;
+    }
+    g_array_append_val (work->items, item);
+    g_ptr_array_index (names, i) = NULL; /* the item's now */
+  }
+}
+
+static void
+empty_item_clear (EmptyItem *item)
+{
+  g_free (item->name);
+}
+
+static void
+empty_in_parallel (int parent_fd, const char *name)
+{
+  EmptyWork work = { g_array_new (FALSE, FALSE, sizeof (int)),
+                     g_array_new (FALSE, FALSE, sizeof (EmptyItem)), 0 };
+  int fd = tree_open_beneath (parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+
+  g_array_set_clear_func (work.items, (GDestroyNotify) empty_item_clear);
+  if (fd >= 0)
+    empty_add (&work, fd, 1);
+  if (work.items->len > 1) {
+    GThread *helper = g_thread_try_new ("remove", empty_worker, &work, NULL);
+
+    empty_worker (&work);
+    if (helper != NULL)
+      g_thread_join (helper);
+  }
+  for (guint i = 0; i < work.fds->len; i++)
+    close (g_array_index (work.fds, int, i));
+  g_array_unref (work.fds);
+  g_array_unref (work.items);
+}
+
 /* Removes the staging directories.  One that holds the tree from before
  * the restore is removed only once that tree is saved (old_saved): the
  * inode number, not the state, decides. */
@@ -462,6 +548,7 @@ remove_staging_trees (Transaction *t, gboolean old_saved, GError **error)
                    c->staging, c->id);
       return FALSE;
     }
+    empty_in_parallel (t->parent_fds[i], c->staging);
     if (!tree_remove (t->parent_fds[i], c->staging, error))
       return FALSE;
   }
