@@ -3,7 +3,7 @@
 of the same archive into a fresh directory, measured in the same run.
 
     SOURCE_ROOT=$PWD BUILD_ROOT=$PWD/build-rel /usr/bin/python3 bench/restore.py \
-        [--runs N] [--cold] [SIZE_MB ...]                    (default: 40 250 2048)
+        [--runs N] [--cold] [--log] [SIZE_MB ...]            (default: 40 250 2048)
 
 For each size: a PBX-like backup (bench/pbxdata.py: per 250 MB about 3,000
 CDR files, 150 voicemail messages and a 6 MB SQL file) is restored over
@@ -27,7 +27,8 @@ only).  The PBX is the project's simulator (a Python script: its stop and
 start take some tens of milliseconds each, inside both the call -> PBX
 running time and the downtime).  2 GB needs about 12 GB of free disk and
 some minutes; pass the sizes to run.  Needs a release build
-(meson setup build-rel -Dbuildtype=release).
+(meson setup build-rel -Dbuildtype=release).  TMPDIR chooses
+the file system everything is made on (data, backups, copies).
 """
 
 import argparse

@@ -5,7 +5,7 @@ the copy and `bsdtar -tf` of it (what an upload does: copy, make durable,
 read the whole archive), measured in the same run.
 
     SOURCE_ROOT=$PWD BUILD_ROOT=$PWD/build-rel /usr/bin/python3 bench/upload.py \
-        [--runs N] [--cold] [SIZE_MB ...]                    (default: 250)
+        [--runs N] [--cold] [--log] [SIZE_MB ...]            (default: 250)
 
 The backup is PBX-like (bench/pbxdata.py: per 250 MB about 3,000 CDR files,
 150 voicemail messages, a 6 MB SQL file).  Each size is measured --runs
@@ -15,7 +15,8 @@ without making the copy durable, is shown too).  Dirty data is written out
 (sync) before each contender, so one's writeback does not slow the next.
 --cold drops the page cache before each contender (root only); otherwise
 the backup is read once first, so all start from a warm cache.  Needs a
-release build (meson setup build-rel -Dbuildtype=release).
+release build (meson setup build-rel -Dbuildtype=release).  TMPDIR chooses
+the file system everything is made on (data, backups, copies).
 """
 
 import argparse
