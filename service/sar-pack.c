@@ -24,6 +24,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Files are read, hashed and written in chunks of this size. */
@@ -39,6 +40,9 @@
 #define WRITEBACK_STEP (32 * 1024 * 1024)
 /* Threads hashing in the first pass, the calling one included. */
 #define HASH_THREADS 2
+/* ioprio_set(2): the calling thread, idle class (glibc has no wrapper) */
+#define IOPRIO_WHO_PROCESS 1
+#define IOPRIO_IDLE (3 << 13)
 /* sar_pack_cache_start() keeps the digests of at most this many files. */
 #define CACHE_FILES_MAX 1000000
 /* zstd's level for SarPackSpec.fast (libarchive's default is 3) */
@@ -940,9 +944,11 @@ cache_thread (gpointer data)
   struct sched_param idle = { 0 };
   g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
 
-  /* a core only when it would be idle */
+  /* a core only when it would be idle, and the disk too where its
+   * scheduler knows priorities */
   if (sched_setscheduler (0, SCHED_IDLE, &idle) < 0)
     g_debug ("hashing ahead at normal priority: %s", g_strerror (errno));
+  syscall (SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_IDLE);
   for (guint i = 0; i < cache->n_roots; i++)
     if (cache->root_fds[i] >= 0)
       cache_directory (cache, cache->root_fds[i], 1, buffer);
