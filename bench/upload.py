@@ -5,16 +5,18 @@ the copy and `bsdtar -tf` of it (what an upload does: copy, make durable,
 read the whole archive), measured in the same run.
 
     SOURCE_ROOT=$PWD BUILD_ROOT=$PWD/build-rel /usr/bin/python3 bench/upload.py \
-        [--runs N] [--cold] [--log] [SIZE_MB ...]            (default: 250)
+        [--runs N] [--cold] [--log] [--also BUILD_DIR ...] [SIZE_MB ...]  (default: 250)
 
 The backup is PBX-like (bench/pbxdata.py: per 250 MB about 3,000 CDR files,
 150 voicemail messages, a 6 MB SQL file).  Each size is measured --runs
 times (default 3), the contenders taking turns, and the medians are
 compared; the ratio is against cp + sync + bsdtar -tf (cp + bsdtar -tf,
-without making the copy durable, is shown too).  Dirty data is written out
-(sync) before each contender, so one's writeback does not slow the next.
---cold drops the page cache before each contender (root only); otherwise
-the backup is read once first, so all start from a warm cache.  Needs a
+without making the copy durable, is shown too).  --also adds the daemon of
+another build directory (e.g. an unmodified build, to compare before and
+after): all take turns in every run.  Dirty data is written out (sync)
+before each contender, so one's writeback does not slow the next.  --cold
+drops the page cache before each contender (root only); otherwise the
+backup is read once first, so all start from a warm cache.  Needs a
 release build (meson setup build-rel -Dbuildtype=release).  TMPDIR chooses
 the file system everything is made on (data, backups, copies).
 """
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dbus  # noqa: E402
 
+import harness  # noqa: E402
 from harness import BUILD_ROOT, Bus, Service, SignalRecorder, new_tempdir, pack  # noqa: E402
 from pbxdata import (fill, median, peak_rss_kib, runs_text, settle, wait_finished,  # noqa: E402
                      warm)
@@ -72,46 +75,56 @@ def upload(rec, svc, path: Path, name: str, cold: bool) -> float:
     return elapsed
 
 
-def run(size_mb: int, runs: int, cold: bool, log: bool):
+def run(size_mb: int, runs: int, cold: bool, log: bool, builds):
     root = new_tempdir("sfbench-")
+    services = []
     try:
         backup = make_backup(root, size_mb)
-        bus_root = root / "bus"
-        bus_root.mkdir()
-        bus = Bus(bus_root)
-        svc_root = root / "svc"
-        svc_root.mkdir()
-        svc = Service(svc_root, bus)
-        svc.start()
-        try:
-            rec = SignalRecorder(svc)
-            rss_before = peak_rss_kib(svc.process.pid)
-            if not cold:
-                warm(backup)
-            uploads, bases, durables = [], [], []
-            for i in range(runs):
-                bases.append(baseline(backup, svc.backups, cold))
-                uploads.append(upload(rec, svc, backup, f"Bench-{i}.sar", cold))
-                durables.append(baseline(backup, svc.backups, cold, durable=True))
-            rss_after = peak_rss_kib(svc.process.pid)
-            size = backup.stat().st_size
-            up, base, durable = median(uploads), median(bases), median(durables)
-            print(f"{size_mb} MB: backup {size / 1e6:.1f} MB, {runs} runs, medians "
-                  f"({'cold' if cold else 'warm'} cache)")
-            print(f"  cp + sync + bsdtar -tf   {durable:6.2f} s          runs {runs_text(durables)}")
-            print(f"  upload                   {up:6.2f} s  {up / durable:5.2f}x  "
-                  f"runs {runs_text(uploads)}")
-            print(f"  (cp + bsdtar -tf         {base:6.2f} s  upload {up / base:4.2f}x of it)")
-            print(f"  daemon peak RSS          {rss_after / 1024:6.1f} MiB "
-                  f"({rss_before / 1024:.1f} MiB before)", flush=True)
-        finally:
-            svc.stop()
-            bus.stop()
-        if log:
-            for line in svc.log.read_text(errors="replace").splitlines():
-                if "received" in line:
-                    print("    log: " + line.split(": ", 1)[-1])
+        for i, build in enumerate(builds):
+            (root / f"bus-{i}").mkdir()
+            bus = Bus(root / f"bus-{i}")
+            (root / f"svc-{i}").mkdir()
+            svc = Service(root / f"svc-{i}", bus)
+            harness.BACKUPD = str(build / "service" / "starface-backupd")
+            services.append((build, bus, svc))
+            svc.start()
+        recs = [SignalRecorder(svc) for _, _, svc in services]
+        if not cold:
+            warm(backup)
+        uploads = [[] for _ in services]
+        bases, durables = [], []
+        for i in range(runs):
+            bases.append(baseline(backup, root, cold))
+            durables.append(baseline(backup, root, cold, durable=True))
+            order = list(range(len(services)))
+            order = order[i % len(order):] + order[:i % len(order)]
+            for k in order:
+                uploads[k].append(upload(recs[k], services[k][2], backup, f"Bench-{i}.sar", cold))
+        rss = [peak_rss_kib(svc.process.pid) for _, _, svc in services]
+        size = backup.stat().st_size
+        base, durable = median(bases), median(durables)
+        print(f"{size_mb} MB: backup {size / 1e6:.1f} MB, {runs} runs, medians "
+              f"({'cold' if cold else 'warm'} cache)")
+        print(f"  cp + sync + bsdtar -tf   {durable:6.2f} s          runs {runs_text(durables)}")
+        print(f"  (cp + bsdtar -tf         {base:6.2f} s           runs {runs_text(bases)})")
+        for k, (build, _, svc) in enumerate(services):
+            up = median(uploads[k])
+            print(f"  daemon {build}")
+            print(f"    upload                 {up:6.2f} s  {up / durable:5.2f}x  "
+                  f"runs {runs_text(uploads[k])}")
+            print(f"    daemon peak RSS        {rss[k] / 1024:6.1f} MiB")
+        sys.stdout.flush()
     finally:
+        for _, bus, svc in services:
+            try:
+                svc.stop()
+            finally:
+                bus.stop()
+        if log:
+            for build, _, svc in services:
+                for line in svc.log.read_text(errors="replace").splitlines():
+                    if "received" in line:
+                        print(f"    log ({build.name}): " + line.split(": ", 1)[-1])
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -121,8 +134,10 @@ if __name__ == "__main__":
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each")
     parser.add_argument("--log", action="store_true",
                         help="show the timings the daemon logs (its debug messages)")
+    parser.add_argument("--also", action="append", default=[], metavar="BUILD_DIR",
+                        help="compare with the daemon of this build directory too")
     parser.add_argument("sizes", nargs="*", type=int, default=[250], metavar="SIZE_MB")
     args = parser.parse_args()
-    print(f"daemon: {BUILD_ROOT}", flush=True)
+    builds = [Path(BUILD_ROOT)] + [Path(b) for b in args.also]
     for mb in args.sizes:
-        run(mb, args.runs, args.cold, args.log)
+        run(mb, args.runs, args.cold, args.log, builds)
