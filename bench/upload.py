@@ -1,68 +1,50 @@
 #!/usr/bin/python3
 """Upload benchmark (not a test): time and peak daemon memory of an Upload
-of a large backup, against `cp` of the same file plus `bsdtar -tf` of it,
-measured in the same run.
+of a backup from a regular file, against `cp` of the same file, `sync` of
+the copy and `bsdtar -tf` of it (what an upload does: copy, make durable,
+read the whole archive), measured in the same run.
 
-    SOURCE_ROOT=$PWD BUILD_ROOT=$PWD/build /usr/bin/python3 bench/upload.py \
-        [--runs N] [--cold] [SIZE_MB ...]                    (default: 40 400)
+    SOURCE_ROOT=$PWD BUILD_ROOT=$PWD/build-rel /usr/bin/python3 bench/upload.py \
+        [--runs N] [--cold] [--log] [--also BUILD_DIR ...] [SIZE_MB ...]  (default: 250)
 
-Each size is measured --runs times (default 3), the contenders taking turns,
-and the medians are compared.  Dirty data is written out (sync) before each
-contender, so one's writeback does not slow the next.  --cold drops the page
-cache before each contender (root only); otherwise the backup is read once
-first, so both start from a warm cache.  The upload includes its fsyncs,
-which cp does not do.
+The backup is PBX-like (bench/pbxdata.py: per 250 MB about 3,000 CDR files,
+150 voicemail messages, a 6 MB SQL file).  Each size is measured --runs
+times (default 3), the contenders taking turns, and the medians are
+compared; the ratio is against cp + sync + bsdtar -tf (cp + bsdtar -tf,
+without making the copy durable, is shown too).  --also adds the daemon of
+another build directory (e.g. an unmodified build, to compare before and
+after): all take turns in every run.  Dirty data is written out (sync)
+before each contender, so one's writeback does not slow the next.  --cold
+drops the page cache before each contender (root only); otherwise the
+backup is read once first, so all start from a warm cache.  Needs a
+release build (meson setup build-rel -Dbuildtype=release).  TMPDIR chooses
+the file system everything is made on (data, backups, copies).
 """
 
 import argparse
-import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dbus  # noqa: E402
 
-from harness import Bus, Service, SignalRecorder, new_tempdir, pack  # noqa: E402
+import harness  # noqa: E402
+from harness import BUILD_ROOT, Bus, Service, SignalRecorder, new_tempdir, pack  # noqa: E402
+from pbxdata import (fill, median, peak_rss_kib, runs_text, settle, wait_finished,  # noqa: E402
+                     warm)
 
 
 def make_backup(root: Path, size_mb: int) -> Path:
-    """A PBX-like tree: 3/4 voicemail audio (incompressible), 1/4 text."""
     tree = root / f"tree{size_mb}"
-    audio = tree / "cdr-voicemail" / "voicemail"
-    text = tree / "core" / "db"
-    audio.mkdir(parents=True)
-    text.mkdir(parents=True)
-    (tree / "announcements").mkdir()
-    chunk = 4 * 1024 * 1024
-    audio_bytes = size_mb * 1024 * 1024 * 3 // 4
-    for i in range(audio_bytes // chunk):
-        (audio / f"msg{i:04d}.wav").write_bytes(os.urandom(chunk))
-    line = b"INSERT INTO cdr VALUES (100, 200, '2026-11-20 02:00:00', 42, 'ANSWERED');\n"
-    with open(text / "asterisk.sql", "wb") as f:
-        for _ in range(size_mb * 1024 * 1024 // 4 // len(line)):
-            f.write(line)
+    fill(tree, size_mb, "backup")
     out = pack(tree, root / f"bench{size_mb}.sar")
     shutil.rmtree(tree)
     return out
-
-
-def peak_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return -1
-
-
-def settle(cold: bool):
-    """Writes out dirty data, and empties the page cache if cold."""
-    os.sync()
-    if cold:
-        Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
 def baseline(path: Path, target_dir: Path, cold: bool, durable=False) -> float:
@@ -86,49 +68,63 @@ def upload(rec, svc, path: Path, name: str, cold: bool) -> float:
         start = time.monotonic()
         job = str(rec.manager.Upload(name, dbus.types.UnixFd(f),
                                      dbus.Dictionary({}, signature="sv")))
-        _, result, error, message = rec.wait_finished(job, timeout=1200)
+        _, result, error, message = wait_finished(rec, job, timeout=1200)
         elapsed = time.monotonic() - start
     assert result == "done", (result, error, message)
     (svc.backups / name).unlink()
     return elapsed
 
 
-def run(size_mb: int, runs: int, cold: bool):
+def run(size_mb: int, runs: int, cold: bool, log: bool, builds):
     root = new_tempdir("sfbench-")
+    services = []
     try:
         backup = make_backup(root, size_mb)
-        bus_root = root / "bus"
-        bus_root.mkdir()
-        bus = Bus(bus_root)
-        svc_root = root / "svc"
-        svc_root.mkdir()
-        svc = Service(svc_root, bus)
-        svc.start()
-        try:
-            rec = SignalRecorder(svc)
-            rss_before = peak_rss_kib(svc.process.pid)
-            if not cold:
-                subprocess.run(["cat", str(backup)], stdout=subprocess.DEVNULL, check=True)
-            uploads, bases, durables = [], [], []
-            for i in range(runs):
-                bases.append(baseline(backup, svc.backups, cold))
-                uploads.append(upload(rec, svc, backup, f"Bench-{i}.sar", cold))
-                durables.append(baseline(backup, svc.backups, cold, durable=True))
-            rss_after = peak_rss_kib(svc.process.pid)
-            size = backup.stat().st_size
-            up, base = statistics.median(uploads), statistics.median(bases)
-            durable = statistics.median(durables)
-            print(f"{size / 1e6:8.1f} MB {'cold' if cold else 'warm'}  upload {up:6.2f} s  "
-                  f"cp+bsdtar -tf {base:6.2f} s  ratio {up / base:4.2f}  "
-                  f"(cp+fsync+bsdtar -tf {durable:6.2f} s)  "
-                  f"daemon peak RSS {rss_before} KiB before, {rss_after} KiB after", flush=True)
-            print("    runs: upload " + " ".join(f"{t:.2f}" for t in uploads)
-                  + "  cp+bsdtar " + " ".join(f"{t:.2f}" for t in bases)
-                  + "  cp+fsync+bsdtar " + " ".join(f"{t:.2f}" for t in durables), flush=True)
-        finally:
-            svc.stop()
-            bus.stop()
+        for i, build in enumerate(builds):
+            (root / f"bus-{i}").mkdir()
+            bus = Bus(root / f"bus-{i}")
+            (root / f"svc-{i}").mkdir()
+            svc = Service(root / f"svc-{i}", bus)
+            harness.BACKUPD = str(build / "service" / "starface-backupd")
+            services.append((build, bus, svc))
+            svc.start()
+        recs = [SignalRecorder(svc) for _, _, svc in services]
+        if not cold:
+            warm(backup)
+        uploads = [[] for _ in services]
+        bases, durables = [], []
+        for i in range(runs):
+            bases.append(baseline(backup, root, cold))
+            durables.append(baseline(backup, root, cold, durable=True))
+            order = list(range(len(services)))
+            order = order[i % len(order):] + order[:i % len(order)]
+            for k in order:
+                uploads[k].append(upload(recs[k], services[k][2], backup, f"Bench-{i}.sar", cold))
+        rss = [peak_rss_kib(svc.process.pid) for _, _, svc in services]
+        size = backup.stat().st_size
+        base, durable = median(bases), median(durables)
+        print(f"{size_mb} MB: backup {size / 1e6:.1f} MB, {runs} runs, medians "
+              f"({'cold' if cold else 'warm'} cache)")
+        print(f"  cp + sync + bsdtar -tf   {durable:6.2f} s          runs {runs_text(durables)}")
+        print(f"  (cp + bsdtar -tf         {base:6.2f} s           runs {runs_text(bases)})")
+        for k, (build, _, svc) in enumerate(services):
+            up = median(uploads[k])
+            print(f"  daemon {build}")
+            print(f"    upload                 {up:6.2f} s  {up / durable:5.2f}x  "
+                  f"runs {runs_text(uploads[k])}")
+            print(f"    daemon peak RSS        {rss[k] / 1024:6.1f} MiB")
+        sys.stdout.flush()
     finally:
+        for _, bus, svc in services:
+            try:
+                svc.stop()
+            finally:
+                bus.stop()
+        if log:
+            for build, _, svc in services:
+                for line in svc.log.read_text(errors="replace").splitlines():
+                    if "received" in line:
+                        print(f"    log ({build.name}): " + line.split(": ", 1)[-1])
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -136,7 +132,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Upload benchmark")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each")
-    parser.add_argument("sizes", nargs="*", type=int, default=[40, 400], metavar="SIZE_MB")
+    parser.add_argument("--log", action="store_true",
+                        help="show the timings the daemon logs (its debug messages)")
+    parser.add_argument("--also", action="append", default=[], metavar="BUILD_DIR",
+                        help="compare with the daemon of this build directory too")
+    parser.add_argument("sizes", nargs="*", type=int, default=[250], metavar="SIZE_MB")
     args = parser.parse_args()
+    builds = [Path(BUILD_ROOT)] + [Path(b) for b in args.also]
     for mb in args.sizes:
-        run(mb, args.runs, args.cold)
+        run(mb, args.runs, args.cold, args.log, builds)

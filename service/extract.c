@@ -6,6 +6,17 @@
  * their data hashed).  Directories are reached by walking one component at
  * a time with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), holding an
  * fd per level, never by a path string.
+ *
+ * Two threads share the work.  The calling thread (the reader) reads and
+ * decompresses the archive, checks every member and hashes the data of
+ * the chosen ones; it hands what is to be written to a writer thread as a
+ * stream of operations (make this directory, create this file, these
+ * bytes, close it) in a few large buffers.  The writer makes the system
+ * calls.  The bytes hashed are the bytes in those buffers, the ones the
+ * writer writes.  A checksum mismatch is found by the reader after the
+ * file's data went out, as before: the extraction fails, and the caller
+ * removes the staging trees (nothing in them is used before the whole
+ * extraction succeeded).  Whichever side fails first stops the other.
  */
 #include "autofd.h"
 #include "extract.h"
@@ -25,7 +36,13 @@
 
 #define DIR_MODE_DEFAULT 0755
 
-/* --- the extraction state --- */
+/* The buffers between reader and writer: BATCHES of BATCH_SIZE bytes, so
+ * the reader is never more than that ahead (about 2 MiB), and small files
+ * travel many to a buffer. */
+#define BATCH_SIZE (512 * 1024)
+#define BATCHES 4
+
+/* --- the writer's state --- */
 
 /* A directory created in a staging tree; its mode is applied at the end,
  * after its contents are written, so a 0555 directory blocks nothing. */
@@ -43,9 +60,56 @@ created_dir_free (CreatedDir *dir)
   g_free (dir);
 }
 
+/* One buffer of operations.  Each operation is an OpHeader followed by
+ * its payload: the member's path (NUL-terminated) for OP_DIRECTORY and
+ * OP_FILE, the bytes for OP_DATA, nothing for OP_CLOSE. */
 typedef struct {
-  const ExtractTarget *target; /* NULL: read and skipped */
-} ComponentState;
+  gsize used;
+  gboolean last;  /* the reader's final buffer */
+  gboolean abort; /* with last: the reader failed; nothing more is written */
+  guint8 data[BATCH_SIZE];
+} Batch;
+
+typedef enum {
+  OP_DIRECTORY = 1, /* create (if need be) and record the mode */
+  OP_FILE,          /* create the file; OP_DATA and OP_CLOSE follow */
+  OP_DATA,
+  OP_CLOSE, /* owner, permission bits, close */
+} OpKind;
+
+typedef struct {
+  guint32 kind;
+  guint32 component; /* index in the manifest */
+  guint32 mode;
+  guint32 len; /* payload bytes */
+} OpHeader;
+
+typedef struct {
+  const ExtractTarget *const *targets; /* per manifest component, NULL: not chosen */
+  GAsyncQueue *full;                   /* Batch*, reader -> writer */
+  GAsyncQueue *free;                   /* Batch*, writer -> reader */
+  GThread *thread;
+  gint failed;   /* atomic: the writer stopped on error */
+  GError *error; /* why; the reader reads it after the join */
+
+  /* the writer thread's own, until the join */
+  GPtrArray *dirs;         /* CreatedDir* */
+  GHashTable *dir_by_path; /* member path -> CreatedDir* (borrowed) */
+  uid_t uid;               /* what files are created with: no fchown needed */
+  gid_t gid;
+  gboolean always_chown; /* a staging directory is setgid: files take its group */
+  int fd;                /* the file being written */
+  char *member;          /* its member path */
+  /* The directories leading to the last member written, one open fd per
+   * level below the staging directory of stack_target.  Members come in
+   * tree order, so most members reuse all of it. */
+  const ExtractTarget *stack_target;
+  guint stack_len;
+  char *stack_names[SAR_PATH_DEPTH_MAX];
+  int stack_fds[SAR_PATH_DEPTH_MAX];
+} Writer;
+
+/* --- the reader's state --- */
 
 typedef struct {
   SarReader *reader;
@@ -54,42 +118,415 @@ typedef struct {
   const SarHeader *header;
   const SarLimits *limits;
   GCancellable *cancellable;
-  ComponentState *components; /* in manifest order */
-  GPtrArray *dirs;            /* CreatedDir* */
-  GHashTable *dir_by_path;    /* member path -> CreatedDir* (borrowed) */
+  const ExtractTarget **targets; /* per manifest component, NULL: read and skipped */
   SarTally tally;
 
-  /* The directories leading to the last member written, one open fd per
-   * level below the staging directory of stack_target.  Members come in
-   * tree order, so most members reuse all of it. */
-  const ExtractTarget *stack_target;
-  guint stack_len;
-  char *stack_names[SAR_PATH_DEPTH_MAX];
-  int stack_fds[SAR_PATH_DEPTH_MAX];
+  Writer writer;
+  Batch *batch;            /* being filled, or NULL */
+  gboolean writer_stopped; /* the reader stopped because the writer failed */
 } Extractor;
 
+/* --- the writer thread --- */
+
 static void
-stack_pop_to (Extractor *ex, guint len)
+stack_pop_to (Writer *w, guint len)
 {
-  while (ex->stack_len > len) {
-    ex->stack_len--;
-    close (ex->stack_fds[ex->stack_len]);
-    g_free (ex->stack_names[ex->stack_len]);
+  while (w->stack_len > len) {
+    w->stack_len--;
+    close (w->stack_fds[w->stack_len]);
+    g_free (w->stack_names[w->stack_len]);
   }
 }
+
+static gboolean
+writer_failed (Writer *w, int errsv, const char *what, const char *member, GError **error)
+{
+  g_autofree char *quoted = sar_quote (member);
+
+  return backup_error_set_errno (error, errsv, "%s %s", what, quoted);
+}
+
+static gboolean
+set_owner (Writer *w, int fd, const ExtractTarget *target, const char *what, GError **error)
+{
+  uid_t uid = target->uid == (uid_t) -1 ? w->uid : target->uid;
+  gid_t gid = target->gid == (gid_t) -1 ? w->gid : target->gid;
+
+  /* what we create is ours */
+  if (uid == w->uid && gid == w->gid && !w->always_chown)
+    return TRUE;
+  if (fchown (fd, target->uid, target->gid) < 0)
+    return backup_error_set_errno (error, errno, "setting the owner of %s", what);
+  return TRUE;
+}
+
+static char *
+join_components (char **parts, guint n)
+{
+  GString *joined = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++) {
+    if (i > 0)
+      g_string_append_c (joined, '/');
+    g_string_append (joined, parts[i]);
+  }
+  return g_string_free (joined, FALSE);
+}
+
+/* Opens (creating as needed) the directories dirs[0..n) below the staging
+ * directory of target, reusing the levels already open.  Returns a
+ * borrowed fd: the staging fd itself when n is 0. */
+static int
+enter_directories (Writer *w, const ExtractTarget *target, char **dirs, guint n, const char *member,
+                   GError **error)
+{
+  guint common = 0;
+
+  if (w->stack_target != target) {
+    stack_pop_to (w, 0);
+    w->stack_target = target;
+  }
+  while (common < w->stack_len && common < n && strcmp (w->stack_names[common], dirs[common]) == 0)
+    common++;
+  stack_pop_to (w, common);
+
+  for (guint i = common; i < n; i++) {
+    int parent = i == 0 ? target->staging_fd : w->stack_fds[i - 1];
+    int fd;
+
+    /* the staging tree is new: most directories are still to be made */
+    if (mkdirat (parent, dirs[i], DIR_MODE_DEFAULT) == 0) {
+      g_autofree char *rel = join_components (dirs, i + 1);
+      CreatedDir *dir;
+
+      fd = tree_open_beneath (parent, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+      if (fd >= 0 && !set_owner (w, fd, target, rel, error)) {
+        close (fd);
+        return -1;
+      }
+      dir = g_new0 (CreatedDir, 1);
+      dir->target = target;
+      dir->rel = g_steal_pointer (&rel);
+      dir->depth = i + 1;
+      dir->mode = DIR_MODE_DEFAULT;
+      g_ptr_array_add (w->dirs, dir);
+      g_hash_table_insert (w->dir_by_path, g_strconcat (target->id, "/", dir->rel, NULL), dir);
+    } else if (errno == EEXIST) {
+      fd = tree_open_beneath (parent, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    } else {
+      g_autofree char *rel = join_components (dirs, i + 1);
+      g_autofree char *what = g_strdup_printf ("creating directory %s for member", rel);
+
+      writer_failed (w, errno, what, member, error);
+      return -1;
+    }
+    if (fd < 0) {
+      g_autofree char *what = g_strdup_printf ("opening directory \"%s\" for member", dirs[i]);
+
+      writer_failed (w, errno, what, member, error);
+      return -1;
+    }
+    w->stack_names[i] = g_strdup (dirs[i]);
+    w->stack_fds[i] = fd;
+    w->stack_len = i + 1;
+  }
+  return n == 0 ? target->staging_fd : w->stack_fds[n - 1];
+}
+
+static gboolean
+write_directory (Writer *w, const ExtractTarget *target, const char *member, mode_t mode,
+                 GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (member, "/", -1);
+  CreatedDir *dir;
+
+  /* parts[0] is the component id, the staging directory itself */
+  if (enter_directories (w, target, parts + 1, g_strv_length (parts) - 1, member, error) < 0)
+    return FALSE;
+  dir = g_hash_table_lookup (w->dir_by_path, member);
+  if (dir == NULL) {
+    g_autofree char *quoted = sar_quote (member);
+
+    return backup_error_invalid (
+        error, "member %s: the directory was not created by this extraction", quoted);
+  }
+  dir->mode = mode;
+  return TRUE;
+}
+
+static gboolean
+create_file (Writer *w, const ExtractTarget *target, const char *member, GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (member, "/", -1);
+  guint n_parts = g_strv_length (parts);
+  /* parts[0] is the component id, the staging directory itself */
+  int parent = enter_directories (w, target, parts + 1, n_parts - 2, member, error);
+
+  if (parent < 0)
+    return FALSE;
+  g_free (w->member);
+  w->member = g_strdup (member);
+  w->fd = tree_open_beneath (parent, parts[n_parts - 1],
+                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (w->fd < 0)
+    return writer_failed (w, errno, "creating member", member, error);
+  return TRUE;
+}
+
+static gboolean
+write_data (Writer *w, const guint8 *data, gsize len, GError **error)
+{
+  while (len > 0) {
+    ssize_t n = write (w->fd, data, len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return writer_failed (w, errno, "writing member", w->member, error);
+    data += n;
+    len -= (gsize) n;
+  }
+  return TRUE;
+}
+
+/* The reader checked the data: the file gets its owner and its permission
+ * bits (never setuid, setgid or sticky). */
+static gboolean
+close_file (Writer *w, const ExtractTarget *target, mode_t mode, GError **error)
+{
+  int fd = w->fd;
+
+  w->fd = -1;
+  if (!set_owner (w, fd, target, w->member, error)) {
+    close (fd);
+    return FALSE;
+  }
+  if (fchmod (fd, mode & 0777) < 0) {
+    writer_failed (w, errno, "setting the mode of member", w->member, error);
+    close (fd);
+    return FALSE;
+  }
+  if (close (fd) < 0)
+    return writer_failed (w, errno, "writing member", w->member, error);
+  return TRUE;
+}
+
+static gboolean
+run_batch (Writer *w, const Batch *batch, GError **error)
+{
+  for (gsize at = 0; at < batch->used;) {
+    const guint8 *payload = batch->data + at + sizeof (OpHeader);
+    const ExtractTarget *target;
+    OpHeader op;
+    gboolean ok;
+
+    memcpy (&op, batch->data + at, sizeof op);
+    at += sizeof op + op.len;
+    target = w->targets[op.component];
+    switch (op.kind) {
+    case OP_DIRECTORY:
+      ok = write_directory (w, target, (const char *) payload, op.mode, error);
+      break;
+    case OP_FILE:
+      ok = create_file (w, target, (const char *) payload, error);
+      break;
+    case OP_DATA:
+      ok = write_data (w, payload, op.len, error);
+      break;
+    case OP_CLOSE:
+      ok = close_file (w, target, op.mode, error);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+    if (!ok)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Runs the reader's operations until its last buffer; after a failure it
+ * only hands the buffers back, so the reader is never stuck. */
+static gpointer
+writer_thread (gpointer data)
+{
+  Writer *w = data;
+  gboolean last;
+
+  do {
+    Batch *batch = g_async_queue_pop (w->full);
+
+    last = batch->last;
+    if (!batch->abort && w->error == NULL && !run_batch (w, batch, &w->error))
+      g_atomic_int_set (&w->failed, TRUE);
+    g_async_queue_push (w->free, batch);
+  } while (!last);
+  if (w->fd >= 0)
+    close (w->fd);
+  w->fd = -1;
+  stack_pop_to (w, 0);
+  return NULL;
+}
+
+static gboolean
+writer_start (Writer *w, const ExtractTarget *const *targets, guint n_targets, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  w->targets = targets;
+  w->fd = -1;
+  w->uid = geteuid ();
+  w->gid = getegid ();
+  for (guint i = 0; i < n_targets; i++) {
+    struct stat st;
+
+    if (targets[i] != NULL
+        && (fstat (targets[i]->staging_fd, &st) < 0 || (st.st_mode & S_ISGID) != 0))
+      w->always_chown = TRUE;
+  }
+  w->dirs = g_ptr_array_new_with_free_func ((GDestroyNotify) created_dir_free);
+  w->dir_by_path = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  w->full = g_async_queue_new ();
+  w->free = g_async_queue_new_full (g_free);
+  for (guint i = 0; i < BATCHES; i++)
+    g_async_queue_push (w->free, g_new (Batch, 1));
+  w->thread = g_thread_try_new ("extract-write", writer_thread, w, &local);
+  if (w->thread == NULL) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "cannot start writing: %s",
+                 local->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+writer_clear (Writer *w)
+{
+  g_clear_pointer (&w->full, g_async_queue_unref);
+  g_clear_pointer (&w->free, g_async_queue_unref);
+  g_clear_pointer (&w->dir_by_path, g_hash_table_unref);
+  g_clear_pointer (&w->dirs, g_ptr_array_unref);
+  g_clear_error (&w->error);
+  g_clear_pointer (&w->member, g_free);
+}
+
+/* --- handing operations to the writer --- */
 
 static void
 extractor_free (Extractor *ex)
 {
-  stack_pop_to (ex, 0);
+  g_assert (ex->writer.thread == NULL);
+  g_free (ex->batch);
+  writer_clear (&ex->writer);
   sar_reader_free (ex->reader);
-  g_free (ex->components);
+  g_free (ex->targets);
   sar_tally_clear (&ex->tally);
-  g_clear_pointer (&ex->dir_by_path, g_hash_table_unref);
-  g_clear_pointer (&ex->dirs, g_ptr_array_unref);
   g_free (ex);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Extractor, extractor_free)
+
+/* Hands the current buffer to the writer. */
+static void
+batch_push (Extractor *ex, gboolean last, gboolean abort)
+{
+  if (ex->batch == NULL) {
+    ex->batch = g_async_queue_pop (ex->writer.free);
+    ex->batch->used = 0;
+  }
+  ex->batch->last = last;
+  ex->batch->abort = abort;
+  g_async_queue_push (ex->writer.full, g_steal_pointer (&ex->batch));
+}
+
+/* Room for an operation with at least need bytes of payload in the
+ * current buffer (a fresh one if need be); FALSE once the writer has
+ * failed. */
+static gboolean
+batch_room (Extractor *ex, gsize need, GError **error)
+{
+  if (ex->batch != NULL && BATCH_SIZE - ex->batch->used >= sizeof (OpHeader) + need)
+    return TRUE;
+  if (ex->batch != NULL)
+    batch_push (ex, FALSE, FALSE);
+  if (g_atomic_int_get (&ex->writer.failed)) {
+    ex->writer_stopped = TRUE;
+    g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "writing failed");
+    return FALSE;
+  }
+  ex->batch = g_async_queue_pop (ex->writer.free);
+  ex->batch->used = 0;
+  return TRUE;
+}
+
+/* Appends an operation; returns its payload (len bytes) to fill in. */
+static guint8 *
+emit (Extractor *ex, OpKind kind, guint component, mode_t mode, gsize len, GError **error)
+{
+  OpHeader op = { kind, component, mode, (guint32) len };
+  guint8 *at;
+
+  if (!batch_room (ex, len, error))
+    return NULL;
+  at = ex->batch->data + ex->batch->used;
+  memcpy (at, &op, sizeof op);
+  ex->batch->used += sizeof op + len;
+  return at + sizeof op;
+}
+
+static gboolean
+emit_path (Extractor *ex, OpKind kind, guint component, mode_t mode, const char *path,
+           GError **error)
+{
+  gsize len = strlen (path) + 1;
+  guint8 *payload = emit (ex, kind, component, mode, len, error);
+
+  if (payload == NULL)
+    return FALSE;
+  memcpy (payload, path, len);
+  return TRUE;
+}
+
+/* Copies a block of file data into the buffers, and hashes it there: the
+ * bytes hashed are the bytes written. */
+static gboolean
+emit_data (Extractor *ex, guint component, const guint8 *block, gsize len, SarSha256 *sha,
+           GError **error)
+{
+  while (len > 0) {
+    gsize n;
+    guint8 *payload;
+
+    if (!batch_room (ex, 1, error))
+      return FALSE;
+    n = MIN (len, BATCH_SIZE - ex->batch->used - sizeof (OpHeader));
+    payload = emit (ex, OP_DATA, component, 0, n, error);
+    memcpy (payload, block, n);
+    sar_sha256_update (sha, payload, n);
+    block += n;
+    len -= n;
+  }
+  return TRUE;
+}
+
+/* Ends the writer: its last buffer, the join.  abort: the reader failed,
+ * so nothing more is written.  The writer's error, if any, is then the
+ * extraction's (when the reader stopped because of it, or had none). */
+static gboolean
+writer_finish (Extractor *ex, gboolean abort, GError **error)
+{
+  Writer *w = &ex->writer;
+
+  if (w->thread == NULL)
+    return TRUE;
+  batch_push (ex, TRUE, abort);
+  g_thread_join (g_steal_pointer (&w->thread));
+  if (w->error != NULL && (!abort || ex->writer_stopped)) {
+    g_clear_error (error);
+    g_propagate_error (error, g_steal_pointer (&w->error));
+    return FALSE;
+  }
+  return !abort;
+}
 
 /* --- reading --- */
 
@@ -104,7 +541,7 @@ static gboolean
 extractor_open (Extractor *ex, int fd, SarProgressFunc progress, gpointer progress_data,
                 GError **error)
 {
-  ex->reader = sar_reader_open_fd (fd, progress, progress_data, error);
+  ex->reader = sar_reader_open_fd (fd, TRUE, progress, progress_data, error);
   if (ex->reader == NULL)
     return FALSE;
   ex->archive = sar_reader_archive (ex->reader);
@@ -150,112 +587,14 @@ skip_metadata_member (Extractor *ex, const char *expected, guint position, gint6
   return TRUE;
 }
 
-/* --- limits and bookkeeping --- */
+/* --- the members --- */
 
-/* --- writing into the staging trees --- */
-
-static gboolean
-set_owner (int fd, const ExtractTarget *target, const char *what, GError **error)
-{
-  if (target->uid == (uid_t) -1 && target->gid == (gid_t) -1)
-    return TRUE;
-  if (fchown (fd, target->uid, target->gid) < 0)
-    return backup_error_set_errno (error, errno, "setting the owner of %s", what);
-  return TRUE;
-}
-
-static char *
-join_components (char **parts, guint n)
-{
-  GString *joined = g_string_new (NULL);
-
-  for (guint i = 0; i < n; i++) {
-    if (i > 0)
-      g_string_append_c (joined, '/');
-    g_string_append (joined, parts[i]);
-  }
-  return g_string_free (joined, FALSE);
-}
-
-/* Opens (creating as needed) the directories dirs[0..n) below the staging
- * directory of target, reusing the levels already open.  Returns a
- * borrowed fd: the staging fd itself when n is 0. */
-static int
-enter_directories (Extractor *ex, const ExtractTarget *target, char **dirs, guint n,
-                   const char *quoted, GError **error)
-{
-  guint common = 0;
-
-  if (ex->stack_target != target) {
-    stack_pop_to (ex, 0);
-    ex->stack_target = target;
-  }
-  while (common < ex->stack_len && common < n
-         && strcmp (ex->stack_names[common], dirs[common]) == 0)
-    common++;
-  stack_pop_to (ex, common);
-
-  for (guint i = common; i < n; i++) {
-    int parent = i == 0 ? target->staging_fd : ex->stack_fds[i - 1];
-    int fd
-        = tree_open_beneath (parent, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
-
-    if (fd < 0 && errno == ENOENT) {
-      g_autofree char *rel = join_components (dirs, i + 1);
-      g_autofree char *key = g_strconcat (target->id, "/", rel, NULL);
-      CreatedDir *dir;
-
-      if (mkdirat (parent, dirs[i], DIR_MODE_DEFAULT) < 0) {
-        backup_error_set_errno (error, errno, "creating directory %s for member %s", rel, quoted);
-        return -1;
-      }
-      fd = tree_open_beneath (parent, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
-      if (fd >= 0 && !set_owner (fd, target, rel, error)) {
-        close (fd);
-        return -1;
-      }
-      dir = g_new0 (CreatedDir, 1);
-      dir->target = target;
-      dir->rel = g_steal_pointer (&rel);
-      dir->depth = i + 1;
-      dir->mode = DIR_MODE_DEFAULT;
-      g_ptr_array_add (ex->dirs, dir);
-      g_hash_table_insert (ex->dir_by_path, g_steal_pointer (&key), dir);
-    }
-    if (fd < 0) {
-      backup_error_set_errno (error, errno, "opening directory \"%s\" for member %s", dirs[i],
-                              quoted);
-      return -1;
-    }
-    ex->stack_names[i] = g_strdup (dirs[i]);
-    ex->stack_fds[i] = fd;
-    ex->stack_len = i + 1;
-  }
-  return n == 0 ? target->staging_fd : ex->stack_fds[n - 1];
-}
-
-static gboolean
-write_all (int fd, const guint8 *data, gsize len, const char *quoted, GError **error)
-{
-  while (len > 0) {
-    ssize_t n = write (fd, data, len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return backup_error_set_errno (error, errno, "writing member %s", quoted);
-    data += n;
-    len -= n;
-  }
-  return TRUE;
-}
-
-/* Streams the member's data into fd, hashing it on the way; never more
- * than the size its header gave (which the caller bounded by the
+/* Streams the member's data to the writer, hashing it on the way; never
+ * more than the size its header gave (which the caller bounded by the
  * manifest). */
 static gboolean
-write_member_data (Extractor *ex, int fd, const char *quoted, guint64 size,
-                   guint8 digest[SAR_SHA256_SIZE], GError **error)
+copy_member_data (Extractor *ex, guint component, const char *quoted, guint64 size,
+                  guint8 digest[SAR_SHA256_SIZE], GError **error)
 {
   SarSha256 sha;
   guint64 got = 0;
@@ -281,8 +620,7 @@ write_member_data (Extractor *ex, int fd, const char *quoted, guint64 size,
           error, "member %s has holes (a sparse file): sparse files are not supported", quoted);
     if (len > size - got)
       return backup_error_invalid (error, "member %s holds more data than its header says", quoted);
-    sar_sha256_update (&sha, block, len);
-    if (!write_all (fd, block, len, quoted, error))
+    if (!emit_data (ex, component, block, len, &sha, error))
       return FALSE;
     got += len;
     extractor_report (ex, FALSE);
@@ -298,19 +636,14 @@ static gboolean
 handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const char *quoted,
              guint component, GError **error)
 {
-  const ExtractTarget *target = ex->components[component].target;
-  g_auto (GStrv) parts = NULL;
-  guint n_parts;
   guint8 digest[SAR_SHA256_SIZE];
-  g_auto (AutoFd) fd = -1;
   guint64 size;
-  int parent;
   const SarChecksumEntry *listed
       = sar_tally_file (&ex->tally, entry, path, quoted, component, &size, error);
 
   if (listed == NULL)
     return FALSE;
-  if (target == NULL) {
+  if (ex->targets[component] == NULL) {
     if (archive_read_data_skip (ex->archive) != ARCHIVE_OK) {
       g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
 
@@ -318,30 +651,14 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
     }
     return TRUE;
   }
-
-  parts = g_strsplit (path, "/", -1);
-  n_parts = g_strv_length (parts);
-  /* parts[0] is the component id, the staging directory itself. */
-  parent = enter_directories (ex, target, parts + 1, n_parts - 2, quoted, error);
-  if (parent < 0)
-    return FALSE;
-  fd = tree_open_beneath (parent, parts[n_parts - 1],
-                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return backup_error_set_errno (error, errno, "creating member %s", quoted);
-  if (!write_member_data (ex, fd, quoted, size, digest, error))
+  if (!emit_path (ex, OP_FILE, component, 0, path, error)
+      || !copy_member_data (ex, component, quoted, size, digest, error))
     return FALSE;
   if (memcmp (digest, listed->digest, sizeof digest) != 0)
     return backup_error_invalid (
         error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
-  if (!set_owner (fd, target, quoted, error))
-    return FALSE;
   /* Permission bits only: never setuid, setgid or sticky. */
-  if (fchmod (fd, archive_entry_perm (entry) & 0777) < 0)
-    return backup_error_set_errno (error, errno, "setting the mode of member %s", quoted);
-  if (close (g_steal_fd (&fd)) < 0)
-    return backup_error_set_errno (error, errno, "writing member %s", quoted);
-  return TRUE;
+  return emit (ex, OP_CLOSE, component, archive_entry_perm (entry) & 0777, 0, error) != NULL;
 }
 
 /* A directory: created now (if chosen), its mode applied at the end. */
@@ -349,28 +666,12 @@ static gboolean
 handle_directory (Extractor *ex, struct archive_entry *entry, const char *path, const char *quoted,
                   guint component, GError **error)
 {
-  ComponentState *state = &ex->components[component];
-  mode_t mode = archive_entry_perm (entry) & 0777;
-  g_auto (GStrv) parts = NULL;
-  CreatedDir *dir;
-
   if (!sar_tally_directory (&ex->tally, path, quoted, error))
     return FALSE;
-  if (state->target == NULL)
-    return TRUE;
-  parts = g_strsplit (path, "/", -1);
   /* "<id>/" is the staging directory itself, which the caller owns. */
-  if (parts[1] == NULL)
+  if (ex->targets[component] == NULL || strchr (path, '/') == NULL)
     return TRUE;
-  if (enter_directories (ex, state->target, parts + 1, g_strv_length (parts) - 1, quoted, error)
-      < 0)
-    return FALSE;
-  dir = g_hash_table_lookup (ex->dir_by_path, path);
-  if (dir == NULL)
-    return backup_error_invalid (
-        error, "member %s: the directory was not created by this extraction", quoted);
-  dir->mode = mode;
-  return TRUE;
+  return emit_path (ex, OP_DIRECTORY, component, archive_entry_perm (entry) & 0777, path, error);
 }
 
 static gboolean
@@ -400,13 +701,16 @@ deeper_first (gconstpointer a, gconstpointer b)
 }
 
 /* Directory modes last, deepest first: a read-only directory must not
- * stop its own contents (or its mode change) from being written. */
+ * stop its own contents (or its mode change) from being written.  After
+ * the writer's join. */
 static gboolean
 apply_directory_modes (Extractor *ex, GError **error)
 {
-  g_ptr_array_sort (ex->dirs, deeper_first);
-  for (guint i = 0; i < ex->dirs->len; i++) {
-    const CreatedDir *dir = g_ptr_array_index (ex->dirs, i);
+  GPtrArray *dirs = ex->writer.dirs;
+
+  g_ptr_array_sort (dirs, deeper_first);
+  for (guint i = 0; i < dirs->len; i++) {
+    const CreatedDir *dir = g_ptr_array_index (dirs, i);
     g_auto (AutoFd) fd = tree_open_beneath (dir->target->staging_fd, dir->rel,
                                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 
@@ -428,7 +732,7 @@ sync_staging (Extractor *ex, GError **error)
   g_autoptr (GArray) synced = g_array_new (FALSE, FALSE, sizeof (dev_t));
 
   for (guint i = 0; i < ex->header->manifest->components->len; i++) {
-    const ExtractTarget *target = ex->components[i].target;
+    const ExtractTarget *target = ex->targets[i];
     struct stat st;
     gboolean done = FALSE;
 
@@ -465,12 +769,12 @@ assign_targets (Extractor *ex, GPtrArray *targets, GError **error)
                    "the backup has no component %s", quoted);
       return FALSE;
     }
-    if (ex->components[c].target != NULL) {
+    if (ex->targets[c] != NULL) {
       g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
                    "component \"%s\" is chosen twice", target->id);
       return FALSE;
     }
-    ex->components[c].target = target;
+    ex->targets[c] = target;
   }
   return TRUE;
 }
@@ -493,7 +797,6 @@ extract_members (Extractor *ex, GError **error)
       return FALSE;
     extractor_report (ex, FALSE);
   }
-  stack_pop_to (ex, 0);
   return sar_tally_complete (&ex->tally, error) && sar_reader_finish (ex->reader, error);
 }
 
@@ -505,21 +808,29 @@ extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
   /* Member names byte for byte (sar.h); dropped after the extractor. */
   g_auto (SarLocale) previous = sar_locale_push_reading ();
   g_autoptr (Extractor) ex = g_new0 (Extractor, 1);
+  gint64 start = g_get_monotonic_time (), synced;
+  gboolean ok;
 
   g_return_val_if_fail (header != NULL && targets != NULL, FALSE);
 
   ex->header = header;
   ex->limits = limits;
   ex->cancellable = cancellable;
-  ex->components = g_new0 (ComponentState, header->manifest->components->len);
-  ex->dirs = g_ptr_array_new_with_free_func ((GDestroyNotify) created_dir_free);
-  ex->dir_by_path = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  ex->targets = g_new0 (const ExtractTarget *, header->manifest->components->len);
 
   if (!assign_targets (ex, targets, error) || !sar_tally_init (&ex->tally, header, limits, error)
       || !extractor_open (ex, archive_fd, progress, progress_data, error)
-      || !extract_members (ex, error) || !apply_directory_modes (ex, error)
-      || !sync_staging (ex, error))
+      || !writer_start (&ex->writer, ex->targets, header->manifest->components->len, error))
     return FALSE;
+  ok = extract_members (ex, error);
+  /* the writer is done with everything once it has joined */
+  if (!writer_finish (ex, !ok, error) || !apply_directory_modes (ex, error))
+    return FALSE;
+  synced = g_get_monotonic_time ();
+  if (!sync_staging (ex, error))
+    return FALSE;
+  g_debug ("extracted in %.3f s, synced in %.3f s", (double) (synced - start) / G_USEC_PER_SEC,
+           (double) (g_get_monotonic_time () - synced) / G_USEC_PER_SEC);
   extractor_report (ex, TRUE);
   return TRUE;
 }

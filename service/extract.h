@@ -8,7 +8,10 @@
  * devices and FIFOs are refused with BACKUP_ERROR_INVALID_BACKUP naming
  * the entry.  Every file's SHA-256 is checked while it is written, and the
  * per-component counts and byte totals at the end; the staging trees are
- * fsynced.  setuid/setgid/sticky bits are never restored.
+ * then synced (one syncfs() per file system).  setuid/setgid/sticky bits
+ * are never restored.  The system calls run in a writer thread of its own,
+ * the reading, checking and hashing in the calling thread (and its
+ * read-ahead thread).
  */
 #pragma once
 

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +36,8 @@ typedef struct {
   Journal *journal;
   int *parent_fds; /* per journal component */
   RestoreResult *result;
+  gint64 mark;         /* monotonic time the last step() ended */
+  SarPackCache *cache; /* digests of the live trees, made ahead for the undo */
 } Transaction;
 
 void
@@ -47,6 +50,17 @@ restore_result_clear (RestoreResult *result)
 
 static void report (Transaction *t, guint percent, const char *stage, const char *format, ...)
     G_GNUC_PRINTF (4, 5);
+
+/* A debug message with how long the step that just ended took. */
+static void
+step (Transaction *t, const char *what)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (t->mark != 0)
+    g_debug ("%s in %.3f s", what, (double) (now - t->mark) / G_USEC_PER_SEC);
+  t->mark = now;
+}
 
 static void
 report (Transaction *t, guint percent, const char *stage, const char *format, ...)
@@ -109,15 +123,20 @@ transaction_open_parents (Transaction *t, GError **error)
 static void
 transaction_close (Transaction *t)
 {
-  for (guint i = 0; t->parent_fds != NULL && i < t->journal->components->len; i++)
+  for (guint i = 0; t->parent_fds != NULL && t->journal != NULL && i < t->journal->components->len;
+       i++)
     if (t->parent_fds[i] >= 0)
       close (t->parent_fds[i]);
   g_free (t->parent_fds);
+  sar_pack_cache_free (t->cache);
   if (t->root_fd >= 0)
     close (t->root_fd);
   if (t->backup_fd >= 0)
     close (t->backup_fd);
   journal_free (t->journal);
+  /* A restore's threads allocate in malloc arenas of their own; what they
+   * freed would stay resident, and more of it after each restore. */
+  malloc_trim (0);
 }
 
 static gboolean
@@ -141,6 +160,7 @@ stop_pbx (Transaction *t, GError **error)
                         error))
     return FALSE;
   t->result->pbx_stopped_at = g_get_real_time ();
+  step (t, "stopped the PBX");
   return TRUE;
 }
 
@@ -155,6 +175,7 @@ start_pbx (Transaction *t, GError **error)
                         error))
     return FALSE;
   t->result->pbx_started_at = g_get_real_time ();
+  step (t, "started the PBX");
   t->journal->pbx_stopped = FALSE;
   if (t->result->pbx_stopped_at != 0)
     g_message ("the PBX was down for %.3f s",
@@ -229,6 +250,27 @@ extract_progress (guint64 bytes_read, gpointer data)
   report (ep->t,
           ep->total > 0 ? (guint) (MIN (bytes_read, ep->total) * P_EXTRACT_END / ep->total) : 0,
           "extracting", "%s of the backup read and checked", done);
+}
+
+/* The undo needs the digests of the live trees as they are at the swap:
+ * hashing them starts now, on cores that would be idle while extracting
+ * and syncing; a file the PBX changes until it stops is hashed again when
+ * the undo is packed. */
+static void
+start_hashing_ahead (Transaction *t, GPtrArray *chosen)
+{
+  g_autoptr (GPtrArray) components
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) sar_pack_component_free);
+
+  for (guint i = 0; i < chosen->len; i++) {
+    const ConfigComponent *cc = chosen->pdata[i];
+    SarPackComponent *component = g_new0 (SarPackComponent, 1);
+
+    component->id = g_strdup (cc->id);
+    component->path = g_build_filename (t->config->data_root, cc->path, NULL);
+    g_ptr_array_add (components, component);
+  }
+  t->cache = sar_pack_cache_start (components);
 }
 
 /* --- keeping this machine's network settings ------------------------------- */
@@ -407,6 +449,92 @@ roll_back_swaps (Transaction *t, GError **error)
   return TRUE;
 }
 
+/* The entries of a tree to be removed, two levels down, removed by two
+ * threads (an entry each at a time): unlinking is work for the CPU, and
+ * the other core is idle by now. */
+typedef struct {
+  int dir_fd; /* in fds */
+  char *name;
+} EmptyItem;
+
+typedef struct {
+  GArray *fds;   /* int: the directories open */
+  GArray *items; /* EmptyItem */
+  gint next;     /* atomic */
+} EmptyWork;
+
+static gpointer
+empty_worker (gpointer data)
+{
+  EmptyWork *work = data;
+
+  for (;;) {
+    guint i = (guint) g_atomic_int_add (&work->next, 1);
+    const EmptyItem *item;
+
+    if (i >= work->items->len)
+      return NULL;
+    item = &g_array_index (work->items, EmptyItem, i);
+    /* best effort: tree_remove() of the whole tree decides */
+    tree_remove (item->dir_fd, item->name, NULL);
+  }
+}
+
+/* Adds the entries of dir_fd (depth 1: and those of its directories). */
+static void
+empty_add (EmptyWork *work, int dir_fd, guint depth)
+{
+  int errsv;
+  g_autoptr (GPtrArray) names = tree_list (dir_fd, &errsv);
+
+  g_array_append_val (work->fds, dir_fd);
+  for (guint i = 0; names != NULL && i < names->len; i++) {
+    EmptyItem item = { dir_fd, g_ptr_array_index (names, i) };
+    struct stat st;
+    int fd;
+
+    if (depth == 1 && fstatat (dir_fd, item.name, &st, AT_SYMLINK_NOFOLLOW) == 0
+        && S_ISDIR (st.st_mode)
+        && (fd = tree_open_beneath (dir_fd, item.name,
+                                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0))
+               >= 0) {
+      empty_add (work, fd, depth + 1);
+      continue;
+    }
+    g_array_append_val (work->items, item);
+    g_ptr_array_index (names, i) = NULL; /* the item's now */
+  }
+}
+
+static void
+empty_item_clear (EmptyItem *item)
+{
+  g_free (item->name);
+}
+
+static void
+empty_in_parallel (int parent_fd, const char *name)
+{
+  EmptyWork work = { g_array_new (FALSE, FALSE, sizeof (int)),
+                     g_array_new (FALSE, FALSE, sizeof (EmptyItem)), 0 };
+  int fd = tree_open_beneath (parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+
+  g_array_set_clear_func (work.items, (GDestroyNotify) empty_item_clear);
+  if (fd >= 0)
+    empty_add (&work, fd, 1);
+  if (work.items->len > 1) {
+    GThread *helper = g_thread_try_new ("remove", empty_worker, &work, NULL);
+
+    empty_worker (&work);
+    if (helper != NULL)
+      g_thread_join (helper);
+  }
+  for (guint i = 0; i < work.fds->len; i++)
+    close (g_array_index (work.fds, int, i));
+  g_array_unref (work.fds);
+  g_array_unref (work.items);
+}
+
 /* Removes the staging directories.  One that holds the tree from before
  * the restore is removed only once that tree is saved (old_saved): the
  * inode number, not the state, decides. */
@@ -424,6 +552,7 @@ remove_staging_trees (Transaction *t, gboolean old_saved, GError **error)
                    c->staging, c->id);
       return FALSE;
     }
+    empty_in_parallel (t->parent_fds[i], c->staging);
     if (!tree_remove (t->parent_fds[i], c->staging, error))
       return FALSE;
   }
@@ -503,14 +632,6 @@ save_progress (guint64 done, guint64 total, gpointer data)
           "saving-previous", "Saving the previous state: %s of %s", a, b);
 }
 
-static void
-check_progress (guint64 bytes_read, gpointer data)
-{
-  g_autofree char *done = g_format_size (bytes_read);
-
-  report (data, P_SAVE_END, "saving-previous", "Reading back the saved previous state: %s", done);
-}
-
 static gboolean
 backup_exists (Transaction *t, const char *name)
 {
@@ -552,7 +673,7 @@ save_previous (Transaction *t, GError **error)
   g_autofree char *temp = NULL;
   SarLimits limits = { t->config->max_unpacked_size, t->config->max_entries };
   SarPackSpec spec = { 0 };
-  gint64 created;
+  gint64 created, start, packed;
   gboolean ok;
   int fd;
 
@@ -593,6 +714,8 @@ save_previous (Transaction *t, GError **error)
   spec.process = SAR_PROCESS_PRE_RESTORE;
   spec.created = created;
   spec.compression = SAR_COMPRESSION_ZSTD;
+  spec.fast = TRUE;
+  spec.cache = t->cache;
   spec.components = components;
   spec.progress = save_progress;
   spec.progress_data = t;
@@ -601,22 +724,18 @@ save_previous (Transaction *t, GError **error)
   fd = openat (t->backup_fd, temp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0)
     return backup_error_set_errno (error, errno, "cannot create %s", temp);
-  ok = sar_pack (&spec, fd, NULL, error);
-  if (ok && fsync (fd) < 0)
-    ok = backup_error_set_errno (error, errno, "cannot sync %s", t->journal->pre_restore);
-  if (ok && lseek (fd, 0, SEEK_SET) < 0)
-    ok = backup_error_set_errno (error, errno, "cannot read back %s", t->journal->pre_restore);
+  /* read back by a second thread while it is written */
+  start = g_get_monotonic_time ();
+  check = sar_pack_verified (&spec, fd, &limits, NULL, error);
+  ok = check != NULL;
   if (ok) {
-    g_autoptr (GError) local = NULL;
-
-    check = sar_verify (fd, &limits, check_progress, t, NULL, &local);
-    if (check == NULL) {
-      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
-                   "the backup of the previous state does not read back as a restorable backup: "
-                   "%s",
-                   local->message);
-      ok = FALSE;
-    }
+    packed = g_get_monotonic_time ();
+    report (t, P_SAVE_END, "saving-previous", "Syncing %s", t->journal->pre_restore);
+    if (fsync (fd) < 0)
+      ok = backup_error_set_errno (error, errno, "cannot sync %s", t->journal->pre_restore);
+    g_debug ("packed and read back %s in %.3f s, synced in %.3f s", t->journal->pre_restore,
+             (double) (packed - start) / G_USEC_PER_SEC,
+             (double) (g_get_monotonic_time () - packed) / G_USEC_PER_SEC);
   }
   close (fd);
   if (ok
@@ -639,13 +758,20 @@ save_previous (Transaction *t, GError **error)
 static gboolean
 finish (Transaction *t, GError **error)
 {
+  gint64 start;
+
   if (!save_previous (t, error))
     return FALSE;
   g_free (t->result->pre_restore);
   t->result->pre_restore = g_strdup (t->journal->pre_restore);
   report (t, P_CLEANUP, "cleanup", "Removing the previous trees (saved in %s)",
           t->journal->pre_restore);
-  return remove_staging_trees (t, TRUE, error) && journal_remove (t->backup_fd, error);
+  start = g_get_monotonic_time ();
+  if (!remove_staging_trees (t, TRUE, error) || !journal_remove (t->backup_fd, error))
+    return FALSE;
+  g_debug ("removed the previous trees in %.3f s",
+           (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
+  return TRUE;
 }
 
 /* After the PBX runs on the restored data, a failure to save or remove
@@ -756,6 +882,8 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
   if (!restore_check_live_data (request->config, request->components, NULL, NULL, cancellable,
                                 error))
     return FALSE;
+  step (t, "checked the current data");
+  start_hashing_ahead (t, request->components);
   for (guint i = 0; i < request->components->len; i++) {
     ExtractTarget *target = g_new0 (ExtractTarget, 1);
     g_ptr_array_add (targets, target);
@@ -763,6 +891,7 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
     if (staging_fds[i] < 0)
       return FALSE;
   }
+  step (t, "made the staging directories");
   if (fstat (request->archive_fd, &st) == 0)
     ep.total = (guint64) st.st_size;
   if (lseek (request->archive_fd, 0, SEEK_SET) < 0)
@@ -772,7 +901,10 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
   if (!extract_components (request->archive_fd, request->header, targets, &limits, extract_progress,
                            &ep, cancellable, error))
     return FALSE;
+  step (t, "extracted, checked and synced");
 
+  /* nothing of ours competes with stopping, swapping and starting */
+  sar_pack_cache_pause (t->cache, TRUE);
   if (g_cancellable_set_error_if_cancelled (cancellable, error) || !stop_pbx (t, error))
     return FALSE;
   if (request->ignore_ip && !keep_ip_settings (t, request->components, staging_fds, error))
@@ -811,9 +943,11 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
 
   /* nothing is created before the journal says where it will be, and
    * nothing while another restore's journal is unresolved */
+  t.mark = g_get_monotonic_time ();
   journaled = transaction_open (&t, request->config, hooks, result, error)
               && transaction_open_parents (&t, error)
               && journal_create (t.backup_fd, t.journal, error);
+  step (&t, "created the journal");
   ok = journaled && run_before_swap (&t, request, staging_fds, cancellable, error);
   for (guint i = 0; i < request->components->len; i++)
     if (staging_fds[i] >= 0)
@@ -828,6 +962,7 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
     for (guint i = 0; ok && i < t.journal->components->len; i++)
       ok = exchange (&t, i, error);
     ok = ok && save_journal (&t, JOURNAL_SWAPPED, error);
+    step (&t, "swapped");
   }
   if (!ok) {
     if (journaled && !abandon (&t, &cleanup_error))
@@ -838,6 +973,7 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
     return FALSE;
   }
   ok = commit (&t, error);
+  sar_pack_cache_pause (t.cache, FALSE);
   if (ok)
     finish_or_defer (&t);
   transaction_close (&t);

@@ -1,7 +1,7 @@
 /* restore.h: the restore transaction.
  *
  * Extract every chosen component into a staging directory beside its live
- * directory while the PBX runs (checked and fsynced), stop the PBX, keep
+ * directory while the PBX runs (checked and synced), stop the PBX, keep
  * the live IpSettings files when asked, swap staging and live with
  * renameat2(RENAME_EXCHANGE) under an on-disk journal, start the PBX, save
  * the set-aside old trees as a "pre-restore" backup (the undo), and only

@@ -53,22 +53,38 @@ typedef void (*SarProgressFunc) (guint64 bytes_read, gpointer user_data);
  * set (that error is what the verification then fails with). */
 typedef gssize (*SarReadFunc) (guint8 *buffer, gsize size, gpointer user_data, GError **error);
 
+/* Makes a read that waits for data (now, or the next one) return at once
+ * with an error; called from another thread when a reader with
+ * read-ahead stops early.  Not needed where reads never wait long
+ * (files). */
+typedef void (*SarInterruptFunc) (gpointer user_data);
+
+typedef struct {
+  SarReadFunc read;
+  SarInterruptFunc interrupt; /* may be NULL */
+  gpointer data;
+} SarSource;
+
 /* One pass over the bytes of a SAR file, shared by verification and
  * extraction: tar formats only, and only the compression filters libarchive
  * runs in-process (see docs/sar-format.md), never one that would run an
  * external program on hostile data.  A decoder (libarchive's raw format
  * behind the filters) turns the input into the tar stream, which a tar
  * reader without filters reads; sar_reader_archive() is that tar reader,
- * for archive_read_next_header() and archive_read_data_block(). */
+ * for archive_read_next_header() and archive_read_data_block().
+ *
+ * With ahead, the input is read and decompressed in a thread of its own,
+ * at most about 1 MiB ahead of the tar reader, so a full read uses two
+ * cores (for reading the metadata only, it would just read more). */
 typedef struct _SarReader SarReader;
 struct archive_entry;
 
 /* Fails (INVALID_BACKUP, or read's own error) when the start of the data
  * is not a tar archive in a known compression. */
-SarReader *sar_reader_open (SarReadFunc read, gpointer read_data, SarProgressFunc progress,
+SarReader *sar_reader_open (const SarSource *source, gboolean ahead, SarProgressFunc progress,
                             gpointer progress_data, GError **error);
-SarReader *sar_reader_open_fd (int fd, SarProgressFunc progress, gpointer progress_data,
-                               GError **error);
+SarReader *sar_reader_open_fd (int fd, gboolean ahead, SarProgressFunc progress,
+                               gpointer progress_data, GError **error);
 struct archive *sar_reader_archive (SarReader *reader);
 /* archive_read_next_header() of the tar reader: TRUE with *entry the next
  * member, or NULL after the last; FALSE with error saying why ("<what>:
@@ -82,7 +98,8 @@ gboolean sar_reader_failed (SarReader *reader, const char *what, GError **error)
  * fails (INVALID_BACKUP) unless it is nothing, or zeros padding the tar
  * stream to the end of its last 10240-byte record (and, compressed, the
  * file to the end of the compressed data's last record): no bytes beyond
- * the archive are kept unverified.  Reads no more than that padding. */
+ * the archive are kept unverified.  Reads no more than that padding
+ * (with read-ahead: and what the thread had read ahead). */
 gboolean sar_reader_finish (SarReader *reader, GError **error);
 /* Progress: every PROGRESS_STEP bytes of input, or now when force. */
 void sar_reader_report (SarReader *reader, gboolean force);
@@ -166,10 +183,11 @@ gboolean sar_tally_complete (SarTally *tally, GError **error);
 SarHeader *sar_verify (int fd, const SarLimits *limits, SarProgressFunc progress,
                        gpointer progress_data, GCancellable *cancellable, GError **error);
 
-/* sar_verify() of the bytes read supplies, in order, up to their end (data
- * after the archive is refused: sar_reader_finish()).  Memory does not
- * depend on the archive's size (beyond its metadata). */
-SarHeader *sar_verify_stream (SarReadFunc read, gpointer read_data, const SarLimits *limits,
+/* sar_verify() of the bytes source supplies, in order, up to their end
+ * (data after the archive is refused: sar_reader_finish()), read ahead in
+ * a second thread.  Memory does not depend on the archive's size (beyond
+ * its metadata). */
+SarHeader *sar_verify_stream (const SarSource *source, const SarLimits *limits,
                               SarProgressFunc progress, gpointer progress_data,
                               GCancellable *cancellable, GError **error);
 
@@ -187,6 +205,29 @@ typedef struct {
   char *path; /* directory whose contents become <id>/ */
 } SarPackComponent;
 
+void sar_pack_component_free (SarPackComponent *component);
+
+/* The digests of the files of component trees, made ahead of packing
+ * them: sar_pack_cache_start() opens each component's directory (so the
+ * trees are those there now, whatever they are called later) and hashes
+ * the regular files below them in a thread of its own that runs only on a
+ * core that would otherwise be idle (SCHED_IDLE).
+ * A packer given the cache (SarPackSpec.cache) stops it and, for each file
+ * whose inode, size, modification and change time are what they were
+ * while it was hashed, takes the digest instead of reading the file for
+ * SHA256SUMS.  Best effort: what cannot be read is left out. */
+typedef struct _SarPackCache SarPackCache;
+
+SarPackCache *sar_pack_cache_start (GPtrArray *components /* SarPackComponent* */);
+/* Holds the thread (between two reads), or lets it go on. */
+void sar_pack_cache_pause (SarPackCache *cache, gboolean paused);
+/* Ends the thread; what it has hashed stays usable. */
+void sar_pack_cache_stop (SarPackCache *cache);
+/* Waits until the thread has been through every tree. */
+void sar_pack_cache_wait (SarPackCache *cache);
+void sar_pack_cache_free (SarPackCache *cache);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SarPackCache, sar_pack_cache_free)
+
 typedef struct {
   const char *version;    /* required */
   const char *process;    /* default "manual" */
@@ -198,6 +239,8 @@ typedef struct {
   /* optional: file bytes written so far of all there are to write */
   void (*progress) (guint64 done, guint64 total, gpointer data);
   gpointer progress_data;
+  gboolean fast;       /* zstd: a fast level (for the undo of a restore) */
+  SarPackCache *cache; /* optional: digests made ahead */
 } SarPackSpec;
 
 /* Label the product uses for a well-known component id, else the id. */
@@ -221,5 +264,16 @@ gboolean sar_pack_survey (const char *id, const char *path, SarPackSurvey *surve
 
 /* Writes a SAR archive of the spec to out_fd.  Only directories and regular
  * files are packed; anything else in a component tree is an error naming
- * it.  Symlinks are never followed. */
+ * it.  Symlinks are never followed.  A file that changes between the two
+ * passes (size, times or data) fails it. */
 gboolean sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError **error);
+
+/* sar_pack() into out_fd, a regular file open for reading and writing at
+ * offset 0, while a second thread reads the archive back from the file as
+ * it grows: sar_verify() with limits, every byte that was written.  The
+ * file's data is hashed once there instead of twice in the writer, so a
+ * file that changes between the passes (with its size and times as they
+ * were) fails the read-back.  Returns the header read back: the archive is
+ * complete and restorable under limits.  Not synced. */
+SarHeader *sar_pack_verified (const SarPackSpec *spec, int out_fd, const SarLimits *limits,
+                              GCancellable *cancellable, GError **error);

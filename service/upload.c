@@ -81,6 +81,7 @@ typedef struct {
   gboolean received; /* all data is in: written is final */
   gboolean stopped;  /* some side failed; error says why */
   gboolean verify_waiting;
+  gboolean verify_stopping; /* the verifier stops reading: reads fail */
   gboolean verify_done;
   guint64 verified; /* bytes the verifier has consumed */
   GError *error;    /* the first failure */
@@ -299,10 +300,10 @@ read_received (guint8 *buffer, gsize size, gpointer user_data, GError **error)
 
   g_mutex_lock (&t->lock);
   t->verify_waiting = TRUE;
-  while (!t->stopped && !t->received && t->written == t->read_offset)
+  while (!t->stopped && !t->verify_stopping && !t->received && t->written == t->read_offset)
     g_cond_wait (&t->cond, &t->lock);
   t->verify_waiting = FALSE;
-  stopped = t->stopped;
+  stopped = t->stopped || t->verify_stopping;
   available = t->written - t->read_offset;
   g_mutex_unlock (&t->lock);
 
@@ -328,6 +329,19 @@ read_received (guint8 *buffer, gsize size, gpointer user_data, GError **error)
   return n;
 }
 
+/* The verifier's read-ahead stops early (the verification failed): a read
+ * waiting for the receiver returns at once. */
+static void
+interrupt_read (gpointer user_data)
+{
+  Transfer *t = user_data;
+
+  g_mutex_lock (&t->lock);
+  t->verify_stopping = TRUE;
+  g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+}
+
 static void
 verify_progress (guint64 bytes_read, gpointer user_data)
 {
@@ -345,8 +359,9 @@ verify_thread (gpointer user_data)
 {
   Transfer *t = user_data;
   GError *error = NULL;
-  g_autoptr (SarHeader) header = sar_verify_stream (read_received, t, &t->request->limits,
-                                                    verify_progress, t, t->stop, &error);
+  SarSource source = { read_received, interrupt_read, t };
+  g_autoptr (SarHeader) header
+      = sar_verify_stream (&source, &t->request->limits, verify_progress, t, t->stop, &error);
 
   if (header == NULL)
     transfer_fail (t, error);
@@ -384,6 +399,7 @@ static gboolean
 transfer_run (Transfer *t, UploadProgressFunc progress, gpointer data, GError **error)
 {
   g_autoptr (GError) local = NULL;
+  gint64 start = g_get_monotonic_time (), received_at = 0, synced_at = 0;
   struct stat st;
   GThread *verifier;
   gboolean ok;
@@ -410,11 +426,18 @@ transfer_run (Transfer *t, UploadProgressFunc progress, gpointer data, GError **
     g_mutex_unlock (&t->lock);
     /* From here on the job is verifying (and syncing) what is in. */
     progress (UPLOAD_STAGE_VERIFYING, verified, received, data);
+    received_at = g_get_monotonic_time ();
     if (fsync (t->fd) < 0) {
       backup_error_set_errno (&local, errno, "cannot sync the uploaded data");
       transfer_fail (t, g_steal_pointer (&local));
     }
+    synced_at = g_get_monotonic_time ();
     wait_for_verifier (t, received, progress, data);
+    g_debug ("received %" G_GUINT64_FORMAT " bytes in %.3f s, synced in %.3f s, verified %.3f s "
+             "later",
+             received, (double) (received_at - start) / G_USEC_PER_SEC,
+             (double) (synced_at - received_at) / G_USEC_PER_SEC,
+             (double) (g_get_monotonic_time () - synced_at) / G_USEC_PER_SEC);
   } else {
     transfer_fail (t, g_steal_pointer (&local));
   }

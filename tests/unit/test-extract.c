@@ -729,6 +729,62 @@ test_round_trip (void)
   remove_path (source);
 }
 
+/* Many files of all sizes in many directories: operations and
+ * data cross the boundaries of the buffers between reader and writer at
+ * every place, and every byte, name and mode arrives. */
+static void
+test_round_trip_many_files (void)
+{
+  const char *const all[] = { "core", "cdr-voicemail", "announcements", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *source = g_dir_make_tmp ("test-extract-many-XXXXXX", &error);
+  g_autoptr (Sandbox) sandbox = sandbox_new ();
+  g_autoptr (GPtrArray) targets = g_ptr_array_new_with_free_func ((GDestroyNotify) target_free);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  g_autofree char *data = g_malloc (700 * 1024);
+  g_autoptr (SarHeader) header = NULL;
+  int fd;
+
+  g_assert_no_error (error);
+  for (gsize i = 0; i < 700 * 1024; i++)
+    data[i] = (char) g_rand_int (rand);
+  for (guint i = 0; i < 1200; i++) {
+    /* mostly small, now and then larger than a buffer */
+    gsize len = i % 97 == 0 ? 600 * 1024 + i : (gsize) g_rand_int_range (rand, 0, 5000);
+    g_autofree char *path = g_strdup_printf (
+        "%s/d%02u/sub%u/f%04u-%s.dat", all[i % 3], i % 37, i % 2, i,
+        "a-name-long-enough-that-paths-fill-the-buffers-of-operations-at-odd-places");
+
+    write_source_file (source, path, data + (i * 13) % 1024, len, i % 5 == 0 ? 0600 : 0644);
+  }
+  fd = pack (source);
+  header = sar_read_header (fd, &error);
+  g_assert_no_error (error);
+  rewind_fd (fd);
+  for (gsize i = 0; all[i] != NULL; i++) {
+    g_autofree char *name = g_strconcat ("staging-", all[i], NULL);
+    ExtractTarget *target = g_new0 (ExtractTarget, 1);
+
+    g_assert_cmpint (mkdirat (sandbox->root_fd, name, 0700), ==, 0);
+    target->id = g_strdup (all[i]);
+    target->staging_fd = openat (sandbox->root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    target->uid = (uid_t) -1;
+    target->gid = (gid_t) -1;
+    g_ptr_array_add (targets, target);
+  }
+  g_assert_true (extract_components (fd, header, targets, NULL, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  close (fd);
+  for (gsize i = 0; all[i] != NULL; i++) {
+    g_autofree char *expected = g_build_filename (source, all[i], NULL);
+    g_autofree char *name = g_strconcat ("staging-", all[i], NULL);
+    g_autofree char *actual = g_build_filename (sandbox->root, name, NULL);
+
+    assert_same_tree (expected, actual);
+  }
+  remove_path (source);
+}
+
 /* Names in Unicode's decomposed form (NFD: "A" + U+0308 for "Ä", as macOS
  * writes them) next to the composed form (NFC) of the same name, which is
  * another name byte for byte, and U+212A KELVIN SIGN, whose composed form
@@ -964,6 +1020,7 @@ main (int argc, char **argv)
                    test_strips_setuid_and_applies_directory_modes_last);
   g_test_add_func ("/extract/owner", test_applies_owner);
   g_test_add_func ("/extract/round-trip", test_round_trip);
+  g_test_add_func ("/extract/round-trip-many-files", test_round_trip_many_files);
   g_test_add_func ("/extract/round-trip-nfd-names", test_round_trip_nfd_names);
   g_test_add_func ("/extract/nfd-names-from-other-writers",
                    test_accepts_nfd_names_from_other_writers);

@@ -608,6 +608,191 @@ test_pack_is_reproducible (void)
   remove_tree (root);
 }
 
+/* sar_pack_verified() writes what sar_pack() writes (at the same level),
+ * and returns what reading it back found; at the fast level, still a SAR
+ * file. */
+static void
+test_pack_verified (void)
+{
+  const SarCompression compressions[]
+      = { SAR_COMPRESSION_ZSTD, SAR_COMPRESSION_GZIP, SAR_COMPRESSION_NONE };
+  g_autofree char *root = make_tree ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (compressions); i++) {
+    g_autoptr (GPtrArray) components = components_of (root);
+    SarPackSpec spec = { "8.1.2.3", "Nightly",       "pbx-berlin", "192.0.2.10",
+                         CREATED,   compressions[i], components };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (SarHeader) header = NULL;
+    g_autoptr (SarHeader) fast_header = NULL;
+    g_autoptr (GBytes) plain = NULL;
+    g_autoptr (GBytes) verified = NULL;
+    int a = pack (root, compressions[i], NULL);
+    int b = temp_fd ();
+    int c = temp_fd ();
+
+    header = sar_pack_verified (&spec, b, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (sar_checksums_count (header->checksums), ==, 6);
+    g_assert_cmpuint (sar_manifest_find_component (header->manifest, "cdr-voicemail")->bytes, ==,
+                      3 * 1024 * 1024 + 17);
+    rewind_fd (b);
+    plain = read_all (a);
+    verified = read_all (b);
+    g_assert_true (g_bytes_equal (plain, verified));
+
+    spec.fast = TRUE;
+    fast_header = sar_pack_verified (&spec, c, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (fast_header);
+    rewind_fd (c);
+    g_clear_pointer (&fast_header, sar_header_free);
+    fast_header = verify_ok (c);
+    g_assert_cmpuint (sar_checksums_count (fast_header->checksums), ==, 6);
+    close (a);
+    close (b);
+    close (c);
+  }
+  remove_tree (root);
+}
+
+/* What the read-back refuses fails it, saying so; a writer that cannot
+ * write fails with its own error, not with the read-back it stopped. */
+static void
+test_pack_verified_failures (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autoptr (GPtrArray) components = components_of (root);
+  SarPackSpec spec = { "8.1.2.3", NULL, NULL, NULL, CREATED, SAR_COMPRESSION_ZSTD, components };
+  SarLimits limits = { 1024 * 1024, 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+  g_autofree char *path = NULL;
+  int fd = temp_fd ();
+  int read_only;
+
+  header = sar_pack_verified (&spec, fd, &limits, NULL, &error);
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE);
+  assert_contains (error->message, "does not read back as a restorable backup");
+  g_clear_error (&error);
+
+  path = g_build_filename (root, "out.sar", NULL);
+  g_assert_true (g_file_set_contents (path, "", 0, NULL));
+  read_only = open (path, O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (read_only, >=, 0);
+  header = sar_pack_verified (&spec, read_only, NULL, NULL, &error);
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED);
+  assert_contains (error->message, "writing the backup");
+  close (read_only);
+  close (fd);
+  remove_tree (root);
+}
+
+typedef struct {
+  char *path;
+  gboolean changed;
+} ChangeLater;
+
+/* At the first progress of the second pass: a file still to be written
+ * gets other data of the same size. */
+static void
+change_a_later_file (guint64 done, guint64 total, gpointer data)
+{
+  ChangeLater *change = data;
+
+  if (change->changed)
+    return;
+  change->changed = TRUE;
+  g_assert_true (g_file_set_contents (change->path, "Hallx\n", -1, NULL));
+}
+
+/* A file that changes between the passes fails both writers (here its
+ * change time tells; where it cannot, the read-back does). */
+static void
+test_pack_refuses_a_file_changed_between_the_passes (void)
+{
+  g_autofree char *root = make_tree ();
+
+  for (int verified = 0; verified < 2; verified++) {
+    g_autoptr (GPtrArray) components = components_of (root);
+    ChangeLater change = { g_build_filename (root, "announcements", "greeting.txt", NULL), FALSE };
+    SarPackSpec spec
+        = { "8.1.2.3",           NULL,   NULL, NULL, CREATED, SAR_COMPRESSION_ZSTD, components,
+            change_a_later_file, &change };
+    g_autoptr (GError) error = NULL;
+    int fd = temp_fd ();
+    gboolean ok;
+
+    /* a new change time, whatever the clock's granularity */
+    g_usleep (20 * 1000);
+    if (verified) {
+      g_autoptr (SarHeader) header = sar_pack_verified (&spec, fd, NULL, NULL, &error);
+      ok = header != NULL;
+    } else {
+      ok = sar_pack (&spec, fd, NULL, &error);
+    }
+    g_assert_false (ok);
+    g_assert_true (change.changed);
+    g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED);
+    assert_contains (error->message, "greeting.txt changed while packing");
+    close (fd);
+    g_free (change.path);
+  }
+  remove_tree (root);
+}
+
+/* Digests made ahead are taken for files as they were, whatever their
+ * tree is called by now (the undo's trees are renamed by the swap), and
+ * not for a file that changed since: the archive is the same as without
+ * them. */
+static void
+test_pack_cache (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autofree char *moved = g_strconcat (root, "-moved", NULL);
+  g_autofree char *changed = NULL;
+  g_autoptr (GPtrArray) components = components_of (root);
+  g_autoptr (GPtrArray) moved_components = components_of (moved);
+  g_autoptr (SarPackCache) cache = sar_pack_cache_start (components);
+  SarPackSpec spec
+      = { "8.1.2.3",       "Nightly", "pbx-berlin", "192.0.2.10", CREATED, SAR_COMPRESSION_ZSTD,
+          moved_components };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) with_cache = NULL;
+  g_autoptr (GBytes) without = NULL;
+  int fd = temp_fd ();
+  int plain;
+
+  sar_pack_cache_pause (cache, TRUE);
+  g_assert_cmpint (rename (root, moved), ==, 0);
+  sar_pack_cache_wait (cache);
+  /* changed after it was hashed: same size, other bytes */
+  g_usleep (20 * 1000);
+  changed = g_build_filename (moved, "core", "network.conf", NULL);
+  g_assert_true (g_file_set_contents (changed, "ip=192.0.2.99\n", -1, NULL));
+
+  spec.cache = cache;
+  /* every file but the changed one */
+  g_test_expect_message (NULL, G_LOG_LEVEL_DEBUG, "*found and hashed 6 files (5 hashed ahead)*");
+  g_assert_true (sar_pack (&spec, fd, NULL, &error));
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  rewind_fd (fd);
+  with_cache = read_all (fd);
+  plain = pack (moved, SAR_COMPRESSION_ZSTD, NULL);
+  without = read_all (plain);
+  g_assert_true (g_bytes_equal (with_cache, without));
+  rewind_fd (fd);
+  g_clear_pointer (&cache, sar_pack_cache_free);
+  {
+    g_autoptr (SarHeader) header = verify_ok (fd);
+  }
+  close (plain);
+  remove_tree (moved);
+}
+
 /* Order, ownership and permission bits of what sar_pack() writes. */
 static void
 test_pack_members (void)
@@ -885,6 +1070,82 @@ test_verify_cancelled (void)
 /* Data whose magic selects a libarchive filter that runs an external
  * program (grzip and lrzip always; lzop without liblzo2).  A stand-in for
  * each program on PATH records whether anything ran it. */
+/* A source whose data never ends: once it is all out, a read waits until
+ * it is interrupted. */
+typedef struct {
+  GBytes *data;
+  gsize offset;
+  GMutex lock;
+  GCond cond;
+  gboolean interrupted;
+} EndlessStream;
+
+static gssize
+endless_read (guint8 *buffer, gsize size, gpointer user_data, GError **error)
+{
+  EndlessStream *stream = user_data;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (stream->data, &len);
+  gsize n = MIN (size, len - stream->offset);
+
+  if (n == 0) {
+    g_mutex_lock (&stream->lock);
+    while (!stream->interrupted)
+      g_cond_wait (&stream->cond, &stream->lock);
+    g_mutex_unlock (&stream->lock);
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "interrupted");
+    return -1;
+  }
+  memcpy (buffer, data + stream->offset, n);
+  stream->offset += n;
+  return (gssize) n;
+}
+
+static void
+endless_interrupt (gpointer user_data)
+{
+  EndlessStream *stream = user_data;
+
+  g_mutex_lock (&stream->lock);
+  stream->interrupted = TRUE;
+  g_cond_broadcast (&stream->cond);
+  g_mutex_unlock (&stream->lock);
+}
+
+/* The read-ahead thread waits for more data that does not come, while the
+ * data it has already handed over is damaged: the verification fails with
+ * what is wrong, at once, by interrupting that read. */
+static void
+test_verify_stream_stops_a_waiting_read (void)
+{
+  g_autofree char *root = make_tree ();
+  int fd = pack (root, SAR_COMPRESSION_NONE, NULL);
+  g_autoptr (GBytes) packed = read_all (fd);
+  gsize len = g_bytes_get_size (packed);
+  guint8 *damaged = g_memdup2 (g_bytes_get_data (packed, NULL), len);
+  EndlessStream stream = { NULL };
+  SarSource source = { endless_read, endless_interrupt, &stream };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarHeader) header = NULL;
+
+  /* a byte in the middle of the 3 MiB file */
+  damaged[len / 2] ^= 0xff;
+  stream.data = g_bytes_new_take (damaged, len);
+  g_mutex_init (&stream.lock);
+  g_cond_init (&stream.cond);
+  header = sar_verify_stream (&source, NULL, NULL, NULL, NULL, &error);
+  g_assert_null (header);
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+  assert_contains (error->message, "msg0001.wav");
+  assert_contains (error->message, "SHA-256");
+  g_assert_true (stream.interrupted);
+  g_mutex_clear (&stream.lock);
+  g_cond_clear (&stream.cond);
+  g_bytes_unref (stream.data);
+  close (fd);
+  remove_tree (root);
+}
+
 static void
 test_refuses_filters_that_run_programs (void)
 {
@@ -970,8 +1231,9 @@ test_verify_stream (void)
   g_autoptr (SarHeader) header = NULL;
   guint64 last = 0;
   Stream stream = { data, 0, 0, 0 };
+  SarSource source = { stream_read, NULL, &stream };
 
-  header = sar_verify_stream (stream_read, &stream, NULL, record_progress, &last, NULL, &error);
+  header = sar_verify_stream (&source, NULL, record_progress, &last, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (header);
   g_assert_cmpuint (stream.calls, >, 1);
@@ -980,7 +1242,7 @@ test_verify_stream (void)
   /* A failing read fails the verification with the reader's own error. */
   g_clear_pointer (&header, sar_header_free);
   stream = (Stream){ data, 0, g_bytes_get_size (data) / 2, 0 };
-  header = sar_verify_stream (stream_read, &stream, NULL, NULL, NULL, NULL, &error);
+  header = sar_verify_stream (&source, NULL, NULL, NULL, NULL, &error);
   g_assert_null (header);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
   g_assert_cmpstr (error->message, ==, "the sender went away");
@@ -1019,6 +1281,8 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/verify/refuses-data-after-the-tar-inside-the-compression",
                    test_refuses_data_after_the_tar_inside_the_compression);
   g_test_add_func ("/sar/verify/stream", test_verify_stream);
+  g_test_add_func ("/sar/verify/stream-stops-a-waiting-read",
+                   test_verify_stream_stops_a_waiting_read);
   g_test_add_func ("/sar/verify/refuses-filters-that-run-programs",
                    test_refuses_filters_that_run_programs);
   g_test_add_func ("/sar/header/refuses-wrong-order", test_refuses_wrong_order);
@@ -1029,6 +1293,11 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/header/reads-only-metadata", test_read_header_reads_only_metadata);
   g_test_add_func ("/sar/pack/read-and-verify", test_pack_then_read_and_verify);
   g_test_add_func ("/sar/pack/reproducible", test_pack_is_reproducible);
+  g_test_add_func ("/sar/pack/verified", test_pack_verified);
+  g_test_add_func ("/sar/pack/cache", test_pack_cache);
+  g_test_add_func ("/sar/pack/verified-failures", test_pack_verified_failures);
+  g_test_add_func ("/sar/pack/refuses-a-file-changed-between-the-passes",
+                   test_pack_refuses_a_file_changed_between_the_passes);
   g_test_add_func ("/sar/pack/members", test_pack_members);
   g_test_add_func ("/sar/pack/refuses-symlinks-and-fifos", test_pack_refuses_symlinks_and_fifos);
   g_test_add_func ("/sar/pack/refuses-bad-spec", test_pack_refuses_bad_spec);
