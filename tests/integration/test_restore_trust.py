@@ -209,7 +209,8 @@ def test_failed_recovery_at_start_is_retried_and_blocks_restores(pbx_service, wo
     # the recovery cannot start the PBX on either tree: the journal stays
     wait_for(lambda: pbx.events().count("start-failed") >= 2, timeout=30, what="failed starts")
     assert (svc.backups / JOURNAL).exists()
-    assert "not resolved" in busy_message(svc)
+    # Busy while the recovery job ends, then Busy because it is unresolved
+    wait_for(lambda: "not resolved" in busy_message(svc), timeout=30, what="unresolved")
     report = preflight(svc)
     assert report["token"] == ""
     assert any("not resolved" in str(b) for b in report["blockers"])
