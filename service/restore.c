@@ -1008,42 +1008,6 @@ must_complete (Transaction *t, guint swapped)
 }
 
 gboolean
-restore_recover (const Config *config, char **backup, GError **error)
-{
-  Transaction t = { .root_fd = -1, .backup_fd = -1 };
-  RestoreResult result = { 0 };
-  guint swapped = 0;
-  gboolean ok;
-
-  *backup = NULL;
-  ok = transaction_resume (&t, config, NULL, &result, error);
-  if (t.journal == NULL) {
-    transaction_close (&t);
-    return ok || error == NULL || *error == NULL;
-  }
-  if (ok)
-    g_message ("found an interrupted restore of %s (%s)", t.journal->backup,
-               journal_state_name (t.journal->state));
-  ok = ok && count_swapped (&t, &swapped, error);
-  if (ok && must_complete (&t, swapped)) {
-    *backup = g_strdup (t.journal->backup);
-  } else if (ok && t.journal->state >= JOURNAL_COMMITTED) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
-                 "the restore of %s ran the PBX on the restored data, but only %u of %u "
-                 "components hold it now; nothing was changed",
-                 t.journal->backup, swapped, t.journal->components->len);
-    ok = FALSE;
-  } else if (ok) {
-    ok = abandon (&t, error);
-    if (ok)
-      g_message ("rolled back the interrupted restore of %s", t.journal->backup);
-  }
-  transaction_close (&t);
-  restore_result_clear (&result);
-  return ok;
-}
-
-gboolean
 restore_complete (const Config *config, const RestoreHooks *hooks, RestoreResult *result,
                   GError **error)
 {

@@ -7,7 +7,7 @@
  * the set-aside old trees as a "pre-restore" backup (the undo), and only
  * then remove them.  A failure before the swap leaves live data untouched;
  * a failure during or after it rolls back.  The PBX is started again on
- * every path that stopped it.  After a crash, restore_recover() finishes
+ * every path that stopped it.  After a crash, restore_complete() finishes
  * or rolls back what the journal describes.
  */
 #pragma once
@@ -75,16 +75,12 @@ gboolean restore_check_live_data (const Config *config, GPtrArray *components, g
  * is then set to its backup's name. */
 gboolean restore_pending (const Config *config, char **backup);
 
-/* At start-up: reads the journal, if any, and decides from the inodes on
- * disk.  A restore interrupted before the PBX ran on all of its restored
- * trees is rolled back, its staging trees removed and the PBX started,
- * here and now (fast: renames only).  One whose components all hold the
- * restored data must be completed (the PBX started if need be, the
- * previous state saved, old trees removed): then *backup is set to its
- * backup's name and restore_complete() must be run (slow: in a job).
- * FALSE: the journal stays; try restore_complete() again later.
- * restore_complete() resolves a journal in any state; it fails (the journal
- * gone) also when it had to roll back. */
-gboolean restore_recover (const Config *config, char **backup, GError **error);
+/* Resolves the journal on disk, in any state, deciding from the inodes on
+ * disk (blocking: for the recovery job's worker thread).  A restore whose
+ * components all hold the restored data is completed (the PBX started if
+ * need be, the previous state saved and read back, the old trees
+ * removed); any other is rolled back and the PBX started, which fails
+ * saying so (the journal gone).  FALSE with the journal still there: try
+ * again later.  No journal: TRUE. */
 gboolean restore_complete (const Config *config, const RestoreHooks *hooks, RestoreResult *result,
                            GError **error);
