@@ -19,7 +19,9 @@ static const char *const limits_keys[]
         "MaxConcurrentUploads", "UploadIdleTimeout", "UploadTimeout",
         "FinishedJobLifetime",  "HistoryEntries",    NULL };
 static const char *const component_keys[]
-    = { "Label", "Path", "IpSettings", "Owner", "Group", NULL };
+    = { "Label", "Path", "IpSettings", "Owner", "Group", "Database", NULL };
+static const char *const database_keys[]
+    = { "Host", "Port", "RunAs", "LoadAs", "ToolsDirectory", NULL };
 
 static void
 config_component_free (ConfigComponent *component)
@@ -28,6 +30,7 @@ config_component_free (ConfigComponent *component)
   g_free (component->label);
   g_free (component->path);
   g_strfreev (component->ip_settings);
+  g_free (component->database);
   g_free (component);
 }
 
@@ -75,6 +78,12 @@ config_new_default (void)
   config->upload_timeout = 24 * 60 * 60;
   config->components = g_ptr_array_new_with_free_func ((GDestroyNotify) config_component_free);
   add_default_components (config);
+  config->database.host = g_strdup ("/var/run/postgresql");
+  config->database.port = 5432;
+  config->database.run_as = g_strdup ("postgres");
+  config->database.run_as_uid = (uid_t) -1; /* resolved when a component needs it */
+  config->database.run_as_gid = (gid_t) -1;
+  config->database.tools_directory = g_strdup ("/usr/bin");
   return config;
 }
 
@@ -92,6 +101,10 @@ config_free (Config *config)
   g_strfreev (config->stop_command);
   g_strfreev (config->start_command);
   g_ptr_array_unref (config->components);
+  g_free (config->database.host);
+  g_free (config->database.run_as);
+  g_free (config->database.load_as);
+  g_free (config->database.tools_directory);
   g_free (config);
 }
 
@@ -104,6 +117,44 @@ config_find_component (const Config *config, const char *id)
       return component;
   }
   return NULL;
+}
+
+gboolean
+config_database_name_check (const char *name, GError **error)
+{
+  gsize len = strlen (name);
+
+  if (len == 0 || len > CONFIG_DATABASE_NAME_MAX) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "a database name has 1 to %d characters",
+                 CONFIG_DATABASE_NAME_MAX);
+    return FALSE;
+  }
+  for (gsize i = 0; i < len; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || c == '_' || (i > 0 && c >= '0' && c <= '9'))) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                   "a database name is lower-case letters, digits and '_', starting with a "
+                   "letter or '_'");
+      return FALSE;
+    }
+  }
+  if (g_str_has_suffix (name, CONFIG_DATABASE_STAGING_SUFFIX)
+      || g_str_has_suffix (name, CONFIG_DATABASE_PREVIOUS_SUFFIX)) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                 "names ending in %s or %s are the restore's own", CONFIG_DATABASE_STAGING_SUFFIX,
+                 CONFIG_DATABASE_PREVIOUS_SUFFIX);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+config_has_databases (const Config *config)
+{
+  for (guint i = 0; i < config->components->len; i++)
+    if (((const ConfigComponent *) config->components->pdata[i])->database != NULL)
+      return TRUE;
+  return FALSE;
 }
 
 static gboolean
@@ -256,8 +307,11 @@ load_component (GKeyFile *kf, const char *file, const char *group, Config *confi
       || !get_id (kf, file, group, "Group", FALSE, &component->gid, error))
     return FALSE;
   if (!get_string (kf, file, group, "Label", &component->label, error)
-      || !get_string (kf, file, group, "Path", &component->path, error))
+      || !get_string (kf, file, group, "Path", &component->path, error)
+      || !get_string (kf, file, group, "Database", &component->database, error))
     return FALSE;
+  if (component->database != NULL && !config_database_name_check (component->database, &local))
+    return bad_value (error, file, group, "Database", local->message);
   if (component->label == NULL)
     component->label = g_strdup (id);
   if (component->path == NULL)
@@ -279,6 +333,78 @@ load_component (GKeyFile *kf, const char *file, const char *group, Config *confi
   }
   component->ip_settings
       = ip_settings != NULL ? g_steal_pointer (&ip_settings) : g_new0 (char *, 1);
+  return TRUE;
+}
+
+static gboolean
+load_database (GKeyFile *kf, const char *file, const char *group, Config *config, GError **error)
+{
+  ConfigDatabase *db = &config->database;
+  guint64 port = db->port;
+  g_autofree char *host = NULL;
+  g_autofree char *run_as = NULL;
+  g_autofree char *load_as = NULL;
+  g_autofree char *tools = NULL;
+
+  if (!check_known_keys (kf, file, group, database_keys, error)
+      || !get_string (kf, file, group, "Host", &host, error)
+      || !get_size (kf, file, group, "Port", 65535, &port, error)
+      || !get_string (kf, file, group, "RunAs", &run_as, error)
+      || !get_string (kf, file, group, "LoadAs", &load_as, error)
+      || !get_absolute_path (kf, file, group, "ToolsDirectory", &tools, error))
+    return FALSE;
+  if (port == 0)
+    return bad_value (error, file, group, "Port", "must be a port number");
+  if (host != NULL) {
+    if (strchr (host, ' ') != NULL || strchr (host, '\'') != NULL || strchr (host, '\\') != NULL
+        || strchr (host, '=') != NULL)
+      return bad_value (error, file, group, "Host", "must be a directory or a host name");
+    g_free (db->host);
+    db->host = g_steal_pointer (&host);
+  }
+  if (run_as != NULL) {
+    g_free (db->run_as);
+    db->run_as = g_steal_pointer (&run_as);
+  }
+  if (load_as != NULL) {
+    if (getpwnam (load_as) == NULL)
+      return bad_value (error, file, group, "LoadAs", "no such user");
+    g_free (db->load_as);
+    db->load_as = g_steal_pointer (&load_as);
+  }
+  if (tools != NULL) {
+    g_free (db->tools_directory);
+    db->tools_directory = g_steal_pointer (&tools);
+  }
+  db->port = (guint) port;
+  return TRUE;
+}
+
+/* RunAs is needed (and must exist) only when a component has a database. */
+static gboolean
+check_databases (Config *config, const char *file, GError **error)
+{
+  struct passwd *pw;
+
+  for (guint i = 0; i < config->components->len; i++) {
+    const ConfigComponent *a = config->components->pdata[i];
+    for (guint j = i + 1; a->database != NULL && j < config->components->len; j++) {
+      const ConfigComponent *b = config->components->pdata[j];
+      if (b->database != NULL && g_str_equal (a->database, b->database)) {
+        g_autofree char *group = g_strconcat ("Component ", b->id, NULL);
+        return bad_value (error, file, group, "Database", "the same database as another component");
+      }
+    }
+  }
+  if (!config_has_databases (config))
+    return TRUE;
+  pw = getpwnam (config->database.run_as);
+  if (pw == NULL)
+    return bad_value (error, file, "Database", "RunAs", "no such user");
+  if (pw->pw_uid == 0)
+    return bad_value (error, file, "Database", "RunAs", "must not be root");
+  config->database.run_as_uid = pw->pw_uid;
+  config->database.run_as_gid = pw->pw_gid;
   return TRUE;
 }
 
@@ -373,6 +499,9 @@ config_load (const char *path, gboolean must_exist, GError **error)
       config->upload_idle_timeout = (guint) idle;
       config->finished_job_lifetime = (guint) lifetime;
       config->upload_timeout = (guint) deadline;
+    } else if (g_str_equal (group, "Database")) {
+      if (!load_database (kf, path, group, config, error))
+        return NULL;
     } else if (g_str_has_prefix (group, "Component ")) {
       if (!have_components) {
         /* Components in the file replace the built-in set as a whole. */
@@ -387,7 +516,7 @@ config_load (const char *path, gboolean must_exist, GError **error)
       return NULL;
     }
   }
-  if (!check_overlapping_components (config, path, error))
+  if (!check_overlapping_components (config, path, error) || !check_databases (config, path, error))
     return NULL;
   return g_steal_pointer (&config);
 }

@@ -22,7 +22,19 @@ typedef struct {
   char **ip_settings; /* relative to the component's directory; NULL-terminated */
   gint64 uid;         /* owner of restored files, -1: the live directory's owner */
   gint64 gid;         /* group of restored files, -1: the live directory's group */
+  char *database;     /* the PostgreSQL database this component also holds, or NULL */
 } ConfigComponent;
+
+/* The PBX's PostgreSQL ([Database]); used by components with Database=. */
+typedef struct {
+  char *host; /* socket directory (absolute) or host name */
+  guint port;
+  char *run_as;     /* OS user for connections, DDL, pg_dump and reading dumps */
+  uid_t run_as_uid; /* resolved when the file is loaded */
+  gid_t run_as_gid;
+  char *load_as;         /* OS user running pg_restore; NULL: the one named like the owner role */
+  char *tools_directory; /* where pg_dump and pg_restore are */
+} ConfigDatabase;
 
 typedef struct {
   char *source; /* the file it came from, or NULL for built-in defaults */
@@ -46,6 +58,7 @@ typedef struct {
   guint history_entries;       /* jobs the history keeps */
   guint upload_timeout;        /* seconds an upload may take to arrive */
   GPtrArray *components;       /* ConfigComponent*, in file order */
+  ConfigDatabase database;     /* defaults unless [Database] says otherwise */
 } Config;
 
 /* Built-in defaults (the paths of a STARFACE installation). */
@@ -54,6 +67,19 @@ Config *config_new_default (void);
 /* Loads path over the defaults.  If the file does not exist and
  * must_exist is FALSE, the defaults are returned. */
 Config *config_load (const char *path, gboolean must_exist, GError **error);
+
+/* A database name a component may give: lower-case letters, digits and
+ * '_', starting with a letter or '_', short enough that the names the
+ * restore derives from it (CONFIG_DATABASE_STAGING_SUFFIX,
+ * CONFIG_DATABASE_PREVIOUS_SUFFIX) fit PostgreSQL's 63 bytes, and not
+ * itself one of those. */
+#define CONFIG_DATABASE_STAGING_SUFFIX "__sf_restore"
+#define CONFIG_DATABASE_PREVIOUS_SUFFIX "__sf_previous"
+#define CONFIG_DATABASE_NAME_MAX 50
+gboolean config_database_name_check (const char *name, GError **error);
+
+/* Whether any component holds a database. */
+gboolean config_has_databases (const Config *config);
 
 const ConfigComponent *config_find_component (const Config *config, const char *id);
 
