@@ -33,6 +33,7 @@ pgdb_problem_free (PgdbProblem *problem)
     return;
   g_free (problem->code);
   g_free (problem->detail);
+  g_free (problem->component);
   g_free (problem);
 }
 

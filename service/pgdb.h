@@ -91,6 +91,7 @@ typedef struct {
                * "database-role-missing": detail is the role;
                * "database-extension-missing": detail is the extension */
   char *detail;
+  char *component; /* the component whose dump it is (set by the restore's check), or NULL */
 } PgdbProblem;
 
 void pgdb_problem_free (PgdbProblem *problem);

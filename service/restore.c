@@ -7,6 +7,9 @@
 #include "journal.h"
 #include "names.h"
 #include "pbx.h"
+#include "pgdb.h"
+#include "restore-db.h"
+#include "dump.h"
 #include "upload.h"
 
 #include <errno.h>
@@ -397,7 +400,7 @@ typedef enum {
 } Side;
 
 static Side
-component_side (Transaction *t, guint i)
+tree_side (Transaction *t, guint i)
 {
   const JournalComponent *c = t->journal->components->pdata[i];
   guint64 live = inode_of (t->parent_fds[i], c->live);
@@ -409,6 +412,27 @@ component_side (Transaction *t, guint i)
   return SIDE_NEITHER;
 }
 
+/* A component with a database is on the new side only when its tree and
+ * its database both are; one of each is half-way (rolled back, or, once
+ * the PBX ran on the new data, an error). */
+static gboolean
+component_side (Transaction *t, guint i, Side *side, GError **error)
+{
+  const JournalComponent *c = t->journal->components->pdata[i];
+  RestoreSide db = RESTORE_SIDE_OLD;
+
+  *side = tree_side (t, i);
+  if (c->database == NULL || *side == SIDE_NEITHER)
+    return TRUE;
+  if (!restore_db_side (&t->config->database, c, &db, error))
+    return FALSE;
+  if (db == RESTORE_SIDE_NEITHER)
+    *side = SIDE_NEITHER;
+  else if ((db == RESTORE_SIDE_NEW) != (*side == SIDE_NEW))
+    *side = SIDE_OLD; /* half-way: counts as not swapped */
+  return TRUE;
+}
+
 /* Counts the components whose live directory holds the restored tree;
  * fails when a live directory holds neither tree the journal names. */
 static gboolean
@@ -417,8 +441,17 @@ count_swapped (Transaction *t, guint *swapped, GError **error)
   *swapped = 0;
   for (guint i = 0; i < t->journal->components->len; i++) {
     const JournalComponent *c = t->journal->components->pdata[i];
-    Side side = component_side (t, i);
+    Side side;
 
+    if (!component_side (t, i, &side, error))
+      return FALSE;
+    if (side == SIDE_NEITHER && tree_side (t, i) != SIDE_NEITHER) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                   "the database %s of %s is neither the one from before the restore of %s nor "
+                   "the restored one (the journal records oids %u and %u); nothing was changed",
+                   c->database, c->id, t->journal->backup, c->db_old_oid, c->db_new_oid);
+      return FALSE;
+    }
     if (side == SIDE_NEITHER) {
       g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
                    "the live directory of %s is neither the tree from before the restore of %s "
@@ -440,11 +473,13 @@ roll_back_swaps (Transaction *t, GError **error)
 {
   for (guint i = 0; i < t->journal->components->len; i++) {
     const JournalComponent *c = t->journal->components->pdata[i];
-    if (component_side (t, i) == SIDE_NEW) {
+    if (tree_side (t, i) == SIDE_NEW) {
       g_message ("rolling back %s", c->id);
       if (!exchange (t, i, error))
         return FALSE;
     }
+    if (c->database != NULL && !restore_db_roll_back (&t->config->database, c, error))
+      return FALSE;
   }
   return TRUE;
 }
@@ -555,6 +590,8 @@ remove_staging_trees (Transaction *t, gboolean old_saved, GError **error)
     empty_in_parallel (t->parent_fds[i], c->staging);
     if (!tree_remove (t->parent_fds[i], c->staging, error))
       return FALSE;
+    if (c->database != NULL && !restore_db_remove (&t->config->database, c, old_saved, error))
+      return FALSE;
   }
   return TRUE;
 }
@@ -623,6 +660,12 @@ commit (Transaction *t, GError **error)
 /* --- saving the previous state and cleaning up ------------------------------ */
 
 static void
+close_fd_at (gpointer fd)
+{
+  close (*(int *) fd);
+}
+
+static void
 save_progress (guint64 done, guint64 total, gpointer data)
 {
   g_autofree char *a = g_format_size (done);
@@ -669,6 +712,7 @@ save_previous (Transaction *t, GError **error)
 {
   g_autoptr (GPtrArray) components = g_ptr_array_new ();
   g_autoptr (GPtrArray) owned = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GArray) dump_fds = g_array_new (FALSE, FALSE, sizeof (int));
   g_autoptr (SarHeader) check = NULL;
   g_autofree char *temp = NULL;
   SarLimits limits = { t->config->max_unpacked_size, t->config->max_entries };
@@ -677,6 +721,7 @@ save_previous (Transaction *t, GError **error)
   gboolean ok;
   int fd;
 
+  g_array_set_clear_func (dump_fds, close_fd_at);
   if (t->journal->state == JOURNAL_SAVED && backup_exists (t, t->journal->pre_restore))
     return TRUE;
   /* an undo published before its journal said so */
@@ -702,6 +747,29 @@ save_previous (Transaction *t, GError **error)
     g_ptr_array_add (owned, pc->path);
     g_ptr_array_add (owned, pc);
     g_ptr_array_add (components, pc);
+    if (c->database != NULL) {
+      g_autofree char *previous = restore_db_previous_name (c->database);
+      guint32 oid = 0;
+      gboolean dumped;
+
+      if (!pgdb_oid (&t->config->database, previous, &oid, NULL, error))
+        return FALSE;
+      if (oid == 0 || oid != c->db_old_oid) {
+        g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                     "the set-aside database of %s (%s) is not the one the journal records", c->id,
+                     previous);
+        return FALSE;
+      }
+      report (t, P_SAVE, "saving-previous", "Dumping the previous database %s", c->database);
+      dumped = dump_for_pack (pc, &t->config->database, previous, c->database, t->backup_fd, NULL,
+                              error);
+      if (pc->database != NULL) {
+        g_ptr_array_add (owned, pc->database);
+        g_array_append_val (dump_fds, pc->dump_fd);
+      }
+      if (!dumped)
+        return FALSE;
+    }
   }
 
   /* the name is in the journal before the file exists */
@@ -869,8 +937,138 @@ restore_check_live_data (const Config *config, GPtrArray *components, guint64 *b
 
 /* --- the transaction ---------------------------------------------------------- */
 
+/* --- the databases ------------------------------------------------------------ */
+
+/* A dump being loaded into a staging database while it is extracted. */
+typedef struct {
+  PgdbLoad *load;
+  int input_fd;
+  const char *database;
+} Load;
+
 static gboolean
-run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds,
+write_to_load (const void *block, gsize len, gpointer data, GError **error)
+{
+  Load *load = data;
+  const guint8 *p = block;
+
+  while (len > 0) {
+    ssize_t n = write (load->input_fd, p, len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      /* what pg_restore said is the better reason */
+      g_autoptr (GError) local = NULL;
+      int errsv = errno;
+
+      close (load->input_fd);
+      load->input_fd = -1;
+      if (!pgdb_load_finish (g_steal_pointer (&load->load), NULL, &local)) {
+        g_propagate_error (error, g_steal_pointer (&local));
+        return FALSE;
+      }
+      return backup_error_set_errno (error, errsv, "loading the dump into %s", load->database);
+    }
+    p += n;
+    len -= (gsize) n;
+  }
+  return TRUE;
+}
+
+/* Waits for the loads (after the whole archive was extracted and
+ * checked); on failure ends those still running. */
+static gboolean
+finish_loads (Transaction *t, Load *loads, guint n, GCancellable *cancellable, GError **error)
+{
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < n; i++) {
+    if (loads[i].input_fd >= 0)
+      close (loads[i].input_fd);
+    loads[i].input_fd = -1;
+    if (loads[i].load == NULL)
+      continue;
+    if (ok) {
+      report (t, P_EXTRACT_END, "extracting", "Loading the database %s", loads[i].database);
+      ok = pgdb_load_finish (g_steal_pointer (&loads[i].load), cancellable, error);
+    } else
+      pgdb_load_abort (g_steal_pointer (&loads[i].load));
+  }
+  return ok;
+}
+
+static void
+abort_loads (Load *loads, guint n)
+{
+  for (guint i = 0; i < n; i++) {
+    if (loads[i].input_fd >= 0)
+      close (loads[i].input_fd);
+    loads[i].input_fd = -1;
+    if (loads[i].load != NULL)
+      pgdb_load_abort (g_steal_pointer (&loads[i].load));
+  }
+}
+
+/* A dump is untrusted: nothing is loaded that needs a superuser or a role
+ * or extension the server lacks. */
+static gboolean
+check_dumps (Transaction *t, const RestoreRequest *request, GCancellable *cancellable,
+             GError **error)
+{
+  g_autoptr (GPtrArray) problems
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) pgdb_problem_free);
+  g_autoptr (GString) text = NULL;
+
+  if (!restore_db_check_dumps (request->config, request->archive_fd, request->header,
+                               request->components, problems, cancellable, error))
+    return FALSE;
+  if (problems->len == 0)
+    return TRUE;
+  text = g_string_new ("The database dump in the backup is refused:");
+  for (guint i = 0; i < problems->len && i < 5; i++) {
+    const PgdbProblem *problem = problems->pdata[i];
+
+    g_string_append_printf (text, "%s %s: %s (%s)", i > 0 ? ";" : "", problem->component,
+                            problem->detail, problem->code);
+  }
+  if (problems->len > 5)
+    g_string_append_printf (text, "; and %u more", problems->len - 5);
+  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, text->str);
+  return FALSE;
+}
+
+/* The staging databases, created empty and recorded, each with its load
+ * started (reading from a pipe the extraction writes into). */
+static gboolean
+prepare_databases (Transaction *t, const RestoreRequest *request, Load *loads, GError **error)
+{
+  for (guint i = 0; i < t->journal->components->len; i++) {
+    JournalComponent *c = t->journal->components->pdata[i];
+    g_autofree char *owner = NULL;
+    g_autofree char *staging = NULL;
+
+    if (c->database == NULL)
+      continue;
+    report (t, 0, "extracting", "Creating a database beside %s", c->database);
+    if (!restore_db_begin (&t->config->database, c, &owner, error)
+        || !save_journal (t, JOURNAL_EXTRACTING, error)
+        || !restore_db_create_staging (&t->config->database, c, error)
+        || !save_journal (t, JOURNAL_EXTRACTING, error))
+      return FALSE;
+    staging = restore_db_staging_name (c->database);
+    loads[i].database = c->database;
+    loads[i].load
+        = pgdb_load_start (&t->config->database, staging, owner, &loads[i].input_fd, error);
+    if (loads[i].load == NULL)
+      return FALSE;
+  }
+  step (t, "created the staging databases");
+  return TRUE;
+}
+
+static gboolean
+run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds, Load *loads,
                  GCancellable *cancellable, GError **error)
 {
   g_autoptr (GPtrArray) targets = g_ptr_array_new_with_free_func (g_free);
@@ -883,6 +1081,9 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
                                 error))
     return FALSE;
   step (t, "checked the current data");
+  if (!check_dumps (t, request, cancellable, error)
+      || !prepare_databases (t, request, loads, error))
+    return FALSE;
   start_hashing_ahead (t, request->components);
   for (guint i = 0; i < request->components->len; i++) {
     ExtractTarget *target = g_new0 (ExtractTarget, 1);
@@ -890,6 +1091,10 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
     staging_fds[i] = make_staging (t, i, request->components->pdata[i], target, error);
     if (staging_fds[i] < 0)
       return FALSE;
+    if (loads[i].load != NULL) {
+      target->dump = write_to_load;
+      target->dump_data = &loads[i];
+    }
   }
   step (t, "made the staging directories");
   if (fstat (request->archive_fd, &st) == 0)
@@ -899,7 +1104,8 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
   report (t, 0, "extracting", "Extracting %u component(s) beside the live data",
           request->components->len);
   if (!extract_components (request->archive_fd, request->header, targets, &limits, extract_progress,
-                           &ep, cancellable, error))
+                           &ep, cancellable, error)
+      || !finish_loads (t, loads, request->components->len, cancellable, error))
     return FALSE;
   step (t, "extracted, checked and synced");
 
@@ -926,19 +1132,26 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
 {
   Transaction t = { .root_fd = -1, .backup_fd = -1 };
   g_autofree int *staging_fds = g_new (int, request->components->len);
+  g_autofree Load *loads = g_new0 (Load, request->components->len);
   g_autoptr (GError) cleanup_error = NULL;
   gboolean journaled, ok;
 
-  for (guint i = 0; i < request->components->len; i++)
+  for (guint i = 0; i < request->components->len; i++) {
     staging_fds[i] = -1;
+    loads[i].input_fd = -1;
+  }
   t.journal = journal_new (request->backup, request->installed_version);
   for (guint i = 0; i < request->components->len; i++) {
     const ConfigComponent *cc = request->components->pdata[i];
     g_autofree char *parent = NULL;
     g_autofree char *live = NULL;
     g_autofree char *staging = g_strconcat (STAGING_PREFIX, cc->id, NULL);
+    JournalComponent *c;
+
     split_path (cc->path, &parent, &live);
-    journal_add_component (t.journal, cc->id, parent, live, staging);
+    c = journal_add_component (t.journal, cc->id, parent, live, staging);
+    if (restore_db_wanted (request->header, cc))
+      c->database = g_strdup (cc->database);
   }
 
   /* nothing is created before the journal says where it will be, and
@@ -948,7 +1161,8 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
               && transaction_open_parents (&t, error)
               && journal_create (t.backup_fd, t.journal, error);
   step (&t, "created the journal");
-  ok = journaled && run_before_swap (&t, request, staging_fds, cancellable, error);
+  ok = journaled && run_before_swap (&t, request, staging_fds, loads, cancellable, error);
+  abort_loads (loads, request->components->len);
   for (guint i = 0; i < request->components->len; i++)
     if (staging_fds[i] >= 0)
       close (staging_fds[i]);
@@ -959,8 +1173,12 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
       hooks->set_cancelable (FALSE, hooks->data);
     report (&t, P_ACTIVATE, "activating", "Swapping in the restored data");
     ok = save_journal (&t, JOURNAL_SWAPPING, error);
-    for (guint i = 0; ok && i < t.journal->components->len; i++)
-      ok = exchange (&t, i, error);
+    for (guint i = 0; ok && i < t.journal->components->len; i++) {
+      const JournalComponent *c = t.journal->components->pdata[i];
+
+      ok = exchange (&t, i, error)
+           && (c->database == NULL || restore_db_swap (&t.config->database, c, error));
+    }
     ok = ok && save_journal (&t, JOURNAL_SWAPPED, error);
     step (&t, "swapped");
   }

@@ -205,6 +205,13 @@ typedef struct {
   char *id;
   char *label;
   char *path; /* directory whose contents become <id>/ */
+  /* A database dump made beforehand (pgdb_dump()), packed as
+   * "<id>.pgdump": the database's name (NULL: none), and a file holding
+   * the dump (read from offset 0, not closed), its size and SHA-256. */
+  char *database;
+  int dump_fd;
+  guint64 dump_size;
+  guint8 dump_digest[32];
 } SarPackComponent;
 
 void sar_pack_component_free (SarPackComponent *component);
