@@ -527,3 +527,16 @@ def test_unprivileged_caller_runs_the_tools_as_itself(pg, open_dir):
     # as sfdb, the helper connects as sfdb: not allowed to read the data
     # directory, and that is no error
     assert ok(config, "info", "starface", user="sfdb")["data_directory"] is None
+
+
+def test_a_database_group_without_tools_directory_keeps_the_default(pg, tmp_path):
+    """Keys left out of [Database] keep their defaults (a GLib critical
+    here once: ToolsDirectory's absence was checked as a path)."""
+    config = tmp_path / "partial.conf"
+    text = pg.config().replace(f"ToolsDirectory={PG_BIN}\n", "")
+    config.write_text(f"[Paths]\nBackupDirectory={tmp_path}/b\nDataRoot={tmp_path}\n{text}")
+    result = subprocess.run([PGDB_TOOL, f"--config={config}", f"--helper={PG_HELPER}", "oid",
+                             "starface"], capture_output=True, text=True,
+                            env=dict(os.environ, G_DEBUG="fatal-criticals"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"oid": pg.oid("starface")}
