@@ -43,6 +43,7 @@ DEFAULT_VERSION_FILE = "/var/starface/fs-interface/version"
 EXPECTED = {
     "service/starface-backupd": "sbin/starface-backupd",
     "client/starface-backup": "bin/starface-backup",
+    "service/starface-backupd-pg": "libexec/starface-backupd-pg",
     "data/starface-backupd.service": "lib/systemd/system/starface-backupd.service",
     "dbus/de.starface.Backup.service": "share/dbus-1/system-services/de.starface.Backup.service",
     "dbus/de.starface.Backup.conf": "share/dbus-1/system.d/de.starface.Backup.conf",
