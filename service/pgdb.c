@@ -3,11 +3,13 @@
  *
  * Every program runs as a child of the calling thread: its own process
  * group, a clean environment, the OS user it must be (when we are root),
- * no core files, and its stderr (and any output we keep) in a memfd under
- * RLIMIT_FSIZE, so a hostile dump can neither block it on a full pipe nor
- * make what we keep grow without bound.  The caller waits for it through
- * a pidfd and the cancellable; a cancellation kills the process group.
- * Every child is reaped on every path.
+ * and its stderr (and any output we keep) in a memfd of a fixed size
+ * (sealed against growing), so a hostile dump can neither block it on a
+ * full pipe nor make what we keep grow without bound.  (A seal, not
+ * RLIMIT_FSIZE: it needs no setrlimit() in the child, which the systemd
+ * unit's system call filter keeps out with the rest of @resources.)  The caller waits for it
+ * through a pidfd and the cancellable; a cancellation kills the process group. Every child is
+ * reaped on every path.
  */
 #include "pgdb.h"
 
@@ -22,7 +24,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -186,7 +187,6 @@ identity_run_as (const ConfigDatabase *db, Identity *id, GError **error)
 
 typedef struct {
   const Identity *id;
-  rlim_t file_size; /* RLIMIT_FSIZE, 0: leave it */
 } ChildSetup;
 
 static void
@@ -209,22 +209,14 @@ static void
 child_setup (gpointer user_data)
 {
   const ChildSetup *setup = user_data;
-  struct rlimit no_core = { 0, 0 };
   struct sigaction dfl = { .sa_handler = SIG_DFL };
   sigset_t none;
 
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
   sigaction (SIGPIPE, &dfl, NULL);
-  sigaction (SIGXFSZ, &dfl, NULL);
   /* its own process group: a cancellation kills what it started too */
   setpgid (0, 0);
-  setrlimit (RLIMIT_CORE, &no_core);
-  if (setup->file_size > 0) {
-    struct rlimit limit = { setup->file_size, setup->file_size };
-    if (setrlimit (RLIMIT_FSIZE, &limit) < 0)
-      setup_failed ("setrlimit(RLIMIT_FSIZE) failed");
-  }
   if (setup->id != NULL && setup->id->change) {
     if (syscall (SYS_setgroups, (size_t) setup->id->n_groups, setup->id->groups) < 0)
       setup_failed ("setgroups() failed");
@@ -242,6 +234,28 @@ memfd_new (const char *name, GError **error)
 
   if (fd < 0)
     backup_error_set_errno (error, errno, "memfd_create");
+  return fd;
+}
+
+/* A memfd for a child's output: size bytes (sparse: memory is taken only
+ * as they are written), sealed so that it cannot grow; a write past the
+ * end fails (EPERM).  How much was written is the file offset, which the
+ * child's descriptor shares with ours. */
+static int
+memfd_bounded (const char *name, gsize size, GError **error)
+{
+  int fd = memfd_create (name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+  if (fd < 0) {
+    backup_error_set_errno (error, errno, "memfd_create");
+    return -1;
+  }
+  if (ftruncate (fd, (off_t) size) < 0
+      || fcntl (fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+    backup_error_set_errno (error, errno, "sizing a memfd");
+    close (fd);
+    return -1;
+  }
   return fd;
 }
 
@@ -310,23 +324,23 @@ child_init (Child *child)
 }
 
 /* Starts argv with stdin from in_fd; its stdout goes to out_fd (or, if
- * -1, to a new memfd kept in child->out_fd), its stderr to a new memfd;
- * RLIMIT_FSIZE file_size bounds both memfds. */
+ * -1, to a new memfd of out_max bytes kept in child->out_fd), its stderr
+ * to a new memfd of STDERR_MAX bytes. */
 static gboolean
 child_start (Child *child, const char *const *argv, const Identity *id, int in_fd, int out_fd,
-             rlim_t file_size, GError **error)
+             gsize out_max, GError **error)
 {
-  ChildSetup setup = { id, file_size };
+  ChildSetup setup = { id };
   g_autoptr (GError) local = NULL;
 
   ignore_sigpipe ();
   child_init (child);
   child->program = g_path_get_basename (argv[0]);
-  child->err_fd = memfd_new ("stderr", error);
+  child->err_fd = memfd_bounded ("stderr", STDERR_MAX, error);
   if (child->err_fd < 0)
     return FALSE;
   if (out_fd < 0) {
-    child->out_fd = memfd_new ("stdout", error);
+    child->out_fd = memfd_bounded ("stdout", out_max, error);
     if (child->out_fd < 0)
       return FALSE;
     out_fd = child->out_fd;
@@ -386,26 +400,27 @@ child_wait (Child *child, GCancellable *cancellable, int *status, GError **error
   return FALSE;
 }
 
-/* The whole of a memfd (at most max bytes: its RLIMIT_FSIZE). */
+/* What a child wrote into a memfd_bounded() of max bytes; TOO_LARGE if
+ * it filled it (it was stopped, or would have written more). */
 static GBytes *
 memfd_read (int fd, gsize max, GError **error)
 {
-  struct stat st;
+  off_t end = lseek (fd, 0, SEEK_CUR);
   g_autofree char *data = NULL;
   gsize done = 0;
 
-  if (fstat (fd, &st) < 0) {
-    backup_error_set_errno (error, errno, "fstat of a memfd");
+  if (end < 0) {
+    backup_error_set_errno (error, errno, "lseek on a memfd");
     return NULL;
   }
-  if (st.st_size < 0 || (guint64) st.st_size > max) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE, "more than %" G_GSIZE_FORMAT " bytes",
+  if ((guint64) end >= max) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE, "%" G_GSIZE_FORMAT " bytes or more",
                  max);
     return NULL;
   }
-  data = g_malloc ((gsize) st.st_size + 1);
-  while (done < (gsize) st.st_size) {
-    ssize_t n = pread (fd, data + done, (gsize) st.st_size - done, (off_t) done);
+  data = g_malloc ((gsize) end + 1);
+  while (done < (gsize) end) {
+    ssize_t n = pread (fd, data + done, (gsize) end - done, (off_t) done);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -421,7 +436,8 @@ memfd_read (int fd, gsize max, GError **error)
 static char *
 child_stderr (const Child *child)
 {
-  g_autoptr (GBytes) bytes = memfd_read (child->err_fd, STDERR_MAX, NULL);
+  /* a full stderr is read as far as it goes (the message keeps its start) */
+  g_autoptr (GBytes) bytes = memfd_read (child->err_fd, STDERR_MAX + 1, NULL);
   g_autofree char *valid = NULL;
   g_auto (GStrv) lines = NULL;
   g_autoptr (GString) text = g_string_new (NULL);
@@ -458,16 +474,13 @@ child_stderr (const Child *child)
 
 /* "exited with status 1: <stderr>", "was killed by signal 9" ... */
 static char *
-describe_status (const Child *child, int status, rlim_t file_size)
+describe_status (const Child *child, int status)
 {
   g_autofree char *said = child_stderr (child);
   g_autofree char *what = NULL;
 
   if (WIFEXITED (status))
     what = g_strdup_printf ("%s exited with status %d", child->program, WEXITSTATUS (status));
-  else if (WIFSIGNALED (status) && WTERMSIG (status) == SIGXFSZ)
-    what = g_strdup_printf ("%s wrote more than %lu bytes and was stopped", child->program,
-                            (unsigned long) file_size);
   else if (WIFSIGNALED (status))
     what = g_strdup_printf ("%s was killed by signal %d (%s)", child->program, WTERMSIG (status),
                             g_strsignal (WTERMSIG (status)));
@@ -646,7 +659,7 @@ run_helper (const ConfigDatabase *db, const char *const *args, const char *input
     g_autofree char *said = child_stderr (&child);
     g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, said);
   } else if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
-    g_autofree char *why = describe_status (&child, status, ANSWER_MAX);
+    g_autofree char *why = describe_status (&child, status);
     g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, why);
   } else if ((answer = memfd_read (child.out_fd, ANSWER_MAX, &local)) == NULL) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s's answer: %s", HELPER_NAME,
@@ -1029,7 +1042,7 @@ pgdb_load_finish (PgdbLoad *load, GCancellable *cancellable, GError **error)
 
   ok = child_wait (&load->child, cancellable, &status, &local);
   if (ok && !(WIFEXITED (status) && WEXITSTATUS (status) == 0)) {
-    g_autofree char *why = describe_status (&load->child, status, STDERR_MAX);
+    g_autofree char *why = describe_status (&load->child, status);
     local = g_error_new (BACKUP_ERROR, BACKUP_ERROR_FAILED, "loading the dump failed: %s", why);
     ok = FALSE;
   }
@@ -1155,7 +1168,7 @@ pgdb_dump (const ConfigDatabase *db, const char *name, int out_fd, guint64 *size
     return database_error (error, name, local);
   }
   if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0)) {
-    g_autofree char *why = describe_status (&child, status, STDERR_MAX);
+    g_autofree char *why = describe_status (&child, status);
     child_clear (&child);
     local = g_error_new (BACKUP_ERROR, BACKUP_ERROR_FAILED, "dumping failed: %s", why);
     return database_error (error, name, local);
@@ -1368,8 +1381,11 @@ pgdb_check_finish (PgdbCheck *check, const char *live, GPtrArray *problems,
 
   if (!child_wait (&check->child, cancellable, &status, &local)) {
     g_propagate_error (error, local);
+  } else if (lseek (check->child.out_fd, 0, SEEK_CUR) >= SCRIPT_MAX) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP,
+                 "the database dump's schema is larger than %d MiB", SCRIPT_MAX >> 20);
   } else if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0)) {
-    g_autofree char *why = describe_status (&check->child, status, SCRIPT_MAX);
+    g_autofree char *why = describe_status (&check->child, status);
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP,
                  "the database dump cannot be read: %s", why);
   } else if ((script = memfd_read (check->child.out_fd, SCRIPT_MAX, &local)) == NULL) {

@@ -540,3 +540,16 @@ def test_a_database_group_without_tools_directory_keeps_the_default(pg, tmp_path
                             env=dict(os.environ, G_DEBUG="fatal-criticals"))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"oid": pg.oid("starface")}
+
+
+def test_check_keeps_at_most_64_mib_of_schema(pg, config, tmp_path):
+    """A dump whose schema script would be huge (here a 70 MB comment) is
+    refused, and what was kept of it stayed bounded."""
+    pg.create_sample("huge")
+    pg.sql("DO $$ BEGIN EXECUTE format('COMMENT ON TABLE users IS %L', "
+           "repeat('x', 70 * 1024 * 1024)); END $$", "huge")
+    out, _ = dump_file(config, tmp_path, "huge", "huge.pgdump")
+    pg.drop("huge")
+    with open(out, "rb") as f:
+        message = fails(config, "check", "starface", stdin=f)
+    assert "schema is larger than 64 MiB" in message
