@@ -77,6 +77,32 @@ def session(pg, database, user="sfdb", seconds=300):
     return proc
 
 
+class Locker:
+    """A psql session (as user) that takes a lock and sleeps; end() kills
+    its backend too (a sleeping backend would notice its client's end only
+    when the sleep is over)."""
+
+    def __init__(self, pg, database, lock, user="sfpg"):
+        entry = pwd.getpwnam(user)
+        self.proc = subprocess.Popen(
+            [PG_BIN / "psql", "-X", "-q", "-A", "-t", "-h", pg.socket_dir, "-p", str(pg.port),
+             "-d", database], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
+            env={"PATH": "/usr/bin:/bin"})
+        self.proc.stdin.write(f"SELECT pg_backend_pid(); BEGIN; {lock}; SELECT 'locked'; "
+                              "SELECT pg_sleep(60);\n")
+        self.proc.stdin.flush()
+        self.backend = int(self.proc.stdout.readline())
+        assert self.proc.stdout.readline().strip() == "locked"
+
+    def end(self):
+        try:
+            os.kill(self.backend, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        end(self.proc)
+
+
 def end(proc):
     if proc.poll() is None:
         proc.kill()
@@ -485,17 +511,8 @@ def test_unreachable_server_is_a_clear_error(pg, tmp_path, open_dir):
 
 def test_cancel_kills_pg_dump(pg, config, tmp_path):
     """A dump waiting for a lock is canceled: pg_dump is killed and reaped."""
-    entry = pwd.getpwnam("sfdb")
-    locker = subprocess.Popen(
-        [PG_BIN / "psql", "-X", "-h", pg.socket_dir, "-p", str(pg.port), "-d", "starface"],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        user=entry.pw_uid, group=entry.pw_gid, extra_groups=[], env={"PATH": "/usr/bin:/bin"})
-    locker.stdin.write("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);\n")
-    locker.stdin.flush()
+    locker = Locker(pg, "starface", "LOCK TABLE users IN ACCESS EXCLUSIVE MODE", user="sfdb")
     try:
-        wait_for(lambda: pg.value("SELECT count(*) FROM pg_locks WHERE mode = "
-                                  "'AccessExclusiveLock' AND relation = "
-                                  "'users'::regclass", "starface") == "1", what="the lock")
         start = time.monotonic()
         message = fails(config, "dump", "starface", str(tmp_path / "x.pgdump"),
                         extra=["--cancel-after=1"])
@@ -503,7 +520,7 @@ def test_cancel_kills_pg_dump(pg, config, tmp_path):
         assert time.monotonic() - start < 10
         assert "pg_dump" not in children_of_tool()
     finally:
-        end(locker)
+        locker.end()
 
 
 def test_run_as_that_does_not_exist(pg, config):
@@ -553,3 +570,56 @@ def test_check_keeps_at_most_64_mib_of_schema(pg, config, tmp_path):
     with open(out, "rb") as f:
         message = fails(config, "check", "starface", stdin=f)
     assert "schema is larger than 64 MiB" in message
+
+
+def test_cancel_kills_the_helper(pg, config):
+    """The helper waiting for the server (here for a lock on pg_database,
+    which even connecting needs) is killed and reaped on cancellation."""
+    locker = Locker(pg, "postgres", "LOCK TABLE pg_database IN ACCESS EXCLUSIVE MODE")
+    try:
+        start = time.monotonic()
+        message = fails(config, "oid", "starface", extra=["--cancel-after=1"])
+        assert "cancel" in message.lower()
+        assert time.monotonic() - start < 10
+        assert "starface-backup" not in children_of_tool()
+    finally:
+        locker.end()
+
+
+def test_load_as_load_as(pg, config, tmp_path):
+    """[Database] LoadAs runs pg_restore as that OS user, still connecting
+    as the owner role: without a pg_ident.conf map, peer authentication
+    refuses it (which shows who ran it)."""
+    from harness import ensure_user
+    ensure_user("sfload")
+    text = Path(config).read_text().replace("RunAs=sfpg\n", "RunAs=sfpg\nLoadAs=sfload\n")
+    Path(config).write_text(text)
+    out, _ = dump_file(config, tmp_path)
+    ok(config, "create-like", "starface", "starface__sf_restore")
+    with open(out, "rb") as f:
+        message = fails(config, "load", "starface__sf_restore", "sfdb", stdin=f)
+    assert 'Peer authentication failed for user "sfdb"' in message
+
+
+def test_load_by_an_unprivileged_caller(pg, open_dir):
+    """Not root: pg_restore runs as the caller, connecting as the owner
+    role (here the caller is the owner's OS user)."""
+    config = pg.write_config(open_dir / "backupd.conf")
+    os.chmod(config, 0o644)
+    out = open_dir / "dump.pgdump"
+    ok(config, "dump", "starface", str(out))
+    os.chmod(out, 0o644)
+    ok(config, "create-like", "starface", "starface__sf_restore")
+    with open(out, "rb") as f:
+        ok(config, "load", "starface__sf_restore", "sfdb", stdin=f, user="sfdb")
+    assert pg.rows("SELECT count(*) FROM users", "starface__sf_restore") == [("3",)]
+
+
+def test_service_takes_the_harness_database_configuration(pg, service_factory):
+    """Service(database=...) writes a configuration the daemon accepts."""
+    svc = service_factory(database=pg)
+    text = svc.config.read_text()
+    assert f"[Database]\nHost={pg.socket_dir}\nPort={pg.port}\nRunAs=sfpg\n" in text
+    assert "[Component core]\nPath=core\nDatabase=starface\n" in text
+    svc.start()
+    svc.stop()
