@@ -203,7 +203,8 @@ get_absolute_path (GKeyFile *kf, const char *file, const char *group, const char
 {
   if (!get_string (kf, file, group, key, out, error))
     return FALSE;
-  if (!g_path_is_absolute (*out))
+  /* a key left out keeps *out as it was (a default, or NULL) */
+  if (*out != NULL && !g_path_is_absolute (*out))
     return bad_value (error, file, group, key, "must be an absolute path");
   return TRUE;
 }

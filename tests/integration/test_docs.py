@@ -137,7 +137,8 @@ def config_keys():
     code = (SERVICE / "config.c").read_text()
     tables = dict(re.findall(r"static const char \*const (\w+)_keys\[\]\s*=\s*\{(.*?)\};", code,
                              re.S))
-    groups = {"Paths": "paths", "Pbx": "pbx", "Limits": "limits", "Component ID": "component"}
+    groups = {"Paths": "paths", "Pbx": "pbx", "Limits": "limits", "Component ID": "component",
+              "Database": "database"}
     return {group: re.findall(r'"(\w+)"', tables[name]) for group, name in groups.items()}
 
 
