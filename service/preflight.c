@@ -362,7 +362,7 @@ add_db_check (PreflightReport *report, const char *severity, const char *code, c
 
 /* One component's database: reachable, there, loadable by its owner,
  * room for the load, sessions that the swap will end. */
-static void
+static gboolean
 check_database (const Config *config, PreflightReport *report, const ConfigComponent *cc,
                 const SarComponent *component)
 {
@@ -380,14 +380,14 @@ check_database (const Config *config, PreflightReport *report, const ConfigCompo
                             cc->database, local->message);
     add_db_check (report, PREFLIGHT_BLOCKER, "database-unreachable", cc->id, cc->database, "reason",
                   local->message, text);
-    return;
+    return FALSE;
   }
   if (!info.exists) {
     text = g_strdup_printf ("The database %s of %s does not exist on the server", cc->database,
                             cc->id);
     add_db_check (report, PREFLIGHT_BLOCKER, "database-missing", cc->id, cc->database, NULL, NULL,
                   text);
-    return;
+    return FALSE;
   }
   if (info.owner_superuser) {
     text = g_strdup_printf ("The database %s is owned by %s, a superuser role; a dump from a "
@@ -436,6 +436,7 @@ check_database (const Config *config, PreflightReport *report, const ConfigCompo
                           "while the PBX is stopped",
                           info.sessions, cc->database);
   }
+  return TRUE;
 }
 
 static void
@@ -444,7 +445,7 @@ check_databases (const Config *config, PreflightReport *report, int fd)
   g_autoptr (GPtrArray) problems
       = g_ptr_array_new_with_free_func ((GDestroyNotify) pgdb_problem_free);
   g_autoptr (GError) local = NULL;
-  gboolean any = FALSE;
+  gboolean any = FALSE, checkable = TRUE;
 
   for (guint i = 0; i < report->components->len; i++) {
     const ConfigComponent *cc = report->components->pdata[i];
@@ -464,11 +465,12 @@ check_databases (const Config *config, PreflightReport *report, int fd)
       add_db_check (report, PREFLIGHT_WARNING, "database-not-in-backup", cc->id, cc->database, NULL,
                     NULL, text);
     } else if (component->database != NULL) {
-      check_database (config, report, cc, component);
+      /* the dumps are checked against a server that answers */
+      checkable = check_database (config, report, cc, component) && checkable;
       any = TRUE;
     }
   }
-  if (!any)
+  if (!any || !checkable)
     return;
   if (!restore_db_check_dumps (config, fd, report->header, report->components, problems, NULL,
                                &local)) {

@@ -182,16 +182,23 @@ typedef struct {
   int input_fd;
 } DumpCheck;
 
+/* pg_restore --schema-only may stop reading once it has the table of
+ * contents: then the rest is only hashed (*input_fd closed). */
 static gboolean
-write_all (int fd, const void *data, gsize len, GError **error)
+write_all (int *fd, const void *data, gsize len, GError **error)
 {
   const guint8 *p = data;
 
-  while (len > 0) {
-    ssize_t n = write (fd, p, len);
+  while (*fd >= 0 && len > 0) {
+    ssize_t n = write (*fd, p, len);
 
     if (n < 0 && errno == EINTR)
       continue;
+    if (n < 0 && errno == EPIPE) {
+      close (*fd);
+      *fd = -1;
+      return TRUE;
+    }
     if (n < 0)
       return backup_error_set_errno (error, errno, "the check of the dump stopped reading it");
     p += n;
@@ -231,7 +238,7 @@ feed_dump (SarReader *reader, DumpCheck *dc, const SarHeader *header, const char
       return backup_error_invalid (error, "member %s is not the dump its manifest describes",
                                    quoted);
     sar_sha256_update (&sha, block, len);
-    if (!write_all (dc->input_fd, block, len, error))
+    if (!write_all (&dc->input_fd, block, len, error))
       return FALSE;
     got += len;
   }
@@ -320,7 +327,8 @@ restore_db_check_dumps (const Config *config, int archive_fd, const SarHeader *h
           = g_ptr_array_new_with_free_func ((GDestroyNotify) pgdb_problem_free);
       PgdbCheck *check = g_steal_pointer (&dc->check);
 
-      close (dc->input_fd);
+      if (dc->input_fd >= 0)
+        close (dc->input_fd);
       dc->input_fd = -1;
       ok = pgdb_check_finish (check, dc->cc->database, found, cancellable, error);
       for (guint k = 0; ok && k < found->len; k++) {

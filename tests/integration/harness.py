@@ -546,6 +546,12 @@ full_page_writes = off
             except (OSError, ValueError):
                 pass
 
+    def restart(self):
+        """Starts the cluster again after stop() (its data kept)."""
+        self._run(self.superuser, [PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w",
+                                   "-t", "60", "start"])
+        self.started = True
+
     def psql(self, sql, database="postgres", user=None, check=True):
         """Runs SQL (several statements may be given) with psql as user (an
         OS user and role of the same name; default the superuser); returns

@@ -61,7 +61,9 @@ def db_service(service_factory, workdir, pg):
         pbx = Pbx(state)
         if backup:
             pg.sql("INSERT INTO users (login, name) VALUES ('dora', 'Dora Ek')", PG_DATABASE)
-            pack_with_database(svc, NEW_TREE, svc.backups / "New.sar")
+            # uncompressed, so the tests can read and rewrite it with tarfile
+            pack_with_database(svc, NEW_TREE, svc.backups / "New.sar",
+                               extra=["--compression=none"])
             pg.create_sample()
         pbx.run(f"--db-name={PG_DATABASE}", f"--db-host={pg.socket_dir}", f"--db-port={pg.port}",
                 f"--db-user={pg.owner}", f"--db-tools={PG_BIN}", "start")
