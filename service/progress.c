@@ -17,6 +17,7 @@ init_steps (Progress *progress, const ProgressStep *steps, guint n_steps)
   for (guint i = 0; i < n_steps; i++)
     progress->total_weight += steps[i].weight;
   progress->current = 0;
+  progress->announced = 0;
   progress->fraction = 0;
 }
 
@@ -84,7 +85,7 @@ report (Progress *progress, const char *message)
    * step's, which is what clients know */
   while (root->parent != NULL)
     root = root->parent;
-  stage = root->steps[root->current].stage;
+  stage = root->steps[root->announced].stage;
   if (root->func != NULL)
     root->func (progress_percent (progress), stage, message, root->data);
 }
@@ -100,11 +101,13 @@ progress_step (Progress *progress, const char *stage, const char *format, ...)
     if (g_str_equal (progress->steps[i].stage, stage))
       break;
   g_return_if_fail (i < progress->n_steps);
-  /* never back: a step named again (e.g. a retry) continues where it was */
+  /* never back: a step named again (e.g. a retry, a rollback) continues
+   * where the progress was, under its own name */
   if (i > progress->current) {
     progress->current = i;
     progress->fraction = 0;
   }
+  progress->announced = i;
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
@@ -118,7 +121,7 @@ progress_fraction (Progress *progress, guint64 done, guint64 total, const char *
   double fraction = total > 0 ? (double) MIN (done, total) / (double) total : 0;
   va_list args;
 
-  if (fraction > progress->fraction)
+  if (progress->announced == progress->current && fraction > progress->fraction)
     progress->fraction = fraction;
   va_start (args, format);
   message = g_strdup_vprintf (format, args);

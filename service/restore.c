@@ -8,6 +8,7 @@
 #include "names.h"
 #include "pbx.h"
 #include "pgdb.h"
+#include "progress.h"
 #include "restore-db.h"
 #include "dump.h"
 #include "upload.h"
@@ -22,14 +23,11 @@
 
 #define STAGING_PREFIX ".sf-staging-"
 
-/* Percent of the whole restore at the start of each stage. */
-#define P_EXTRACT_END 70
-#define P_STOP 71
-#define P_ACTIVATE 72
-#define P_START 73
-#define P_SAVE 74
-#define P_SAVE_END 96
-#define P_CLEANUP 97
+/* The stages of a restore and their shares of its time. */
+static const ProgressStep restore_steps[] = {
+  { "extracting", 70 },  { "stopping-pbx", 1 },     { "activating", 1 },
+  { "starting-pbx", 1 }, { "saving-previous", 24 }, { "cleanup", 3 },
+};
 
 typedef struct {
   const Config *config;
@@ -39,7 +37,8 @@ typedef struct {
   Journal *journal;
   int *parent_fds; /* per journal component */
   RestoreResult *result;
-  gint64 mark;         /* monotonic time the last step() ended */
+  gint64 mark; /* monotonic time the last step() ended */
+  Progress progress;
   SarPackCache *cache; /* digests of the live trees, made ahead for the undo */
 } Transaction;
 
@@ -50,9 +49,6 @@ restore_result_clear (RestoreResult *result)
   g_clear_pointer (&result->unresolved, g_free);
   result->pbx_stopped_at = result->pbx_started_at = 0;
 }
-
-static void report (Transaction *t, guint percent, const char *stage, const char *format, ...)
-    G_GNUC_PRINTF (4, 5);
 
 /* A debug message with how long the step that just ended took. */
 static void
@@ -66,17 +62,11 @@ step (Transaction *t, const char *what)
 }
 
 static void
-report (Transaction *t, guint percent, const char *stage, const char *format, ...)
+hooks_progress (guint percent, const char *stage, const char *message, gpointer data)
 {
-  g_autofree char *message = NULL;
-  va_list args;
+  const RestoreHooks *hooks = data;
 
-  if (t->hooks == NULL || t->hooks->progress == NULL)
-    return;
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  t->hooks->progress (percent, stage, message, t->hooks->data);
+  hooks->progress (percent, stage, message, hooks->data);
 }
 
 /* Opens a directory below root_fd without following any symlink, so a
@@ -97,6 +87,9 @@ transaction_open (Transaction *t, const Config *config, const RestoreHooks *hook
 {
   t->config = config;
   t->hooks = hooks;
+  progress_init (&t->progress, restore_steps, G_N_ELEMENTS (restore_steps),
+                 hooks != NULL && hooks->progress != NULL ? hooks_progress : NULL,
+                 (gpointer) hooks);
   t->result = result;
   t->root_fd = open (config->data_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (t->root_fd < 0)
@@ -154,7 +147,7 @@ save_journal (Transaction *t, JournalState state, GError **error)
 static gboolean
 stop_pbx (Transaction *t, GError **error)
 {
-  report (t, P_STOP, "stopping-pbx", "Stopping the PBX: logins and calls end now");
+  progress_step (&t->progress, "stopping-pbx", "Stopping the PBX: logins and calls end now");
   /* recorded first: a crash while it runs must still lead to a start */
   t->journal->pbx_stopped = TRUE;
   if (!journal_write (t->backup_fd, t->journal, error))
@@ -173,7 +166,7 @@ start_pbx (Transaction *t, GError **error)
 {
   if (!t->journal->pbx_stopped)
     return TRUE;
-  report (t, P_START, "starting-pbx", "Starting the PBX");
+  progress_step (&t->progress, "starting-pbx", "Starting the PBX");
   if (!pbx_run_command (t->config->start_command, "StartCommand", t->config->command_timeout, NULL,
                         error))
     return FALSE;
@@ -250,9 +243,8 @@ extract_progress (guint64 bytes_read, gpointer data)
   ExtractProgress *ep = data;
   g_autofree char *done = g_format_size (bytes_read);
 
-  report (ep->t,
-          ep->total > 0 ? (guint) (MIN (bytes_read, ep->total) * P_EXTRACT_END / ep->total) : 0,
-          "extracting", "%s of the backup read and checked", done);
+  progress_fraction (&ep->t->progress, bytes_read, ep->total, "%s of the backup read and checked",
+                     done);
 }
 
 /* The undo needs the digests of the live trees as they are at the swap:
@@ -358,8 +350,8 @@ keep_ip_settings (Transaction *t, GPtrArray *chosen, int *staging_fds, GError **
     if (live_fd < 0)
       return backup_error_set_errno (error, errno, "cannot open the live %s", cc->path);
     for (guint k = 0; ok && cc->ip_settings[k] != NULL; k++) {
-      report (t, P_ACTIVATE, "activating", "Keeping this machine's %s/%s", cc->path,
-              cc->ip_settings[k]);
+      progress_step (&t->progress, "activating", "Keeping this machine's %s/%s", cc->path,
+                     cc->ip_settings[k]);
       ok = copy_file_beneath (live_fd, staging_fds[i], cc->ip_settings[k], error);
     }
     close (live_fd);
@@ -671,8 +663,9 @@ save_progress (guint64 done, guint64 total, gpointer data)
   g_autofree char *a = g_format_size (done);
   g_autofree char *b = g_format_size (total);
 
-  report (data, P_SAVE + (guint) (total > 0 ? done * (P_SAVE_END - P_SAVE) / total : 0),
-          "saving-previous", "Saving the previous state: %s of %s", a, b);
+  Transaction *t = data;
+
+  progress_fraction (&t->progress, done, total, "Saving the previous state: %s of %s", a, b);
 }
 
 static gboolean
@@ -728,7 +721,7 @@ save_previous (Transaction *t, GError **error)
   if (backup_exists (t, t->journal->pre_restore))
     return save_journal (t, JOURNAL_SAVED, error);
 
-  report (t, P_SAVE, "saving-previous", "Saving the previous state as a backup");
+  progress_step (&t->progress, "saving-previous", "Saving the previous state as a backup");
   for (guint i = 0; i < t->journal->components->len; i++) {
     const JournalComponent *c = t->journal->components->pdata[i];
     const ConfigComponent *cc = config_find_component (t->config, c->id);
@@ -760,7 +753,8 @@ save_previous (Transaction *t, GError **error)
                      previous);
         return FALSE;
       }
-      report (t, P_SAVE, "saving-previous", "Dumping the previous database %s", c->database);
+      progress_step (&t->progress, "saving-previous", "Dumping the previous database %s",
+                     c->database);
       dumped = dump_for_pack (pc, &t->config->database, previous, c->database, t->backup_fd, NULL,
                               error);
       if (pc->database != NULL) {
@@ -798,7 +792,7 @@ save_previous (Transaction *t, GError **error)
   ok = check != NULL;
   if (ok) {
     packed = g_get_monotonic_time ();
-    report (t, P_SAVE_END, "saving-previous", "Syncing %s", t->journal->pre_restore);
+    progress_step (&t->progress, "saving-previous", "Syncing %s", t->journal->pre_restore);
     if (fsync (fd) < 0)
       ok = backup_error_set_errno (error, errno, "cannot sync %s", t->journal->pre_restore);
     g_debug ("packed and read back %s in %.3f s, synced in %.3f s", t->journal->pre_restore,
@@ -816,8 +810,8 @@ save_previous (Transaction *t, GError **error)
     unlinkat (t->backup_fd, temp, 0);
     return FALSE;
   }
-  report (t, P_SAVE_END, "saving-previous", "Saved the previous state as %s",
-          t->journal->pre_restore);
+  progress_step (&t->progress, "saving-previous", "Saved the previous state as %s",
+                 t->journal->pre_restore);
   return save_journal (t, JOURNAL_SAVED, error);
 }
 
@@ -832,8 +826,8 @@ finish (Transaction *t, GError **error)
     return FALSE;
   g_free (t->result->pre_restore);
   t->result->pre_restore = g_strdup (t->journal->pre_restore);
-  report (t, P_CLEANUP, "cleanup", "Removing the previous trees (saved in %s)",
-          t->journal->pre_restore);
+  progress_step (&t->progress, "cleanup", "Removing the previous trees (saved in %s)",
+                 t->journal->pre_restore);
   start = g_get_monotonic_time ();
   if (!remove_staging_trees (t, TRUE, error) || !journal_remove (t->backup_fd, error))
     return FALSE;
@@ -990,7 +984,7 @@ finish_loads (Transaction *t, Load *loads, guint n, GCancellable *cancellable, G
     if (loads[i].load == NULL)
       continue;
     if (ok) {
-      report (t, P_EXTRACT_END, "extracting", "Loading the database %s", loads[i].database);
+      progress_step (&t->progress, "extracting", "Loading the database %s", loads[i].database);
       ok = pgdb_load_finish (g_steal_pointer (&loads[i].load), cancellable, error);
     } else
       pgdb_load_abort (g_steal_pointer (&loads[i].load));
@@ -1050,7 +1044,7 @@ prepare_databases (Transaction *t, const RestoreRequest *request, Load *loads, G
 
     if (c->database == NULL)
       continue;
-    report (t, 0, "extracting", "Creating a database beside %s", c->database);
+    progress_step (&t->progress, "extracting", "Creating a database beside %s", c->database);
     if (!restore_db_begin (&t->config->database, c, &owner, error)
         || !save_journal (t, JOURNAL_EXTRACTING, error)
         || !restore_db_create_staging (&t->config->database, c, error)
@@ -1076,7 +1070,7 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
   ExtractProgress ep = { t, 0 };
   struct stat st;
 
-  report (t, 0, "extracting", "Checking that the current data can be saved");
+  progress_step (&t->progress, "extracting", "Checking that the current data can be saved");
   if (!restore_check_live_data (request->config, request->components, NULL, NULL, cancellable,
                                 error))
     return FALSE;
@@ -1101,8 +1095,8 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
     ep.total = (guint64) st.st_size;
   if (lseek (request->archive_fd, 0, SEEK_SET) < 0)
     return backup_error_set_errno (error, errno, "cannot read %s", request->backup);
-  report (t, 0, "extracting", "Extracting %u component(s) beside the live data",
-          request->components->len);
+  progress_step (&t->progress, "extracting", "Extracting %u component(s) beside the live data",
+                 request->components->len);
   if (!extract_components (request->archive_fd, request->header, targets, &limits, extract_progress,
                            &ep, cancellable, error)
       || !finish_loads (t, loads, request->components->len, cancellable, error))
@@ -1171,7 +1165,7 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
     /* the point of no return: from here the restore completes or rolls back */
     if (hooks != NULL && hooks->set_cancelable != NULL)
       hooks->set_cancelable (FALSE, hooks->data);
-    report (&t, P_ACTIVATE, "activating", "Swapping in the restored data");
+    progress_step (&t.progress, "activating", "Swapping in the restored data");
     ok = save_journal (&t, JOURNAL_SWAPPING, error);
     for (guint i = 0; ok && i < t.journal->components->len; i++) {
       const JournalComponent *c = t.journal->components->pdata[i];
@@ -1246,8 +1240,8 @@ restore_complete (const Config *config, const RestoreHooks *hooks, RestoreResult
                    t.journal->backup, swapped, t.journal->components->len);
       ok = FALSE;
     } else {
-      report (&t, P_ACTIVATE, "activating", "Rolling back the interrupted restore of %s",
-              t.journal->backup);
+      progress_step (&t.progress, "activating", "Rolling back the interrupted restore of %s",
+                     t.journal->backup);
       ok = abandon (&t, error);
       if (ok)
         g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,

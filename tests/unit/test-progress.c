@@ -82,7 +82,8 @@ test_never_down (void)
   for (guint i = 1; i < seen.percents->len; i++)
     g_assert_cmpuint (g_array_index (seen.percents, guint, i), >=,
                       g_array_index (seen.percents, guint, i - 1));
-  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "saving-previous");
+  /* the step named is announced, at the percent already reached */
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "extracting");
   seen_clear (&seen);
 }
 
@@ -111,11 +112,36 @@ test_child_range (void)
   seen_clear (&seen);
 }
 
+/* A rollback names an earlier step again: its stage is announced, the
+ * percent stays where it was, and fractions of it do not move it. */
+static void
+test_earlier_step_named (void)
+{
+  Seen seen;
+  Progress p;
+  guint at;
+
+  seen_init (&seen);
+  progress_init (&p, steps, G_N_ELEMENTS (steps), record, &seen);
+  progress_step (&p, "starting-pbx", "start");
+  at = last_percent (&seen);
+  progress_step (&p, "stopping-pbx", "stop again");
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "stopping-pbx");
+  g_assert_cmpuint (last_percent (&seen), ==, at);
+  progress_fraction (&p, 1, 2, "half");
+  g_assert_cmpuint (last_percent (&seen), ==, at);
+  progress_step (&p, "cleanup", "clean");
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "cleanup");
+  g_assert_cmpuint (last_percent (&seen), >, at);
+  seen_clear (&seen);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/progress/weighted-steps", test_weighted_steps);
+  g_test_add_func ("/progress/earlier-step-named", test_earlier_step_named);
   g_test_add_func ("/progress/never-down", test_never_down);
   g_test_add_func ("/progress/child-range", test_child_range);
   return g_test_run ();
