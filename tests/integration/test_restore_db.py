@@ -13,6 +13,7 @@ import time
 import dbus
 import pytest
 
+from client_helpers import client_env
 from harness import CLIENT, ERROR, PG_BIN, PG_DATABASE, job_property, wait_for, wait_job
 from test_restore import (NEW_TREE, OLD_TREE, SIMULATOR, Pbx, details, job_list,  # noqa: F401
                           kill_at_stage, make_tree, preflight, restore, snapshot,
@@ -101,6 +102,13 @@ def test_pack_carries_the_dump_listed_and_described(db_service):
     info = {str(k): v for k, v in svc_inspect(svc, "New.sar").items()}
     files = {str(c): int(d["files"]) for c, d in info["components"]}
     assert files["core"] == len(NEW_TREE["core"])
+    core = {str(k): v for k, v in dict(info["components"])["core"].items()}
+    assert core["database"] == "starface" and core["database-bytes"] == len(dump)
+    assert "database" not in dict(info["components"])["announcements"]
+    shown = subprocess.run([CLIENT, "inspect", "New.sar"], capture_output=True, text=True,
+                           env=client_env(svc.bus.address))
+    assert shown.returncode == 0, shown.stderr
+    assert "and the database starface (a dump of" in shown.stdout
 
 
 def svc_inspect(svc, name):
