@@ -115,10 +115,25 @@ def dump_file(config, tmp_path, database="starface", name="dump.pgdump"):
     return out, answer
 
 
-def children_of_tool():
-    """pg_dump, pg_restore and helper processes (none may outlive a call)."""
-    out = subprocess.run(["ps", "-eo", "comm="], capture_output=True, text=True).stdout.split()
-    return [c for c in out if c in ("pg_dump", "pg_restore", "starface-backup")]
+def children_of_tool(pg):
+    """pg_dump, pg_restore and helper processes working for this cluster
+    (none may outlive a call).  Only those whose command line or
+    environment names the cluster's socket directory: other test runs on
+    the machine have their own clusters and daemons."""
+    found = []
+    marker = str(pg.socket_dir).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            comm = (proc / "comm").read_text().strip()
+            if comm not in ("pg_dump", "pg_restore", "starface-backup"):
+                continue
+            if marker in (proc / "cmdline").read_bytes() or marker in (proc / "environ").read_bytes():
+                found.append(comm)
+        except OSError:
+            continue  # gone meanwhile
+    return found
 
 
 # --- info and oid -----------------------------------------------------------
@@ -518,7 +533,7 @@ def test_cancel_kills_pg_dump(pg, config, tmp_path):
                         extra=["--cancel-after=1"])
         assert "cancel" in message.lower()
         assert time.monotonic() - start < 10
-        assert "pg_dump" not in children_of_tool()
+        assert "pg_dump" not in children_of_tool(pg)
     finally:
         locker.end()
 
@@ -581,7 +596,7 @@ def test_cancel_kills_the_helper(pg, config):
         message = fails(config, "oid", "starface", extra=["--cancel-after=1"])
         assert "cancel" in message.lower()
         assert time.monotonic() - start < 10
-        assert "starface-backup" not in children_of_tool()
+        assert "starface-backup" not in children_of_tool(pg)
     finally:
         locker.end()
 
