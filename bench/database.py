@@ -86,6 +86,7 @@ def main():
         sys.exit("needs root (the cluster runs as the users sfpg and sfdb)")
 
     root = new_tempdir("sfdbbench-")
+    os.chmod(root, 0o755)  # the cluster runs as another user
     pg = PgCluster(root / "pg")
     (root / "pg").mkdir()
     pg.start()

@@ -1032,33 +1032,82 @@ check_dumps (Transaction *t, const RestoreRequest *request, GCancellable *cancel
   return FALSE;
 }
 
-/* The staging databases, created empty and recorded, each with its load
- * started (reading from a pipe the extraction writes into). */
+/* The staging databases, created empty and recorded (owners[i]: the
+ * owner role of component i's database). */
 static gboolean
-prepare_databases (Transaction *t, const RestoreRequest *request, Load *loads, GError **error)
+create_staging_databases (Transaction *t, char **owners, GError **error)
 {
   for (guint i = 0; i < t->journal->components->len; i++) {
     JournalComponent *c = t->journal->components->pdata[i];
-    g_autofree char *owner = NULL;
-    g_autofree char *staging = NULL;
 
     if (c->database == NULL)
       continue;
-    progress_step (&t->progress, "extracting", "Creating a database beside %s", c->database);
-    if (!restore_db_begin (&t->config->database, c, &owner, error)
+    if (!restore_db_begin (&t->config->database, c, &owners[i], error)
         || !save_journal (t, JOURNAL_EXTRACTING, error)
         || !restore_db_create_staging (&t->config->database, c, error)
         || !save_journal (t, JOURNAL_EXTRACTING, error))
       return FALSE;
+  }
+  return TRUE;
+}
+
+typedef struct {
+  Transaction *t;
+  const RestoreRequest *request;
+  GCancellable *cancellable;
+  GError *error;
+} DumpCheck;
+
+static gpointer
+dump_check_thread (gpointer data)
+{
+  DumpCheck *dc = data;
+
+  check_dumps (dc->t, dc->request, dc->cancellable, &dc->error);
+  return NULL;
+}
+
+/* The dumps are checked while the staging databases are created (in
+ * another thread: neither waits for the other, and only this one writes
+ * the journal); only then does each load start, reading from a pipe the
+ * extraction writes into. */
+static gboolean
+prepare_databases (Transaction *t, const RestoreRequest *request, Load *loads,
+                   GCancellable *cancellable, GError **error)
+{
+  DumpCheck dc = { t, request, cancellable, NULL };
+  g_auto (GStrv) owners = g_new0 (char *, t->journal->components->len + 1);
+  gboolean any = FALSE, ok;
+  GThread *checker;
+
+  for (guint i = 0; i < t->journal->components->len; i++)
+    any = any || ((JournalComponent *) t->journal->components->pdata[i])->database != NULL;
+  if (!any)
+    return TRUE;
+  progress_step (&t->progress, "extracting",
+                 "Checking the database dumps and creating databases beside the live ones");
+  checker = g_thread_new ("check-dumps", dump_check_thread, &dc);
+  ok = create_staging_databases (t, owners, error);
+  g_thread_join (checker);
+  if (dc.error != NULL) {
+    g_clear_error (error);
+    g_propagate_error (error, dc.error);
+    ok = FALSE;
+  }
+  step (t, "checked the dumps and created the staging databases");
+  for (guint i = 0; ok && i < t->journal->components->len; i++) {
+    JournalComponent *c = t->journal->components->pdata[i];
+    g_autofree char *staging = NULL;
+
+    if (c->database == NULL)
+      continue;
     staging = restore_db_staging_name (c->database);
     loads[i].database = c->database;
     loads[i].load
-        = pgdb_load_start (&t->config->database, staging, owner, &loads[i].input_fd, error);
-    if (loads[i].load == NULL)
-      return FALSE;
+        = pgdb_load_start (&t->config->database, staging, owners[i], &loads[i].input_fd, error);
+    ok = loads[i].load != NULL;
   }
-  step (t, "created the staging databases");
-  return TRUE;
+  return ok;
 }
 
 static gboolean
@@ -1075,8 +1124,7 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
                                 error))
     return FALSE;
   step (t, "checked the current data");
-  if (!check_dumps (t, request, cancellable, error)
-      || !prepare_databases (t, request, loads, error))
+  if (!prepare_databases (t, request, loads, cancellable, error))
     return FALSE;
   start_hashing_ahead (t, request->components);
   for (guint i = 0; i < request->components->len; i++) {
