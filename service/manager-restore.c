@@ -4,6 +4,7 @@
 
 #include "names.h"
 #include "preflight.h"
+#include "priority.h"
 #include "restore.h"
 
 #include <unistd.h>
@@ -337,7 +338,7 @@ restore_start_job (Restore *restore, const char *backup, const char *starter, ui
   restore->job = job_list_add (restore->manager->jobs, "restore", backup,
                                (const char *const *) ids->pdata, starter, uid);
   g_task_set_task_data (task, restore, (GDestroyNotify) restore_free);
-  g_task_run_in_thread (task, restore_thread);
+  priority_run_job_in_thread (task, restore_thread);
 }
 
 /* Worker: every refusal happens here, before the job exists. */

@@ -5,6 +5,7 @@
 
 #include "bus.h"
 #include "names.h"
+#include "priority.h"
 #include "upload.h"
 
 #include <fcntl.h>
@@ -148,7 +149,7 @@ upload_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
 
   task = g_task_new (NULL, NULL, upload_done, NULL);
   g_task_set_task_data (task, upload, (GDestroyNotify) upload_free);
-  g_task_run_in_thread (task, upload_thread);
+  priority_run_job_in_thread (task, upload_thread);
 }
 
 void
