@@ -17,6 +17,8 @@
 /* the nice of the thread that started the first job (the main loop's) */
 static int base_nice;
 static gsize base_known;
+/* set in a job's own thread: only that one is ever moved */
+static _Thread_local gboolean in_job_thread;
 
 typedef struct {
   GTask *task;
@@ -28,6 +30,8 @@ job_thread (gpointer data)
 {
   JobThread *job = data;
   GTask *task = job->task;
+
+  in_job_thread = TRUE;
 
   /* Only this thread (and those it starts): a thread's nice is its own
    * on Linux.  Both may fail where a system call filter forbids them; the
@@ -70,6 +74,21 @@ priority_run_job_in_thread (GTask *task, GTaskThreadFunc func)
     return;
   }
   g_thread_unref (thread);
+}
+
+void
+priority_critical (gboolean critical)
+{
+  id_t tid = (id_t) syscall (SYS_gettid);
+
+  if (!in_job_thread)
+    return; /* not a job's own thread: nothing was lowered */
+  if (setpriority (PRIO_PROCESS, tid, base_nice + (critical ? 0 : PRIORITY_JOB_NICE)) < 0)
+    g_debug ("cannot change the CPU priority of the restore: %s", g_strerror (errno));
+  if (syscall (SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0,
+               critical ? IOPRIO_NONE : IOPRIO_BEST_EFFORT_LOWEST)
+      < 0)
+    g_debug ("cannot change the I/O priority of the restore: %s", g_strerror (errno));
 }
 
 void

@@ -23,6 +23,11 @@
  * is the fallback when no thread can be started). */
 void priority_run_job_in_thread (GTask *task, GTaskThreadFunc func);
 
+/* The calling thread at the daemon's own priorities (TRUE), or back at the
+ * job's (FALSE): for the few steps of a restore while the PBX is stopped,
+ * which must not wait behind anything else on the machine. */
+void priority_critical (gboolean critical);
+
 /* In a child between fork and exec (async-signal-safe): the priorities of
  * the daemon's main thread, as far as the child may raise them again (a
  * nice below the job's needs RLIMIT_NICE or CAP_SYS_NICE); the I/O
