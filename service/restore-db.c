@@ -38,6 +38,11 @@ restore_db_side (const ConfigDatabase *db, const JournalComponent *c, RestoreSid
   g_autofree char *previous = restore_db_previous_name (c->database);
   guint32 live = 0, set_aside = 0;
 
+  /* nothing was done to the database before its oid was recorded */
+  if (c->db_old_oid == 0 && c->db_new_oid == 0) {
+    *side = RESTORE_SIDE_OLD;
+    return TRUE;
+  }
   if (!pgdb_oid (db, c->database, &live, NULL, error))
     return FALSE;
   if (c->db_new_oid != 0 && live == c->db_new_oid)
@@ -121,6 +126,8 @@ restore_db_roll_back (const ConfigDatabase *db, const JournalComponent *c, GErro
   g_autofree char *previous = restore_db_previous_name (c->database);
   guint32 live = 0, set_aside = 0;
 
+  if (c->db_old_oid == 0 && c->db_new_oid == 0)
+    return TRUE; /* never touched */
   if (!pgdb_oid (db, c->database, &live, NULL, error))
     return FALSE;
   if (c->db_new_oid != 0 && live == c->db_new_oid) {
@@ -150,6 +157,10 @@ restore_db_remove (const ConfigDatabase *db, const JournalComponent *c, gboolean
   g_autofree char *previous = restore_db_previous_name (c->database);
   guint32 oid = 0;
 
+  /* the staging database is created only after the live one's oid is
+   * recorded: without it, there is nothing of this restore's to drop */
+  if (c->db_old_oid == 0 && c->db_new_oid == 0)
+    return TRUE;
   if (!pgdb_oid (db, staging, &oid, NULL, error))
     return FALSE;
   if (oid != 0 && c->db_old_oid != 0 && oid == c->db_old_oid) {

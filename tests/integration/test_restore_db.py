@@ -200,6 +200,25 @@ def test_unreachable_server_blocks_before_anything(db_service, pg):
     assert "stop" not in pbx.events()
 
 
+def test_server_gone_between_preflight_and_restore_leaves_nothing_behind(db_service, pg):
+    """The restore fails before anything was created, and leaves no journal:
+    the next restore is not Busy."""
+    svc, pbx = db_service()
+    token = preflight(svc)["token"]
+    pg.stop()
+    try:
+        job = restore(svc, token=token)
+        assert wait_job(svc, job, timeout=60) == "failed"
+        assert "cannot reach" in str(job_property(svc, job, "ErrorMessage"))
+        assert not (svc.backups / ".restore-journal").exists()
+    finally:
+        pg.restart()
+    assert "stop" not in pbx.events()
+    job, result = run_restore(svc)
+    assert result == "done", job_property(svc, job, "ErrorMessage")
+    assert users(pg) == ["anna", "bernd", "carla", "dora"]
+
+
 # --- hostile and broken dumps --------------------------------------------------------
 
 
