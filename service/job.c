@@ -2,6 +2,7 @@
 #include "job.h"
 
 #include "audit.h"
+#include "calls.h"
 #include "names.h"
 
 #include <gio/gio.h>
@@ -96,23 +97,6 @@ job_get_property (const char *property, gpointer object)
   return NULL;
 }
 
-/* The job may have expired while the caller's uid was being looked up:
- * Cancel answers are matched to jobs by path, not by pointer. */
-typedef struct {
-  JobList *list;
-  char *path;
-  Call *call;
-} CancelRequest;
-
-static void
-cancel_request_free (CancelRequest *request)
-{
-  if (request->call != NULL)
-    call_drop (request->call);
-  g_free (request->path);
-  g_free (request);
-}
-
 static Job *
 job_list_find (JobList *list, const char *path)
 {
@@ -176,57 +160,43 @@ cancel_job (Call *call, Job *job)
   call_return (call, NULL);
 }
 
+/* The job may have expired while the caller was being identified or
+ * polkit asked: the answers find it again by its path (data), not by
+ * pointer. */
 static void
-cancel_authorized (uid_t uid, const GError *error, gpointer user_data)
+cancel_authorized (gpointer object, Call *call, gpointer path, uid_t uid)
 {
-  CancelRequest *request = user_data;
-  Call *call = g_steal_pointer (&request->call);
-
-  if (error != NULL)
-    call_return_error (call, error);
-  else
-    cancel_job (call, job_list_find (request->list, request->path));
+  cancel_job (call, job_list_find (object, path));
+  g_free (path);
 }
 
 static void
-cancel_caller_known (uid_t uid, const GError *error, gpointer user_data)
+cancel_caller_known (gpointer object, Call *call, gpointer path, uid_t uid)
 {
-  CancelRequest *request = user_data;
-  Job *job = job_list_find (request->list, request->path);
-  CancelRequest *again;
+  JobList *list = object;
+  Job *job = job_list_find (list, path);
 
-  if (error != NULL) {
-    call_return_error (g_steal_pointer (&request->call), error);
-    return;
-  }
   if (job == NULL || uid == 0 || uid == job->starter_uid) {
     if (job != NULL)
-      audit_authorization (ACTION_CANCEL, call_get_sender (request->call), uid, job->backup, NULL,
-                           TRUE, uid == 0 ? AUDIT_REASON_ROOT : AUDIT_REASON_STARTER, NULL);
-    cancel_job (g_steal_pointer (&request->call), job);
+      audit_authorization (ACTION_CANCEL, call_get_sender (call), uid, job->backup, NULL, TRUE,
+                           uid == 0 ? AUDIT_REASON_ROOT : AUDIT_REASON_STARTER, NULL);
+    cancel_job (call, job);
+    g_free (path);
     return;
   }
   /* someone else's job: polkit decides */
-  again = g_new0 (CancelRequest, 1);
-  again->list = request->list;
-  again->path = g_strdup (request->path);
-  again->call = g_steal_pointer (&request->call);
-  authority_check (request->list->authority, call_get_sender (again->call), ACTION_CANCEL,
-                   job->backup, NULL, call_allows_interactive_authorization (again->call),
-                   cancel_authorized, again, (GDestroyNotify) cancel_request_free);
+  calls_authorize_then (list->authority, call, ACTION_CANCEL, job->backup, NULL, cancel_authorized,
+                        list, path, g_free);
 }
 
 static void
 handle_cancel (Call *call, GVariant *args, gpointer object)
 {
   Job *job = object;
-  CancelRequest *request = g_new0 (CancelRequest, 1);
 
-  request->list = job->list;
-  request->path = g_strdup (job->path);
-  request->call = call;
-  authority_get_uid (job->list->authority, call_get_sender (call), cancel_caller_known, request,
-                     (GDestroyNotify) cancel_request_free);
+  /* first only who asks: the starter (and root) need no polkit */
+  calls_authorize_then (job->list->authority, call, NULL, NULL, NULL, cancel_caller_known,
+                        job->list, g_strdup (job->path), g_free);
 }
 
 static const MethodEntry job_methods[] = {

@@ -72,8 +72,7 @@ restore_args_parse (const Manager *manager, GVariant *args, const OptionSpec *sp
   g_autoptr (RestoreArgs) ra = g_new0 (RestoreArgs, 1);
 
   g_variant_get (args, "(s^as@a{sv})", &ra->name, &ra->components, &options);
-  if (!sar_name_validate (ra->name, error)
-      || !manager_check_options (options, specs, method, error))
+  if (!sar_name_validate (ra->name, error) || !calls_check_options (options, specs, method, error))
     return NULL;
   for (guint i = 0; ra->components[i] != NULL; i++)
     if (!check_component (manager->config, ra->components, i, error))
@@ -101,8 +100,9 @@ strings_variant (GPtrArray *strings)
 }
 
 static GVariant *
-preflight_work (Manager *manager, gpointer data, GError **error)
+preflight_work (gpointer object, gpointer data, GError **error)
 {
+  Manager *manager = object;
   RestoreArgs *ra = data;
   g_autoptr (PreflightReport) report = preflight_run (
       manager->config, ra->name, (const char *const *) ra->components, ra->ignore_ip, error);
@@ -148,32 +148,34 @@ preflight_work (Manager *manager, gpointer data, GError **error)
 }
 
 static void
-preflight_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+preflight_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
 {
+  Manager *manager = object;
   RestoreArgs *ra = data;
 
   ra->uid = uid;
   ra->unresolved = g_strdup (manager->unresolved);
   ra->unresolved_backup = g_strdup (manager->unresolved_backup);
   ra->unresolved_reason = g_strdup (manager->unresolved_reason);
-  manager_run_in_thread (manager, call, preflight_work, ra, (GDestroyNotify) restore_args_free);
+  worker_pool_run (manager->readers, call, preflight_work, ra, (GDestroyNotify) restore_args_free);
 }
 
 void
 manager_handle_preflight (Call *call, GVariant *args, gpointer object)
 {
   static const OptionSpec options[] = { { "ignore-ip", "b" }, { NULL, NULL } };
+  Manager *manager = object;
   g_autoptr (GError) error = NULL;
   g_autofree char *detail = NULL;
-  RestoreArgs *ra = restore_args_parse (object, args, options, "Preflight", FALSE, &error);
+  RestoreArgs *ra = restore_args_parse (manager, args, options, "Preflight", FALSE, &error);
 
   if (ra == NULL) {
     call_return_error (call, error);
     return;
   }
   detail = preflight_components_detail ((const char *const *) ra->components);
-  manager_authorize_then (object, call, ACTION_READ, ra->name, detail, preflight_authorized, ra,
-                          (GDestroyNotify) restore_args_free);
+  calls_authorize_then (manager->authority, call, ACTION_READ, ra->name, detail,
+                        preflight_authorized, manager, ra, (GDestroyNotify) restore_args_free);
 }
 
 /* A restore from its checks to its end. */
@@ -394,9 +396,10 @@ restore_checked (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-restore_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+restore_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
 {
   g_autoptr (GTask) task = NULL;
+  Manager *manager = object;
   Restore *restore;
 
   if (manager->restoring) {
@@ -426,17 +429,18 @@ void
 manager_handle_restore (Call *call, GVariant *args, gpointer object)
 {
   static const OptionSpec options[] = { { "token", "s" }, { "ignore-ip", "b" }, { NULL, NULL } };
+  Manager *manager = object;
   g_autoptr (GError) error = NULL;
   g_autofree char *detail = NULL;
-  RestoreArgs *ra = restore_args_parse (object, args, options, "Restore", TRUE, &error);
+  RestoreArgs *ra = restore_args_parse (manager, args, options, "Restore", TRUE, &error);
 
   if (ra == NULL) {
     call_return_error (call, error);
     return;
   }
   detail = preflight_components_detail ((const char *const *) ra->components);
-  manager_authorize_then (object, call, ACTION_RESTORE, ra->name, detail, restore_authorized, ra,
-                          (GDestroyNotify) restore_args_free);
+  calls_authorize_then (manager->authority, call, ACTION_RESTORE, ra->name, detail,
+                        restore_authorized, manager, ra, (GDestroyNotify) restore_args_free);
 }
 
 /* A job that resolves the journal on disk (completes or rolls back the

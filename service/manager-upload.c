@@ -111,9 +111,10 @@ backup_exists (Manager *manager, const char *name)
 }
 
 static void
-upload_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+upload_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
 {
   g_autoptr (GTask) task = NULL;
+  Manager *manager = object;
   Upload *upload = data;
   const char *name = upload->name;
 
@@ -169,7 +170,7 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   g_variant_get (args, "(&sh@a{sv})", &name, &handle, &options);
   fd = call_steal_fd (call, handle);
   if (!sar_name_validate_upload (name, &error)
-      || !manager_check_options (options, upload_options, "Upload", &error)
+      || !calls_check_options (options, upload_options, "Upload", &error)
       || !upload_check_source (fd, &size, &error)) {
     if (fd >= 0)
       close (fd);
@@ -191,6 +192,6 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   upload->request.timeout_seconds = manager->config->upload_timeout;
   upload->request.limits.max_unpacked_bytes = manager->config->max_unpacked_size;
   upload->request.limits.max_entries = manager->config->max_entries;
-  manager_authorize_then (manager, call, ACTION_UPLOAD, name, NULL, upload_authorized, upload,
-                          (GDestroyNotify) upload_free);
+  calls_authorize_then (manager->authority, call, ACTION_UPLOAD, name, NULL, upload_authorized,
+                        manager, upload, (GDestroyNotify) upload_free);
 }
