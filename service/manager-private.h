@@ -3,8 +3,9 @@
  * manager.c holds the object, its method table, List, GetHistory and
  * Inspect; manager-upload.c and manager-restore.c the other methods.
  * Calls go one way: manager.c's table into the method files, and all of
- * them down into calls.c (options, authorization, worker threads), job.c
- * and the domain modules, never back up.
+ * them down into calls.c (options, authorization, worker threads),
+ * job-thread.c (a job's thread and its end), job.c and the domain
+ * modules, never back up.
  */
 #pragma once
 

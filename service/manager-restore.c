@@ -2,6 +2,7 @@
  * restore a crash interrupted. */
 #include "manager-private.h"
 
+#include "job-thread.h"
 #include "names.h"
 #include "preflight.h"
 #include "restore.h"
@@ -204,28 +205,24 @@ restore_free (Restore *restore)
 }
 
 static void
-restore_hook_progress (guint percent, const char *stage, const char *message, gpointer data)
+restore_hook_progress (guint percent, const char *stage, const char *message, gpointer job)
 {
-  job_report (((Restore *) data)->job, percent, stage, message);
+  job_report (job, percent, stage, message);
 }
 
 static void
-restore_hook_cancelable (gboolean cancelable, gpointer data)
+restore_hook_cancelable (gboolean cancelable, gpointer job)
 {
-  job_set_cancelable (((Restore *) data)->job, cancelable);
+  job_set_cancelable (job, cancelable);
 }
 
-static const RestoreHooks restore_hooks = { restore_hook_progress, restore_hook_cancelable, NULL };
-
-static void
-restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+static gboolean
+restore_job (Job *job, gpointer data, GError **error)
 {
-  Restore *restore = task_data;
-  RestoreHooks hooks = restore_hooks;
-  GError *error = NULL;
+  Restore *restore = data;
+  const RestoreHooks hooks = { restore_hook_progress, restore_hook_cancelable, job };
   gboolean ok;
 
-  hooks.data = restore;
   if (restore->report != NULL) {
     RestoreRequest request = {
       .config = restore->manager->config,
@@ -236,17 +233,13 @@ restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
       .ignore_ip = restore->args->ignore_ip,
       .installed_version = restore->report->installed_version,
     };
-    ok = restore_run (&request, &hooks, job_get_cancellable (restore->job), &restore->result,
-                      &error);
+    ok = restore_run (&request, &hooks, job_get_cancellable (job), &restore->result, error);
   } else {
     /* finishing a restore that a crash interrupted */
-    ok = restore_complete (restore->manager->config, &hooks, &restore->result, &error);
+    ok = restore_complete (restore->manager->config, &hooks, &restore->result, error);
   }
   restore_pending (restore->manager->config, &restore->pending);
-  if (ok)
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
+  return ok;
 }
 
 static void start_recovery (Manager *manager);
@@ -292,33 +285,30 @@ schedule_recovery (Manager *manager, const char *backup, const char *why)
   manager->retry_source = g_timeout_add_seconds (manager->retry_seconds, retry_recovery, manager);
 }
 
+/* Main loop: what the job did, before it finishes; then, while a journal
+ * is still on disk, the next attempt at resolving it. */
 static void
-restore_done (GObject *source, GAsyncResult *res, gpointer user_data)
+restore_done (Job *job, gpointer data, const GError *error)
 {
-  Restore *restore = g_task_get_task_data (G_TASK (res));
+  Restore *restore = data;
   RestoreResult *result = &restore->result;
-  g_autoptr (GError) error = NULL;
 
-  g_task_propagate_boolean (G_TASK (res), &error);
   if (result->pre_restore != NULL)
-    job_set_detail (restore->job, "pre-restore-backup", g_variant_new_string (result->pre_restore));
+    job_set_detail (job, "pre-restore-backup", g_variant_new_string (result->pre_restore));
   if (result->pbx_stopped_at != 0)
-    job_set_detail (restore->job, "pbx-stopped-at",
-                    g_variant_new_uint64 ((guint64) result->pbx_stopped_at));
+    job_set_detail (job, "pbx-stopped-at", g_variant_new_uint64 ((guint64) result->pbx_stopped_at));
   if (result->pbx_started_at != 0)
-    job_set_detail (restore->job, "pbx-started-at",
-                    g_variant_new_uint64 ((guint64) result->pbx_started_at));
+    job_set_detail (job, "pbx-started-at", g_variant_new_uint64 ((guint64) result->pbx_started_at));
   if (result->pbx_stopped_at != 0 && result->pbx_started_at >= result->pbx_stopped_at)
     job_set_detail (
-        restore->job, "pbx-downtime-ms",
+        job, "pbx-downtime-ms",
         g_variant_new_uint64 ((guint64) (result->pbx_started_at - result->pbx_stopped_at) / 1000));
   if (result->unresolved != NULL)
-    job_set_detail (restore->job, "warning",
+    job_set_detail (job, "warning",
                     g_variant_new_printf ("The restore is done, but the previous state is not "
                                           "saved yet (%s); the daemon tries again",
                                           result->unresolved));
   restore->manager->restoring = FALSE;
-  job_finish (restore->job, error);
   schedule_recovery (restore->manager, restore->pending,
                      result->unresolved != NULL ? result->unresolved
                      : error != NULL            ? error->message
@@ -328,7 +318,6 @@ restore_done (GObject *source, GAsyncResult *res, gpointer user_data)
 static void
 restore_start_job (Restore *restore, const char *backup, const char *starter, uid_t uid)
 {
-  g_autoptr (GTask) task = g_task_new (NULL, NULL, restore_done, NULL);
   g_autoptr (GPtrArray) ids = g_ptr_array_new ();
 
   /* the components it works on: those the checks resolved (none named
@@ -338,8 +327,8 @@ restore_start_job (Restore *restore, const char *backup, const char *starter, ui
   g_ptr_array_add (ids, NULL);
   restore->job = job_list_add (restore->manager->jobs, "restore", backup,
                                (const char *const *) ids->pdata, starter, uid);
-  g_task_set_task_data (task, restore, (GDestroyNotify) restore_free);
-  g_task_run_in_thread (task, restore_thread);
+  job_run_in_thread (restore->job, restore_job, restore_done, restore,
+                     (GDestroyNotify) restore_free);
 }
 
 /* Worker: every refusal happens here, before the job exists. */

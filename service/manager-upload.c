@@ -4,6 +4,7 @@
 #include "autofd.h"
 
 #include "bus.h"
+#include "job-thread.h"
 #include "names.h"
 #include "upload.h"
 
@@ -65,30 +66,22 @@ upload_progress (UploadStage stage, guint64 bytes, guint64 total, gpointer user_
   }
 }
 
-static void
-upload_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+static gboolean
+upload_job (Job *job, gpointer data, GError **error)
 {
-  Upload *upload = task_data;
-  GError *error = NULL;
+  Upload *upload = data;
 
-  if (upload_run (&upload->request, upload_progress, upload, job_get_cancellable (upload->job),
-                  &error))
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
+  return upload_run (&upload->request, upload_progress, upload, job_get_cancellable (job), error);
 }
 
 static void
-upload_done (GObject *source, GAsyncResult *result, gpointer user_data)
+upload_done (Job *job, gpointer data, const GError *error)
 {
-  Upload *upload = g_task_get_task_data (G_TASK (result));
+  Upload *upload = data;
   Manager *manager = upload->manager;
-  g_autoptr (GError) error = NULL;
 
-  g_task_propagate_boolean (G_TASK (result), &error);
   bus_unwatch_name (server_get_connection (manager->server), upload->name_watch);
   g_hash_table_remove (manager->uploading, upload->name);
-  job_finish (upload->job, error);
 }
 
 static void
@@ -113,7 +106,6 @@ backup_exists (Manager *manager, const char *name)
 static void
 upload_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
 {
-  g_autoptr (GTask) task = NULL;
   Manager *manager = object;
   Upload *upload = data;
   const char *name = upload->name;
@@ -146,10 +138,7 @@ upload_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
   upload->name_watch = bus_watch_name (server_get_connection (manager->server),
                                        call_get_sender (call), upload_caller_vanished, upload);
   call_return (call, g_variant_new ("(o)", job_get_path (upload->job)));
-
-  task = g_task_new (NULL, NULL, upload_done, NULL);
-  g_task_set_task_data (task, upload, (GDestroyNotify) upload_free);
-  g_task_run_in_thread (task, upload_thread);
+  job_run_in_thread (upload->job, upload_job, upload_done, upload, (GDestroyNotify) upload_free);
 }
 
 void
