@@ -111,6 +111,57 @@ test_child_range (void)
   seen_clear (&seen);
 }
 
+/* An upload's steps (upload.c): a step entered with its first numbers is
+ * one report, as a single progress_fraction() would be. */
+static void
+test_step_with_fraction (void)
+{
+  static const ProgressStep upload[]
+      = { { "receiving", 95 }, { "verifying", 4 }, { "publishing", 1 } };
+  Seen seen;
+  Progress p;
+
+  seen_init (&seen);
+  progress_init (&p, upload, G_N_ELEMENTS (upload), record, &seen);
+  progress_step_fraction (&p, "receiving", 40, 100, "40 bytes received");
+  g_assert_cmpuint (seen.percents->len, ==, 1);
+  g_assert_cmpuint (last_percent (&seen), ==, 38);
+  g_assert_cmpstr (seen.stages->pdata[0], ==, "receiving");
+  progress_step_fraction (&p, "receiving", 100, 100, "all received");
+  g_assert_cmpuint (last_percent (&seen), ==, 95);
+  progress_step_fraction (&p, "verifying", 50, 100, "half verified");
+  g_assert_cmpuint (seen.percents->len, ==, 3);
+  g_assert_cmpuint (last_percent (&seen), ==, 97);
+  /* numbers of a step left behind move nothing */
+  progress_step_fraction (&p, "receiving", 100, 100, "late");
+  g_assert_cmpuint (last_percent (&seen), ==, 97);
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "verifying");
+  progress_step (&p, "publishing", "%s", "");
+  g_assert_cmpuint (last_percent (&seen), ==, 99);
+  seen_clear (&seen);
+}
+
+/* A step of weight 0 (receiving from a pipe, whose size is unknown) does
+ * not move the bar. */
+static void
+test_step_of_no_weight (void)
+{
+  static const ProgressStep pipe[]
+      = { { "receiving", 0 }, { "verifying", 99 }, { "publishing", 1 } };
+  Seen seen;
+  Progress p;
+
+  seen_init (&seen);
+  progress_init (&p, pipe, G_N_ELEMENTS (pipe), record, &seen);
+  progress_step_fraction (&p, "receiving", 1000, 0, "1000 bytes received");
+  g_assert_cmpuint (last_percent (&seen), ==, 0);
+  progress_step_fraction (&p, "verifying", 1, 2, "half verified");
+  g_assert_cmpuint (last_percent (&seen), ==, 49);
+  progress_step_fraction (&p, "verifying", 2, 2, "verified");
+  g_assert_cmpuint (last_percent (&seen), ==, 99);
+  seen_clear (&seen);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -118,5 +169,7 @@ main (int argc, char **argv)
   g_test_add_func ("/progress/weighted-steps", test_weighted_steps);
   g_test_add_func ("/progress/never-down", test_never_down);
   g_test_add_func ("/progress/child-range", test_child_range);
+  g_test_add_func ("/progress/step-with-fraction", test_step_with_fraction);
+  g_test_add_func ("/progress/step-of-no-weight", test_step_of_no_weight);
   return g_test_run ();
 }
