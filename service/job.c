@@ -325,6 +325,12 @@ job_report (Job *job, guint percent, const char *stage, const char *message)
 }
 
 void
+job_report_progress (guint percent, const char *stage, const char *message, gpointer job)
+{
+  job_report (job, percent, stage, message);
+}
+
+void
 job_set_detail (Job *job, const char *key, GVariant *value)
 {
   GVariantDict dict;

@@ -205,12 +205,6 @@ restore_free (Restore *restore)
 }
 
 static void
-restore_hook_progress (guint percent, const char *stage, const char *message, gpointer job)
-{
-  job_report (job, percent, stage, message);
-}
-
-static void
 restore_hook_cancelable (gboolean cancelable, gpointer job)
 {
   job_set_cancelable (job, cancelable);
@@ -220,7 +214,7 @@ static gboolean
 restore_job (Job *job, gpointer data, GError **error)
 {
   Restore *restore = data;
-  const RestoreHooks hooks = { restore_hook_progress, restore_hook_cancelable, job };
+  const RestoreHooks hooks = { job_report_progress, restore_hook_cancelable, job };
   gboolean ok;
 
   if (restore->report != NULL) {

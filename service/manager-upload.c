@@ -20,7 +20,6 @@ typedef struct {
   char *name;
   UploadRequest request;
   guint name_watch;
-  guint64 last_report_bytes;
 } Upload;
 
 static void
@@ -32,46 +31,13 @@ upload_free (Upload *upload)
   g_free (upload);
 }
 
-static void
-upload_progress (UploadStage stage, guint64 bytes, guint64 total, gpointer user_data)
-{
-  Upload *upload = user_data;
-  g_autofree char *size = g_format_size (bytes);
-  g_autofree char *total_size = NULL;
-  g_autofree char *message = NULL;
-  guint percent = 0;
-
-  /* verification runs while the data arrives, so receiving is most of the
-   * work when the size is known; from a pipe only verification (whose size
-   * is known by then) moves the bar */
-  switch (stage) {
-  case UPLOAD_STAGE_RECEIVING:
-    if (total > 0)
-      percent = (guint) (bytes * 95 / MAX (total, bytes));
-    message = g_strdup_printf ("%s received", size);
-    job_report (upload->job, percent, "receiving", message);
-    return;
-  case UPLOAD_STAGE_VERIFYING:
-    total_size = g_format_size (total);
-    if (upload->request.source_size > 0)
-      percent = 95 + (total > 0 ? (guint) (bytes * 4 / total) : 0);
-    else
-      percent = total > 0 ? (guint) (bytes * 99 / total) : 0;
-    message = g_strdup_printf ("%s of %s verified", size, total_size);
-    job_report (upload->job, percent, "verifying", message);
-    return;
-  case UPLOAD_STAGE_PUBLISHING:
-    job_report (upload->job, 99, "publishing", "");
-    return;
-  }
-}
-
 static gboolean
 upload_job (Job *job, gpointer data, GError **error)
 {
   Upload *upload = data;
 
-  return upload_run (&upload->request, upload_progress, upload, job_get_cancellable (job), error);
+  /* the upload computes its progress; the job only announces it */
+  return upload_run (&upload->request, job_report_progress, job, job_get_cancellable (job), error);
 }
 
 static void
