@@ -1,12 +1,16 @@
-/* autofd.h: file descriptors closed at the end of their scope.
+/* autofd.h: file descriptors (and directory streams) closed at the end
+ * of their scope.
  *
  *   g_auto (AutoFd) fd = openat (...);
  *   return g_steal_fd (&fd);   (to hand it on)
+ *
+ *   g_autoptr (DIR) dir = fdopendir (fd);
  *
  * The g_auto is what closes it: a plain "AutoFd fd" is just an int.
  */
 #pragma once
 
+#include <dirent.h>
 #include <glib.h>
 #include <unistd.h>
 
@@ -19,3 +23,5 @@ autofd_close (AutoFd fd)
 }
 
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (AutoFd, autofd_close, -1)
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DIR, closedir)

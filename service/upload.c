@@ -10,6 +10,7 @@
  */
 #include "upload.h"
 
+#include "autofd.h"
 #include "errors.h"
 
 #include <dirent.h>
@@ -68,6 +69,7 @@ upload_check_source (int fd, guint64 *size, GError **error)
   struct stat st;
   int flags;
 
+  g_return_val_if_fail (size != NULL, FALSE);
   *size = 0;
   if (fd < 0 || fstat (fd, &st) < 0) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
@@ -540,11 +542,14 @@ upload_run (const UploadRequest *request, ProgressFunc progress_func, gpointer p
   Progress progress;
   g_autoptr (GCancellable) stop = g_cancellable_new ();
   g_autofree char *temp = NULL;
+  g_auto (AutoFd) dir_fd = -1;
+  g_auto (AutoFd) temp_fd = -1;
   Transfer t = { request, -1, stop };
   gulong cancel_handler = 0;
   gboolean ok;
-  int dir_fd;
 
+  g_return_val_if_fail (request != NULL && request->directory != NULL && request->name != NULL,
+                        FALSE);
   progress_init (&progress, request->source_size > 0 ? sized_steps : pipe_steps,
                  G_N_ELEMENTS (sized_steps), progress_func, progress_data);
   if (request->timeout_seconds > 0)
@@ -554,11 +559,10 @@ upload_run (const UploadRequest *request, ProgressFunc progress_func, gpointer p
   if (dir_fd < 0)
     return backup_error_set_errno (error, errno, "cannot open the backup directory %s",
                                    request->directory);
-  t.fd = create_temporary (dir_fd, request, &temp, error);
-  if (t.fd < 0) {
-    close (dir_fd);
+  temp_fd = create_temporary (dir_fd, request, &temp, error);
+  if (temp_fd < 0)
     return FALSE;
-  }
+  t.fd = temp_fd;
 
   g_mutex_init (&t.lock);
   g_cond_init (&t.cond);
@@ -573,21 +577,27 @@ upload_run (const UploadRequest *request, ProgressFunc progress_func, gpointer p
   }
   g_mutex_clear (&t.lock);
   g_cond_clear (&t.cond);
-  close (t.fd);
   if (!ok)
     unlinkat (dir_fd, temp, 0);
-  close (dir_fd);
   return ok;
 }
 
 void
 upload_sweep_temporaries (const char *directory)
 {
-  int dir_fd = open (directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *dir = dir_fd >= 0 ? fdopendir (dup (dir_fd)) : NULL;
+  g_auto (AutoFd) dir_fd = -1;
+  g_auto (AutoFd) dir_copy = -1;
+  g_autoptr (DIR) dir = NULL;
   struct dirent *d;
 
-  while (dir != NULL && (d = readdir (dir)) != NULL) {
+  g_return_if_fail (directory != NULL);
+  dir_fd = open (directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dir_copy = dir_fd >= 0 ? dup (dir_fd) : -1;
+  dir = dir_copy >= 0 ? fdopendir (dir_copy) : NULL;
+  if (dir == NULL)
+    return;
+  g_steal_fd (&dir_copy); /* the stream's now */
+  while ((d = readdir (dir)) != NULL) {
     struct stat st;
     if (!g_str_has_prefix (d->d_name, UPLOAD_TEMP_PREFIX))
       continue;
@@ -595,8 +605,4 @@ upload_sweep_temporaries (const char *directory)
         && unlinkat (dir_fd, d->d_name, 0) == 0)
       g_message ("removed the stale upload temporary %s/%s", directory, d->d_name);
   }
-  if (dir != NULL)
-    closedir (dir);
-  if (dir_fd >= 0)
-    close (dir_fd);
 }
