@@ -6,6 +6,8 @@
  *
  *   g_autoptr (DIR) dir = fdopendir (fd);
  *
+ *   autofd_clear (&object->fd);   (one kept in a struct, in its free function)
+ *
  * The g_auto is what closes it: a plain "AutoFd fd" is just an int.
  */
 #pragma once
@@ -23,5 +25,14 @@ autofd_close (AutoFd fd)
 }
 
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (AutoFd, autofd_close, -1)
+
+/* Closes *fd unless it is -1 already, and leaves -1 there. */
+static inline void
+autofd_clear (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DIR, closedir)

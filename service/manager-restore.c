@@ -2,12 +2,11 @@
  * restore a crash interrupted. */
 #include "manager-private.h"
 
+#include "autofd.h"
 #include "job-thread.h"
 #include "names.h"
 #include "preflight.h"
 #include "restore.h"
-
-#include <unistd.h>
 
 /* --- Preflight and Restore ---------------------------------------------------- */
 
@@ -194,10 +193,8 @@ typedef struct {
 static void
 restore_free (Restore *restore)
 {
-  if (restore->fd >= 0)
-    close (restore->fd);
-  if (restore->args != NULL)
-    restore_args_free (restore->args);
+  autofd_clear (&restore->fd);
+  g_clear_pointer (&restore->args, restore_args_free);
   preflight_report_free (restore->report);
   restore_result_clear (&restore->result);
   g_free (restore->pending);
@@ -383,23 +380,22 @@ restore_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
 {
   g_autoptr (GTask) task = NULL;
   Manager *manager = object;
+  g_autoptr (RestoreArgs) ra = data;
   Restore *restore;
 
   if (manager->restoring) {
     call_return_new_error (call, BACKUP_ERROR_BUSY,
                            "Another restore is running; only one restore can run at a time");
-    restore_args_free (data);
     return;
   }
   if (manager->unresolved != NULL) {
     call_return_new_error (call, BACKUP_ERROR_BUSY, "%s", manager->unresolved);
-    restore_args_free (data);
     return;
   }
   manager->restoring = TRUE;
   restore = g_new0 (Restore, 1);
   restore->manager = manager;
-  restore->args = data;
+  restore->args = g_steal_pointer (&ra);
   restore->args->uid = uid;
   restore->call = call;
   restore->fd = -1;

@@ -25,8 +25,7 @@ typedef struct {
 static void
 upload_free (Upload *upload)
 {
-  if (upload->request.source_fd >= 0)
-    close (upload->request.source_fd);
+  autofd_clear (&upload->request.source_fd);
   g_free (upload->name);
   g_free (upload);
 }
@@ -117,9 +116,9 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   g_autoptr (GVariant) options = NULL;
   g_autoptr (GError) error = NULL;
   gboolean replace = FALSE;
+  g_auto (AutoFd) fd = -1;
   Upload *upload;
   guint64 size;
-  int fd;
 
   /* everything about the request is checked before a byte is read */
   g_variant_get (args, "(&sh@a{sv})", &name, &handle, &options);
@@ -127,8 +126,6 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   if (!sar_name_validate_upload (name, &error)
       || !calls_check_options (options, upload_options, "Upload", &error)
       || !upload_check_source (fd, &size, &error)) {
-    if (fd >= 0)
-      close (fd);
     call_return_error (call, error);
     return;
   }
@@ -140,7 +137,7 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   upload->request.directory = manager->config->backup_directory;
   upload->request.name = upload->name;
   upload->request.replace = replace;
-  upload->request.source_fd = fd;
+  upload->request.source_fd = g_steal_fd (&fd);
   upload->request.source_size = size;
   upload->request.max_size = manager->config->max_backup_size;
   upload->request.idle_timeout_seconds = manager->config->upload_idle_timeout;

@@ -389,40 +389,36 @@ manager_new (Server *server, const Config *config, Authority *authority, GError 
 {
   const InterfaceVTable *const interfaces[]
       = { &manager_interface, &object_manager_interface, NULL };
-  Manager *manager = g_new0 (Manager, 1);
+  g_autoptr (Manager) manager = NULL;
   g_autofree char *cache_file = NULL;
 
+  g_return_val_if_fail (server != NULL && config != NULL && authority != NULL, NULL);
+  manager = g_new0 (Manager, 1);
   manager->server = server;
   manager->config = config;
   manager->authority = authority;
+  g_mutex_init (&manager->list_lock);
   manager->history = history_open (config->state_directory, config->history_entries, error);
-  if (manager->history == NULL) {
-    g_free (manager);
+  if (manager->history == NULL)
     return NULL;
-  }
   manager->readers = worker_pool_new (READ_WORKERS, manager, error);
-  if (manager->readers == NULL) {
-    history_free (manager->history);
-    g_free (manager);
+  if (manager->readers == NULL)
     return NULL;
-  }
   cache_file = g_build_filename (config->state_directory, CATALOG_CACHE_FILE, NULL);
   manager->catalog = catalog_new (config->backup_directory, cache_file, CATALOG_SETTLE_SECONDS);
-  g_mutex_init (&manager->list_lock);
   manager->jobs = job_list_new (server, authority, config->finished_job_lifetime,
                                 G_CALLBACK (jobs_changed), manager);
   job_list_set_finished_func (manager->jobs, job_ended, manager);
   manager->uploading = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   manager->tokens = token_store_new (TOKEN_LIFETIME_SECONDS);
   upload_sweep_temporaries (config->backup_directory);
-  if (!server_export (server, BACKUP_OBJECT_PATH, interfaces, manager, error)) {
-    manager_free (manager);
+  if (!server_export (server, BACKUP_OBJECT_PATH, interfaces, manager, error))
     return NULL;
-  }
   manager_resume_interrupted_restore (manager);
-  return manager;
+  return g_steal_pointer (&manager);
 }
 
+/* Also frees what a manager_new() that failed half-way had made. */
 void
 manager_free (Manager *manager)
 {
@@ -443,7 +439,7 @@ manager_free (Manager *manager)
   job_list_free (manager->jobs);
   token_store_free (manager->tokens);
   history_free (manager->history);
-  g_hash_table_unref (manager->uploading);
+  g_clear_pointer (&manager->uploading, g_hash_table_unref);
   server_unexport (manager->server, BACKUP_OBJECT_PATH);
   g_free (manager);
 }
