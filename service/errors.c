@@ -7,7 +7,9 @@
 #include <gio/gio.h>
 #include <string.h>
 
-G_DEFINE_QUARK (de - starface - backup - error - quark, backup_error)
+/* clang-format off */
+G_DEFINE_QUARK (de-starface-backup-error-quark, backup_error)
+/* clang-format on */
 
 #define NS "de.starface.Backup.Error."
 

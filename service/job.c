@@ -420,7 +420,8 @@ job_finish (Job *job, const GError *error)
     gboolean canceled = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
                         || g_error_matches (error, BACKUP_ERROR, BACKUP_ERROR_CANCELED);
     job->state = g_strdup (canceled ? "canceled" : "failed");
-    error_name = canceled ? "de.starface.Backup.Error.Canceled" : backup_error_dbus_name (error);
+    /* the one table: both kinds of cancellation are ...Error.Canceled */
+    error_name = backup_error_dbus_name (error);
     /* D-Bus strings are UTF-8; a message may name a file that is not */
     g_free (error_message);
     error_message = sar_escape_invalid (error->message);
