@@ -72,30 +72,68 @@ emit_jobs_changed (JobList *list)
 /* --- D-Bus face ---------------------------------------------------------- */
 
 static GVariant *
-job_get_property (const char *property, gpointer object)
+get_operation (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->operation);
+}
+
+static GVariant *
+get_backup (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->backup);
+}
+
+static GVariant *
+get_state (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->state);
+}
+
+static GVariant *
+get_result (gpointer object)
 {
   Job *job = object;
 
-  if (g_str_equal (property, "Operation"))
-    return g_variant_new_string (job->operation);
-  if (g_str_equal (property, "Backup"))
-    return g_variant_new_string (job->backup);
-  if (g_str_equal (property, "State"))
-    return g_variant_new_string (job->state);
-  if (g_str_equal (property, "Result"))
-    return g_variant_new_string (g_str_equal (job->state, "running") ? "" : job->state);
-  if (g_str_equal (property, "ErrorName"))
-    return g_variant_new_string (job->error_name);
-  if (g_str_equal (property, "ErrorMessage"))
-    return g_variant_new_string (job->error_message);
-  if (g_str_equal (property, "Percent"))
-    return g_variant_new_uint32 (job->percent);
-  if (g_str_equal (property, "Stage"))
-    return g_variant_new_string (job->stage);
-  if (g_str_equal (property, "Details"))
-    return g_variant_ref (job->details);
-  return NULL;
+  return g_variant_new_string (g_str_equal (job->state, "running") ? "" : job->state);
 }
+
+static GVariant *
+get_error_name (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->error_name);
+}
+
+static GVariant *
+get_error_message (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->error_message);
+}
+
+static GVariant *
+get_percent (gpointer job)
+{
+  return g_variant_new_uint32 (((Job *) job)->percent);
+}
+
+static GVariant *
+get_stage (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->stage);
+}
+
+static GVariant *
+get_details (gpointer job)
+{
+  return g_variant_ref (((Job *) job)->details);
+}
+
+static const PropertyEntry job_properties[] = {
+  { "Operation", get_operation },  { "Backup", get_backup },
+  { "State", get_state },          { "Result", get_result },
+  { "ErrorName", get_error_name }, { "ErrorMessage", get_error_message },
+  { "Percent", get_percent },      { "Stage", get_stage },
+  { "Details", get_details },      { NULL, NULL },
+};
 
 static Job *
 job_list_find (JobList *list, const char *path)
@@ -207,7 +245,7 @@ static const MethodEntry job_methods[] = {
 static const InterfaceVTable job_interface = {
   BACKUP_JOB_INTERFACE,
   job_methods,
-  job_get_property,
+  job_properties,
 };
 
 /* --- progress ------------------------------------------------------------ */

@@ -320,22 +320,33 @@ handle_inspect (Call *call, GVariant *args, gpointer object)
 /* --- properties ---------------------------------------------------------- */
 
 static GVariant *
-get_property (const char *property, gpointer object)
+get_installed_version (gpointer object)
 {
-  Manager *manager = object;
+  g_autofree char *text = NULL;
+  SfVersion version;
 
-  if (g_str_equal (property, "InstalledVersion")) {
-    g_autofree char *text = NULL;
-    SfVersion version;
-    installed_version (manager, &version, &text);
-    return g_variant_new_string (text);
-  }
-  if (g_str_equal (property, "BackupDirectory"))
-    return g_variant_new_string (manager->config->backup_directory);
-  if (g_str_equal (property, "Jobs"))
-    return job_list_paths (manager->jobs);
-  return NULL;
+  installed_version (object, &version, &text);
+  return g_variant_new_string (text);
 }
+
+static GVariant *
+get_backup_directory (gpointer object)
+{
+  return g_variant_new_string (((Manager *) object)->config->backup_directory);
+}
+
+static GVariant *
+get_jobs (gpointer object)
+{
+  return job_list_paths (((Manager *) object)->jobs);
+}
+
+static const PropertyEntry manager_properties[] = {
+  { "InstalledVersion", get_installed_version },
+  { "BackupDirectory", get_backup_directory },
+  { "Jobs", get_jobs },
+  { NULL, NULL },
+};
 
 static void
 jobs_changed (gpointer user_data)
@@ -381,7 +392,7 @@ static const InterfaceVTable object_manager_interface = {
 static const InterfaceVTable manager_interface = {
   BACKUP_INTERFACE,
   manager_methods,
-  get_property,
+  manager_properties,
 };
 
 Manager *

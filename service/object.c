@@ -250,11 +250,23 @@ object_find_interface (Object *object, const char *name)
   return NULL;
 }
 
+static const PropertyEntry *
+find_property (const InterfaceVTable *vtable, const char *name)
+{
+  for (const PropertyEntry *entry = vtable != NULL ? vtable->properties : NULL;
+       entry != NULL && entry->name != NULL; entry++)
+    if (g_str_equal (entry->name, name))
+      return entry;
+  return NULL;
+}
+
 /* A full reference the caller owns, or NULL. */
 static GVariant *
 property_value (Object *object, ObjectInterface *iface, GDBusPropertyInfo *property)
 {
-  GVariant *value = iface->vtable->get_property (property->name, object->data);
+  /* there is one: server_export() checked the table against the XML */
+  const PropertyEntry *entry = find_property (iface->vtable, property->name);
+  GVariant *value = entry != NULL ? entry->get (object->data) : NULL;
 
   if (value != NULL)
     value = g_variant_take_ref (value);
@@ -556,11 +568,21 @@ add_interface (Server *server, Object *object, const char *name, const Interface
                    entry->name);
       return FALSE;
     }
-  if (vtable != NULL && iface.info->properties != NULL && iface.info->properties[0] != NULL
-      && vtable->get_property == NULL) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s has properties but no getter", name);
-    return FALSE;
-  }
+  /* likewise every property a getter, and every getter a property */
+  for (guint i = 0;
+       vtable != NULL && iface.info->properties != NULL && iface.info->properties[i] != NULL; i++)
+    if (find_property (vtable, iface.info->properties[i]->name) == NULL) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s.%s has no getter", name,
+                   iface.info->properties[i]->name);
+      return FALSE;
+    }
+  for (const PropertyEntry *entry = vtable != NULL ? vtable->properties : NULL;
+       entry != NULL && entry->name != NULL; entry++)
+    if (g_dbus_interface_info_lookup_property (iface.info, entry->name) == NULL) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "property %s.%s is not in the XML",
+                   name, entry->name);
+      return FALSE;
+    }
   g_array_append_val (object->interfaces, iface);
   return TRUE;
 }
@@ -605,7 +627,7 @@ server_object_interfaces (Server *server, const char *path)
   for (guint i = 0; object != NULL && i < object->interfaces->len; i++) {
     ObjectInterface *iface = &g_array_index (object->interfaces, ObjectInterface, i);
 
-    if (iface->vtable != NULL && iface->vtable->get_property != NULL)
+    if (iface->vtable != NULL)
       g_variant_builder_add (&builder, "{s@a{sv}}", iface->info->name,
                              all_properties (object, iface, NULL));
     else
