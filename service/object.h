@@ -8,7 +8,8 @@
  * property of the one missing in the other), so they cannot drift.
  * A call is checked (object, interface, method, signature) before its
  * handler runs.  Handlers may answer later: a Call lives until
- * call_return() or call_return_error() consumes it.
+ * call_return() or call_return_error() consumes it.  The objects and the
+ * dispatch are object.c's, the calls call.c's.
  *
  * GVariant ownership: every GVariant passed in here (replies, signal
  * arguments) is consumed: the function takes over the caller's reference,
