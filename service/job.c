@@ -2,7 +2,7 @@
 #include "job.h"
 
 #include "audit.h"
-#include "calls.h"
+#include "method.h"
 #include "names.h"
 
 #include <gio/gio.h>
@@ -223,8 +223,8 @@ cancel_caller_known (gpointer object, Call *call, gpointer path, uid_t uid)
     return;
   }
   /* someone else's job: polkit decides */
-  calls_authorize_then (list->authority, call, ACTION_CANCEL, job->backup, NULL, cancel_authorized,
-                        list, path, g_free);
+  method_authorize_then (list->authority, call, ACTION_CANCEL, job->backup, NULL, cancel_authorized,
+                         list, path, g_free);
 }
 
 static void
@@ -233,8 +233,8 @@ handle_cancel (Call *call, GVariant *args, gpointer object)
   Job *job = object;
 
   /* first only who asks: the starter (and root) need no polkit */
-  calls_authorize_then (job->list->authority, call, NULL, NULL, NULL, cancel_caller_known,
-                        job->list, g_strdup (job->path), g_free);
+  method_authorize_then (job->list->authority, call, NULL, NULL, NULL, cancel_caller_known,
+                         job->list, g_strdup (job->path), g_free);
 }
 
 static const MethodEntry job_methods[] = {

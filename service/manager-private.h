@@ -3,14 +3,14 @@
  * manager.c holds the object, its method table, List, GetHistory and
  * Inspect; manager-upload.c and manager-restore.c the other methods.
  * Calls go one way: manager.c's table into the method files, and all of
- * them down into calls.c (options, authorization, worker threads),
+ * them down into method.c (options, authorization, worker threads),
  * job-thread.c (a job's thread and its end), job.c and the domain
  * modules, never back up.
  */
 #pragma once
 
 #include "authority.h"
-#include "calls.h"
+#include "method.h"
 #include "catalog.h"
 #include "history.h"
 #include "job.h"

@@ -72,7 +72,7 @@ restore_args_parse (const Manager *manager, GVariant *args, const OptionSpec *sp
   g_autoptr (RestoreArgs) ra = g_new0 (RestoreArgs, 1);
 
   g_variant_get (args, "(s^as@a{sv})", &ra->name, &ra->components, &options);
-  if (!sar_name_validate (ra->name, error) || !calls_check_options (options, specs, method, error))
+  if (!sar_name_validate (ra->name, error) || !method_check_options (options, specs, method, error))
     return NULL;
   for (guint i = 0; ra->components[i] != NULL; i++)
     if (!check_component (manager->config, ra->components, i, error))
@@ -174,8 +174,8 @@ manager_handle_preflight (Call *call, GVariant *args, gpointer object)
     return;
   }
   detail = preflight_components_detail ((const char *const *) ra->components);
-  calls_authorize_then (manager->authority, call, ACTION_READ, ra->name, detail,
-                        preflight_authorized, manager, ra, (GDestroyNotify) restore_args_free);
+  method_authorize_then (manager->authority, call, ACTION_READ, ra->name, detail,
+                         preflight_authorized, manager, ra, (GDestroyNotify) restore_args_free);
 }
 
 /* A restore from its checks to its end. */
@@ -418,8 +418,8 @@ manager_handle_restore (Call *call, GVariant *args, gpointer object)
     return;
   }
   detail = preflight_components_detail ((const char *const *) ra->components);
-  calls_authorize_then (manager->authority, call, ACTION_RESTORE, ra->name, detail,
-                        restore_authorized, manager, ra, (GDestroyNotify) restore_args_free);
+  method_authorize_then (manager->authority, call, ACTION_RESTORE, ra->name, detail,
+                         restore_authorized, manager, ra, (GDestroyNotify) restore_args_free);
 }
 
 /* A job that resolves the journal on disk (completes or rolls back the

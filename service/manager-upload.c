@@ -124,7 +124,7 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   g_variant_get (args, "(&sh@a{sv})", &name, &handle, &options);
   fd = call_steal_fd (call, handle);
   if (!sar_name_validate_upload (name, &error)
-      || !calls_check_options (options, upload_options, "Upload", &error)
+      || !method_check_options (options, upload_options, "Upload", &error)
       || !upload_check_source (fd, &size, &error)) {
     call_return_error (call, error);
     return;
@@ -144,6 +144,6 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   upload->request.timeout_seconds = manager->config->upload_timeout;
   upload->request.limits.max_unpacked_bytes = manager->config->max_unpacked_size;
   upload->request.limits.max_entries = manager->config->max_entries;
-  calls_authorize_then (manager->authority, call, ACTION_UPLOAD, name, NULL, upload_authorized,
-                        manager, upload, (GDestroyNotify) upload_free);
+  method_authorize_then (manager->authority, call, ACTION_UPLOAD, name, NULL, upload_authorized,
+                         manager, upload, (GDestroyNotify) upload_free);
 }

@@ -1,6 +1,6 @@
 /* manager.c: the object /de/starface/Backup: its method table, List,
  * GetHistory, Inspect and properties.  How a call runs (authorization,
- * worker threads, options) is calls.c's. */
+ * worker threads, options) is method.c's. */
 #include "manager-private.h"
 
 #include "bus.h"
@@ -202,8 +202,8 @@ handle_list (Call *call, GVariant *args, gpointer object)
 {
   Manager *manager = object;
 
-  calls_authorize_then (manager->authority, call, ACTION_READ, NULL, NULL, list_authorized, manager,
-                        NULL, NULL);
+  method_authorize_then (manager->authority, call, ACTION_READ, NULL, NULL, list_authorized,
+                         manager, NULL, NULL);
 }
 
 /* --- GetHistory ----------------------------------------------------------- */
@@ -225,8 +225,8 @@ handle_get_history (Call *call, GVariant *args, gpointer object)
   guint32 limit;
 
   g_variant_get (args, "(u)", &limit);
-  calls_authorize_then (manager->authority, call, ACTION_READ, NULL, NULL, history_authorized,
-                        manager, GUINT_TO_POINTER (limit), NULL);
+  method_authorize_then (manager->authority, call, ACTION_READ, NULL, NULL, history_authorized,
+                         manager, GUINT_TO_POINTER (limit), NULL);
 }
 
 static void
@@ -313,8 +313,8 @@ handle_inspect (Call *call, GVariant *args, gpointer object)
     call_return_error (call, error);
     return;
   }
-  calls_authorize_then (manager->authority, call, ACTION_READ, name, NULL, inspect_authorized,
-                        manager, g_strdup (name), g_free);
+  method_authorize_then (manager->authority, call, ACTION_READ, name, NULL, inspect_authorized,
+                         manager, g_strdup (name), g_free);
 }
 
 /* --- properties ---------------------------------------------------------- */

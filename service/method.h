@@ -1,4 +1,4 @@
-/* calls.h: how a method call runs, the same way for every method: its
+/* method.h: how a method call runs, the same way for every method: its
  * options checked, the caller authorized (polkit), its file work done in
  * a worker thread and the answer sent from the main loop.
  *
@@ -21,8 +21,8 @@ typedef struct {
 
 /* specs: terminated by { NULL, NULL }.  Unknown keys and wrong types are
  * refused (naming the options method accepts), never ignored. */
-gboolean calls_check_options (GVariant *options, const OptionSpec *specs, const char *method,
-                              GError **error);
+gboolean method_check_options (GVariant *options, const OptionSpec *specs, const char *method,
+                               GError **error);
 
 /* --- authorization ------------------------------------------------------- */
 
@@ -35,9 +35,9 @@ typedef void (*AuthorizedFunc) (gpointer object, Call *call, gpointer data, uid_
  * starter may cancel it without polkit).  Owns call and data (freed with
  * free_data unless func was called) from then on; if the caller leaves
  * the bus meanwhile, the call is dropped unanswered. */
-void calls_authorize_then (Authority *authority, Call *call, const char *action, const char *backup,
-                           const char *components, AuthorizedFunc func, gpointer object,
-                           gpointer data, GDestroyNotify free_data);
+void method_authorize_then (Authority *authority, Call *call, const char *action,
+                            const char *backup, const char *components, AuthorizedFunc func,
+                            gpointer object, gpointer data, GDestroyNotify free_data);
 
 /* --- worker threads ------------------------------------------------------ */
 

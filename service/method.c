@@ -1,11 +1,12 @@
-/* calls.c: options, authorization and worker threads for method calls
- * (see calls.h). */
-#include "calls.h"
+/* method.c: options, authorization and worker threads for method calls
+ * (see method.h). */
+#include "method.h"
 
 /* --- options ------------------------------------------------------------- */
 
 gboolean
-calls_check_options (GVariant *options, const OptionSpec *specs, const char *method, GError **error)
+method_check_options (GVariant *options, const OptionSpec *specs, const char *method,
+                      GError **error)
 {
   GVariantIter iter;
   const char *key;
@@ -73,9 +74,9 @@ pending_decided (uid_t uid, const GError *error, gpointer user_data)
 }
 
 void
-calls_authorize_then (Authority *authority, Call *call, const char *action, const char *backup,
-                      const char *components, AuthorizedFunc func, gpointer object, gpointer data,
-                      GDestroyNotify free_data)
+method_authorize_then (Authority *authority, Call *call, const char *action, const char *backup,
+                       const char *components, AuthorizedFunc func, gpointer object, gpointer data,
+                       GDestroyNotify free_data)
 {
   Pending *pending;
 
