@@ -42,6 +42,20 @@ test_foreign_codes (void)
   g_assert_cmpstr (backup_error_dbus_name (NULL), ==, "de.starface.Backup.Error.Failed");
 }
 
+/* The client reads names back into codes through the same table. */
+static void
+test_names_back_to_codes (void)
+{
+  BackupError code;
+
+  for (int i = BACKUP_ERROR_FAILED; i <= BACKUP_ERROR_UNKNOWN_OBJECT; i++) {
+    g_assert_true (backup_error_code_from_name (backup_error_code_name (i), &code));
+    g_assert_cmpint (code, ==, i);
+  }
+  g_assert_false (backup_error_code_from_name ("org.freedesktop.DBus.Error.ServiceUnknown", &code));
+  g_assert_false (backup_error_code_from_name ("de.starface.Backup.Error.Frobnicated", &code));
+}
+
 static void
 test_errno (void)
 {
@@ -59,6 +73,7 @@ main (int argc, char **argv)
   g_test_add_func ("/errors/quark", test_quark);
   g_test_add_func ("/errors/own-codes", test_own_codes);
   g_test_add_func ("/errors/foreign-codes", test_foreign_codes);
+  g_test_add_func ("/errors/names-back-to-codes", test_names_back_to_codes);
   g_test_add_func ("/errors/errno", test_errno);
   return g_test_run ();
 }
