@@ -162,6 +162,13 @@ print_components (GVariant *components)
     fputc (' ', stdout);
     print_cell (stdout, counts->pdata[i], count_width);
     printf (" %10s\n", bytes);
+    if (*dict_string (component, "database", "") != '\0') {
+      g_autofree char *dump = format_size (dict_uint64 (component, "database-bytes", 0));
+
+      /* TRANSLATORS: below a component in "inspect": the PostgreSQL database it carries */
+      printf (_ ("                   and the database %s (a dump of %s)\n"),
+              dict_string (component, "database", ""), dump);
+    }
   }
 }
 

@@ -144,6 +144,12 @@ arg_uint64 (GVariant *args, const char *key, guint64 *out)
   return args != NULL && g_variant_lookup (args, key, "t", out);
 }
 
+static gboolean
+arg_uint32 (GVariant *args, const char *key, guint32 *out)
+{
+  return args != NULL && g_variant_lookup (args, key, "u", out);
+}
+
 /* The translation of msgid, or msgid; *translated says which.  As
  * gettext's, its answer is a format of the same arguments. */
 static const char *tr (const char *msgid, gboolean *translated) G_GNUC_FORMAT (1);
@@ -154,6 +160,20 @@ tr (const char *msgid, gboolean *translated)
   const char *text = gettext (msgid);
 
   *translated = text != msgid;
+  return text;
+}
+
+/* The same for a message with a plural: ngettext's answer for n.  Its
+ * name is a keyword of xgettext (po/meson.build, po/check-complete). */
+static const char *tr_plural (const char *msgid, const char *msgid_plural, gulong n,
+                              gboolean *translated) G_GNUC_FORMAT (1) G_GNUC_FORMAT (2);
+
+static const char *
+tr_plural (const char *msgid, const char *msgid_plural, gulong n, gboolean *translated)
+{
+  const char *text = ngettext (msgid, msgid_plural, n);
+
+  *translated = text != msgid && text != msgid_plural;
   return text;
 }
 
@@ -178,9 +198,11 @@ check_version (const char *code, GVariant *args, gboolean *translated)
 static char *
 check_space (const char *code, GVariant *args, gboolean *translated)
 {
+  const char *component, *database;
   guint64 required, available;
   g_autofree char *need = NULL;
   g_autofree char *have = NULL;
+  g_autofree char *what = NULL;
 
   if (!arg_uint64 (args, "required", &required) || !arg_uint64 (args, "available", &available))
     return NULL;
@@ -198,6 +220,15 @@ check_space (const char *code, GVariant *args, gboolean *translated)
                 "but has %s free"),
             translated),
         need, have);
+  if (strcmp (code, "database-no-space") == 0 && arg_string (args, "component", &component)
+      && arg_string (args, "database", &database)) {
+    what = component_phrase (component);
+    return g_strdup_printf (
+        tr (N_ ("The database server needs about %s to load the database %s of %s beside "
+                "the live database but has %s free"),
+            translated),
+        need, database, what, have);
+  }
   return NULL;
 }
 
@@ -300,6 +331,99 @@ check_other (const char *code, GVariant *args, gboolean *translated)
   return NULL;
 }
 
+/* A component's database: the server, the live database, its sessions,
+ * a backup and a machine that disagree on whether there is one. */
+static char *
+check_database (const char *code, GVariant *args, gboolean *translated)
+{
+  const char *component, *database, *reason, *owner, *name;
+  guint32 sessions;
+  g_autofree char *what = NULL;
+
+  if (!arg_string (args, "component", &component) || !arg_string (args, "database", &database))
+    return NULL;
+  what = component_phrase (component);
+  if (strcmp (code, "database-unreachable") == 0 && arg_string (args, "reason", &reason))
+    return g_strdup_printf (
+        tr (N_ ("The database server cannot be reached to restore the database %s of %s (%s)"),
+            translated),
+        database, what, reason);
+  if (strcmp (code, "database-missing") == 0)
+    return g_strdup_printf (
+        tr (N_ ("The database %s of %s does not exist on the database server"), translated),
+        database, what);
+  if (strcmp (code, "database-owner-superuser") == 0 && arg_string (args, "owner", &owner))
+    return g_strdup_printf (
+        tr (N_ ("The database %s of %s is owned by %s, a superuser role; a dump from a backup "
+                "is never loaded as a superuser"),
+            translated),
+        database, what, owner);
+  if (strcmp (code, "database-previous-exists") == 0 && arg_string (args, "name", &name))
+    return g_strdup_printf (
+        tr (N_ ("An earlier restore of the database %s of %s left the database %s behind, "
+                "which may hold the only copy of earlier data; save or drop it first"),
+            translated),
+        database, what, name);
+  if (strcmp (code, "database-sessions") == 0 && arg_uint32 (args, "sessions", &sessions))
+    return g_strdup_printf (
+        /* TRANSLATORS: sessions are connections to the database server */
+        tr_plural ("%u session is open on the database %s of %s; the restore ends it "
+                   "while the PBX is stopped",
+                   "%u sessions are open on the database %s of %s; the restore ends them "
+                   "while the PBX is stopped",
+                   sessions, translated),
+        sessions, database, what);
+  if (strcmp (code, "database-not-in-backup") == 0)
+    return g_strdup_printf (
+        tr (N_ ("The backup holds no database for %s: only its files are restored, the "
+                "database %s stays as it is"),
+            translated),
+        what, database);
+  if (strcmp (code, "database-not-configured") == 0)
+    return g_strdup_printf (
+        tr (N_ ("The backup holds the database %s for %s, but this machine configures no "
+                "database for it: only its files are restored"),
+            translated),
+        database, what);
+  return NULL;
+}
+
+/* The dump in the backup, as the service checked it against the live
+ * database; detail and reason are the service's own words. */
+static char *
+check_dump (const char *code, GVariant *args, gboolean *translated)
+{
+  const char *reason, *component, *detail;
+  g_autofree char *what = NULL;
+
+  if (strcmp (code, "database-dump-unreadable") == 0 && arg_string (args, "reason", &reason))
+    return g_strdup_printf (
+        tr (N_ ("The database dump in the backup cannot be read or checked (%s)"), translated),
+        reason);
+  if (!arg_string (args, "component", &component) || !arg_string (args, "detail", &detail))
+    return NULL;
+  what = component_phrase (component);
+  if (strcmp (code, "database-dump-superuser") == 0)
+    return g_strdup_printf (
+        tr (N_ ("The database dump of %s needs a superuser, and a dump from a backup is never "
+                "loaded as one: %s"),
+            translated),
+        what, detail);
+  if (strcmp (code, "database-role-missing") == 0)
+    return g_strdup_printf (
+        tr (N_ ("The database dump of %s names the role %s, which the database server does "
+                "not have"),
+            translated),
+        what, detail);
+  if (strcmp (code, "database-extension-missing") == 0)
+    return g_strdup_printf (
+        tr (N_ ("The database dump of %s needs the extension %s, which is not installed in "
+                "the live database"),
+            translated),
+        what, detail);
+  return NULL;
+}
+
 char *
 message_check (const char *code, GVariant *args, gboolean *translated)
 {
@@ -310,7 +434,9 @@ message_check (const char *code, GVariant *args, gboolean *translated)
     return NULL;
   if ((text = check_version (code, args, translated)) != NULL
       || (text = check_space (code, args, translated)) != NULL
-      || (text = check_undo (code, args, translated)) != NULL)
+      || (text = check_undo (code, args, translated)) != NULL
+      || (text = check_database (code, args, translated)) != NULL
+      || (text = check_dump (code, args, translated)) != NULL)
     return text;
   return check_other (code, args, translated);
 }

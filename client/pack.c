@@ -4,7 +4,10 @@
  */
 #include "commands.h"
 
+#include "autofd.h"
 #include "cli.h"
+#include "config.h"
+#include "dump.h"
 #include "errors.h"
 #include "names.h"
 #include "sar.h"
@@ -64,15 +67,6 @@ parse_compression (const char *text, SarCompression *out)
   return TRUE;
 }
 
-static void
-pack_component_free (SarPackComponent *component)
-{
-  g_free (component->id);
-  g_free (component->label);
-  g_free (component->path);
-  g_free (component);
-}
-
 /* The product's components first, in the order of its restore dialog. */
 static int
 compare_component_ids (gconstpointer a, gconstpointer b)
@@ -95,7 +89,7 @@ find_components (const char *dir, char **only, GError **error)
 {
   g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) components
-      = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_component_free);
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) sar_pack_component_free);
 
   if (only != NULL) {
     for (guint i = 0; only[i] != NULL; i++)
@@ -165,6 +159,55 @@ fsync_directory (const char *dir, GError **error)
   return TRUE;
 }
 
+/* --database COMPONENT=DBNAME: the dump of each goes beside its tree, made
+ * with the [Database] settings of the daemon's configuration. */
+static gboolean
+add_databases (GPtrArray *components, char **databases, const char *config_path, const char *dir,
+               GError **error)
+{
+  g_autoptr (Config) config = NULL;
+  g_auto (AutoFd) dir_fd = -1;
+
+  if (databases == NULL)
+    return TRUE;
+  config = config_load (config_path != NULL ? config_path : CONFIG_DEFAULT_PATH,
+                        config_path != NULL, error);
+  if (config == NULL)
+    return FALSE;
+  dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0)
+    return backup_error_set_errno (error, errno, _ ("opening %s"), dir);
+  for (guint i = 0; databases[i] != NULL; i++) {
+    const char *equals = strchr (databases[i], '=');
+    g_autofree char *id = equals != NULL ? g_strndup (databases[i], equals - databases[i]) : NULL;
+    SarPackComponent *component = NULL;
+
+    for (guint j = 0; id != NULL && j < components->len; j++)
+      if (strcmp (((SarPackComponent *) g_ptr_array_index (components, j))->id, id) == 0)
+        component = g_ptr_array_index (components, j);
+    if (component == NULL) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
+                   _ ("--database %s: expected COMPONENT=DATABASE, with COMPONENT one of the "
+                      "component directories packed"),
+                   databases[i]);
+      return FALSE;
+    }
+    if (component->database != NULL) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
+                   _ ("--database: component %s is given a database twice"), id);
+      return FALSE;
+    }
+    if (!config_database_name_check (equals + 1, error)) {
+      g_prefix_error (error, "--database %s: ", databases[i]);
+      (*error)->code = BACKUP_ERROR_INVALID_ARGS;
+      return FALSE;
+    }
+    if (!dump_for_pack (component, &config->database, equals + 1, NULL, dir_fd, NULL, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 /* Moves temp to path, refusing to replace an existing file unless force. */
 static gboolean
 publish (const char *temp, const char *path, gboolean force, GError **error)
@@ -222,6 +265,8 @@ cmd_pack (int argc, char **argv)
   g_autofree char *created_text = NULL;
   g_autofree char *compression_text = NULL;
   g_auto (GStrv) only = NULL;
+  g_auto (GStrv) databases = NULL;
+  g_autofree char *config_path = NULL;
   gboolean force = FALSE;
   const GOptionEntry entries[] = {
     { "version", 0, 0, G_OPTION_ARG_STRING, &version,
@@ -237,6 +282,10 @@ cmd_pack (int argc, char **argv)
       N_ ("zstd (default), gzip or none"), "METHOD" },
     { "component", 0, 0, G_OPTION_ARG_STRING_ARRAY, &only,
       N_ ("Pack only this sub-directory of DIR (repeatable)"), "ID" },
+    { "database", 0, 0, G_OPTION_ARG_STRING_ARRAY, &databases,
+      N_ ("Add the dump of PostgreSQL database DB to component ID (repeatable)"), "ID=DB" },
+    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_path,
+      N_ ("The daemon's configuration, for its [Database] settings"), "FILE" },
     { "force", 0, 0, G_OPTION_ARG_NONE, &force, N_ ("Replace an existing backup file"), NULL },
     { NULL },
   };
@@ -302,6 +351,15 @@ cmd_pack (int argc, char **argv)
   if (components == NULL)
     return failed ("pack", error);
   spec.components = components;
+  {
+    g_autofree char *out_dir = g_path_get_dirname (out);
+
+    if (!add_databases (components, databases, config_path, out_dir, &error)) {
+      if (g_error_matches (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS))
+        return cli_usage_error ("pack", "%s", error->message);
+      return failed ("pack", error);
+    }
+  }
   if (!pack_to (&spec, out, force, &error)) {
     /* The spec is checked by the reader's rules only when packing. */
     if (g_error_matches (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS))

@@ -419,6 +419,44 @@
         case "sessions-unknown":
             return fmt(_("The number of logged-in users and active calls could not be determined ($0). The restore ends all of them."),
                        args.reason);
+        case "database-unreachable":
+            return fmt(_("The database server cannot be reached to restore the database $0 of \"$1\" ($2)."),
+                       args.database, componentLabelById(args.component), args.reason);
+        case "database-missing":
+            return fmt(_("The database $0 of \"$1\" does not exist on the database server."),
+                       args.database, componentLabelById(args.component));
+        case "database-owner-superuser":
+            return fmt(_("The database $0 of \"$1\" is owned by $2, a superuser role; a dump from a backup is never loaded as a superuser."),
+                       args.database, componentLabelById(args.component), args.owner);
+        case "database-previous-exists":
+            return fmt(_("An earlier restore of the database $0 of \"$1\" left the database $2 behind, which may hold the only copy of earlier data. Save or drop it first."),
+                       args.database, componentLabelById(args.component), args.name);
+        case "database-no-space":
+            return fmt(_("The database server needs about $0 to load the database $1 of \"$2\" beside the live database, but $3 are free."),
+                       formatSize(args.required), args.database, componentLabelById(args.component),
+                       formatSize(args.available));
+        case "database-dump-unreadable":
+            return fmt(_("The database dump in the backup cannot be read or checked ($0)."), args.reason);
+        case "database-dump-superuser":
+            return fmt(_("The database dump of \"$0\" needs a superuser, and a dump from a backup is never loaded as one: $1"),
+                       componentLabelById(args.component), args.detail);
+        case "database-role-missing":
+            return fmt(_("The database dump of \"$0\" names the role $1, which the database server does not have."),
+                       componentLabelById(args.component), args.detail);
+        case "database-extension-missing":
+            return fmt(_("The database dump of \"$0\" needs the extension $1, which is not installed in the live database."),
+                       componentLabelById(args.component), args.detail);
+        case "database-sessions":
+            return fmt(cockpit.ngettext("$0 session is open on the database $1 of \"$2\". The restore ends it while the PBX is stopped.",
+                                        "$0 sessions are open on the database $1 of \"$2\". The restore ends them while the PBX is stopped.",
+                                        Number(args.sessions)),
+                       formatCount(args.sessions), args.database, componentLabelById(args.component));
+        case "database-not-in-backup":
+            return fmt(_("The backup holds no database for \"$0\": only its files are restored, the database $1 stays as it is."),
+                       componentLabelById(args.component), args.database);
+        case "database-not-configured":
+            return fmt(_("The backup holds the database $0 for \"$1\", but this machine has no database configured for it: only its files are restored."),
+                       args.database, componentLabelById(args.component));
         default:
             return null;
         }

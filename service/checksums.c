@@ -414,13 +414,19 @@ gboolean
 sar_checksums_match_manifest (const SarChecksums *sums, const SarManifest *manifest, GError **error)
 {
   g_autofree guint64 *counts = g_new0 (guint64, manifest->components->len);
+  g_autofree gboolean *dumps = g_new0 (gboolean, manifest->components->len);
   guint c = 0;
 
   for (guint i = 0; i < sums->entries->len; i++) {
     const char *path = entry_at (sums, i)->path;
     const char *slash = strchr (path, '/');
     g_autofree char *quoted = NULL;
+    guint dump = slash == NULL ? sar_manifest_dump_component (manifest, path) : G_MAXUINT;
 
+    if (dump != G_MAXUINT) {
+      dumps[dump] = TRUE; /* a path is listed once: the parser saw to that */
+      continue;
+    }
     if (slash == NULL)
       return backup_error_invalid (error,
                                    SAR_CHECKSUMS_MEMBER ": %s is not below a component directory",
@@ -445,6 +451,12 @@ sar_checksums_match_manifest (const SarChecksums *sums, const SarManifest *manif
                                    "but " SAR_MANIFEST_MEMBER
                                    " [Component %s] Files is %" G_GUINT64_FORMAT,
                                    counts[i], component->id, component->id, component->files);
+    if (component->database != NULL && !dumps[i])
+      return backup_error_invalid (error,
+                                   SAR_CHECKSUMS_MEMBER
+                                   " does not list \"%s" SAR_DUMP_MEMBER_SUFFIX
+                                   "\", the dump of database %s of component %s",
+                                   component->id, component->database, component->id);
   }
   return TRUE;
 }

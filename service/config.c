@@ -203,7 +203,8 @@ get_absolute_path (GKeyFile *kf, const char *file, const char *group, const char
 {
   if (!get_string (kf, file, group, key, out, error))
     return FALSE;
-  if (!g_path_is_absolute (*out))
+  /* a key left out keeps *out as it was (a default, or NULL) */
+  if (*out != NULL && !g_path_is_absolute (*out))
     return bad_value (error, file, group, key, "must be an absolute path");
   return TRUE;
 }
@@ -344,7 +345,7 @@ load_database (GKeyFile *kf, const char *file, const char *group, Config *config
   g_autofree char *host = NULL;
   g_autofree char *run_as = NULL;
   g_autofree char *load_as = NULL;
-  g_autofree char *tools = NULL;
+  g_autofree char *tools = g_strdup (db->tools_directory); /* the default, unless given */
 
   if (!check_known_keys (kf, file, group, database_keys, error)
       || !get_string (kf, file, group, "Host", &host, error)
@@ -372,10 +373,8 @@ load_database (GKeyFile *kf, const char *file, const char *group, Config *config
     g_free (db->load_as);
     db->load_as = g_steal_pointer (&load_as);
   }
-  if (tools != NULL) {
-    g_free (db->tools_directory);
-    db->tools_directory = g_steal_pointer (&tools);
-  }
+  g_free (db->tools_directory);
+  db->tools_directory = g_steal_pointer (&tools);
   db->port = (guint) port;
   return TRUE;
 }

@@ -631,6 +631,51 @@ copy_member_data (Extractor *ex, guint component, const char *quoted, guint64 si
   return TRUE;
 }
 
+/* A database dump: handed to the target's consumer while it is hashed. */
+static gboolean
+handle_dump (Extractor *ex, const ExtractTarget *target, const char *quoted, guint64 size,
+             const SarChecksumEntry *listed, GError **error)
+{
+  SarSha256 sha;
+  guint64 got = 0;
+  guint8 digest[SAR_SHA256_SIZE];
+
+  sar_sha256_init (&sha);
+  for (;;) {
+    const void *block;
+    size_t len;
+    la_int64_t offset;
+    int ret = archive_read_data_block (ex->archive, &block, &len, &offset);
+
+    if (ret == ARCHIVE_EOF)
+      break;
+    if (ret != ARCHIVE_OK) {
+      g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
+
+      return reader_failed (ex, what, error);
+    }
+    if (g_cancellable_set_error_if_cancelled (ex->cancellable, error))
+      return FALSE;
+    if (offset < 0 || (guint64) offset != got)
+      return backup_error_invalid (
+          error, "member %s has holes (a sparse file): sparse files are not supported", quoted);
+    if (len > size - got)
+      return backup_error_invalid (error, "member %s holds more data than its header says", quoted);
+    sar_sha256_update (&sha, block, len);
+    if (!target->dump (block, len, target->dump_data, error))
+      return FALSE;
+    got += len;
+    extractor_report (ex, FALSE);
+  }
+  if (got != size)
+    return backup_error_invalid (error, "member %s is truncated", quoted);
+  sar_sha256_digest (&sha, digest);
+  if (memcmp (digest, listed->digest, sizeof digest) != 0)
+    return backup_error_invalid (
+        error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
+  return TRUE;
+}
+
 /* A regular file: checked whether chosen or not, written if chosen. */
 static gboolean
 handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const char *quoted,
@@ -643,7 +688,10 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
 
   if (listed == NULL)
     return FALSE;
-  if (ex->targets[component] == NULL) {
+  if (strchr (path, '/') == NULL && ex->targets[component] != NULL
+      && ex->targets[component]->dump != NULL)
+    return handle_dump (ex, ex->targets[component], quoted, size, listed, error);
+  if (ex->targets[component] == NULL || strchr (path, '/') == NULL) {
     if (archive_read_data_skip (ex->archive) != ARCHIVE_OK) {
       g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
 

@@ -25,6 +25,13 @@ typedef struct {
                    * mode and owner are left as they are) */
   uid_t uid;      /* owner for everything created, (uid_t) -1: keep ours */
   gid_t gid;      /* group, (gid_t) -1: keep ours */
+  /* The component's database dump ("<id>.pgdump"), when the archive
+   * carries one: its data, block by block, in the reading thread, before
+   * its checksum is known (the consumer must be able to throw it all
+   * away).  NULL: the dump is read and skipped.  FALSE with error stops
+   * the extraction. */
+  gboolean (*dump) (const void *block, gsize len, gpointer data, GError **error);
+  gpointer dump_data;
 } ExtractTarget;
 
 /* Extracts the components named by targets (ExtractTarget*) from the

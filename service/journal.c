@@ -1,6 +1,8 @@
 /* journal.c: reading and writing the restore journal durably. */
 #include "journal.h"
 
+#include "config.h"
+
 #include "autofd.h"
 #include "errors.h"
 #include "manifest.h"
@@ -29,6 +31,7 @@ journal_component_free (JournalComponent *component)
   g_free (component->parent);
   g_free (component->live);
   g_free (component->staging);
+  g_free (component->database);
   g_free (component);
 }
 
@@ -107,6 +110,11 @@ write_journal (int dir_fd, const Journal *journal, gboolean create, GError **err
     g_key_file_set_string (kf, group, "Staging", c->staging);
     g_key_file_set_uint64 (kf, group, "OldInode", c->old_ino);
     g_key_file_set_uint64 (kf, group, "NewInode", c->new_ino);
+    if (c->database != NULL) {
+      g_key_file_set_string (kf, group, "Database", c->database);
+      g_key_file_set_uint64 (kf, group, "OldDatabaseOid", c->db_old_oid);
+      g_key_file_set_uint64 (kf, group, "NewDatabaseOid", c->db_new_oid);
+    }
   }
   data = g_key_file_to_data (kf, &len, NULL);
 
@@ -222,6 +230,19 @@ journal_read (int dir_fd, GError **error)
     c->staging = g_key_file_get_string (kf, groups[i], "Staging", NULL);
     c->old_ino = g_key_file_get_uint64 (kf, groups[i], "OldInode", NULL);
     c->new_ino = g_key_file_get_uint64 (kf, groups[i], "NewInode", NULL);
+    c->database = g_key_file_get_string (kf, groups[i], "Database", NULL);
+    if (c->database != NULL) {
+      guint64 old_oid = g_key_file_get_uint64 (kf, groups[i], "OldDatabaseOid", NULL);
+      guint64 new_oid = g_key_file_get_uint64 (kf, groups[i], "NewDatabaseOid", NULL);
+
+      if (!config_database_name_check (c->database, NULL) || old_oid > G_MAXUINT32
+          || new_oid > G_MAXUINT32) {
+        bad_journal (error, groups[i]);
+        return NULL;
+      }
+      c->db_old_oid = (guint32) old_oid;
+      c->db_new_oid = (guint32) new_oid;
+    }
     if (c->parent == NULL || !(g_str_equal (c->parent, ".") || sar_path_check (c->parent, NULL))
         || !safe_name (c->live) || !safe_name (c->staging)) {
       bad_journal (error, groups[i]);

@@ -28,6 +28,14 @@ typedef struct {
   char *staging;   /* name of the staging directory in parent */
   guint64 old_ino; /* inode of the live tree before the swap (0: not yet known) */
   guint64 new_ino; /* inode of the extracted tree */
+  /* The component's database, when the restore replaces it (else NULL):
+   * loaded into <database>__sf_restore, swapped by two renames (live to
+   * <database>__sf_previous, then staging to live).  The oids tell which
+   * database a name holds, as the inodes do for the trees (0: not yet
+   * known). */
+  char *database;
+  guint32 db_old_oid; /* the live database before the restore */
+  guint32 db_new_oid; /* the staging database the dump was loaded into */
 } JournalComponent;
 
 typedef struct {

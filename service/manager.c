@@ -255,6 +255,11 @@ components_to_variant (const SarManifest *manifest)
     g_variant_builder_add (&info, "{sv}", "files",
                            g_variant_new_uint32 ((guint32) MIN (component->files, G_MAXUINT32)));
     g_variant_builder_add (&info, "{sv}", "bytes", g_variant_new_uint64 (component->bytes));
+    if (component->database != NULL) {
+      g_variant_builder_add (&info, "{sv}", "database", g_variant_new_string (component->database));
+      g_variant_builder_add (&info, "{sv}", "database-bytes",
+                             g_variant_new_uint64 (component->database_bytes));
+    }
     g_variant_builder_add (&components, "(sa{sv})", component->id, &info);
   }
   return g_variant_builder_end (&components);

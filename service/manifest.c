@@ -2,6 +2,7 @@
 #include "manifest.h"
 
 #include "errors.h"
+#include "config.h"
 #include "names.h"
 
 #include <gio/gio.h>
@@ -15,7 +16,8 @@
 
 static const char *const backup_keys[]
     = { "Format", "Version", "Created", "Process", "Hostname", "IpAddress", "Components", NULL };
-static const char *const component_keys[] = { "Label", "Files", "Bytes", NULL };
+static const char *const component_keys[]
+    = { "Label", "Files", "Bytes", "Database", "DatabaseBytes", NULL };
 
 /* --- manifest.ini --- */
 
@@ -42,6 +44,7 @@ sar_component_free (SarComponent *component)
     return;
   g_free (component->id);
   g_free (component->label);
+  g_free (component->database);
   g_free (component);
 }
 
@@ -201,6 +204,32 @@ parse_ip_address (GKeyFile *kf, SarManifest *manifest, GError **error)
   return TRUE;
 }
 
+/* Database= and DatabaseBytes= come together. */
+static gboolean
+parse_database (GKeyFile *kf, const char *group, SarComponent *component, GError **error)
+{
+  gboolean has_name = g_key_file_has_key (kf, group, "Database", NULL);
+  gboolean has_bytes = g_key_file_has_key (kf, group, "DatabaseBytes", NULL);
+  g_autoptr (GError) local = NULL;
+  g_autofree char *quoted = NULL;
+
+  if (!has_name && !has_bytes)
+    return TRUE;
+  if (!has_name || !has_bytes)
+    return manifest_error (error, group, has_name ? "DatabaseBytes" : "Database",
+                           "missing (Database and DatabaseBytes come together)");
+  component->database = get_required (kf, group, "Database", error);
+  if (component->database == NULL
+      || !get_unsigned (kf, group, "DatabaseBytes", &component->database_bytes, error))
+    return FALSE;
+  if (!config_database_name_check (component->database, &local))
+    return manifest_error (error, group, "Database", "%s: %s",
+                           quoted = sar_quote (component->database), local->message);
+  if (component->database_bytes == 0)
+    return manifest_error (error, group, "DatabaseBytes", "0: a dump is never empty");
+  return TRUE;
+}
+
 static gboolean
 parse_component (GKeyFile *kf, const char *id, SarManifest *manifest, GError **error)
 {
@@ -223,7 +252,7 @@ parse_component (GKeyFile *kf, const char *id, SarManifest *manifest, GError **e
   if (component->files == 0 && component->bytes != 0)
     return manifest_error (error, group, "Bytes", "%" G_GUINT64_FORMAT " bytes in 0 files",
                            component->bytes);
-  return TRUE;
+  return parse_database (kf, group, component, error);
 }
 
 static gboolean
@@ -349,8 +378,36 @@ sar_manifest_to_data (const SarManifest *manifest, gsize *len)
     g_key_file_set_string (kf, group, "Label", component->label);
     g_key_file_set_uint64 (kf, group, "Files", component->files);
     g_key_file_set_uint64 (kf, group, "Bytes", component->bytes);
+    if (component->database != NULL) {
+      g_key_file_set_string (kf, group, "Database", component->database);
+      g_key_file_set_uint64 (kf, group, "DatabaseBytes", component->database_bytes);
+    }
   }
   return g_key_file_to_data (kf, len, NULL);
+}
+
+char *
+sar_dump_member (const char *id)
+{
+  return g_strconcat (id, SAR_DUMP_MEMBER_SUFFIX, NULL);
+}
+
+guint
+sar_manifest_dump_component (const SarManifest *manifest, const char *path)
+{
+  gsize len = strlen (path), suffix = strlen (SAR_DUMP_MEMBER_SUFFIX);
+
+  if (len <= suffix || strchr (path, '/') != NULL
+      || strcmp (path + len - suffix, SAR_DUMP_MEMBER_SUFFIX) != 0)
+    return G_MAXUINT;
+  for (guint i = 0; i < manifest->components->len; i++) {
+    const SarComponent *component = g_ptr_array_index (manifest->components, i);
+
+    if (component->database != NULL && strlen (component->id) == len - suffix
+        && strncmp (component->id, path, len - suffix) == 0)
+      return i;
+  }
+  return G_MAXUINT;
 }
 
 const SarComponent *

@@ -25,11 +25,17 @@
 #define SAR_COMPONENTS_MAX 64
 
 typedef struct {
-  char *id;      /* [a-z0-9][a-z0-9-]*, at most 64 bytes */
-  char *label;   /* human-readable, UTF-8 */
-  guint64 files; /* regular files below <id>/ */
-  guint64 bytes; /* their total size */
+  char *id;               /* [a-z0-9][a-z0-9-]*, at most 64 bytes */
+  char *label;            /* human-readable, UTF-8 */
+  guint64 files;          /* regular files below <id>/ */
+  guint64 bytes;          /* their total size */
+  char *database;         /* the PostgreSQL database whose dump the archive carries, or NULL */
+  guint64 database_bytes; /* the size of that dump, member SAR_DUMP_MEMBER_SUFFIX */
 } SarComponent;
+
+/* A component with a database carries its dump (pg_dump -Fc) as the
+ * member "<id>.pgdump" at the archive's root, listed in SHA256SUMS. */
+#define SAR_DUMP_MEMBER_SUFFIX ".pgdump"
 
 typedef struct {
   guint format;
@@ -49,6 +55,12 @@ void sar_manifest_free (SarManifest *manifest);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SarManifest, sar_manifest_free)
 
 void sar_component_free (SarComponent *component);
+
+/* The index of the component whose dump member path is, or G_MAXUINT when
+ * path is not the dump of a component of the manifest that has one. */
+guint sar_manifest_dump_component (const SarManifest *manifest, const char *path);
+/* "<id>.pgdump" (free it). */
+char *sar_dump_member (const char *id);
 
 /* Cross-checks: every checksum path lies below a component of the
  * manifest, and the per-component file counts match the manifest. */

@@ -11,6 +11,19 @@
  * Every call blocks: run them in a worker thread.  Errors are
  * BACKUP_ERROR_FAILED with a message naming the database and saying why
  * (the server's own message where it gave one).
+ *
+ * Names: every database name given here is lower-case letters, digits
+ * and '_' (config_database_name_check() plus the restore's suffixes);
+ * anything else is refused before any program runs.
+ *
+ * Programs: the helper, pg_dump and pg_restore (from ToolsDirectory) run
+ * as children of the calling thread with a clean environment, in a process
+ * group of their own (a cancellation kills the group), and are always
+ * reaped.  When the process is root they run as RunAs (or, pg_restore
+ * loading, as the loading user); otherwise as the process itself.  From
+ * the first pgdb_load_start(), pgdb_check_start() or pgdb_dump() on the
+ * process ignores SIGPIPE (libdbus does so too): a pg_restore that dies
+ * makes the caller's write() fail with EPIPE, it never kills the process.
  */
 #pragma once
 
@@ -23,12 +36,15 @@ typedef struct {
   gboolean exists;
   guint32 oid; /* pg_database.oid: stays the same across a rename */
   char *owner;
-  gboolean owner_superuser; /* the owner role may bypass everything: never load as it */
+  /* the owner role may bypass everything: never load as it (a superuser,
+   * CREATEROLE, or a member of a superuser role or of pg_read_server_files,
+   * pg_write_server_files or pg_execute_server_program) */
+  gboolean owner_superuser;
   gboolean owner_can_login;
   char *encoding;
   char *collate;
   char *ctype;
-  guint sessions;       /* other connections to it now */
+  guint sessions;       /* other client connections to it now */
   guint64 size;         /* pg_database_size() */
   char *data_directory; /* the cluster's, NULL when the server does not say */
 } PgdbInfo;
@@ -66,7 +82,17 @@ gboolean pgdb_drop (const ConfigDatabase *db, const char *name, guint32 expected
  * (custom format) is written by the caller into *input_fd (the write end
  * of a pipe, blocking; close it, or pass it back, at the end of the
  * dump); pgdb_load_finish() then waits for pg_restore and fails with what
- * it said on error.  pgdb_load_abort() ends it early. */
+ * it said on error.  pgdb_load_abort() ends it early.
+ *
+ * pgdb_load_start() first asks the server about owner: it fails if the
+ * role does not exist, cannot log in or is or can become a superuser (see
+ * PgdbInfo.owner_superuser), and, as root, if the OS user (LoadAs, else
+ * the one named like owner) does not exist or is root.  A write() into
+ * *input_fd that fails with EPIPE means pg_restore has ended (an error in
+ * the dump): stop writing, close it, and let pgdb_load_finish() say why.
+ * The caller must close *input_fd before pgdb_load_finish(), which would
+ * otherwise wait for the rest of the dump.  pgdb_load_finish() and
+ * pgdb_load_abort() each free load: call exactly one of them. */
 typedef struct _PgdbLoad PgdbLoad;
 
 PgdbLoad *pgdb_load_start (const ConfigDatabase *db, const char *name, const char *owner,
@@ -91,6 +117,7 @@ typedef struct {
                * "database-role-missing": detail is the role;
                * "database-extension-missing": detail is the extension */
   char *detail;
+  char *component; /* the component whose dump it is (set by the restore's check), or NULL */
 } PgdbProblem;
 
 void pgdb_problem_free (PgdbProblem *problem);
@@ -98,6 +125,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PgdbProblem, pgdb_problem_free)
 
 typedef struct _PgdbCheck PgdbCheck;
 
+/* pg_restore reads only the table of contents at the start of the dump
+ * and may exit before the caller has written all of it: a write() into
+ * *input_fd that fails with EPIPE is then no error of its own; stop
+ * writing, close *input_fd and call pgdb_check_finish(), which says
+ * whether the dump could be read.  The caller must close *input_fd before
+ * pgdb_check_finish().  pgdb_check_finish() and pgdb_check_abort() each
+ * free check: call exactly one of them.  The schema script is kept in
+ * memory, at most 64 MiB (a larger one is an error). */
 PgdbCheck *pgdb_check_start (const ConfigDatabase *db, int *input_fd, GError **error);
 gboolean pgdb_check_finish (PgdbCheck *check, const char *live, GPtrArray *problems,
                             GCancellable *cancellable, GError **error);
@@ -115,3 +150,19 @@ typedef struct {
 void pgdb_scan_script (const char *script, gsize length, PgdbScan *scan);
 void pgdb_scan_clear (PgdbScan *scan);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PgdbScan, pgdb_scan_clear)
+
+/* The part of pgdb_check_finish() that asks the live database, for what
+ * pgdb_scan_script() found: superuser statements, roles that do not exist
+ * (PUBLIC, CURRENT_USER, SESSION_USER and CURRENT_ROLE are no roles),
+ * extensions not installed in live ("database-extension-missing") or
+ * installed but not creatable by a non-superuser (a trusted extension, or
+ * one that needs no superuser: else "database-dump-superuser"), languages
+ * not trusted in live ("database-dump-superuser").  A problem is added
+ * once. */
+gboolean pgdb_check_scan (const ConfigDatabase *db, const char *live, const PgdbScan *scan,
+                          GPtrArray *problems, GCancellable *cancellable, GError **error);
+
+/* Where the helper starface-backupd-pg is; by default beside the
+ * executable (/proc/self/exe: the build tree), else in libexecdir.  For
+ * tests and tools; NULL goes back to the default. */
+void pgdb_set_helper (const char *path);

@@ -15,6 +15,9 @@
 #include <ifaddrs.h>
 #include <string.h>
 #include <sys/statvfs.h>
+
+#include "pgdb.h"
+#include "restore-db.h"
 #include <unistd.h>
 
 #define SESSIONS_TIMEOUT 30
@@ -346,6 +349,150 @@ check_origin (PreflightReport *report, gboolean ignore_ip)
                           manifest->ip_address ? manifest->ip_address : "", here);
 }
 
+/* --- databases --- */
+
+static void
+add_db_check (PreflightReport *report, const char *severity, const char *code, const char *id,
+              const char *database, const char *key, const char *value, const char *text)
+{
+  preflight_report_add (report, severity, code,
+                        string_args ("component", id, "database", database, key, value, NULL), "%s",
+                        text);
+}
+
+/* One component's database: reachable, there, loadable by its owner,
+ * room for the load, sessions that the swap will end. */
+static gboolean
+check_database (const Config *config, PreflightReport *report, const ConfigComponent *cc,
+                const SarComponent *component)
+{
+  g_autoptr (GError) local = NULL;
+  g_auto (PgdbInfo) info = { 0 };
+  g_autofree char *previous = restore_db_previous_name (cc->database);
+  g_autofree char *text = NULL;
+  guint32 left = 0;
+  guint64 need, have;
+  dev_t dev;
+
+  if (!pgdb_info (&config->database, cc->database, &info, NULL, &local)
+      || !pgdb_oid (&config->database, previous, &left, NULL, &local)) {
+    text = g_strdup_printf ("The database server cannot be reached to restore %s (%s)",
+                            cc->database, local->message);
+    add_db_check (report, PREFLIGHT_BLOCKER, "database-unreachable", cc->id, cc->database, "reason",
+                  local->message, text);
+    return FALSE;
+  }
+  if (!info.exists) {
+    text = g_strdup_printf ("The database %s of %s does not exist on the server", cc->database,
+                            cc->id);
+    add_db_check (report, PREFLIGHT_BLOCKER, "database-missing", cc->id, cc->database, NULL, NULL,
+                  text);
+    return FALSE;
+  }
+  if (info.owner_superuser) {
+    text = g_strdup_printf ("The database %s is owned by %s, a superuser role; a dump from a "
+                            "backup is never loaded as a superuser",
+                            cc->database, info.owner);
+    add_db_check (report, PREFLIGHT_BLOCKER, "database-owner-superuser", cc->id, cc->database,
+                  "owner", info.owner, text);
+  }
+  if (left != 0) {
+    text = g_strdup_printf ("The database %s, left by an earlier restore, exists; save or drop it "
+                            "first",
+                            previous);
+    add_db_check (report, PREFLIGHT_BLOCKER, "database-previous-exists", cc->id, cc->database,
+                  "name", previous, text);
+  }
+  /* the restored database is about as large as the live one, and at least
+   * as large as its dump */
+  need = MAX (component->database_bytes, info.size);
+  have = info.data_directory != NULL ? free_bytes (info.data_directory, &dev) : G_MAXUINT64;
+  if (need > have) {
+    g_autofree char *a = g_format_size (need);
+    g_autofree char *b = g_format_size (have);
+    GVariantBuilder args;
+
+    g_variant_builder_init (&args, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add (&args, "{sv}", "component", g_variant_new_string (cc->id));
+    g_variant_builder_add (&args, "{sv}", "database", g_variant_new_string (cc->database));
+    g_variant_builder_add (&args, "{sv}", "required", g_variant_new_uint64 (need));
+    g_variant_builder_add (&args, "{sv}", "available", g_variant_new_uint64 (have));
+    preflight_report_add (report, PREFLIGHT_BLOCKER, "database-no-space",
+                          g_variant_builder_end (&args),
+                          "The database server needs about %s to load %s beside the live "
+                          "database but has %s free",
+                          a, cc->database, b);
+  }
+  if (info.sessions > 0) {
+    GVariantBuilder args;
+
+    g_variant_builder_init (&args, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add (&args, "{sv}", "component", g_variant_new_string (cc->id));
+    g_variant_builder_add (&args, "{sv}", "database", g_variant_new_string (cc->database));
+    g_variant_builder_add (&args, "{sv}", "sessions", g_variant_new_uint32 (info.sessions));
+    preflight_report_add (report, PREFLIGHT_WARNING, "database-sessions",
+                          g_variant_builder_end (&args),
+                          "%u session(s) are open on the database %s; the restore ends them "
+                          "while the PBX is stopped",
+                          info.sessions, cc->database);
+  }
+  return TRUE;
+}
+
+static void
+check_databases (const Config *config, PreflightReport *report, int fd)
+{
+  g_autoptr (GPtrArray) problems
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) pgdb_problem_free);
+  g_autoptr (GError) local = NULL;
+  gboolean any = FALSE, checkable = TRUE;
+
+  for (guint i = 0; i < report->components->len; i++) {
+    const ConfigComponent *cc = report->components->pdata[i];
+    const SarComponent *component = sar_manifest_find_component (report->header->manifest, cc->id);
+    g_autofree char *text = NULL;
+
+    if (component->database != NULL && cc->database == NULL) {
+      text = g_strdup_printf ("The backup holds the database %s for %s, but this machine "
+                              "configures no database for it: only its files are restored",
+                              component->database, cc->id);
+      add_db_check (report, PREFLIGHT_WARNING, "database-not-configured", cc->id,
+                    component->database, NULL, NULL, text);
+    } else if (component->database == NULL && cc->database != NULL) {
+      text = g_strdup_printf ("The backup holds no database for %s: the database %s stays as it "
+                              "is",
+                              cc->id, cc->database);
+      add_db_check (report, PREFLIGHT_WARNING, "database-not-in-backup", cc->id, cc->database, NULL,
+                    NULL, text);
+    } else if (component->database != NULL) {
+      /* the dumps are checked against a server that answers */
+      checkable = check_database (config, report, cc, component) && checkable;
+      any = TRUE;
+    }
+  }
+  if (!any || !checkable)
+    return;
+  if (!restore_db_check_dumps (config, fd, report->header, report->components, problems, NULL,
+                               &local)) {
+    g_autofree char *text = g_strdup_printf (
+        "The database dump in the backup cannot be checked (%s)", local->message);
+
+    preflight_report_add (report, PREFLIGHT_BLOCKER, "database-dump-unreadable",
+                          string_args ("reason", local->message, NULL), "%s", text);
+    return;
+  }
+  for (guint i = 0; i < problems->len; i++) {
+    const PgdbProblem *problem = problems->pdata[i];
+
+    preflight_report_add (
+        report, PREFLIGHT_BLOCKER, problem->code,
+        string_args ("component", problem->component, "detail", problem->detail, NULL),
+        "The database dump of %s cannot be loaded without a superuser or "
+        "without what the server lacks: %s (%s)",
+        problem->component, problem->detail, problem->code);
+  }
+}
+
 PreflightReport *
 preflight_run (const Config *config, const char *backup, const char *const *requested,
                gboolean ignore_ip, GError **error)
@@ -356,6 +503,7 @@ preflight_run (const Config *config, const char *backup, const char *const *requ
   if (report == NULL)
     return NULL;
   check_space (config, report);
+  check_databases (config, report, fd);
   check_origin (report, ignore_ip);
   pbx_query_sessions (config->sessions_command, SESSIONS_TIMEOUT, &report->sessions);
   if (!report->sessions.known)

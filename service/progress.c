@@ -17,6 +17,7 @@ init_steps (Progress *progress, const ProgressStep *steps, guint n_steps)
   for (guint i = 0; i < n_steps; i++)
     progress->total_weight += steps[i].weight;
   progress->current = 0;
+  progress->announced = 0;
   progress->fraction = 0;
 }
 
@@ -84,7 +85,7 @@ report (Progress *progress, const char *message)
    * step's, which is what clients know */
   while (root->parent != NULL)
     root = root->parent;
-  stage = root->steps[root->current].stage;
+  stage = root->steps[root->announced].stage;
   if (root->func != NULL)
     root->func (progress_percent (progress), stage, message, root->data);
 }
@@ -100,11 +101,12 @@ report_valist (Progress *progress, const char *format, va_list args)
   report (progress, message);
 }
 
-/* Moves to the step with this stage name unless it is behind (a step
- * named again, e.g. a retry, continues where it was); FALSE for an
+/* Announces the step with this stage name and moves to it unless it is
+ * behind: never back, a step named again (e.g. a retry, a rollback)
+ * continues where the progress was, under its own name.  FALSE for an
  * unknown stage, a programming error. */
 static gboolean
-enter_step (Progress *progress, const char *stage, guint *index)
+enter_step (Progress *progress, const char *stage)
 {
   guint i;
 
@@ -116,17 +118,18 @@ enter_step (Progress *progress, const char *stage, guint *index)
     progress->current = i;
     progress->fraction = 0;
   }
-  *index = i;
+  progress->announced = i;
   return TRUE;
 }
 
-/* Never back: a smaller fraction leaves the bar where it is. */
+/* Never back: a smaller fraction leaves the bar where it is, and so do the
+ * numbers of a step named again after a later one (a rollback). */
 static void
 set_fraction (Progress *progress, guint64 done, guint64 total)
 {
   double fraction = total > 0 ? (double) MIN (done, total) / (double) total : 0;
 
-  if (fraction > progress->fraction)
+  if (progress->announced == progress->current && fraction > progress->fraction)
     progress->fraction = fraction;
 }
 
@@ -134,10 +137,9 @@ void
 progress_step (Progress *progress, const char *stage, const char *format, ...)
 {
   va_list args;
-  guint i;
 
   g_return_if_fail (progress != NULL && stage != NULL && format != NULL);
-  if (!enter_step (progress, stage, &i))
+  if (!enter_step (progress, stage))
     return;
   va_start (args, format);
   report_valist (progress, format, args);
@@ -161,14 +163,12 @@ progress_step_fraction (Progress *progress, const char *stage, guint64 done, gui
                         const char *format, ...)
 {
   va_list args;
-  guint i;
 
   g_return_if_fail (progress != NULL && stage != NULL && format != NULL);
-  if (!enter_step (progress, stage, &i))
+  if (!enter_step (progress, stage))
     return;
   /* numbers of a step already left behind move nothing */
-  if (i == progress->current)
-    set_fraction (progress, done, total);
+  set_fraction (progress, done, total);
   va_start (args, format);
   report_valist (progress, format, args);
   va_end (args);

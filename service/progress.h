@@ -32,6 +32,8 @@ struct _Progress {
   guint n_steps;
   guint total_weight;
   guint current;   /* index of the running step */
+  guint announced; /* index of the step whose stage is announced (a step named again after a
+                    * later one, e.g. a rollback: its name, the percent where it was) */
   double lo, hi;   /* this progress's range, in percent of the whole */
   double fraction; /* of the current step */
 };

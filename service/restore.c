@@ -7,6 +7,10 @@
 #include "journal.h"
 #include "names.h"
 #include "pbx.h"
+#include "pgdb.h"
+#include "progress.h"
+#include "restore-db.h"
+#include "dump.h"
 #include "upload.h"
 
 #include <errno.h>
@@ -19,14 +23,11 @@
 
 #define STAGING_PREFIX ".sf-staging-"
 
-/* Percent of the whole restore at the start of each stage. */
-#define P_EXTRACT_END 70
-#define P_STOP 71
-#define P_ACTIVATE 72
-#define P_START 73
-#define P_SAVE 74
-#define P_SAVE_END 96
-#define P_CLEANUP 97
+/* The stages of a restore and their shares of its time. */
+static const ProgressStep restore_steps[] = {
+  { "extracting", 70 },  { "stopping-pbx", 1 },     { "activating", 1 },
+  { "starting-pbx", 1 }, { "saving-previous", 24 }, { "cleanup", 3 },
+};
 
 typedef struct {
   const Config *config;
@@ -36,7 +37,8 @@ typedef struct {
   Journal *journal;
   int *parent_fds; /* per journal component */
   RestoreResult *result;
-  gint64 mark;         /* monotonic time the last step() ended */
+  gint64 mark; /* monotonic time the last step() ended */
+  Progress progress;
   SarPackCache *cache; /* digests of the live trees, made ahead for the undo */
 } Transaction;
 
@@ -47,9 +49,6 @@ restore_result_clear (RestoreResult *result)
   g_clear_pointer (&result->unresolved, g_free);
   result->pbx_stopped_at = result->pbx_started_at = 0;
 }
-
-static void report (Transaction *t, guint percent, const char *stage, const char *format, ...)
-    G_GNUC_PRINTF (4, 5);
 
 /* A debug message with how long the step that just ended took. */
 static void
@@ -63,17 +62,11 @@ step (Transaction *t, const char *what)
 }
 
 static void
-report (Transaction *t, guint percent, const char *stage, const char *format, ...)
+hooks_progress (guint percent, const char *stage, const char *message, gpointer data)
 {
-  g_autofree char *message = NULL;
-  va_list args;
+  const RestoreHooks *hooks = data;
 
-  if (t->hooks == NULL || t->hooks->progress == NULL)
-    return;
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  t->hooks->progress (percent, stage, message, t->hooks->data);
+  hooks->progress (percent, stage, message, hooks->data);
 }
 
 /* Opens a directory below root_fd without following any symlink, so a
@@ -94,6 +87,9 @@ transaction_open (Transaction *t, const Config *config, const RestoreHooks *hook
 {
   t->config = config;
   t->hooks = hooks;
+  progress_init (&t->progress, restore_steps, G_N_ELEMENTS (restore_steps),
+                 hooks != NULL && hooks->progress != NULL ? hooks_progress : NULL,
+                 (gpointer) hooks);
   t->result = result;
   t->root_fd = open (config->data_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (t->root_fd < 0)
@@ -151,7 +147,7 @@ save_journal (Transaction *t, JournalState state, GError **error)
 static gboolean
 stop_pbx (Transaction *t, GError **error)
 {
-  report (t, P_STOP, "stopping-pbx", "Stopping the PBX: logins and calls end now");
+  progress_step (&t->progress, "stopping-pbx", "Stopping the PBX: logins and calls end now");
   /* recorded first: a crash while it runs must still lead to a start */
   t->journal->pbx_stopped = TRUE;
   if (!journal_write (t->backup_fd, t->journal, error))
@@ -170,7 +166,7 @@ start_pbx (Transaction *t, GError **error)
 {
   if (!t->journal->pbx_stopped)
     return TRUE;
-  report (t, P_START, "starting-pbx", "Starting the PBX");
+  progress_step (&t->progress, "starting-pbx", "Starting the PBX");
   if (!pbx_run_command (t->config->start_command, "StartCommand", t->config->command_timeout, NULL,
                         error))
     return FALSE;
@@ -247,9 +243,8 @@ extract_progress (guint64 bytes_read, gpointer data)
   ExtractProgress *ep = data;
   g_autofree char *done = g_format_size (bytes_read);
 
-  report (ep->t,
-          ep->total > 0 ? (guint) (MIN (bytes_read, ep->total) * P_EXTRACT_END / ep->total) : 0,
-          "extracting", "%s of the backup read and checked", done);
+  progress_fraction (&ep->t->progress, bytes_read, ep->total, "%s of the backup read and checked",
+                     done);
 }
 
 /* The undo needs the digests of the live trees as they are at the swap:
@@ -355,8 +350,8 @@ keep_ip_settings (Transaction *t, GPtrArray *chosen, int *staging_fds, GError **
     if (live_fd < 0)
       return backup_error_set_errno (error, errno, "cannot open the live %s", cc->path);
     for (guint k = 0; ok && cc->ip_settings[k] != NULL; k++) {
-      report (t, P_ACTIVATE, "activating", "Keeping this machine's %s/%s", cc->path,
-              cc->ip_settings[k]);
+      progress_step (&t->progress, "activating", "Keeping this machine's %s/%s", cc->path,
+                     cc->ip_settings[k]);
       ok = copy_file_beneath (live_fd, staging_fds[i], cc->ip_settings[k], error);
     }
     close (live_fd);
@@ -397,7 +392,7 @@ typedef enum {
 } Side;
 
 static Side
-component_side (Transaction *t, guint i)
+tree_side (Transaction *t, guint i)
 {
   const JournalComponent *c = t->journal->components->pdata[i];
   guint64 live = inode_of (t->parent_fds[i], c->live);
@@ -409,6 +404,27 @@ component_side (Transaction *t, guint i)
   return SIDE_NEITHER;
 }
 
+/* A component with a database is on the new side only when its tree and
+ * its database both are; one of each is half-way (rolled back, or, once
+ * the PBX ran on the new data, an error). */
+static gboolean
+component_side (Transaction *t, guint i, Side *side, GError **error)
+{
+  const JournalComponent *c = t->journal->components->pdata[i];
+  RestoreSide db = RESTORE_SIDE_OLD;
+
+  *side = tree_side (t, i);
+  if (c->database == NULL || *side == SIDE_NEITHER)
+    return TRUE;
+  if (!restore_db_side (&t->config->database, c, &db, error))
+    return FALSE;
+  if (db == RESTORE_SIDE_NEITHER)
+    *side = SIDE_NEITHER;
+  else if ((db == RESTORE_SIDE_NEW) != (*side == SIDE_NEW))
+    *side = SIDE_OLD; /* half-way: counts as not swapped */
+  return TRUE;
+}
+
 /* Counts the components whose live directory holds the restored tree;
  * fails when a live directory holds neither tree the journal names. */
 static gboolean
@@ -417,8 +433,17 @@ count_swapped (Transaction *t, guint *swapped, GError **error)
   *swapped = 0;
   for (guint i = 0; i < t->journal->components->len; i++) {
     const JournalComponent *c = t->journal->components->pdata[i];
-    Side side = component_side (t, i);
+    Side side;
 
+    if (!component_side (t, i, &side, error))
+      return FALSE;
+    if (side == SIDE_NEITHER && tree_side (t, i) != SIDE_NEITHER) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                   "the database %s of %s is neither the one from before the restore of %s nor "
+                   "the restored one (the journal records oids %u and %u); nothing was changed",
+                   c->database, c->id, t->journal->backup, c->db_old_oid, c->db_new_oid);
+      return FALSE;
+    }
     if (side == SIDE_NEITHER) {
       g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
                    "the live directory of %s is neither the tree from before the restore of %s "
@@ -440,11 +465,13 @@ roll_back_swaps (Transaction *t, GError **error)
 {
   for (guint i = 0; i < t->journal->components->len; i++) {
     const JournalComponent *c = t->journal->components->pdata[i];
-    if (component_side (t, i) == SIDE_NEW) {
+    if (tree_side (t, i) == SIDE_NEW) {
       g_message ("rolling back %s", c->id);
       if (!exchange (t, i, error))
         return FALSE;
     }
+    if (c->database != NULL && !restore_db_roll_back (&t->config->database, c, error))
+      return FALSE;
   }
   return TRUE;
 }
@@ -555,6 +582,8 @@ remove_staging_trees (Transaction *t, gboolean old_saved, GError **error)
     empty_in_parallel (t->parent_fds[i], c->staging);
     if (!tree_remove (t->parent_fds[i], c->staging, error))
       return FALSE;
+    if (c->database != NULL && !restore_db_remove (&t->config->database, c, old_saved, error))
+      return FALSE;
   }
   return TRUE;
 }
@@ -623,13 +652,20 @@ commit (Transaction *t, GError **error)
 /* --- saving the previous state and cleaning up ------------------------------ */
 
 static void
+close_fd_at (gpointer fd)
+{
+  close (*(int *) fd);
+}
+
+static void
 save_progress (guint64 done, guint64 total, gpointer data)
 {
   g_autofree char *a = g_format_size (done);
   g_autofree char *b = g_format_size (total);
 
-  report (data, P_SAVE + (guint) (total > 0 ? done * (P_SAVE_END - P_SAVE) / total : 0),
-          "saving-previous", "Saving the previous state: %s of %s", a, b);
+  Transaction *t = data;
+
+  progress_fraction (&t->progress, done, total, "Saving the previous state: %s of %s", a, b);
 }
 
 static gboolean
@@ -669,6 +705,7 @@ save_previous (Transaction *t, GError **error)
 {
   g_autoptr (GPtrArray) components = g_ptr_array_new ();
   g_autoptr (GPtrArray) owned = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GArray) dump_fds = g_array_new (FALSE, FALSE, sizeof (int));
   g_autoptr (SarHeader) check = NULL;
   g_autofree char *temp = NULL;
   SarLimits limits = { t->config->max_unpacked_size, t->config->max_entries };
@@ -677,13 +714,14 @@ save_previous (Transaction *t, GError **error)
   gboolean ok;
   int fd;
 
+  g_array_set_clear_func (dump_fds, close_fd_at);
   if (t->journal->state == JOURNAL_SAVED && backup_exists (t, t->journal->pre_restore))
     return TRUE;
   /* an undo published before its journal said so */
   if (backup_exists (t, t->journal->pre_restore))
     return save_journal (t, JOURNAL_SAVED, error);
 
-  report (t, P_SAVE, "saving-previous", "Saving the previous state as a backup");
+  progress_step (&t->progress, "saving-previous", "Saving the previous state as a backup");
   for (guint i = 0; i < t->journal->components->len; i++) {
     const JournalComponent *c = t->journal->components->pdata[i];
     const ConfigComponent *cc = config_find_component (t->config, c->id);
@@ -702,6 +740,30 @@ save_previous (Transaction *t, GError **error)
     g_ptr_array_add (owned, pc->path);
     g_ptr_array_add (owned, pc);
     g_ptr_array_add (components, pc);
+    if (c->database != NULL) {
+      g_autofree char *previous = restore_db_previous_name (c->database);
+      guint32 oid = 0;
+      gboolean dumped;
+
+      if (!pgdb_oid (&t->config->database, previous, &oid, NULL, error))
+        return FALSE;
+      if (oid == 0 || oid != c->db_old_oid) {
+        g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
+                     "the set-aside database of %s (%s) is not the one the journal records", c->id,
+                     previous);
+        return FALSE;
+      }
+      progress_step (&t->progress, "saving-previous", "Dumping the previous database %s",
+                     c->database);
+      dumped = dump_for_pack (pc, &t->config->database, previous, c->database, t->backup_fd, NULL,
+                              error);
+      if (pc->database != NULL) {
+        g_ptr_array_add (owned, pc->database);
+        g_array_append_val (dump_fds, pc->dump_fd);
+      }
+      if (!dumped)
+        return FALSE;
+    }
   }
 
   /* the name is in the journal before the file exists */
@@ -730,7 +792,7 @@ save_previous (Transaction *t, GError **error)
   ok = check != NULL;
   if (ok) {
     packed = g_get_monotonic_time ();
-    report (t, P_SAVE_END, "saving-previous", "Syncing %s", t->journal->pre_restore);
+    progress_step (&t->progress, "saving-previous", "Syncing %s", t->journal->pre_restore);
     if (fsync (fd) < 0)
       ok = backup_error_set_errno (error, errno, "cannot sync %s", t->journal->pre_restore);
     g_debug ("packed and read back %s in %.3f s, synced in %.3f s", t->journal->pre_restore,
@@ -748,8 +810,8 @@ save_previous (Transaction *t, GError **error)
     unlinkat (t->backup_fd, temp, 0);
     return FALSE;
   }
-  report (t, P_SAVE_END, "saving-previous", "Saved the previous state as %s",
-          t->journal->pre_restore);
+  progress_step (&t->progress, "saving-previous", "Saved the previous state as %s",
+                 t->journal->pre_restore);
   return save_journal (t, JOURNAL_SAVED, error);
 }
 
@@ -764,8 +826,8 @@ finish (Transaction *t, GError **error)
     return FALSE;
   g_free (t->result->pre_restore);
   t->result->pre_restore = g_strdup (t->journal->pre_restore);
-  report (t, P_CLEANUP, "cleanup", "Removing the previous trees (saved in %s)",
-          t->journal->pre_restore);
+  progress_step (&t->progress, "cleanup", "Removing the previous trees (saved in %s)",
+                 t->journal->pre_restore);
   start = g_get_monotonic_time ();
   if (!remove_staging_trees (t, TRUE, error) || !journal_remove (t->backup_fd, error))
     return FALSE;
@@ -869,8 +931,187 @@ restore_check_live_data (const Config *config, GPtrArray *components, guint64 *b
 
 /* --- the transaction ---------------------------------------------------------- */
 
+/* --- the databases ------------------------------------------------------------ */
+
+/* A dump being loaded into a staging database while it is extracted. */
+typedef struct {
+  PgdbLoad *load;
+  int input_fd;
+  const char *database;
+} Load;
+
 static gboolean
-run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds,
+write_to_load (const void *block, gsize len, gpointer data, GError **error)
+{
+  Load *load = data;
+  const guint8 *p = block;
+
+  while (len > 0) {
+    ssize_t n = write (load->input_fd, p, len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      /* what pg_restore said is the better reason */
+      g_autoptr (GError) local = NULL;
+      int errsv = errno;
+
+      close (load->input_fd);
+      load->input_fd = -1;
+      if (!pgdb_load_finish (g_steal_pointer (&load->load), NULL, &local)) {
+        g_propagate_error (error, g_steal_pointer (&local));
+        return FALSE;
+      }
+      return backup_error_set_errno (error, errsv, "loading the dump into %s", load->database);
+    }
+    p += n;
+    len -= (gsize) n;
+  }
+  return TRUE;
+}
+
+/* Waits for the loads (after the whole archive was extracted and
+ * checked); on failure ends those still running. */
+static gboolean
+finish_loads (Transaction *t, Load *loads, guint n, GCancellable *cancellable, GError **error)
+{
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < n; i++) {
+    if (loads[i].input_fd >= 0)
+      close (loads[i].input_fd);
+    loads[i].input_fd = -1;
+    if (loads[i].load == NULL)
+      continue;
+    if (ok) {
+      progress_step (&t->progress, "extracting", "Loading the database %s", loads[i].database);
+      ok = pgdb_load_finish (g_steal_pointer (&loads[i].load), cancellable, error);
+    } else
+      pgdb_load_abort (g_steal_pointer (&loads[i].load));
+  }
+  return ok;
+}
+
+static void
+abort_loads (Load *loads, guint n)
+{
+  for (guint i = 0; i < n; i++) {
+    if (loads[i].input_fd >= 0)
+      close (loads[i].input_fd);
+    loads[i].input_fd = -1;
+    if (loads[i].load != NULL)
+      pgdb_load_abort (g_steal_pointer (&loads[i].load));
+  }
+}
+
+/* A dump is untrusted: nothing is loaded that needs a superuser or a role
+ * or extension the server lacks. */
+static gboolean
+check_dumps (Transaction *t, const RestoreRequest *request, GCancellable *cancellable,
+             GError **error)
+{
+  g_autoptr (GPtrArray) problems
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) pgdb_problem_free);
+  g_autoptr (GString) text = NULL;
+
+  if (!restore_db_check_dumps (request->config, request->archive_fd, request->header,
+                               request->components, problems, cancellable, error))
+    return FALSE;
+  if (problems->len == 0)
+    return TRUE;
+  text = g_string_new ("The database dump in the backup is refused:");
+  for (guint i = 0; i < problems->len && i < 5; i++) {
+    const PgdbProblem *problem = problems->pdata[i];
+
+    g_string_append_printf (text, "%s %s: %s (%s)", i > 0 ? ";" : "", problem->component,
+                            problem->detail, problem->code);
+  }
+  if (problems->len > 5)
+    g_string_append_printf (text, "; and %u more", problems->len - 5);
+  g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, text->str);
+  return FALSE;
+}
+
+/* The staging databases, created empty and recorded (owners[i]: the
+ * owner role of component i's database). */
+static gboolean
+create_staging_databases (Transaction *t, char **owners, GError **error)
+{
+  for (guint i = 0; i < t->journal->components->len; i++) {
+    JournalComponent *c = t->journal->components->pdata[i];
+
+    if (c->database == NULL)
+      continue;
+    if (!restore_db_begin (&t->config->database, c, &owners[i], error)
+        || !save_journal (t, JOURNAL_EXTRACTING, error)
+        || !restore_db_create_staging (&t->config->database, c, error)
+        || !save_journal (t, JOURNAL_EXTRACTING, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+typedef struct {
+  Transaction *t;
+  const RestoreRequest *request;
+  GCancellable *cancellable;
+  GError *error;
+} DumpCheck;
+
+static gpointer
+dump_check_thread (gpointer data)
+{
+  DumpCheck *dc = data;
+
+  check_dumps (dc->t, dc->request, dc->cancellable, &dc->error);
+  return NULL;
+}
+
+/* The dumps are checked while the staging databases are created (in
+ * another thread: neither waits for the other, and only this one writes
+ * the journal); only then does each load start, reading from a pipe the
+ * extraction writes into. */
+static gboolean
+prepare_databases (Transaction *t, const RestoreRequest *request, Load *loads,
+                   GCancellable *cancellable, GError **error)
+{
+  DumpCheck dc = { t, request, cancellable, NULL };
+  g_auto (GStrv) owners = g_new0 (char *, t->journal->components->len + 1);
+  gboolean any = FALSE, ok;
+  GThread *checker;
+
+  for (guint i = 0; i < t->journal->components->len; i++)
+    any = any || ((JournalComponent *) t->journal->components->pdata[i])->database != NULL;
+  if (!any)
+    return TRUE;
+  progress_step (&t->progress, "extracting",
+                 "Checking the database dumps and creating databases beside the live ones");
+  checker = g_thread_new ("check-dumps", dump_check_thread, &dc);
+  ok = create_staging_databases (t, owners, error);
+  g_thread_join (checker);
+  if (dc.error != NULL) {
+    g_clear_error (error);
+    g_propagate_error (error, dc.error);
+    ok = FALSE;
+  }
+  step (t, "checked the dumps and created the staging databases");
+  for (guint i = 0; ok && i < t->journal->components->len; i++) {
+    JournalComponent *c = t->journal->components->pdata[i];
+    g_autofree char *staging = NULL;
+
+    if (c->database == NULL)
+      continue;
+    staging = restore_db_staging_name (c->database);
+    loads[i].database = c->database;
+    loads[i].load
+        = pgdb_load_start (&t->config->database, staging, owners[i], &loads[i].input_fd, error);
+    ok = loads[i].load != NULL;
+  }
+  return ok;
+}
+
+static gboolean
+run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds, Load *loads,
                  GCancellable *cancellable, GError **error)
 {
   g_autoptr (GPtrArray) targets = g_ptr_array_new_with_free_func (g_free);
@@ -878,11 +1119,13 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
   ExtractProgress ep = { t, 0 };
   struct stat st;
 
-  report (t, 0, "extracting", "Checking that the current data can be saved");
+  progress_step (&t->progress, "extracting", "Checking that the current data can be saved");
   if (!restore_check_live_data (request->config, request->components, NULL, NULL, cancellable,
                                 error))
     return FALSE;
   step (t, "checked the current data");
+  if (!prepare_databases (t, request, loads, cancellable, error))
+    return FALSE;
   start_hashing_ahead (t, request->components);
   for (guint i = 0; i < request->components->len; i++) {
     ExtractTarget *target = g_new0 (ExtractTarget, 1);
@@ -890,16 +1133,21 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
     staging_fds[i] = make_staging (t, i, request->components->pdata[i], target, error);
     if (staging_fds[i] < 0)
       return FALSE;
+    if (loads[i].load != NULL) {
+      target->dump = write_to_load;
+      target->dump_data = &loads[i];
+    }
   }
   step (t, "made the staging directories");
   if (fstat (request->archive_fd, &st) == 0)
     ep.total = (guint64) st.st_size;
   if (lseek (request->archive_fd, 0, SEEK_SET) < 0)
     return backup_error_set_errno (error, errno, "cannot read %s", request->backup);
-  report (t, 0, "extracting", "Extracting %u component(s) beside the live data",
-          request->components->len);
+  progress_step (&t->progress, "extracting", "Extracting %u component(s) beside the live data",
+                 request->components->len);
   if (!extract_components (request->archive_fd, request->header, targets, &limits, extract_progress,
-                           &ep, cancellable, error))
+                           &ep, cancellable, error)
+      || !finish_loads (t, loads, request->components->len, cancellable, error))
     return FALSE;
   step (t, "extracted, checked and synced");
 
@@ -926,19 +1174,26 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
 {
   Transaction t = { .root_fd = -1, .backup_fd = -1 };
   g_autofree int *staging_fds = g_new (int, request->components->len);
+  g_autofree Load *loads = g_new0 (Load, request->components->len);
   g_autoptr (GError) cleanup_error = NULL;
   gboolean journaled, ok;
 
-  for (guint i = 0; i < request->components->len; i++)
+  for (guint i = 0; i < request->components->len; i++) {
     staging_fds[i] = -1;
+    loads[i].input_fd = -1;
+  }
   t.journal = journal_new (request->backup, request->installed_version);
   for (guint i = 0; i < request->components->len; i++) {
     const ConfigComponent *cc = request->components->pdata[i];
     g_autofree char *parent = NULL;
     g_autofree char *live = NULL;
     g_autofree char *staging = g_strconcat (STAGING_PREFIX, cc->id, NULL);
+    JournalComponent *c;
+
     split_path (cc->path, &parent, &live);
-    journal_add_component (t.journal, cc->id, parent, live, staging);
+    c = journal_add_component (t.journal, cc->id, parent, live, staging);
+    if (restore_db_wanted (request->header, cc))
+      c->database = g_strdup (cc->database);
   }
 
   /* nothing is created before the journal says where it will be, and
@@ -948,7 +1203,8 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
               && transaction_open_parents (&t, error)
               && journal_create (t.backup_fd, t.journal, error);
   step (&t, "created the journal");
-  ok = journaled && run_before_swap (&t, request, staging_fds, cancellable, error);
+  ok = journaled && run_before_swap (&t, request, staging_fds, loads, cancellable, error);
+  abort_loads (loads, request->components->len);
   for (guint i = 0; i < request->components->len; i++)
     if (staging_fds[i] >= 0)
       close (staging_fds[i]);
@@ -957,10 +1213,14 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
     /* the point of no return: from here the restore completes or rolls back */
     if (hooks != NULL && hooks->set_cancelable != NULL)
       hooks->set_cancelable (FALSE, hooks->data);
-    report (&t, P_ACTIVATE, "activating", "Swapping in the restored data");
+    progress_step (&t.progress, "activating", "Swapping in the restored data");
     ok = save_journal (&t, JOURNAL_SWAPPING, error);
-    for (guint i = 0; ok && i < t.journal->components->len; i++)
-      ok = exchange (&t, i, error);
+    for (guint i = 0; ok && i < t.journal->components->len; i++) {
+      const JournalComponent *c = t.journal->components->pdata[i];
+
+      ok = exchange (&t, i, error)
+           && (c->database == NULL || restore_db_swap (&t.config->database, c, error));
+    }
     ok = ok && save_journal (&t, JOURNAL_SWAPPED, error);
     step (&t, "swapped");
   }
@@ -1028,8 +1288,8 @@ restore_complete (const Config *config, const RestoreHooks *hooks, RestoreResult
                    t.journal->backup, swapped, t.journal->components->len);
       ok = FALSE;
     } else {
-      report (&t, P_ACTIVATE, "activating", "Rolling back the interrupted restore of %s",
-              t.journal->backup);
+      progress_step (&t.progress, "activating", "Rolling back the interrupted restore of %s",
+                     t.journal->backup);
       ok = abandon (&t, error);
       if (ok)
         g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,

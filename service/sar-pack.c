@@ -74,6 +74,9 @@ sar_pack_component_free (SarPackComponent *component)
   g_free (component->id);
   g_free (component->label);
   g_free (component->path);
+  if (component->database != NULL && component->dump_fd >= 0)
+    close (component->dump_fd);
+  g_free (component->database);
   g_free (component);
 }
 
@@ -637,6 +640,8 @@ manifest_for_spec (const SarPackSpec *spec, GError **error)
 
     component->id = g_strdup (pack->id);
     component->label = g_strdup (pack->label != NULL ? pack->label : sar_default_label (pack->id));
+    component->database = g_strdup (pack->database);
+    component->database_bytes = pack->database != NULL ? pack->dump_size : 0;
     g_ptr_array_add (manifest->components, component);
   }
 
@@ -665,6 +670,32 @@ collect_checksums (const PackNode *node, const char *path, SarChecksums *sums)
   }
 }
 
+/* A component's database dump, as made beforehand: its size and digest
+ * are in the metadata already, so it must still be just that. */
+static gboolean
+write_dump (Packer *packer, const SarPackComponent *pack, gint64 mtime, GError **error)
+{
+  g_autofree char *member = NULL;
+  g_autofree char *source = NULL;
+  guint8 digest[SAR_SHA256_SIZE];
+  guint64 size;
+
+  if (pack->database == NULL)
+    return TRUE;
+  member = sar_dump_member (pack->id);
+  source = g_strdup_printf ("the dump of database %s", pack->database);
+  if (lseek (pack->dump_fd, 0, SEEK_SET) < 0)
+    return backup_error_set_errno (error, errno, "reading %s", source);
+  if (!write_header (packer, member, AE_IFREG, 0600, mtime, pack->dump_size, error)
+      || !pack_file_data (packer, packer->buffer, pack->dump_fd, source, &size,
+                          packer->rehash ? digest : NULL, error))
+    return FALSE;
+  if (size != pack->dump_size
+      || (packer->rehash && memcmp (digest, pack->dump_digest, sizeof digest) != 0))
+    return pack_failed (error, "%s changed while packing", source);
+  return TRUE;
+}
+
 /* Writes the archive from the first pass's trees. */
 static gboolean
 write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manifest,
@@ -675,6 +706,14 @@ write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manif
   g_autofree char *sums_data = NULL;
   gsize manifest_len, sums_len;
 
+  /* the dumps come first, right after SHA256SUMS */
+  for (guint i = 0; i < spec->components->len; i++) {
+    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
+    g_autofree char *member = pack->database != NULL ? sar_dump_member (pack->id) : NULL;
+
+    if (member != NULL)
+      sar_checksums_add (sums, member, pack->dump_digest);
+  }
   for (guint i = 0; i < roots->len; i++) {
     const PackNode *root = g_ptr_array_index (roots, i);
 
@@ -688,6 +727,9 @@ write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manif
       || !write_metadata (packer, SAR_CHECKSUMS_MEMBER, sums_data, sums_len, manifest->created,
                           error))
     return FALSE;
+  for (guint i = 0; i < spec->components->len; i++)
+    if (!write_dump (packer, g_ptr_array_index (spec->components, i), manifest->created, error))
+      return FALSE;
 
   for (guint i = 0; i < roots->len; i++) {
     const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
@@ -763,7 +805,7 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
   for (guint i = 0; i < spec->components->len; i++) {
     const SarComponent *component = g_ptr_array_index (manifest->components, i);
 
-    packer.total += component->bytes;
+    packer.total += component->bytes + component->database_bytes;
     if (root_fds[i] >= 0)
       close (root_fds[i]);
   }

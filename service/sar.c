@@ -943,6 +943,17 @@ sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, c
     return backup_error_invalid (error, "invalid member: %s", local->message), NULL;
   if (!sar_check_member_type (entry, q, error))
     return NULL;
+  /* a database dump at the root */
+  i = sar_manifest_dump_component (manifest, path);
+  if (i != G_MAXUINT) {
+    if (archive_entry_filetype (entry) != AE_IFREG)
+      return backup_error_invalid (error,
+                                   "member %s, the dump of a database, is not a regular file", q),
+             NULL;
+    *component = i;
+    *quoted = g_steal_pointer (&q);
+    return g_steal_pointer (&path);
+  }
   for (i = 0; i < manifest->components->len; i++) {
     const SarComponent *c = g_ptr_array_index (manifest->components, i);
     if (strlen (c->id) == id_len && strncmp (c->id, path, id_len) == 0)
@@ -998,6 +1009,10 @@ sar_tally_init (SarTally *tally, const SarHeader *header, const SarLimits *limit
   for (guint i = 0; i < n; i++) {
     const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
     bytes = c->bytes > G_MAXUINT64 - bytes ? G_MAXUINT64 : bytes + c->bytes;
+  }
+  for (guint i = 0; i < n; i++) {
+    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
+    bytes = c->database_bytes > G_MAXUINT64 - bytes ? G_MAXUINT64 : bytes + c->database_bytes;
   }
   /* what the metadata declares, before any tree member is read */
   tally->entries = 2 + (guint64) listed;
@@ -1072,6 +1087,41 @@ unlisted_file (SarTally *tally, const char *path, const char *quoted, GError **e
          NULL;
 }
 
+/* A component's database dump: listed, once, exactly the size the
+ * manifest gives (so it cannot grow past it); counted against the limits
+ * but not in the tree's files and bytes. */
+static const SarChecksumEntry *
+tally_dump (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
+            const SarComponent *declared, guint64 *size, GError **error)
+{
+  const SarChecksums *sums = tally->header->checksums;
+  const SarChecksumEntry *listed = sar_checksums_lookup (sums, path);
+  la_int64_t member_size = archive_entry_size (entry);
+  guint index;
+
+  if (listed == NULL)
+    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
+           NULL;
+  index = sar_checksums_index (sums, listed);
+  if (tally_seen (tally, index))
+    return backup_error_invalid (error, "member %s appears twice", quoted), NULL;
+  if (!archive_entry_size_is_set (entry) || member_size < 0)
+    return backup_error_invalid (error, "member %s has no size", quoted), NULL;
+  if ((guint64) member_size != declared->database_bytes)
+    return backup_error_invalid (
+               error,
+               "member %s holds %" G_GINT64_FORMAT " bytes, but " SAR_MANIFEST_MEMBER
+               " [Component %s] DatabaseBytes is %" G_GUINT64_FORMAT,
+               quoted, (gint64) member_size, declared->id, declared->database_bytes),
+           NULL;
+  tally->unpacked += (guint64) member_size;
+  if (!tally_check_limits (tally, error))
+    return NULL;
+  tally->seen[index / 8] |= (guint8) (1u << (index % 8));
+  *size = (guint64) member_size;
+  return listed;
+}
+
 const SarChecksumEntry *
 sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
                 guint component, guint64 *size, GError **error)
@@ -1082,6 +1132,11 @@ sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, 
   la_int64_t member_size = archive_entry_size (entry);
   guint index;
 
+  gboolean dump = strchr (path, '/') == NULL
+                  && sar_manifest_dump_component (tally->header->manifest, path) == component;
+
+  if (dump)
+    return tally_dump (tally, entry, path, quoted, declared, size, error);
   if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
     return backup_error_invalid (
                error, "member %s is a regular file, but has the name of a directory", quoted),

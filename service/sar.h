@@ -125,8 +125,10 @@ gboolean sar_check_member_type (struct archive_entry *entry, const char *quoted,
 
 /* What every member after the metadata must pass: a safe path
  * (sar_path_check), an allowed type, and a place below a component of the
- * manifest.  Returns the path without "./" and without a trailing '/', the
- * quoted path for messages and the component's index. */
+ * manifest (or, a regular file, the dump of its database at the root:
+ * "<id>.pgdump", the only regular file without a '/' that passes
+ * sar_tally_file()).  Returns the path without "./" and without a trailing
+ * '/', the quoted path for messages and the component's index. */
 char *sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, char **quoted,
                            guint *component, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SarHeader, sar_header_free)
@@ -203,6 +205,13 @@ typedef struct {
   char *id;
   char *label;
   char *path; /* directory whose contents become <id>/ */
+  /* A database dump made beforehand (pgdb_dump()), packed as
+   * "<id>.pgdump": the database's name (NULL: none), and a file holding
+   * the dump (read from offset 0, not closed), its size and SHA-256. */
+  char *database;
+  int dump_fd;
+  guint64 dump_size;
+  guint8 dump_digest[32];
 } SarPackComponent;
 
 void sar_pack_component_free (SarPackComponent *component);

@@ -1,8 +1,9 @@
+import os
 import shutil
 
 import pytest
 
-from harness import Bus, Service, make_tree, new_tempdir, pack
+from harness import Bus, PgCluster, Service, make_tree, new_tempdir, pack
 
 
 @pytest.fixture
@@ -64,3 +65,28 @@ def backup_maker(workdir):
         return pack(src, target_dir / name, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL 15 cluster for the whole session (see
+    harness.PgCluster), stopped at its end.  It needs root (it runs as the
+    OS users sfpg and sfdb); as root nothing is skipped."""
+    if os.geteuid() != 0:
+        pytest.skip("the PostgreSQL cluster needs root (OS users sfpg and sfdb)")
+    root = new_tempdir("sfpg-")
+    cluster = PgCluster(root)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg(pg_cluster):
+    """The session's cluster with the sample database starface made anew
+    (and no starface__sf_restore or starface__sf_previous)."""
+    pg_cluster.create_sample()
+    return pg_cluster

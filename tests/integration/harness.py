@@ -128,7 +128,9 @@ class Service:
     """starface-backupd on a private bus, with its own directories."""
 
     def __init__(self, root: Path, bus: Bus, installed_version="8.1.2.3", config_extra="",
-                 state_directory=True):
+                 state_directory=True, database=None, database_components=None):
+        """database: a PgCluster; its [Database] group and the components
+        (PgCluster.config(database_components)) go into the configuration."""
         self.root = root
         self.bus = bus
         self.backups = root / "backups"
@@ -145,6 +147,8 @@ class Service:
         # state_directory=False: a configuration without the key (a daemon
         # older than it, for the benchmarks)
         state_line = f"StateDirectory={self.state}\n" if state_directory else ""
+        if database is not None:
+            config_extra += "\n" + database.config(database_components)
         self.config.write_text(
             f"""[Paths]
 BackupDirectory={self.backups}
@@ -429,3 +433,190 @@ class Polkit:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.log_file.close()
+
+
+# --- PostgreSQL -----------------------------------------------------------
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# The cluster's superuser (initdb -U) and [Database] RunAs: an OS user and
+# a role of the same name (peer authentication).
+PG_SUPERUSER = "sfpg"
+# The owner of the sample database: a plain role that may log in, and the
+# OS user of the same name that loads dumps as it.
+PG_OWNER = "sfdb"
+PG_DATABASE = "starface"
+PG_HELPER = os.environ.get("PG_HELPER", str(BUILD_ROOT / "service" / "starface-backupd-pg"))
+
+# The sample database: what a PBX keeps, in miniature.
+PG_SAMPLE_SQL = """
+CREATE TABLE users (id serial PRIMARY KEY, login text NOT NULL UNIQUE, name text);
+CREATE TABLE cdr (id bigserial PRIMARY KEY, caller text, callee text,
+                  started timestamptz NOT NULL DEFAULT now(), seconds integer);
+CREATE VIEW long_calls AS SELECT * FROM cdr WHERE seconds > 60;
+CREATE FUNCTION user_count() RETURNS bigint LANGUAGE plpgsql AS
+  $$ BEGIN RETURN (SELECT count(*) FROM users); END $$;
+INSERT INTO users (login, name) VALUES ('anna', 'Anna Berg'), ('bernd', 'Bernd Kühn'),
+  ('carla', 'Carla Diaz');
+INSERT INTO cdr (caller, callee, seconds) VALUES ('100', '200', 42), ('200', '0301234', 125),
+  ('101', '100', 7);
+"""
+
+
+def _as_user(name):
+    import pwd
+    entry = pwd.getpwnam(name)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def _pg_env():
+    return {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+
+
+class PgCluster:
+    """A throwaway PostgreSQL 15 cluster run by the unprivileged OS user
+    sfpg (its superuser role too): initdb and pg_ctl from PG_BIN, the
+    socket in a directory of its own, no TCP, local peer authentication
+    only.  start() also creates the owner role sfdb (LOGIN, no superuser;
+    an OS user of the same name) and the sample database starface.
+
+    One cluster serves a whole test session (the `pg_cluster` fixture);
+    tests get their own databases or reset the sample (`pg` fixture)."""
+
+    def __init__(self, root: Path, port=5432):
+        self.root = root
+        self.data = root / "data"
+        self.socket_dir = root / "socket"
+        self.log = root / "postgresql.log"
+        self.port = port
+        self.superuser = PG_SUPERUSER
+        self.owner = PG_OWNER
+        self.started = False
+
+    def _run(self, user, args, input=None, check=True, timeout=120):
+        result = subprocess.run(args, input=input, capture_output=True, text=True,
+                                env=_pg_env(), cwd="/", timeout=timeout, **_as_user(user))
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, args))} as {user} failed "
+                               f"({result.returncode}):\n{result.stderr}")
+        return result
+
+    def start(self):
+        for name in (self.superuser, self.owner):
+            ensure_user(name)
+        su = _as_user(self.superuser)
+        os.chmod(self.root, 0o755)
+        for d in (self.data, self.socket_dir):
+            d.mkdir()
+            os.chown(d, su["user"], su["group"])
+        os.chmod(self.data, 0o700)
+        os.chmod(self.socket_dir, 0o755)
+        self.log.touch()
+        os.chown(self.log, su["user"], su["group"])
+        self._run(self.superuser, [PG_BIN / "initdb", "-D", self.data, "-U", self.superuser,
+                                   "--auth-local=peer", "--auth-host=reject", "--encoding=UTF8",
+                                   "--locale=C.UTF-8", "--no-sync"])
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(f"""
+listen_addresses = ''
+unix_socket_directories = '{self.socket_dir}'
+port = {self.port}
+max_connections = 40
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+""")
+        (self.data / "pg_hba.conf").write_text("local all all peer\n")
+        self._run(self.superuser, [PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w",
+                                   "-t", "60", "start"])
+        self.started = True
+        self.sql(f"CREATE ROLE {self.owner} LOGIN")
+        self.create_sample()
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        self._run(self.superuser, [PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w",
+                                   "-t", "60", "stop"], check=False)
+        # nothing of the cluster may outlive the session
+        pid_file = self.data / "postmaster.pid"
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+
+    def restart(self):
+        """Starts the cluster again after stop() (its data kept)."""
+        self._run(self.superuser, [PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w",
+                                   "-t", "60", "start"])
+        self.started = True
+
+    def psql(self, sql, database="postgres", user=None, check=True):
+        """Runs SQL (several statements may be given) with psql as user (an
+        OS user and role of the same name; default the superuser); returns
+        the CompletedProcess (stdout: unaligned rows, fields split by |)."""
+        user = user or self.superuser
+        return self._run(user, [PG_BIN / "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                                "-h", self.socket_dir, "-p", str(self.port), "-d", database,
+                                "-f", "-"], input=sql, check=check)
+
+    def sql(self, sql, database="postgres", user=None):
+        return self.psql(sql, database, user).stdout
+
+    def rows(self, query, database=PG_DATABASE, user=None):
+        """The rows of a query as tuples of strings."""
+        out = self.sql(query, database, user)
+        return [tuple(line.split("|")) for line in out.splitlines() if line != ""]
+
+    def value(self, query, database="postgres", user=None):
+        rows = self.rows(query, database, user)
+        assert len(rows) == 1 and len(rows[0]) == 1, rows
+        return rows[0][0]
+
+    def exists(self, database):
+        return self.value(f"SELECT count(*) FROM pg_database WHERE datname = '{database}'") == "1"
+
+    def oid(self, database):
+        out = self.sql(f"SELECT oid FROM pg_database WHERE datname = '{database}'").strip()
+        return int(out) if out else 0
+
+    def drop(self, database):
+        self.sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+    def create_sample(self, database=PG_DATABASE, owner=None, locale="de_DE.UTF-8"):
+        """(Re)creates the sample database, owned by owner (default sfdb),
+        its tables made by the owner; drops the restore's staging and
+        previous copies of it too."""
+        owner = owner or self.owner
+        for name in (database, database + "__sf_restore", database + "__sf_previous"):
+            self.drop(name)
+        self.sql(f'CREATE DATABASE "{database}" OWNER "{owner}" TEMPLATE template0 '
+                 f"ENCODING 'UTF8' LC_COLLATE '{locale}' LC_CTYPE '{locale}'")
+        self.sql(PG_SAMPLE_SQL, database, user=owner)
+
+    def sessions(self, database):
+        """Client sessions on database now."""
+        return int(self.value("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                              f"'{database}' AND backend_type = 'client backend'"))
+
+    def config(self, components=None):
+        """The [Database] group for backupd.conf, and [Component ...] groups:
+        components maps a component id to its database (or None); default
+        the three standard components, core holding starface."""
+        if components is None:
+            components = {"core": PG_DATABASE, "cdr-voicemail": None, "announcements": None}
+        text = (f"[Database]\nHost={self.socket_dir}\nPort={self.port}\n"
+                f"RunAs={self.superuser}\nToolsDirectory={PG_BIN}\n")
+        for component, database in components.items():
+            text += f"\n[Component {component}]\nPath={component}\n"
+            if database:
+                text += f"Database={database}\n"
+        return text
+
+    def write_config(self, path, components=None):
+        """A whole backupd.conf (for pgdb-tool): Paths in a scratch place."""
+        scratch = Path(path).parent
+        Path(path).write_text(f"[Paths]\nBackupDirectory={scratch}/backups\nDataRoot={scratch}\n"
+                              + self.config(components))
+        return path

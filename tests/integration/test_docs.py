@@ -120,6 +120,36 @@ def test_api_doc_describes_every_option_with_its_type():
             f"option {key} ({type_}) has no table row"
 
 
+def check_codes():
+    """The codes of Preflight's checks, as the reference's table lists them."""
+    section = api_doc().split("The codes of `checks`", 1)[1]
+    table = re.search(r"^\|.*?(?=\n\n)", section, re.M | re.S).group(0)
+    return re.findall(r"^\| `(?:blocker|warning)` \| `([\w-]+)` \|", table, re.M)
+
+
+def test_api_doc_lists_every_check_code_of_the_service():
+    code = "".join(path.read_text() for path in sorted(SERVICE.glob("*.c")))
+    codes = set(re.findall(r'PREFLIGHT_(?:BLOCKER|WARNING),\s*"([\w-]+)"', code))
+    codes |= set(re.findall(r'add_problem \(problems, "([\w-]+)"', code))
+    assert {"version-newer", "database-sessions", "database-role-missing"} <= codes
+    assert codes <= set(check_codes())
+
+
+def test_both_clients_put_every_check_code_into_words():
+    """The command-line client (with its unit test) and the Cockpit page
+    translate every documented code; an unknown one would show the
+    service's English."""
+    client = (SOURCE_ROOT / "client" / "messages.c").read_text()
+    unit = (SOURCE_ROOT / "tests" / "unit" / "test-messages.c").read_text()
+    page = (SOURCE_ROOT / "cockpit" / "starface-backup.js").read_text()
+    codes = check_codes()
+    assert len(codes) > 20
+    for code in codes:
+        assert f'"{code}"' in client, f"client/messages.c has no sentence for {code}"
+        assert f'{{ "{code}",' in unit, f"test-messages.c does not test {code}"
+        assert f'case "{code}":' in page, f"the Cockpit page has no sentence for {code}"
+
+
 def policy_actions():
     policy = SOURCE_ROOT / "polkit" / "de.starface.backup.policy.in"
     return [a.get("id") for a in ET.parse(policy).getroot().findall("action")]
@@ -137,7 +167,8 @@ def config_keys():
     code = (SERVICE / "config.c").read_text()
     tables = dict(re.findall(r"static const char \*const (\w+)_keys\[\]\s*=\s*\{(.*?)\};", code,
                              re.S))
-    groups = {"Paths": "paths", "Pbx": "pbx", "Limits": "limits", "Component ID": "component"}
+    groups = {"Paths": "paths", "Pbx": "pbx", "Limits": "limits", "Component ID": "component",
+              "Database": "database"}
     return {group: re.findall(r'"(\w+)"', tables[name]) for group, name in groups.items()}
 
 

@@ -6,11 +6,14 @@ Plain subprocesses, no bus: what it prints, what it records, how it fails.
 import datetime
 import json
 import os
+import pwd
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from harness import wait_for
 
 SOURCE_ROOT = Path(os.environ.get("SOURCE_ROOT", Path(__file__).resolve().parents[2]))
 SIMULATOR = str(SOURCE_ROOT / "data" / "pbx-simulator")
@@ -184,3 +187,86 @@ def test_runs_with_debian_python():
     # the version of the interpreter it names, not of the one running the tests
     subprocess.run(["/usr/bin/python3", "-c", "import sys; assert sys.version_info >= (3, 9)"],
                    check=True)
+
+
+# --- the database session holder ---------------------------------------------
+
+@pytest.fixture
+def db_run(pg, state):
+    """run() with the database options for the sample database."""
+    options = ["--db-name", "starface", "--db-host", str(pg.socket_dir),
+               "--db-port", str(pg.port), "--db-user", pg.owner,
+               "--db-tools", "/usr/lib/postgresql/15/bin"]
+
+    def db_run(*args, check=True):
+        return run(state, *options, *args, check=check)
+
+    yield db_run
+    db_run("disconnect")
+
+
+def holder(db_run):
+    return json.loads(db_run("status").stdout)["db_holder"]
+
+
+def test_start_leaves_a_session_on_the_database(pg, db_run):
+    began = time.monotonic()
+    # run() captures stdout and stderr: it returns only because the holder
+    # keeps neither pipe open
+    db_run("start")
+    assert time.monotonic() - began < 10
+    assert pg.sessions("starface") == 1
+    st = holder(db_run)
+    assert st["running"] is True and st["connected"] is True
+    # in a session of its own: the daemon's command runner kills the
+    # start command's process group, never the holder
+    assert os.getsid(st["pid"]) == st["pid"]
+    # run as the owner's OS user
+    assert os.stat(f"/proc/{st['pid']}").st_uid == pwd.getpwnam(pg.owner).pw_uid
+
+
+def test_stop_does_not_end_the_session(pg, db_run):
+    db_run("start")
+    db_run("stop")
+    assert pg.sessions("starface") == 1
+    assert holder(db_run)["connected"] is True
+
+
+def test_the_holder_ends_when_its_session_is_terminated(pg, db_run):
+    db_run("start")
+    pid = holder(db_run)["pid"]
+    pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+           "WHERE application_name = 'pbx-simulator-holder'")
+    wait_for(lambda: not holder(db_run)["running"], what="the holder to end")
+    assert holder(db_run) == {"pid": pid, "running": False, "connected": False}
+    assert pg.sessions("starface") == 0
+    # the next start connects again
+    db_run("start")
+    assert holder(db_run)["connected"] is True
+
+
+def test_a_second_start_keeps_the_one_holder(pg, db_run):
+    db_run("start")
+    pid = holder(db_run)["pid"]
+    db_run("start")
+    assert holder(db_run)["pid"] == pid and pg.sessions("starface") == 1
+
+
+def test_disconnect_ends_the_holder(pg, db_run):
+    db_run("start")
+    db_run("disconnect")
+    wait_for(lambda: pg.sessions("starface") == 0, what="the session to end")
+    assert holder(db_run)["running"] is False
+
+
+def test_without_a_database_there_is_no_holder(state):
+    run(state, "start")
+    assert "db_holder" not in status(state)
+
+
+def test_an_unreachable_database_does_not_fail_start(pg, state, tmp_path):
+    result = run(state, "--db-name", "starface", "--db-host", str(tmp_path), "start")
+    assert "started" in result.stdout
+    st = json.loads(run(state, "--db-name", "starface", "--db-host", str(tmp_path),
+                        "status").stdout)
+    assert st["db_holder"]["connected"] is False

@@ -48,7 +48,8 @@ test_never_down (void)
   for (guint i = 1; i < seen.percents->len; i++)
     g_assert_cmpuint (g_array_index (seen.percents, guint, i), >=,
                       g_array_index (seen.percents, guint, i - 1));
-  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "saving-previous");
+  /* the step named is announced, at the percent already reached */
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "extracting");
   seen_clear (&seen);
 }
 
@@ -98,10 +99,11 @@ test_step_with_fraction (void)
   progress_step_fraction (&p, "verifying", 50, 100, "half verified");
   g_assert_cmpuint (seen.percents->len, ==, 3);
   g_assert_cmpuint (seen_last_percent (&seen), ==, 97);
-  /* numbers of a step left behind move nothing */
+  /* a step left behind, named again, is announced at the percent already
+   * reached, and its numbers move nothing */
   progress_step_fraction (&p, "receiving", 100, 100, "late");
   g_assert_cmpuint (seen_last_percent (&seen), ==, 97);
-  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "verifying");
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "receiving");
   progress_step (&p, "publishing", "%s", "");
   g_assert_cmpuint (seen_last_percent (&seen), ==, 99);
   seen_clear (&seen);
@@ -128,11 +130,36 @@ test_step_of_no_weight (void)
   seen_clear (&seen);
 }
 
+/* A rollback names an earlier step again: its stage is announced, the
+ * percent stays where it was, and fractions of it do not move it. */
+static void
+test_earlier_step_named (void)
+{
+  Seen seen;
+  Progress p;
+  guint at;
+
+  seen_init (&seen);
+  progress_init (&p, steps, G_N_ELEMENTS (steps), seen_record, &seen);
+  progress_step (&p, "starting-pbx", "start");
+  at = seen_last_percent (&seen);
+  progress_step (&p, "stopping-pbx", "stop again");
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "stopping-pbx");
+  g_assert_cmpuint (seen_last_percent (&seen), ==, at);
+  progress_fraction (&p, 1, 2, "half");
+  g_assert_cmpuint (seen_last_percent (&seen), ==, at);
+  progress_step (&p, "cleanup", "clean");
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "cleanup");
+  g_assert_cmpuint (seen_last_percent (&seen), >, at);
+  seen_clear (&seen);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/progress/weighted-steps", test_weighted_steps);
+  g_test_add_func ("/progress/earlier-step-named", test_earlier_step_named);
   g_test_add_func ("/progress/never-down", test_never_down);
   g_test_add_func ("/progress/child-range", test_child_range);
   g_test_add_func ("/progress/step-with-fraction", test_step_with_fraction);
