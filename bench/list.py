@@ -240,6 +240,8 @@ def under_load(svc, bus, root: Path, count: int, size_mb: int):
 
 
 def run(args):
+    """Prints the rows; returns them: [(label, milliseconds)], the first
+    the Ping the others are compared with."""
     root = new_tempdir("sflbench-")
     try:
         bus_root = root / "bus"
@@ -314,6 +316,7 @@ StartCommand={SIMULATOR} --state={state} start
               f"libdbus client unless said otherwise; ratios to its Ping")
         for label, ms in rows:
             print(f"  {label:<72} {ms:9.2f} ms  {ms / p:8.1f} x Ping", flush=True)
+        return rows
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

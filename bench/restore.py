@@ -143,6 +143,11 @@ StartCommand={SIMULATOR} --state={state} start
         finally:
             self.bus.stop()
 
+    def results(self):
+        """The medians, in seconds (RSS in MiB)."""
+        return {"running": median(self.runs["running"]), "whole": median(self.runs["whole"]),
+                "downtime": median(self.runs["downtime"]), "rss_mib": self.rss / 1024}
+
     def report(self, base: float, log: bool):
         running, whole = self.runs["running"], self.runs["whole"]
         downtime, stages = self.runs["downtime"], self.runs["stages"]
@@ -163,15 +168,27 @@ StartCommand={SIMULATOR} --state={state} start
                     print("      log: " + line.split(": ", 1)[-1])
 
 
-def run(size_mb: int, runs: int, cold: bool, log: bool, builds):
+def make_backup(root: Path, size_mb: int, compression: str = "zstd"):
+    """A PBX-like backup of about size_mb MB of data (bench/pbxdata.py):
+    (its path, the number of files in it)."""
+    src = root / f"src-{size_mb}-{compression}"
+    fill(src, size_mb, "backup")
+    files = count_files(src)
+    backup = pack(src, root / f"Bench-{size_mb}-{compression}.sar",
+                  extra=(f"--compression={compression}",))
+    shutil.rmtree(src)
+    return backup, files
+
+
+def run(size_mb: int, runs: int, cold: bool, log: bool, builds, backup=None,
+        compression: str = "zstd"):
+    """Prints the comparison; returns {"bsdtar": s, "files": n, "bytes": n,
+    "daemons": [{"build", "running", "whole", "downtime", "rss_mib"}]}.
+    backup: what make_backup() returned for size_mb (else one is made)."""
     root = new_tempdir("sfrbench-")
     daemons = []
     try:
-        src = root / "src"
-        fill(src, size_mb, "backup")
-        files = count_files(src)
-        backup = pack(src, root / "Bench.sar")
-        shutil.rmtree(src)
+        backup, files = backup if backup is not None else make_backup(root, size_mb, compression)
         for i, build in enumerate(builds):
             daemons.append(Daemon(root / f"daemon-{i}", build, size_mb, backup))
         if not cold:
@@ -185,12 +202,14 @@ def run(size_mb: int, runs: int, cold: bool, log: bool, builds):
         for daemon in daemons:
             daemon.stop()
         base = median(bases)
-        print(f"{size_mb} MB: backup {backup.stat().st_size / 1e6:.1f} MB, {files} files, "
-              f"{runs} runs, medians ({'cold' if cold else 'warm'} cache)")
+        print(f"{size_mb} MB ({compression}): backup {backup.stat().st_size / 1e6:.1f} MB, "
+              f"{files} files, {runs} runs, medians ({'cold' if cold else 'warm'} cache)")
         print(f"  bsdtar -xf + sync      {base:7.2f} s           runs {runs_text(bases)}")
         for daemon in daemons:
             daemon.report(base, log)
         sys.stdout.flush()
+        return {"bsdtar": base, "files": files, "bytes": backup.stat().st_size,
+                "daemons": [dict(build=str(d.build), **d.results()) for d in daemons]}
     finally:
         for daemon in daemons:
             if daemon.svc.process is not None and not daemon.svc.checked:
@@ -206,8 +225,9 @@ if __name__ == "__main__":
                         help="show the timings the daemon logs (its debug messages)")
     parser.add_argument("--also", action="append", default=[], metavar="BUILD_DIR",
                         help="compare with the daemon of this build directory too")
+    parser.add_argument("--compression", choices=("zstd", "gzip"), default="zstd")
     parser.add_argument("sizes", nargs="*", type=int, default=[40, 250, 2048], metavar="SIZE_MB")
     args = parser.parse_args()
     builds = [Path(BUILD_ROOT)] + [Path(b) for b in args.also]
     for mb in args.sizes:
-        run(mb, args.runs, args.cold, args.log, builds)
+        run(mb, args.runs, args.cold, args.log, builds, compression=args.compression)

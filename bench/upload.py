@@ -39,10 +39,11 @@ from pbxdata import (fill, median, peak_rss_kib, runs_text, settle, wait_finishe
                      warm)
 
 
-def make_backup(root: Path, size_mb: int) -> Path:
+def make_backup(root: Path, size_mb: int, compression: str = "zstd") -> Path:
     tree = root / f"tree{size_mb}"
     fill(tree, size_mb, "backup")
-    out = pack(tree, root / f"bench{size_mb}.sar")
+    out = pack(tree, root / f"bench{size_mb}-{compression}.sar",
+               extra=(f"--compression={compression}",))
     shutil.rmtree(tree)
     return out
 
@@ -75,11 +76,16 @@ def upload(rec, svc, path: Path, name: str, cold: bool) -> float:
     return elapsed
 
 
-def run(size_mb: int, runs: int, cold: bool, log: bool, builds):
+def run(size_mb: int, runs: int, cold: bool, log: bool, builds, backup: Path = None,
+        compression: str = "zstd"):
+    """Prints the comparison; returns {"durable": s, "copy": s, "bytes": n,
+    "daemons": [{"build", "upload", "rss_mib"}]} (medians in seconds).
+    backup: one made by make_backup() (else one is made)."""
     root = new_tempdir("sfbench-")
     services = []
     try:
-        backup = make_backup(root, size_mb)
+        if backup is None:
+            backup = make_backup(root, size_mb, compression)
         for i, build in enumerate(builds):
             (root / f"bus-{i}").mkdir()
             bus = Bus(root / f"bus-{i}")
@@ -103,7 +109,7 @@ def run(size_mb: int, runs: int, cold: bool, log: bool, builds):
         rss = [peak_rss_kib(svc.process.pid) for _, _, svc in services]
         size = backup.stat().st_size
         base, durable = median(bases), median(durables)
-        print(f"{size_mb} MB: backup {size / 1e6:.1f} MB, {runs} runs, medians "
+        print(f"{size_mb} MB ({compression}): backup {size / 1e6:.1f} MB, {runs} runs, medians "
               f"({'cold' if cold else 'warm'} cache)")
         print(f"  cp + sync + bsdtar -tf   {durable:6.2f} s          runs {runs_text(durables)}")
         print(f"  (cp + bsdtar -tf         {base:6.2f} s           runs {runs_text(bases)})")
@@ -114,6 +120,10 @@ def run(size_mb: int, runs: int, cold: bool, log: bool, builds):
                   f"runs {runs_text(uploads[k])}")
             print(f"    daemon peak RSS        {rss[k] / 1024:6.1f} MiB")
         sys.stdout.flush()
+        return {"durable": durable, "copy": base, "bytes": size,
+                "daemons": [{"build": str(build), "upload": median(uploads[k]),
+                             "rss_mib": rss[k] / 1024}
+                            for k, (build, _, _) in enumerate(services)]}
     finally:
         for _, bus, svc in services:
             try:
@@ -136,8 +146,9 @@ if __name__ == "__main__":
                         help="show the timings the daemon logs (its debug messages)")
     parser.add_argument("--also", action="append", default=[], metavar="BUILD_DIR",
                         help="compare with the daemon of this build directory too")
+    parser.add_argument("--compression", choices=("zstd", "gzip"), default="zstd")
     parser.add_argument("sizes", nargs="*", type=int, default=[250], metavar="SIZE_MB")
     args = parser.parse_args()
     builds = [Path(BUILD_ROOT)] + [Path(b) for b in args.also]
     for mb in args.sizes:
-        run(mb, args.runs, args.cold, args.log, builds)
+        run(mb, args.runs, args.cold, args.log, builds, compression=args.compression)

@@ -9,10 +9,24 @@
 #include <polkit/polkit.h>
 #include <unistd.h>
 
+/* Callers whose uid is kept at most (then the table starts anew). */
+#define UIDS_MAX 4096
+
+/* Every unique name that leaves the bus (NameOwnerChanged with an empty
+ * new owner); a unique name is never given out again. */
+#define LEFT_RULE                                                                                  \
+  "type='signal',sender='" DBUS_SERVICE_DBUS "',interface='" DBUS_INTERFACE_DBUS                   \
+  "',member='NameOwnerChanged',arg2=''"
+
 struct _Authority {
   DBusConnection *connection;
   gboolean session_mode;
   PolkitAuthority *polkit; /* NULL until first needed */
+  /* the uid of each caller (unique name -> uid) asked for while it stays
+   * on the bus: a further call of the same connection needs no round trip
+   * to the bus before it is decided; NULL until the first check (then the
+   * rule LEFT_RULE is in place before any name is asked for) */
+  GHashTable *uids;
 };
 
 typedef struct {
@@ -164,24 +178,10 @@ with_polkit (Check *check)
     polkit_authority_get_async (check->cancellable, polkit_ready, check);
 }
 
+/* check->uid known: decides, or asks polkit. */
 static void
-uid_answered (DBusPendingCall *pending, void *user_data)
+decide (Check *check)
 {
-  Check *check = user_data;
-  DBusMessage *reply = dbus_pending_call_steal_reply (pending);
-  dbus_uint32_t uid = (dbus_uint32_t) -1;
-  gboolean ok = reply != NULL && dbus_message_get_type (reply) == DBUS_MESSAGE_TYPE_METHOD_RETURN
-                && dbus_message_get_args (reply, NULL, DBUS_TYPE_UINT32, &uid, DBUS_TYPE_INVALID);
-
-  if (reply != NULL)
-    dbus_message_unref (reply);
-  dbus_pending_call_unref (pending);
-
-  if (!ok) {
-    check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED, "Not authorized: the caller is unknown");
-    return;
-  }
-  check->uid = (uid_t) uid;
   if (check->action == NULL) {
     check_finish (check, NULL);
   } else if (check->authority->session_mode) {
@@ -197,8 +197,64 @@ uid_answered (DBusPendingCall *pending, void *user_data)
     check->reason = AUDIT_REASON_ROOT;
     check_finish (check, NULL);
   } else {
+    /* polkit takes a while: a caller that leaves meanwhile is dropped */
+    if (check->name_watch == 0)
+      check->name_watch
+          = bus_watch_name (check->authority->connection, check->sender, caller_vanished, check);
     with_polkit (check);
   }
+}
+
+static void
+uid_answered (DBusPendingCall *pending, void *user_data)
+{
+  Check *check = user_data;
+  DBusMessage *reply = dbus_pending_call_steal_reply (pending);
+  dbus_uint32_t uid = (dbus_uint32_t) -1;
+  gboolean ok = reply != NULL && dbus_message_get_type (reply) == DBUS_MESSAGE_TYPE_METHOD_RETURN
+                && dbus_message_get_args (reply, NULL, DBUS_TYPE_UINT32, &uid, DBUS_TYPE_INVALID);
+  GHashTable *uids = check->authority->uids;
+
+  if (reply != NULL)
+    dbus_message_unref (reply);
+  dbus_pending_call_unref (pending);
+
+  if (!ok) {
+    check_fail (check, BACKUP_ERROR_NOT_AUTHORIZED, "Not authorized: the caller is unknown");
+    return;
+  }
+  check->uid = (uid_t) uid;
+  /* unless it has left by now (the bus sends its NameOwnerChanged before
+   * it could answer for the name again) */
+  if (!check->vanished) {
+    if (g_hash_table_size (uids) >= UIDS_MAX)
+      g_hash_table_remove_all (uids);
+    g_hash_table_insert (uids, g_strdup (check->sender), GUINT_TO_POINTER (check->uid));
+  }
+  decide (check);
+}
+
+/* Forgets the uid of a caller that left the bus. */
+static DBusHandlerResult
+name_left_filter (DBusConnection *connection, DBusMessage *message, void *data)
+{
+  Authority *authority = data;
+  const char *name, *old_owner, *new_owner;
+
+  if (dbus_message_is_signal (message, DBUS_INTERFACE_DBUS, "NameOwnerChanged")
+      && dbus_message_has_sender (message, DBUS_SERVICE_DBUS)
+      && dbus_message_get_args (message, NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING,
+                                &old_owner, DBUS_TYPE_STRING, &new_owner, DBUS_TYPE_INVALID)
+      && new_owner[0] == '\0')
+    g_hash_table_remove (authority->uids, name);
+  return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+}
+
+static gboolean
+decide_later (gpointer user_data)
+{
+  decide (user_data);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -208,7 +264,23 @@ start_check (Check *check)
                                                      DBUS_INTERFACE_DBUS, "GetConnectionUnixUser");
   DBusPendingCall *pending = NULL;
   const char *sender = check->sender;
+  Authority *authority = check->authority;
+  gpointer uid;
 
+  if (authority->uids == NULL) {
+    authority->uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    dbus_connection_add_filter (authority->connection, name_left_filter, authority, NULL);
+    /* without an error argument this does not block */
+    dbus_bus_add_match (authority->connection, LEFT_RULE, NULL);
+  }
+  /* a caller seen before, still on the bus: decided without asking the
+   * bus (on the next iteration of the main loop, as after an answer) */
+  if (g_hash_table_lookup_extended (authority->uids, sender, NULL, &uid)) {
+    check->uid = (uid_t) GPOINTER_TO_UINT (uid);
+    g_idle_add_full (G_PRIORITY_DEFAULT, decide_later, check, NULL);
+    dbus_message_unref (query);
+    return;
+  }
   check->name_watch
       = bus_watch_name (check->authority->connection, check->sender, caller_vanished, check);
   dbus_message_append_args (query, DBUS_TYPE_STRING, &sender, DBUS_TYPE_INVALID);
@@ -266,6 +338,10 @@ authority_free (Authority *authority)
   if (authority == NULL)
     return;
   g_clear_object (&authority->polkit);
+  if (authority->uids != NULL) {
+    dbus_connection_remove_filter (authority->connection, name_left_filter, authority);
+    g_hash_table_unref (authority->uids);
+  }
   dbus_connection_unref (authority->connection);
   g_free (authority);
 }

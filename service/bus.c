@@ -272,7 +272,10 @@ name_owner_filter (DBusConnection *connection, DBusMessage *message, void *data)
 {
   const char *name, *old_owner, *new_owner;
 
+  /* only the bus itself says who left it: any client may send a signal
+   * of this name straight to us */
   if (dbus_message_is_signal (message, DBUS_INTERFACE_DBUS, "NameOwnerChanged")
+      && dbus_message_has_sender (message, DBUS_SERVICE_DBUS)
       && dbus_message_get_args (message, NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING,
                                 &old_owner, DBUS_TYPE_STRING, &new_owner, DBUS_TYPE_INVALID)
       && new_owner[0] == '\0')

@@ -46,6 +46,12 @@ typedef struct {
   gboolean settled;
 } CatalogRecord;
 
+/* For tests: how many times the catalog has read the directory, and
+ * whether it watches it (inotify) so that an unchanged directory is not
+ * read again. */
+guint64 catalog_scan_count (Catalog *catalog);
+gboolean catalog_watching (Catalog *catalog);
+
 /* Same file identity, same content. */
 gboolean catalog_record_equal (const CatalogRecord *a, const CatalogRecord *b);
 

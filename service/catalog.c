@@ -9,7 +9,20 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <sys/inotify.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+/* What the watch of the directory is told: every change of a name in it or
+ * of a file through it, and of the directory itself; and that of each
+ * file: every change of it through any of its names (another link
+ * elsewhere, which the directory is not told of). */
+#define WATCH_DIRECTORY                                                                            \
+  (IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MODIFY | IN_MOVE_SELF  \
+   | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR)
+#define WATCH_FILE (IN_ATTRIB | IN_CLOSE_WRITE | IN_MODIFY | IN_DONT_FOLLOW)
 
 struct _Catalog {
   char *directory;
@@ -34,6 +47,17 @@ struct _Catalog {
   SfVersion last_installed;
   gint64 last_made;
   gint64 last_until;
+  /* The directory and each of its *.sar files watched with inotify since
+   * the last scan (-1: not, and every listing scans), and the identity of
+   * the directory watched.  clean: nothing that a scan would see
+   * differently has been reported since the last scan, which found only
+   * settled records, so the last listing holds without a readdir or a
+   * stat. */
+  int inotify_fd;
+  int watch;
+  dev_t watched_dev;
+  ino_t watched_ino;
+  gboolean clean;
 };
 
 void
@@ -322,6 +346,8 @@ catalog_new (const char *directory, const char *cache_file, guint settle_seconds
   catalog->cache_file = g_strdup (cache_file);
   catalog->settle_seconds = settle_seconds;
   g_mutex_init (&catalog->lock);
+  catalog->inotify_fd = -1;
+  catalog->watch = -1;
   catalog->records
       = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) catalog_record_free);
   /* a shared pool (never fails): its one thread runs when there is work */
@@ -339,6 +365,8 @@ catalog_free (Catalog *catalog)
   if (catalog->saver != NULL)
     g_thread_pool_free (catalog->saver, FALSE, TRUE);
   g_clear_pointer (&catalog->last, g_ptr_array_unref);
+  if (catalog->inotify_fd >= 0)
+    close (catalog->inotify_fd);
   g_hash_table_unref (catalog->records);
   g_mutex_clear (&catalog->lock);
   g_free (catalog->cache_file);
@@ -360,6 +388,22 @@ catalog_kept (Catalog *catalog)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     kept += ((const CatalogRecord *) value)->settled ? 1 : 0;
   return kept;
+}
+
+guint64
+catalog_scan_count (Catalog *catalog)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&catalog->lock);
+
+  return catalog->scans;
+}
+
+gboolean
+catalog_watching (Catalog *catalog)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&catalog->lock);
+
+  return catalog->inotify_fd >= 0;
 }
 
 /* What a scan changed: the records (so the last listing no longer holds),
@@ -401,6 +445,118 @@ load_cache (Catalog *catalog, gint64 now_ns)
   g_hash_table_unref (catalog->records);
   catalog->records = records;
   g_clear_pointer (&catalog->last, g_ptr_array_unref);
+}
+
+/* --- the watch ------------------------------------------------------------- */
+
+/* File systems whose every change is made by this kernel, so inotify sees
+ * it (not a network file system, where another machine may write). */
+static gboolean
+local_file_system (int dir_fd)
+{
+  struct statfs fs;
+
+  if (fstatfs (dir_fd, &fs) < 0)
+    return FALSE;
+  switch ((unsigned long) fs.f_type) {
+  case EXT4_SUPER_MAGIC: /* ext2, ext3 and ext4 */
+  case XFS_SUPER_MAGIC:
+  case BTRFS_SUPER_MAGIC:
+  case TMPFS_MAGIC:
+  case F2FS_SUPER_MAGIC:
+    return TRUE;
+  default:
+    return FALSE;
+  }
+}
+
+static void
+unwatch (Catalog *catalog)
+{
+  if (catalog->inotify_fd >= 0)
+    close (catalog->inotify_fd);
+  catalog->inotify_fd = -1;
+  catalog->watch = -1;
+  catalog->clean = FALSE;
+}
+
+/* Under the lock, at the start of a scan: the directory open as dir_fd is
+ * watched from now on, anew (so the files of the last scan are not), if
+ * it can be (else listings scan as without a watch). */
+static void
+watch_directory (Catalog *catalog, int dir_fd)
+{
+  g_autofree char *proc_path = NULL;
+  struct stat dir_st;
+
+  unwatch (catalog);
+  if (!local_file_system (dir_fd) || fstat (dir_fd, &dir_st) < 0)
+    return;
+  catalog->inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  if (catalog->inotify_fd < 0) {
+    g_debug ("listing without a watch of %s: %s", catalog->directory, g_strerror (errno));
+    return;
+  }
+  /* the very directory that is open, whatever the path names by now */
+  proc_path = g_strdup_printf ("/proc/self/fd/%d", dir_fd);
+  catalog->watch = inotify_add_watch (catalog->inotify_fd, proc_path, WATCH_DIRECTORY);
+  if (catalog->watch < 0) {
+    g_debug ("listing without a watch of %s: %s", catalog->directory, g_strerror (errno));
+    unwatch (catalog);
+    return;
+  }
+  catalog->watched_dev = dir_st.st_dev;
+  catalog->watched_ino = dir_st.st_ino;
+}
+
+/* Under the lock, in a scan, before the file is looked at: the file name
+ * in the directory open as dir_fd is watched too.  When that fails (the
+ * limit of watches), the directory is not watched at all. */
+static void
+watch_file (Catalog *catalog, int dir_fd, const char *name)
+{
+  char path[64 + NAME_MAX];
+
+  if (catalog->inotify_fd < 0)
+    return;
+  g_snprintf (path, sizeof path, "/proc/self/fd/%d/%s", dir_fd, name);
+  if (inotify_add_watch (catalog->inotify_fd, path, WATCH_FILE) < 0 && errno != ENOENT) {
+    g_debug ("listing without a watch of %s: %s", catalog->directory, g_strerror (errno));
+    unwatch (catalog);
+  }
+}
+
+/* Under the lock: whether an event since the last call may change what a
+ * scan sees (events of hidden or other than *.sar names do not; those of
+ * the directory itself, a lost event or a failing read do). */
+static gboolean
+watch_reports_change (Catalog *catalog)
+{
+  /* struct inotify_event is followed by its name */
+  char buffer[4096] __attribute__ ((aligned (__alignof__(struct inotify_event))));
+  gboolean changed = FALSE;
+
+  for (;;) {
+    ssize_t n = read (catalog->inotify_fd, buffer, sizeof buffer);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN)
+      return changed;
+    if (n <= 0) {
+      unwatch (catalog);
+      return TRUE;
+    }
+    for (char *p = buffer; p < buffer + n;) {
+      const struct inotify_event *event = (const struct inotify_event *) p;
+
+      if (event->wd != catalog->watch || event->len == 0
+          || (event->name[0] != '.' && g_str_has_suffix (event->name, ".sar"))
+          || (event->mask & (IN_IGNORED | IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF)))
+        changed = TRUE;
+      p += sizeof (struct inotify_event) + event->len;
+    }
+  }
 }
 
 /* The saver's thread: the records as they are now, to the file. */
@@ -516,6 +672,7 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
       GPtrArray *others, GError **error)
 {
   Changes changes = { FALSE, FALSE };
+  gboolean clean = TRUE;
   GHashTableIter iter;
   gpointer value;
   g_auto (AutoFd) dir_copy = dup (dir_fd);
@@ -528,6 +685,7 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
   g_steal_fd (&dir_copy); /* the stream's now */
   load_cache (catalog, g_get_real_time () * 1000);
   catalog->scans++;
+  watch_directory (catalog, dir_fd);
   while ((d = readdir (dir)) != NULL) {
     g_autoptr (GError) local = NULL;
     const CatalogRecord *record;
@@ -549,6 +707,8 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
                                           "shown as \\xNN); rename the file to use it"));
       continue;
     }
+    /* watched before it is looked at: a change after that is reported */
+    watch_file (catalog, dir_fd, d->d_name);
     if (fstatat (dir_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode)) {
       /* a symlink, a directory or a FIFO named *.sar is listed as a
        * problem rather than silently hidden (and one that has just become
@@ -576,7 +736,10 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
       g_ptr_array_add (records, (gpointer) record);
     else
       g_ptr_array_add (others, entry);
+    if (record == NULL || !record->settled)
+      clean = FALSE;
   }
+  catalog->clean = clean && catalog->inotify_fd >= 0;
 
   /* only the files there are now are kept */
   g_hash_table_iter_init (&iter, catalog->records);
@@ -621,13 +784,30 @@ catalog_list (Catalog *catalog, const SfVersion *installed, GError **error)
       = g_ptr_array_new_with_free_func ((GDestroyNotify) catalog_entry_free);
   g_autoptr (GMutexLocker) locker = NULL;
   g_auto (AutoFd) dir_fd = -1;
+  struct stat dir_st;
   gint64 now;
 
   g_return_val_if_fail (catalog != NULL, NULL);
   dir_fd = open_directory (catalog->directory, error);
   if (dir_fd < 0)
     return NULL;
+  if (fstat (dir_fd, &dir_st) < 0) {
+    backup_error_set_errno (error, errno, "cannot read the backup directory %s",
+                            catalog->directory);
+    return NULL;
+  }
   locker = g_mutex_locker_new (&catalog->lock);
+  /* nothing reported since a scan that found every record settled, and
+   * the same directory at the path: the last listing, without a readdir
+   * or a stat */
+  if (catalog->inotify_fd < 0 || dir_st.st_dev != catalog->watched_dev
+      || dir_st.st_ino != catalog->watched_ino || watch_reports_change (catalog))
+    catalog->clean = FALSE;
+  now = g_get_real_time () / G_USEC_PER_SEC;
+  if (catalog->clean && catalog->last != NULL
+      && same_installed (catalog->last_known, &catalog->last_installed, installed)
+      && now >= catalog->last_made && now < catalog->last_until)
+    return g_ptr_array_ref (catalog->last);
   if (!scan (catalog, dir_fd, installed, records, entries, error))
     return NULL;
   now = g_get_real_time () / G_USEC_PER_SEC;

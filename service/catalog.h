@@ -27,6 +27,17 @@
  * files present at the last listing are kept, so the catalog does not grow
  * as files come and go.
  *
+ * On a local file system (ext4, XFS, Btrfs, tmpfs, F2FS) the directory and
+ * each *.sar file in it are watched with inotify from the start of each
+ * listing that reads the directory (a file's watch is in place before its
+ * stat).  While no event has come that such a listing would see (hidden
+ * names and other names than *.sar do not count), the directory at the
+ * path is the one watched, and every record had settled, a listing is the
+ * last one again without a readdir or a stat.  A file's own watch sees a
+ * change made through another link elsewhere, which its directory is not
+ * told of; a network file system, where another machine may write, is
+ * never trusted to a watch.
+ *
  * The catalog is kept across restarts in a cache file (written atomically,
  * in a thread of its own, after a listing that changed it, and before
  * catalog_free() returns), so the first listing after a start

@@ -1,6 +1,8 @@
 /* job-thread.c: a job's work in a worker thread (see job-thread.h). */
 #include "job-thread.h"
 
+#include "priority.h"
+
 typedef struct {
   Job *job;
   JobThreadFunc func;
@@ -57,5 +59,5 @@ job_run_in_thread (Job *job, JobThreadFunc func, JobDoneFunc done, gpointer data
   work->free_data = free_data;
   task = g_task_new (NULL, NULL, job_work_done, NULL);
   g_task_set_task_data (task, work, (GDestroyNotify) job_work_free);
-  g_task_run_in_thread (task, job_work_thread);
+  priority_run_job_in_thread (task, job_work_thread);
 }

@@ -14,6 +14,7 @@
 #include "pbx.h"
 
 #include "errors.h"
+#include "priority.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,8 @@ child_setup (gpointer user_data)
 {
   /* Its own process group, so a timeout kills what it started too. */
   setpgid (0, 0);
+  /* not at a job's lower priorities: a start command may start the PBX */
+  priority_reset_child ();
 }
 
 static void

@@ -8,6 +8,7 @@
 #include "names.h"
 #include "pbx.h"
 #include "pgdb.h"
+#include "priority.h"
 #include "progress.h"
 #include "restore-db.h"
 #include "dump.h"
@@ -1153,6 +1154,8 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
 
   /* nothing of ours competes with stopping, swapping and starting */
   sar_pack_cache_pause (t->cache, TRUE);
+  /* from the stop to the start, nothing on the machine goes first */
+  priority_critical (TRUE);
   if (g_cancellable_set_error_if_cancelled (cancellable, error) || !stop_pbx (t, error))
     return FALSE;
   if (request->ignore_ip && !keep_ip_settings (t, request->components, staging_fds, error))
@@ -1229,10 +1232,12 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
       g_warning ("could not undo the failed restore of %s (the journal stays, and the daemon "
                  "tries again): %s",
                  request->backup, cleanup_error->message);
+    priority_critical (FALSE);
     transaction_close (&t);
     return FALSE;
   }
   ok = commit (&t, error);
+  priority_critical (FALSE);
   sar_pack_cache_pause (t.cache, FALSE);
   if (ok)
     finish_or_defer (&t);

@@ -383,3 +383,58 @@ def test_a_set_aside_database_nobody_records_is_never_dropped(db_service, pg):
     report = preflight(svc)
     assert "database-previous-exists" in [str(c[1]) for c in report["checks"]]
     assert pg.exists(PG_DATABASE + "__sf_previous")
+
+
+# --- the format, as an upload sees it ----------------------------------------------
+
+
+def rewritten(source, out, change):
+    """source's (uncompressed) archive with change(name, data, manifest) -> (name, data)
+    applied to each member (None drops it)."""
+    with tarfile.open(source) as tar:
+        members = [(m, tar.extractfile(m).read() if m.isfile() else None) for m in tar]
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for m, data in members:
+            result = change(m.name, data)
+            if result is None:
+                continue
+            m.name, data = result
+            if data is not None:
+                m.size = len(data)
+                tar.addfile(m, io.BytesIO(data))
+            else:
+                tar.addfile(m)
+    return out
+
+
+def test_upload_takes_a_backup_with_a_dump(db_service):
+    from test_upload import upload_bytes
+    svc, _ = db_service()
+    data = (svc.backups / "New.sar").read_bytes()
+    result, error, message = upload_bytes(svc, "Uploaded.sar", data)
+    assert result == "done", (error, message)
+
+
+@pytest.mark.parametrize("what, change, says", [
+    ("a dump larger than DatabaseBytes",
+     lambda name, data: (name, data.replace(b"DatabaseBytes=", b"DatabaseBytes=1"))
+     if name == "manifest.ini" else (name, data), "DatabaseBytes"),
+    ("a dump not listed",
+     lambda name, data: (name, b"".join(line + b"\n" for line in data.splitlines()
+                                        if not line.endswith(b"core.pgdump")))
+     if name == "SHA256SUMS" else (name, data), "core.pgdump"),
+    ("a dump for a component without a database",
+     lambda name, data: ("announcements.pgdump", data) if name == "core.pgdump"
+     else (name, data), "pgdump"),
+    ("a dump that is not the one listed",
+     lambda name, data: (name, data[:-1] + bytes([data[-1] ^ 1])) if name == "core.pgdump"
+     else (name, data), "SHA-256"),
+])
+def test_upload_refuses_a_dump_that_does_not_match_its_metadata(db_service, what, change, says):
+    from test_upload import upload_bytes
+    svc, _ = db_service()
+    bad = rewritten(svc.backups / "New.sar", svc.root / "bad.sar", change)
+    result, error, message = upload_bytes(svc, "Bad.sar", bad.read_bytes())
+    assert result == "failed", what
+    assert error == ERROR + "InvalidBackup", (what, message)
+    assert says in message, (what, message)

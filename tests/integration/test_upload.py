@@ -263,6 +263,34 @@ def test_client_disconnect_cancels_upload(svc, sample):
     assert list(s.backups.iterdir()) == []
 
 
+def test_a_forged_name_owner_changed_does_not_cancel_an_upload(svc, sample):
+    """Only the bus says who left it: a NameOwnerChanged that another
+    client sends straight to the daemon (a signal may be sent to anyone)
+    claiming the uploader is gone changes nothing."""
+    s = svc("[Limits]\nUploadIdleTimeout=600\n")
+    rec = SignalRecorder(s)
+    hold = threading.Event()
+    read_fd, thread = feed_pipe(sample.read_bytes()[:2000], keep_open=hold)
+    uploader = s.bus.connect()
+    job = upload(s, "Kept.sar", read_fd, manager=s.manager(uploader))
+    os.close(read_fd)
+    wait_for(lambda: temporaries(s.backups), what="the temporary file")
+    attacker = s.bus.connect()
+    daemon = attacker.get_name_owner("de.starface.Backup")
+    victim = uploader.get_unique_name()
+    forged = dbus.lowlevel.SignalMessage("/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                         "NameOwnerChanged")
+    forged.append(victim, victim, "", signature="sss")
+    forged.set_destination(daemon)
+    attacker.send_message(forged)
+    attacker.flush()
+    time.sleep(1)
+    assert job_property(s, job, "State") == "running"
+    hold.set()
+    uploader.close()
+    rec.wait_finished(job, timeout=10)
+
+
 def test_same_name_twice_at_once_one_wins(svc, sample):
     s = svc("[Limits]\nUploadIdleTimeout=600\n")
     hold = threading.Event()

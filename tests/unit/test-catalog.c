@@ -8,6 +8,7 @@
 #include "sha256.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -503,6 +504,77 @@ test_settling_files_are_read_every_time (Fixture *f, gconstpointer data)
   g_assert_false (g_file_test (f->cache, G_FILE_TEST_EXISTS));
 }
 
+/* Writes content over the file in place (same inode, no rename). */
+static void
+overwrite (const char *path, GBytes *content)
+{
+  gsize len;
+  const char *data = g_bytes_get_data (content, &len);
+  int fd = open (path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, data, len), ==, (gssize) len);
+  g_assert_cmpint (close (fd), ==, 0);
+}
+
+/* With the directory watched, an unchanged directory is not read again,
+ * and every change through it is still seen at the next listing. */
+static void
+test_watch_sees_every_change (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Catalog) catalog = catalog_new (f->dir, NULL, 0);
+  g_autoptr (GBytes) monthly = backup_of ("Monthly");
+  g_autoptr (GBytes) yearly = backup_of ("Yearly");
+  g_autofree char *a = g_build_filename (f->dir, "A.sar", NULL);
+  g_autofree char *b = g_build_filename (f->dir, "B.sar", NULL);
+  g_autofree char *elsewhere = g_build_filename (f->root, "B-elsewhere.sar", NULL);
+  g_autofree char *moved = g_build_filename (f->root, "backups.old", NULL);
+  gboolean watching;
+  guint64 scans;
+
+  put_file (f, "A.sar", "Nightly");
+  put_file (f, "B.sar", "Weekly");
+  assert_listing (catalog, "A.sar:Nightly,B.sar:Weekly");
+  watching = catalog_watching (catalog);
+  if (!watching)
+    g_test_message ("%s cannot be watched here: every listing reads it", f->dir);
+  scans = catalog_scan_count (catalog);
+  assert_listing (catalog, "A.sar:Nightly,B.sar:Weekly");
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, watching ? scans : scans + 1);
+
+  /* an upload's temporary (hidden) and another file name: not read */
+  {
+    g_autoptr (GBytes) junk = g_bytes_new_static ("partial", 7);
+    g_autofree char *hidden = put (f, ".upload-XXXX", junk);
+    g_autofree char *other = put (f, "notes.txt", junk);
+  }
+  scans = catalog_scan_count (catalog);
+  assert_listing (catalog, "A.sar:Nightly,B.sar:Weekly");
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, watching ? scans : scans + 1);
+
+  /* written in place, the same inode */
+  overwrite (a, monthly);
+  assert_listing (catalog, "A.sar:Monthly,B.sar:Weekly");
+
+  /* written through another link, outside the directory (the directory
+   * is told nothing of it, but the file's own watch is) */
+  g_assert_cmpint (link (b, elsewhere), ==, 0);
+  assert_listing (catalog, "A.sar:Monthly,B.sar:Weekly");
+  scans = catalog_scan_count (catalog);
+  assert_listing (catalog, "A.sar:Monthly,B.sar:Weekly");
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, watching ? scans : scans + 1);
+  overwrite (elsewhere, yearly);
+  assert_listing (catalog, "A.sar:Monthly,B.sar:Yearly");
+
+  /* the directory itself replaced at its path */
+  g_assert_cmpint (g_rename (f->dir, moved), ==, 0);
+  g_assert_cmpint (g_mkdir (f->dir, 0700), ==, 0);
+  put_file (f, "C.sar", "Nightly");
+  assert_listing (catalog, "C.sar:Nightly");
+  remove_all (moved);
+  g_unlink (elsewhere);
+}
+
 static void
 test_settled (void)
 {
@@ -538,6 +610,8 @@ main (int argc, char **argv)
               test_damaged_cache_is_refused, fixture_tear_down);
   g_test_add ("/catalog/settling-files-read-every-time", Fixture, NULL, fixture_set_up,
               test_settling_files_are_read_every_time, fixture_tear_down);
+  g_test_add ("/catalog/watch-sees-every-change", Fixture, NULL, fixture_set_up,
+              test_watch_sees_every_change, fixture_tear_down);
   g_test_add_func ("/catalog/settled", test_settled);
   return g_test_run ();
 }
