@@ -365,8 +365,7 @@ catalog_free (Catalog *catalog)
   if (catalog->saver != NULL)
     g_thread_pool_free (catalog->saver, FALSE, TRUE);
   g_clear_pointer (&catalog->last, g_ptr_array_unref);
-  if (catalog->inotify_fd >= 0)
-    close (catalog->inotify_fd);
+  autofd_clear (&catalog->inotify_fd);
   g_hash_table_unref (catalog->records);
   g_mutex_clear (&catalog->lock);
   g_free (catalog->cache_file);
@@ -473,9 +472,7 @@ local_file_system (int dir_fd)
 static void
 unwatch (Catalog *catalog)
 {
-  if (catalog->inotify_fd >= 0)
-    close (catalog->inotify_fd);
-  catalog->inotify_fd = -1;
+  autofd_clear (&catalog->inotify_fd);
   catalog->watch = -1;
   catalog->clean = FALSE;
 }
