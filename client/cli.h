@@ -6,7 +6,7 @@
  */
 #pragma once
 
-#include "bus.h"
+#include "connection.h"
 #include "exit-status.h"
 
 #include <glib.h>
@@ -32,7 +32,7 @@ gboolean cli_parse (const char *command, const char *args, const char *summary,
                     const GOptionEntry *entries, gboolean bus_command, int *argc, char ***argv);
 
 int cli_usage_error (const char *command, const char *format, ...) G_GNUC_PRINTF (2, 3);
-/* Prints the error and returns its exit status (its code, see bus.h). */
+/* Prints the error and returns its exit status (its code, see connection.h). */
 int cli_fail (const char *command, const GError *error);
 /* An error for people: the service's message; in another language than
  * English, what the error name means, then the message as details. */

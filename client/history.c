@@ -1,7 +1,7 @@
 /* history.c: the history command: what uploads and restores did. */
 #include "commands.h"
 
-#include "bus.h"
+#include "connection.h"
 #include "cli.h"
 #include "messages.h"
 #include "output.h"

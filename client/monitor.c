@@ -2,7 +2,7 @@
 #include "commands.h"
 
 #include "cli.h"
-#include "job.h"
+#include "follow.h"
 #include "marshal.h"
 #include "messages.h"
 #include "output.h"

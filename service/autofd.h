@@ -1,12 +1,18 @@
-/* autofd.h: file descriptors closed at the end of their scope.
+/* autofd.h: file descriptors (and directory streams) closed at the end
+ * of their scope.
  *
  *   g_auto (AutoFd) fd = openat (...);
  *   return g_steal_fd (&fd);   (to hand it on)
+ *
+ *   g_autoptr (DIR) dir = fdopendir (fd);
+ *
+ *   autofd_clear (&object->fd);   (one kept in a struct, in its free function)
  *
  * The g_auto is what closes it: a plain "AutoFd fd" is just an int.
  */
 #pragma once
 
+#include <dirent.h>
 #include <glib.h>
 #include <unistd.h>
 
@@ -19,3 +25,14 @@ autofd_close (AutoFd fd)
 }
 
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (AutoFd, autofd_close, -1)
+
+/* Closes *fd unless it is -1 already, and leaves -1 there. */
+static inline void
+autofd_clear (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DIR, closedir)

@@ -42,9 +42,9 @@
 /* ctimes up to the year 2514: nanoseconds of those fit in a gint64 */
 #define CACHE_SECONDS_MAX (G_GINT64_CONSTANT (1) << 34)
 
-static gboolean damaged (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static void damaged (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
-static gboolean
+static void
 damaged (GError **error, const char *format, ...)
 {
   g_autofree char *message = NULL;
@@ -54,7 +54,6 @@ damaged (GError **error, const char *format, ...)
   message = g_strdup_vprintf (format, args);
   va_end (args);
   g_set_error_literal (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, message);
-  return FALSE;
 }
 
 /* A text of a manifest: non-empty, bounded, no control characters. */
@@ -96,16 +95,22 @@ parse_entry (GVariant *value, GError **error)
   g_variant_get (value, "(&stttxxxxbx&s&s&s&s)", &name, &s->dev, &s->ino, &s->size, &s->mtime_sec,
                  &s->mtime_nsec, &s->ctime_sec, &s->ctime_nsec, &valid, &created, &process,
                  &version, &hostname, &problem);
-  if (!name_ok (name))
-    return damaged (error, "an entry has a name no backup can have"), NULL;
+  if (!name_ok (name)) {
+    damaged (error, "an entry has a name no backup can have");
+    return NULL;
+  }
   record->name = g_strdup (name);
   if (s->size > G_MAXINT64 || !nsec_ok (s->mtime_nsec) || !nsec_ok (s->ctime_nsec)
-      || s->ctime_sec < 0 || s->ctime_sec >= CACHE_SECONDS_MAX)
-    return damaged (error, "the entry for %s has an impossible file identity", name), NULL;
+      || s->ctime_sec < 0 || s->ctime_sec >= CACHE_SECONDS_MAX) {
+    damaged (error, "the entry for %s has an impossible file identity", name);
+    return NULL;
+  }
   if (valid) {
     if (problem[0] != '\0' || !text_ok (process) || !text_ok (hostname)
-        || !sf_version_parse (version, &record->parsed_version, NULL))
-      return damaged (error, "the entry for %s is not that of a valid backup", name), NULL;
+        || !sf_version_parse (version, &record->parsed_version, NULL)) {
+      damaged (error, "the entry for %s is not that of a valid backup", name);
+      return NULL;
+    }
     record->valid = TRUE;
     record->created = created;
     record->process = g_strdup (process);
@@ -114,8 +119,10 @@ parse_entry (GVariant *value, GError **error)
     return g_steal_pointer (&record);
   }
   if (problem[0] == '\0' || strlen (problem) > CACHE_PROBLEM_MAX || created != 0
-      || process[0] != '\0' || version[0] != '\0' || hostname[0] != '\0')
-    return damaged (error, "the entry for %s is not that of an invalid file", name), NULL;
+      || process[0] != '\0' || version[0] != '\0' || hostname[0] != '\0') {
+    damaged (error, "the entry for %s is not that of an invalid file", name);
+    return NULL;
+  }
   record->problem = g_strdup (problem);
   catalog_record_fill_from_name (record);
   return g_steal_pointer (&record);
@@ -139,25 +146,35 @@ parse (GBytes *file, const char *directory, guint settle_seconds, gint64 now_ns,
   guint32 format;
   guint64 order;
 
-  if (len < CACHE_HEADER_LEN || memcmp (data, CACHE_MAGIC, CACHE_MAGIC_LEN) != 0)
-    return damaged (error, "not a catalog cache file"), NULL;
+  if (len < CACHE_HEADER_LEN || memcmp (data, CACHE_MAGIC, CACHE_MAGIC_LEN) != 0) {
+    damaged (error, "not a catalog cache file");
+    return NULL;
+  }
   sar_sha256_init (&sha);
   sar_sha256_update (&sha, data + CACHE_HEADER_LEN, len - CACHE_HEADER_LEN);
   sar_sha256_digest (&sha, digest);
-  if (memcmp (digest, data + CACHE_MAGIC_LEN, SAR_SHA256_SIZE) != 0)
-    return damaged (error, "its checksum does not match (damaged or truncated)"), NULL;
+  if (memcmp (digest, data + CACHE_MAGIC_LEN, SAR_SHA256_SIZE) != 0) {
+    damaged (error, "its checksum does not match (damaged or truncated)");
+    return NULL;
+  }
 
   /* no copy: from g_malloc(), the data after the header is aligned as
    * GVariant wants it (which it checks, and copies if not) */
   bytes = g_bytes_new_from_bytes (file, CACHE_HEADER_LEN, len - CACHE_HEADER_LEN);
   root = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (CACHE_TYPE), bytes, FALSE));
-  if (!g_variant_is_normal_form (root))
-    return damaged (error, "its data is not in the expected form"), NULL;
+  if (!g_variant_is_normal_form (root)) {
+    damaged (error, "its data is not in the expected form");
+    return NULL;
+  }
   g_variant_get (root, "(ut&s@a" CACHE_ENTRY_TYPE ")", &format, &order, &dir, &entries);
-  if (format != CACHE_FORMAT || order != CACHE_BYTE_ORDER)
-    return damaged (error, "written in another format"), NULL;
-  if (strcmp (dir, directory) != 0)
-    return damaged (error, "written for another backup directory"), NULL;
+  if (format != CACHE_FORMAT || order != CACHE_BYTE_ORDER) {
+    damaged (error, "written in another format");
+    return NULL;
+  }
+  if (strcmp (dir, directory) != 0) {
+    damaged (error, "written for another backup directory");
+    return NULL;
+  }
 
   g_variant_iter_init (&iter, entries);
   while ((child = g_variant_iter_next_value (&iter)) != NULL) {
@@ -186,22 +203,30 @@ GHashTable *
 catalog_cache_load (const char *path, const char *directory, guint settle_seconds, gint64 now_ns,
                     GError **error)
 {
-  g_auto (AutoFd) fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  g_auto (AutoFd) fd = -1;
   g_autofree guint8 *data = NULL;
   g_autoptr (GBytes) file = NULL;
   struct stat st;
   gsize got = 0;
 
+  g_return_val_if_fail (path != NULL && directory != NULL, NULL);
+  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     backup_error_set_errno (error, errno, "cannot open it");
     return NULL;
   }
-  if (fstat (fd, &st) < 0)
-    return backup_error_set_errno (error, errno, "cannot read it"), NULL;
-  if (!S_ISREG (st.st_mode))
-    return damaged (error, "not a regular file"), NULL;
-  if (st.st_size > CATALOG_CACHE_MAX)
-    return damaged (error, "larger than %d bytes", CATALOG_CACHE_MAX), NULL;
+  if (fstat (fd, &st) < 0) {
+    backup_error_set_errno (error, errno, "cannot read it");
+    return NULL;
+  }
+  if (!S_ISREG (st.st_mode)) {
+    damaged (error, "not a regular file");
+    return NULL;
+  }
+  if (st.st_size > CATALOG_CACHE_MAX) {
+    damaged (error, "larger than %d bytes", CATALOG_CACHE_MAX);
+    return NULL;
+  }
   data = g_malloc ((gsize) st.st_size + 1);
   /* one byte more than its size: a file that grows is not read on */
   while (got <= (gsize) st.st_size) {
@@ -209,14 +234,18 @@ catalog_cache_load (const char *path, const char *directory, guint settle_second
 
     if (n < 0 && errno == EINTR)
       continue;
-    if (n < 0)
-      return backup_error_set_errno (error, errno, "cannot read it"), NULL;
+    if (n < 0) {
+      backup_error_set_errno (error, errno, "cannot read it");
+      return NULL;
+    }
     if (n == 0)
       break;
     got += (gsize) n;
   }
-  if (got != (gsize) st.st_size)
-    return damaged (error, "it changed while it was read"), NULL;
+  if (got != (gsize) st.st_size) {
+    damaged (error, "it changed while it was read");
+    return NULL;
+  }
   file = g_bytes_new_take (g_steal_pointer (&data), got);
   return parse (file, directory, settle_seconds, now_ns, error);
 }
@@ -280,11 +309,15 @@ write_all (int fd, const void *data, gsize len, GError **error)
 GBytes *
 catalog_cache_serialize (const char *directory, GHashTable *records)
 {
-  g_autoptr (GVariant) root = serialize (directory, records);
-  gsize len = g_variant_get_size (root);
-  guint8 *content = g_malloc (CACHE_HEADER_LEN + len);
+  g_autoptr (GVariant) root = NULL;
+  guint8 *content;
   SarSha256 sha;
+  gsize len;
 
+  g_return_val_if_fail (directory != NULL && records != NULL, NULL);
+  root = serialize (directory, records);
+  len = g_variant_get_size (root);
+  content = g_malloc (CACHE_HEADER_LEN + len);
   memcpy (content, CACHE_MAGIC, CACHE_MAGIC_LEN);
   g_variant_store (root, content + CACHE_HEADER_LEN);
   sar_sha256_init (&sha);
@@ -296,11 +329,14 @@ catalog_cache_serialize (const char *directory, GHashTable *records)
 gboolean
 catalog_cache_write (const char *path, GBytes *content, GError **error)
 {
-  g_autofree char *temporary = g_strconcat (path, ".new", NULL);
-  gsize len;
-  const guint8 *data = g_bytes_get_data (content, &len);
+  g_autofree char *temporary = NULL;
   g_auto (AutoFd) fd = -1;
+  const guint8 *data;
+  gsize len;
 
+  g_return_val_if_fail (path != NULL && content != NULL, FALSE);
+  temporary = g_strconcat (path, ".new", NULL);
+  data = g_bytes_get_data (content, &len);
   /* a new file (never one someone put there, nor what a link points to),
    * renamed over the old one: readers see the old or the new file whole.
    * No fsync: a cache file that a crash damages is ignored and rebuilt. */
@@ -313,6 +349,7 @@ catalog_cache_write (const char *path, GBytes *content, GError **error)
     unlink (temporary);
     return FALSE;
   }
+  /* closed by hand: its result is the last word on the write */
   if (close (g_steal_fd (&fd)) < 0) {
     backup_error_set_errno (error, errno, "cannot write %s", temporary);
     unlink (temporary);

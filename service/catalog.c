@@ -77,9 +77,10 @@ catalog_entry_free (CatalogEntry *entry)
 int
 catalog_open_backup (int dir_fd, const char *name, GError **error)
 {
+  g_auto (AutoFd) fd = -1;
   struct stat st;
-  int fd;
 
+  g_return_val_if_fail (dir_fd >= 0 && name != NULL, -1);
   if (!sar_name_validate (name, error))
     return -1;
   /* O_NONBLOCK: a FIFO planted in the directory must not hang us */
@@ -96,11 +97,10 @@ catalog_open_backup (int dir_fd, const char *name, GError **error)
     return -1;
   }
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-    close (fd);
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_NOT_FOUND, "%s is not a regular file", name);
     return -1;
   }
-  return fd;
+  return g_steal_fd (&fd);
 }
 
 /* --- records --------------------------------------------------------------- */
@@ -338,8 +338,10 @@ static void save_thread (gpointer item, gpointer user_data);
 Catalog *
 catalog_new (const char *directory, const char *cache_file, guint settle_seconds)
 {
-  Catalog *catalog = g_new0 (Catalog, 1);
+  Catalog *catalog;
 
+  g_return_val_if_fail (directory != NULL, NULL);
+  catalog = g_new0 (Catalog, 1);
   catalog->directory = g_strdup (directory);
   catalog->cache_file = g_strdup (cache_file);
   catalog->settle_seconds = settle_seconds;
@@ -363,8 +365,7 @@ catalog_free (Catalog *catalog)
   if (catalog->saver != NULL)
     g_thread_pool_free (catalog->saver, FALSE, TRUE);
   g_clear_pointer (&catalog->last, g_ptr_array_unref);
-  if (catalog->inotify_fd >= 0)
-    close (catalog->inotify_fd);
+  autofd_clear (&catalog->inotify_fd);
   g_hash_table_unref (catalog->records);
   g_mutex_clear (&catalog->lock);
   g_free (catalog->cache_file);
@@ -375,11 +376,13 @@ catalog_free (Catalog *catalog)
 guint
 catalog_kept (Catalog *catalog)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&catalog->lock);
+  g_autoptr (GMutexLocker) locker = NULL;
   GHashTableIter iter;
   gpointer value;
   guint kept = 0;
 
+  g_return_val_if_fail (catalog != NULL, 0);
+  locker = g_mutex_locker_new (&catalog->lock);
   g_hash_table_iter_init (&iter, catalog->records);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     kept += ((const CatalogRecord *) value)->settled ? 1 : 0;
@@ -469,9 +472,7 @@ local_file_system (int dir_fd)
 static void
 unwatch (Catalog *catalog)
 {
-  if (catalog->inotify_fd >= 0)
-    close (catalog->inotify_fd);
-  catalog->inotify_fd = -1;
+  autofd_clear (&catalog->inotify_fd);
   catalog->watch = -1;
   catalog->clean = FALSE;
 }
@@ -671,12 +672,14 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
   gboolean clean = TRUE;
   GHashTableIter iter;
   gpointer value;
-  DIR *dir = fdopendir (dup (dir_fd));
+  g_auto (AutoFd) dir_copy = dup (dir_fd);
+  g_autoptr (DIR) dir = dir_copy >= 0 ? fdopendir (dir_copy) : NULL;
   struct dirent *d;
 
   if (dir == NULL)
     return backup_error_set_errno (error, errno, "cannot read the backup directory %s",
                                    catalog->directory);
+  g_steal_fd (&dir_copy); /* the stream's now */
   load_cache (catalog, g_get_real_time () * 1000);
   catalog->scans++;
   watch_directory (catalog, dir_fd);
@@ -684,8 +687,8 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
     g_autoptr (GError) local = NULL;
     const CatalogRecord *record;
     CatalogEntry *entry = NULL;
+    g_auto (AutoFd) fd = -1;
     struct stat st;
-    int fd = -1;
 
     /* hidden files are upload temporaries; only *.sar names are backups */
     if (d->d_name[0] == '.' || !g_str_has_suffix (d->d_name, ".sar"))
@@ -716,19 +719,16 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
       if (fstat (fd, &st) < 0) {
         g_ptr_array_add (
             others, entry_new_invalid (d->d_name, CATALOG_PROBLEM_UNREADABLE, g_strerror (errno)));
-        close (fd);
         continue;
       }
     }
     /* a name readdir gives twice (the directory changed meanwhile) is
      * listed once */
     record = g_hash_table_lookup (catalog->records, d->d_name);
-    if (record != NULL && record->seen == catalog->scans) {
-      if (fd >= 0)
-        close (fd);
+    if (record != NULL && record->seen == catalog->scans)
       continue;
-    }
-    record = regular_file (catalog, dir_fd, d->d_name, &st, fd, installed, &entry, &changes);
+    record = regular_file (catalog, dir_fd, d->d_name, &st, g_steal_fd (&fd), installed, &entry,
+                           &changes);
     if (record != NULL)
       g_ptr_array_add (records, (gpointer) record);
     else
@@ -736,7 +736,6 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
     if (record == NULL || !record->settled)
       clean = FALSE;
   }
-  closedir (dir);
   catalog->clean = clean && catalog->inotify_fd >= 0;
 
   /* only the files there are now are kept */
@@ -781,10 +780,12 @@ catalog_list (Catalog *catalog, const SfVersion *installed, GError **error)
   g_autoptr (GPtrArray) entries
       = g_ptr_array_new_with_free_func ((GDestroyNotify) catalog_entry_free);
   g_autoptr (GMutexLocker) locker = NULL;
-  g_auto (AutoFd) dir_fd = open_directory (catalog->directory, error);
+  g_auto (AutoFd) dir_fd = -1;
   struct stat dir_st;
   gint64 now;
 
+  g_return_val_if_fail (catalog != NULL, NULL);
+  dir_fd = open_directory (catalog->directory, error);
   if (dir_fd < 0)
     return NULL;
   if (fstat (dir_fd, &dir_st) < 0) {
@@ -845,22 +846,21 @@ catalog_inspect (const char *directory, const char *name, const SfVersion *insta
                  GError **error)
 {
   g_autoptr (CatalogEntry) entry = NULL;
-  int dir_fd;
-  int fd;
+  g_auto (AutoFd) dir_fd = -1;
+  g_auto (AutoFd) fd = -1;
 
+  g_return_val_if_fail (directory != NULL && name != NULL, NULL);
   if (!sar_name_validate (name, error))
     return NULL;
   dir_fd = open_directory (directory, error);
   if (dir_fd < 0)
     return NULL;
   fd = catalog_open_backup (dir_fd, name, error);
-  close (dir_fd);
   if (fd < 0)
     return NULL;
   entry = g_new0 (CatalogEntry, 1);
   entry->name = g_strdup (name);
   entry_read (entry, fd, installed);
-  close (fd);
   if (!entry->valid) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, "%s: %s", name, entry->problem);
     return NULL;

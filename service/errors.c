@@ -7,7 +7,9 @@
 #include <gio/gio.h>
 #include <string.h>
 
-G_DEFINE_QUARK (de - starface - backup - error - quark, backup_error)
+/* clang-format off */
+G_DEFINE_QUARK (de-starface-backup-error-quark, backup_error)
+/* clang-format on */
 
 #define NS "de.starface.Backup.Error."
 
@@ -84,10 +86,28 @@ backup_error_dbus_name (const GError *error)
   else if (error != NULL)
     code = code_for_foreign_error (error);
 
+  return backup_error_code_name (code);
+}
+
+const char *
+backup_error_code_name (BackupError code)
+{
   for (gsize i = 0; i < G_N_ELEMENTS (error_names); i++)
     if (error_names[i].code == code)
       return error_names[i].name;
   return NS "Failed";
+}
+
+gboolean
+backup_error_code_from_name (const char *name, BackupError *code)
+{
+  g_return_val_if_fail (name != NULL && code != NULL, FALSE);
+  for (gsize i = 0; i < G_N_ELEMENTS (error_names); i++)
+    if (strcmp (error_names[i].name, name) == 0) {
+      *code = error_names[i].code;
+      return TRUE;
+    }
+  return FALSE;
 }
 
 gboolean

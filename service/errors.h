@@ -40,6 +40,12 @@ GQuark backup_error_quark (void);
 /* The stable D-Bus error name for any GError (BACKUP_ERROR, G_IO_ERROR,
  * G_FILE_ERROR); unknown errors map to de.starface.Backup.Error.Failed. */
 const char *backup_error_dbus_name (const GError *error);
+/* The D-Bus name of one code. */
+const char *backup_error_code_name (BackupError code);
+/* The code a D-Bus error name stands for; FALSE for a name the service
+ * never sends (those of the bus itself, e.g. ServiceUnknown).  The client
+ * maps what it receives through this, so both use this one table. */
+gboolean backup_error_code_from_name (const char *name, BackupError *code);
 
 /* Sets BACKUP_ERROR_INVALID_BACKUP with a formatted message; returns FALSE.
  * Both helpers make their messages valid UTF-8 (sar_escape_invalid()): a

@@ -2,6 +2,7 @@
 #include "job.h"
 
 #include "audit.h"
+#include "method.h"
 #include "names.h"
 
 #include <gio/gio.h>
@@ -71,47 +72,68 @@ emit_jobs_changed (JobList *list)
 /* --- D-Bus face ---------------------------------------------------------- */
 
 static GVariant *
-job_get_property (const char *property, gpointer object)
+get_operation (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->operation);
+}
+
+static GVariant *
+get_backup (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->backup);
+}
+
+static GVariant *
+get_state (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->state);
+}
+
+static GVariant *
+get_result (gpointer object)
 {
   Job *job = object;
 
-  if (g_str_equal (property, "Operation"))
-    return g_variant_new_string (job->operation);
-  if (g_str_equal (property, "Backup"))
-    return g_variant_new_string (job->backup);
-  if (g_str_equal (property, "State"))
-    return g_variant_new_string (job->state);
-  if (g_str_equal (property, "Result"))
-    return g_variant_new_string (g_str_equal (job->state, "running") ? "" : job->state);
-  if (g_str_equal (property, "ErrorName"))
-    return g_variant_new_string (job->error_name);
-  if (g_str_equal (property, "ErrorMessage"))
-    return g_variant_new_string (job->error_message);
-  if (g_str_equal (property, "Percent"))
-    return g_variant_new_uint32 (job->percent);
-  if (g_str_equal (property, "Stage"))
-    return g_variant_new_string (job->stage);
-  if (g_str_equal (property, "Details"))
-    return g_variant_ref (job->details);
-  return NULL;
+  return g_variant_new_string (g_str_equal (job->state, "running") ? "" : job->state);
 }
 
-/* The job may have expired while the caller's uid was being looked up:
- * Cancel answers are matched to jobs by path, not by pointer. */
-typedef struct {
-  JobList *list;
-  char *path;
-  Call *call;
-} CancelRequest;
-
-static void
-cancel_request_free (CancelRequest *request)
+static GVariant *
+get_error_name (gpointer job)
 {
-  if (request->call != NULL)
-    call_drop (request->call);
-  g_free (request->path);
-  g_free (request);
+  return g_variant_new_string (((Job *) job)->error_name);
 }
+
+static GVariant *
+get_error_message (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->error_message);
+}
+
+static GVariant *
+get_percent (gpointer job)
+{
+  return g_variant_new_uint32 (((Job *) job)->percent);
+}
+
+static GVariant *
+get_stage (gpointer job)
+{
+  return g_variant_new_string (((Job *) job)->stage);
+}
+
+static GVariant *
+get_details (gpointer job)
+{
+  return g_variant_ref (((Job *) job)->details);
+}
+
+static const PropertyEntry job_properties[] = {
+  { "Operation", get_operation },  { "Backup", get_backup },
+  { "State", get_state },          { "Result", get_result },
+  { "ErrorName", get_error_name }, { "ErrorMessage", get_error_message },
+  { "Percent", get_percent },      { "Stage", get_stage },
+  { "Details", get_details },      { NULL, NULL },
+};
 
 static Job *
 job_list_find (JobList *list, const char *path)
@@ -176,57 +198,43 @@ cancel_job (Call *call, Job *job)
   call_return (call, NULL);
 }
 
+/* The job may have expired while the caller was being identified or
+ * polkit asked: the answers find it again by its path (data), not by
+ * pointer. */
 static void
-cancel_authorized (uid_t uid, const GError *error, gpointer user_data)
+cancel_authorized (gpointer object, Call *call, gpointer path, uid_t uid)
 {
-  CancelRequest *request = user_data;
-  Call *call = g_steal_pointer (&request->call);
-
-  if (error != NULL)
-    call_return_error (call, error);
-  else
-    cancel_job (call, job_list_find (request->list, request->path));
+  cancel_job (call, job_list_find (object, path));
+  g_free (path);
 }
 
 static void
-cancel_caller_known (uid_t uid, const GError *error, gpointer user_data)
+cancel_caller_known (gpointer object, Call *call, gpointer path, uid_t uid)
 {
-  CancelRequest *request = user_data;
-  Job *job = job_list_find (request->list, request->path);
-  CancelRequest *again;
+  JobList *list = object;
+  Job *job = job_list_find (list, path);
 
-  if (error != NULL) {
-    call_return_error (g_steal_pointer (&request->call), error);
-    return;
-  }
   if (job == NULL || uid == 0 || uid == job->starter_uid) {
     if (job != NULL)
-      audit_authorization (ACTION_CANCEL, call_get_sender (request->call), uid, job->backup, NULL,
-                           TRUE, uid == 0 ? AUDIT_REASON_ROOT : AUDIT_REASON_STARTER, NULL);
-    cancel_job (g_steal_pointer (&request->call), job);
+      audit_authorization (ACTION_CANCEL, call_get_sender (call), uid, job->backup, NULL, TRUE,
+                           uid == 0 ? AUDIT_REASON_ROOT : AUDIT_REASON_STARTER, NULL);
+    cancel_job (call, job);
+    g_free (path);
     return;
   }
   /* someone else's job: polkit decides */
-  again = g_new0 (CancelRequest, 1);
-  again->list = request->list;
-  again->path = g_strdup (request->path);
-  again->call = g_steal_pointer (&request->call);
-  authority_check (request->list->authority, call_get_sender (again->call), ACTION_CANCEL,
-                   job->backup, NULL, call_allows_interactive_authorization (again->call),
-                   cancel_authorized, again, (GDestroyNotify) cancel_request_free);
+  method_authorize_then (list->authority, call, ACTION_CANCEL, job->backup, NULL, cancel_authorized,
+                         list, path, g_free);
 }
 
 static void
 handle_cancel (Call *call, GVariant *args, gpointer object)
 {
   Job *job = object;
-  CancelRequest *request = g_new0 (CancelRequest, 1);
 
-  request->list = job->list;
-  request->path = g_strdup (job->path);
-  request->call = call;
-  authority_get_uid (job->list->authority, call_get_sender (call), cancel_caller_known, request,
-                     (GDestroyNotify) cancel_request_free);
+  /* first only who asks: the starter (and root) need no polkit */
+  method_authorize_then (job->list->authority, call, NULL, NULL, NULL, cancel_caller_known,
+                         job->list, g_strdup (job->path), g_free);
 }
 
 static const MethodEntry job_methods[] = {
@@ -237,7 +245,7 @@ static const MethodEntry job_methods[] = {
 static const InterfaceVTable job_interface = {
   BACKUP_JOB_INTERFACE,
   job_methods,
-  job_get_property,
+  job_properties,
 };
 
 /* --- progress ------------------------------------------------------------ */
@@ -355,6 +363,12 @@ job_report (Job *job, guint percent, const char *stage, const char *message)
 }
 
 void
+job_report_progress (guint percent, const char *stage, const char *message, gpointer job)
+{
+  job_report (job, percent, stage, message);
+}
+
+void
 job_set_detail (Job *job, const char *key, GVariant *value)
 {
   GVariantDict dict;
@@ -444,7 +458,8 @@ job_finish (Job *job, const GError *error)
     gboolean canceled = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
                         || g_error_matches (error, BACKUP_ERROR, BACKUP_ERROR_CANCELED);
     job->state = g_strdup (canceled ? "canceled" : "failed");
-    error_name = canceled ? "de.starface.Backup.Error.Canceled" : backup_error_dbus_name (error);
+    /* the one table: both kinds of cancellation are ...Error.Canceled */
+    error_name = backup_error_dbus_name (error);
     /* D-Bus strings are UTF-8; a message may name a file that is not */
     g_free (error_message);
     error_message = sar_escape_invalid (error->message);

@@ -50,6 +50,9 @@ GCancellable *job_get_cancellable (Job *job);
 /* Thread-safe.  percent is clamped so that it never goes down and stays
  * below 100 until job_finish(); stage NULL keeps the current stage. */
 void job_report (Job *job, guint percent, const char *stage, const char *message);
+/* job_report() as a ProgressFunc (progress.h) for the domain code's
+ * progress: data is the job. */
+void job_report_progress (guint percent, const char *stage, const char *message, gpointer job);
 
 /* Main loop only.  error NULL: done; G_IO_ERROR_CANCELLED or
  * BACKUP_ERROR_CANCELED: canceled; anything else: failed. */

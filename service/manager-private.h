@@ -1,11 +1,16 @@
 /* manager-private.h: what the files of the manager object share.
  *
- * manager.c holds the object, List, Inspect and the shared helpers;
- * manager-upload.c and manager-restore.c the other methods.
+ * manager.c holds the object, its method table, List, GetHistory and
+ * Inspect; manager-upload.c and manager-restore.c the other methods.
+ * Calls go one way: manager.c's table into the method files, and all of
+ * them down into method.c (options, authorization, worker threads),
+ * job-thread.c (a job's thread and its end), job.c and the domain
+ * modules, never back up.
  */
 #pragma once
 
 #include "authority.h"
+#include "method.h"
 #include "catalog.h"
 #include "history.h"
 #include "job.h"
@@ -22,8 +27,8 @@ struct _Manager {
   Server *server;
   const Config *config;
   Authority *authority;
-  GThreadPool *readers; /* Work items of manager_run_in_thread() */
-  Catalog *catalog;     /* what List has read of the backups */
+  WorkerPool *readers; /* List, Inspect and Preflight: READ_WORKERS threads */
+  Catalog *catalog;    /* what List has read of the backups */
   /* the last List answer and the entries it was made of, sent again while
    * a listing gives the same entries */
   GMutex list_lock;
@@ -44,44 +49,6 @@ struct _Manager {
 };
 
 #define TOKEN_LIFETIME_SECONDS 300
-
-/* Work done in a worker thread: returns the reply tuple (a new reference,
- * usually floating, that the caller owns) or NULL and sets error. */
-typedef GVariant *(*WorkFunc) (Manager *manager, gpointer data, GError **error);
-
-/* Runs func in one of the READ_WORKERS threads (queued while all are busy)
- * and answers the call with its result on the main loop.  Owns call and
- * data (freed with free_data) from then on; a call still queued when the
- * manager is freed is dropped unanswered. */
-void manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
-                            GDestroyNotify free_data);
-
-/* Work whose answer is built with libdbus (see call_return_arguments()):
- * returns a new reference to the message of arguments, or NULL and sets
- * error. */
-typedef DBusMessage *(*ArgumentsWorkFunc) (Manager *manager, gpointer data, GError **error);
-
-/* manager_run_in_thread() for such work. */
-void manager_run_in_thread_arguments (Manager *manager, Call *call, ArgumentsWorkFunc func,
-                                      gpointer data, GDestroyNotify free_data);
-
-/* Continues a call once polkit has allowed it; owns data from then on. */
-typedef void (*AuthorizedFunc) (Manager *manager, Call *call, gpointer data, uid_t uid);
-
-/* Authorizes before any state changes or file is touched, then calls
- * func (which owns data from then on); answers the call on refusal. */
-void manager_authorize_then (Manager *manager, Call *call, const char *action, const char *backup,
-                             const char *components, AuthorizedFunc func, gpointer data,
-                             GDestroyNotify free_data);
-
-typedef struct {
-  const char *key;
-  const char *type;
-} OptionSpec;
-
-/* Unknown keys and wrong types are refused, never ignored. */
-gboolean manager_check_options (GVariant *options, const OptionSpec *specs, const char *method,
-                                GError **error);
 
 void manager_handle_upload (Call *call, GVariant *args, gpointer object);
 void manager_handle_preflight (Call *call, GVariant *args, gpointer object);

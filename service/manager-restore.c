@@ -2,12 +2,11 @@
  * restore a crash interrupted. */
 #include "manager-private.h"
 
+#include "autofd.h"
+#include "job-thread.h"
 #include "names.h"
 #include "preflight.h"
-#include "priority.h"
 #include "restore.h"
-
-#include <unistd.h>
 
 /* --- Preflight and Restore ---------------------------------------------------- */
 
@@ -73,8 +72,7 @@ restore_args_parse (const Manager *manager, GVariant *args, const OptionSpec *sp
   g_autoptr (RestoreArgs) ra = g_new0 (RestoreArgs, 1);
 
   g_variant_get (args, "(s^as@a{sv})", &ra->name, &ra->components, &options);
-  if (!sar_name_validate (ra->name, error)
-      || !manager_check_options (options, specs, method, error))
+  if (!sar_name_validate (ra->name, error) || !method_check_options (options, specs, method, error))
     return NULL;
   for (guint i = 0; ra->components[i] != NULL; i++)
     if (!check_component (manager->config, ra->components, i, error))
@@ -102,8 +100,9 @@ strings_variant (GPtrArray *strings)
 }
 
 static GVariant *
-preflight_work (Manager *manager, gpointer data, GError **error)
+preflight_work (gpointer object, gpointer data, GError **error)
 {
+  Manager *manager = object;
   RestoreArgs *ra = data;
   g_autoptr (PreflightReport) report = preflight_run (
       manager->config, ra->name, (const char *const *) ra->components, ra->ignore_ip, error);
@@ -149,32 +148,34 @@ preflight_work (Manager *manager, gpointer data, GError **error)
 }
 
 static void
-preflight_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+preflight_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
 {
+  Manager *manager = object;
   RestoreArgs *ra = data;
 
   ra->uid = uid;
   ra->unresolved = g_strdup (manager->unresolved);
   ra->unresolved_backup = g_strdup (manager->unresolved_backup);
   ra->unresolved_reason = g_strdup (manager->unresolved_reason);
-  manager_run_in_thread (manager, call, preflight_work, ra, (GDestroyNotify) restore_args_free);
+  worker_pool_run (manager->readers, call, preflight_work, ra, (GDestroyNotify) restore_args_free);
 }
 
 void
 manager_handle_preflight (Call *call, GVariant *args, gpointer object)
 {
   static const OptionSpec options[] = { { "ignore-ip", "b" }, { NULL, NULL } };
+  Manager *manager = object;
   g_autoptr (GError) error = NULL;
   g_autofree char *detail = NULL;
-  RestoreArgs *ra = restore_args_parse (object, args, options, "Preflight", FALSE, &error);
+  RestoreArgs *ra = restore_args_parse (manager, args, options, "Preflight", FALSE, &error);
 
   if (ra == NULL) {
     call_return_error (call, error);
     return;
   }
   detail = preflight_components_detail ((const char *const *) ra->components);
-  manager_authorize_then (object, call, ACTION_READ, ra->name, detail, preflight_authorized, ra,
-                          (GDestroyNotify) restore_args_free);
+  method_authorize_then (manager->authority, call, ACTION_READ, ra->name, detail,
+                         preflight_authorized, manager, ra, (GDestroyNotify) restore_args_free);
 }
 
 /* A restore from its checks to its end. */
@@ -192,10 +193,8 @@ typedef struct {
 static void
 restore_free (Restore *restore)
 {
-  if (restore->fd >= 0)
-    close (restore->fd);
-  if (restore->args != NULL)
-    restore_args_free (restore->args);
+  autofd_clear (&restore->fd);
+  g_clear_pointer (&restore->args, restore_args_free);
   preflight_report_free (restore->report);
   restore_result_clear (&restore->result);
   g_free (restore->pending);
@@ -203,28 +202,18 @@ restore_free (Restore *restore)
 }
 
 static void
-restore_hook_progress (guint percent, const char *stage, const char *message, gpointer data)
+restore_hook_cancelable (gboolean cancelable, gpointer job)
 {
-  job_report (((Restore *) data)->job, percent, stage, message);
+  job_set_cancelable (job, cancelable);
 }
 
-static void
-restore_hook_cancelable (gboolean cancelable, gpointer data)
+static gboolean
+restore_job (Job *job, gpointer data, GError **error)
 {
-  job_set_cancelable (((Restore *) data)->job, cancelable);
-}
-
-static const RestoreHooks restore_hooks = { restore_hook_progress, restore_hook_cancelable, NULL };
-
-static void
-restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  Restore *restore = task_data;
-  RestoreHooks hooks = restore_hooks;
-  GError *error = NULL;
+  Restore *restore = data;
+  const RestoreHooks hooks = { job_report_progress, restore_hook_cancelable, job };
   gboolean ok;
 
-  hooks.data = restore;
   if (restore->report != NULL) {
     RestoreRequest request = {
       .config = restore->manager->config,
@@ -235,17 +224,13 @@ restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
       .ignore_ip = restore->args->ignore_ip,
       .installed_version = restore->report->installed_version,
     };
-    ok = restore_run (&request, &hooks, job_get_cancellable (restore->job), &restore->result,
-                      &error);
+    ok = restore_run (&request, &hooks, job_get_cancellable (job), &restore->result, error);
   } else {
     /* finishing a restore that a crash interrupted */
-    ok = restore_complete (restore->manager->config, &hooks, &restore->result, &error);
+    ok = restore_complete (restore->manager->config, &hooks, &restore->result, error);
   }
   restore_pending (restore->manager->config, &restore->pending);
-  if (ok)
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
+  return ok;
 }
 
 static void start_recovery (Manager *manager);
@@ -291,33 +276,30 @@ schedule_recovery (Manager *manager, const char *backup, const char *why)
   manager->retry_source = g_timeout_add_seconds (manager->retry_seconds, retry_recovery, manager);
 }
 
+/* Main loop: what the job did, before it finishes; then, while a journal
+ * is still on disk, the next attempt at resolving it. */
 static void
-restore_done (GObject *source, GAsyncResult *res, gpointer user_data)
+restore_done (Job *job, gpointer data, const GError *error)
 {
-  Restore *restore = g_task_get_task_data (G_TASK (res));
+  Restore *restore = data;
   RestoreResult *result = &restore->result;
-  g_autoptr (GError) error = NULL;
 
-  g_task_propagate_boolean (G_TASK (res), &error);
   if (result->pre_restore != NULL)
-    job_set_detail (restore->job, "pre-restore-backup", g_variant_new_string (result->pre_restore));
+    job_set_detail (job, "pre-restore-backup", g_variant_new_string (result->pre_restore));
   if (result->pbx_stopped_at != 0)
-    job_set_detail (restore->job, "pbx-stopped-at",
-                    g_variant_new_uint64 ((guint64) result->pbx_stopped_at));
+    job_set_detail (job, "pbx-stopped-at", g_variant_new_uint64 ((guint64) result->pbx_stopped_at));
   if (result->pbx_started_at != 0)
-    job_set_detail (restore->job, "pbx-started-at",
-                    g_variant_new_uint64 ((guint64) result->pbx_started_at));
+    job_set_detail (job, "pbx-started-at", g_variant_new_uint64 ((guint64) result->pbx_started_at));
   if (result->pbx_stopped_at != 0 && result->pbx_started_at >= result->pbx_stopped_at)
     job_set_detail (
-        restore->job, "pbx-downtime-ms",
+        job, "pbx-downtime-ms",
         g_variant_new_uint64 ((guint64) (result->pbx_started_at - result->pbx_stopped_at) / 1000));
   if (result->unresolved != NULL)
-    job_set_detail (restore->job, "warning",
+    job_set_detail (job, "warning",
                     g_variant_new_printf ("The restore is done, but the previous state is not "
                                           "saved yet (%s); the daemon tries again",
                                           result->unresolved));
   restore->manager->restoring = FALSE;
-  job_finish (restore->job, error);
   schedule_recovery (restore->manager, restore->pending,
                      result->unresolved != NULL ? result->unresolved
                      : error != NULL            ? error->message
@@ -327,7 +309,6 @@ restore_done (GObject *source, GAsyncResult *res, gpointer user_data)
 static void
 restore_start_job (Restore *restore, const char *backup, const char *starter, uid_t uid)
 {
-  g_autoptr (GTask) task = g_task_new (NULL, NULL, restore_done, NULL);
   g_autoptr (GPtrArray) ids = g_ptr_array_new ();
 
   /* the components it works on: those the checks resolved (none named
@@ -337,8 +318,8 @@ restore_start_job (Restore *restore, const char *backup, const char *starter, ui
   g_ptr_array_add (ids, NULL);
   restore->job = job_list_add (restore->manager->jobs, "restore", backup,
                                (const char *const *) ids->pdata, starter, uid);
-  g_task_set_task_data (task, restore, (GDestroyNotify) restore_free);
-  priority_run_job_in_thread (task, restore_thread);
+  job_run_in_thread (restore->job, restore_job, restore_done, restore,
+                     (GDestroyNotify) restore_free);
 }
 
 /* Worker: every refusal happens here, before the job exists. */
@@ -395,26 +376,26 @@ restore_checked (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-restore_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+restore_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
 {
   g_autoptr (GTask) task = NULL;
+  Manager *manager = object;
+  g_autoptr (RestoreArgs) ra = data;
   Restore *restore;
 
   if (manager->restoring) {
     call_return_new_error (call, BACKUP_ERROR_BUSY,
                            "Another restore is running; only one restore can run at a time");
-    restore_args_free (data);
     return;
   }
   if (manager->unresolved != NULL) {
     call_return_new_error (call, BACKUP_ERROR_BUSY, "%s", manager->unresolved);
-    restore_args_free (data);
     return;
   }
   manager->restoring = TRUE;
   restore = g_new0 (Restore, 1);
   restore->manager = manager;
-  restore->args = data;
+  restore->args = g_steal_pointer (&ra);
   restore->args->uid = uid;
   restore->call = call;
   restore->fd = -1;
@@ -427,17 +408,18 @@ void
 manager_handle_restore (Call *call, GVariant *args, gpointer object)
 {
   static const OptionSpec options[] = { { "token", "s" }, { "ignore-ip", "b" }, { NULL, NULL } };
+  Manager *manager = object;
   g_autoptr (GError) error = NULL;
   g_autofree char *detail = NULL;
-  RestoreArgs *ra = restore_args_parse (object, args, options, "Restore", TRUE, &error);
+  RestoreArgs *ra = restore_args_parse (manager, args, options, "Restore", TRUE, &error);
 
   if (ra == NULL) {
     call_return_error (call, error);
     return;
   }
   detail = preflight_components_detail ((const char *const *) ra->components);
-  manager_authorize_then (object, call, ACTION_RESTORE, ra->name, detail, restore_authorized, ra,
-                          (GDestroyNotify) restore_args_free);
+  method_authorize_then (manager->authority, call, ACTION_RESTORE, ra->name, detail,
+                         restore_authorized, manager, ra, (GDestroyNotify) restore_args_free);
 }
 
 /* A job that resolves the journal on disk (completes or rolls back the

@@ -4,8 +4,8 @@
 #include "autofd.h"
 
 #include "bus.h"
+#include "job-thread.h"
 #include "names.h"
-#include "priority.h"
 #include "upload.h"
 
 #include <fcntl.h>
@@ -20,76 +20,33 @@ typedef struct {
   char *name;
   UploadRequest request;
   guint name_watch;
-  guint64 last_report_bytes;
 } Upload;
 
 static void
 upload_free (Upload *upload)
 {
-  if (upload->request.source_fd >= 0)
-    close (upload->request.source_fd);
+  autofd_clear (&upload->request.source_fd);
   g_free (upload->name);
   g_free (upload);
 }
 
-static void
-upload_progress (UploadStage stage, guint64 bytes, guint64 total, gpointer user_data)
+static gboolean
+upload_job (Job *job, gpointer data, GError **error)
 {
-  Upload *upload = user_data;
-  g_autofree char *size = g_format_size (bytes);
-  g_autofree char *total_size = NULL;
-  g_autofree char *message = NULL;
-  guint percent = 0;
+  Upload *upload = data;
 
-  /* verification runs while the data arrives, so receiving is most of the
-   * work when the size is known; from a pipe only verification (whose size
-   * is known by then) moves the bar */
-  switch (stage) {
-  case UPLOAD_STAGE_RECEIVING:
-    if (total > 0)
-      percent = (guint) (bytes * 95 / MAX (total, bytes));
-    message = g_strdup_printf ("%s received", size);
-    job_report (upload->job, percent, "receiving", message);
-    return;
-  case UPLOAD_STAGE_VERIFYING:
-    total_size = g_format_size (total);
-    if (upload->request.source_size > 0)
-      percent = 95 + (total > 0 ? (guint) (bytes * 4 / total) : 0);
-    else
-      percent = total > 0 ? (guint) (bytes * 99 / total) : 0;
-    message = g_strdup_printf ("%s of %s verified", size, total_size);
-    job_report (upload->job, percent, "verifying", message);
-    return;
-  case UPLOAD_STAGE_PUBLISHING:
-    job_report (upload->job, 99, "publishing", "");
-    return;
-  }
+  /* the upload computes its progress; the job only announces it */
+  return upload_run (&upload->request, job_report_progress, job, job_get_cancellable (job), error);
 }
 
 static void
-upload_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+upload_done (Job *job, gpointer data, const GError *error)
 {
-  Upload *upload = task_data;
-  GError *error = NULL;
-
-  if (upload_run (&upload->request, upload_progress, upload, job_get_cancellable (upload->job),
-                  &error))
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
-}
-
-static void
-upload_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Upload *upload = g_task_get_task_data (G_TASK (result));
+  Upload *upload = data;
   Manager *manager = upload->manager;
-  g_autoptr (GError) error = NULL;
 
-  g_task_propagate_boolean (G_TASK (result), &error);
   bus_unwatch_name (server_get_connection (manager->server), upload->name_watch);
   g_hash_table_remove (manager->uploading, upload->name);
-  job_finish (upload->job, error);
 }
 
 static void
@@ -112,9 +69,9 @@ backup_exists (Manager *manager, const char *name)
 }
 
 static void
-upload_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+upload_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
 {
-  g_autoptr (GTask) task = NULL;
+  Manager *manager = object;
   Upload *upload = data;
   const char *name = upload->name;
 
@@ -146,10 +103,7 @@ upload_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
   upload->name_watch = bus_watch_name (server_get_connection (manager->server),
                                        call_get_sender (call), upload_caller_vanished, upload);
   call_return (call, g_variant_new ("(o)", job_get_path (upload->job)));
-
-  task = g_task_new (NULL, NULL, upload_done, NULL);
-  g_task_set_task_data (task, upload, (GDestroyNotify) upload_free);
-  priority_run_job_in_thread (task, upload_thread);
+  job_run_in_thread (upload->job, upload_job, upload_done, upload, (GDestroyNotify) upload_free);
 }
 
 void
@@ -162,18 +116,16 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   g_autoptr (GVariant) options = NULL;
   g_autoptr (GError) error = NULL;
   gboolean replace = FALSE;
+  g_auto (AutoFd) fd = -1;
   Upload *upload;
   guint64 size;
-  int fd;
 
   /* everything about the request is checked before a byte is read */
   g_variant_get (args, "(&sh@a{sv})", &name, &handle, &options);
   fd = call_steal_fd (call, handle);
   if (!sar_name_validate_upload (name, &error)
-      || !manager_check_options (options, upload_options, "Upload", &error)
+      || !method_check_options (options, upload_options, "Upload", &error)
       || !upload_check_source (fd, &size, &error)) {
-    if (fd >= 0)
-      close (fd);
     call_return_error (call, error);
     return;
   }
@@ -185,13 +137,13 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   upload->request.directory = manager->config->backup_directory;
   upload->request.name = upload->name;
   upload->request.replace = replace;
-  upload->request.source_fd = fd;
+  upload->request.source_fd = g_steal_fd (&fd);
   upload->request.source_size = size;
   upload->request.max_size = manager->config->max_backup_size;
   upload->request.idle_timeout_seconds = manager->config->upload_idle_timeout;
   upload->request.timeout_seconds = manager->config->upload_timeout;
   upload->request.limits.max_unpacked_bytes = manager->config->max_unpacked_size;
   upload->request.limits.max_entries = manager->config->max_entries;
-  manager_authorize_then (manager, call, ACTION_UPLOAD, name, NULL, upload_authorized, upload,
-                          (GDestroyNotify) upload_free);
+  method_authorize_then (manager->authority, call, ACTION_UPLOAD, name, NULL, upload_authorized,
+                         manager, upload, (GDestroyNotify) upload_free);
 }

@@ -1,5 +1,6 @@
-/* manager.c: the object /de/starface/Backup: List, Inspect, properties,
- * and the helpers its methods share. */
+/* manager.c: the object /de/starface/Backup: its method table, List,
+ * GetHistory, Inspect and properties.  How a call runs (authorization,
+ * worker threads, options) is method.c's. */
 #include "manager-private.h"
 
 #include "bus.h"
@@ -8,153 +9,6 @@
 #include "upload.h"
 
 #include <string.h>
-
-/* --- running domain work off the main loop ------------------------------- */
-
-typedef struct {
-  Manager *manager;
-  Call *call;
-  WorkFunc func; /* one of these two */
-  ArgumentsWorkFunc arguments_func;
-  gpointer data;
-  GDestroyNotify free_data;
-  GMainContext *context;  /* where the call is answered */
-  GVariant *reply;        /* the worker's result: a full reference, ... */
-  DBusMessage *arguments; /* ... or this, or neither ... */
-  GError *error;          /* ... and this */
-} Work;
-
-static void
-work_free (Work *work)
-{
-  /* a call still here was never answered: the daemon is shutting down */
-  if (work->call != NULL)
-    call_drop (work->call);
-  if (work->free_data != NULL)
-    work->free_data (work->data);
-  g_clear_pointer (&work->reply, g_variant_unref);
-  g_clear_pointer (&work->arguments, dbus_message_unref);
-  g_clear_error (&work->error);
-  g_main_context_unref (work->context);
-  g_free (work);
-}
-
-/* Main loop: answers the call. */
-static gboolean
-work_done (gpointer user_data)
-{
-  Work *work = user_data;
-  Call *call = g_steal_pointer (&work->call);
-
-  if (work->arguments != NULL)
-    call_return_arguments (call, work->arguments);
-  else if (work->reply == NULL)
-    call_return_error (call, work->error);
-  else
-    call_return (call, g_steal_pointer (&work->reply)); /* takes over our reference */
-  return G_SOURCE_REMOVE;
-}
-
-/* A thread of the pool. */
-static void
-work_thread (gpointer item, gpointer pool_data)
-{
-  Work *work = item;
-
-  if (work->arguments_func != NULL) {
-    work->arguments = work->arguments_func (work->manager, work->data, &work->error);
-  } else {
-    GVariant *reply = work->func (work->manager, work->data, &work->error);
-
-    if (reply != NULL)
-      work->reply = g_variant_take_ref (reply);
-  }
-  g_main_context_invoke_full (work->context, G_PRIORITY_DEFAULT, work_done, work,
-                              (GDestroyNotify) work_free);
-}
-
-static void
-run_work (Manager *manager, Call *call, WorkFunc func, ArgumentsWorkFunc arguments_func,
-          gpointer data, GDestroyNotify free_data)
-{
-  Work *work = g_new0 (Work, 1);
-
-  work->manager = manager;
-  work->call = call;
-  work->func = func;
-  work->arguments_func = arguments_func;
-  work->data = data;
-  work->free_data = free_data;
-  work->context = g_main_context_ref_thread_default ();
-  /* fails only for an exclusive pool that cannot start a thread; ours
-   * started its threads in manager_new() */
-  g_thread_pool_push (manager->readers, work, NULL);
-}
-
-void
-manager_run_in_thread (Manager *manager, Call *call, WorkFunc func, gpointer data,
-                       GDestroyNotify free_data)
-{
-  run_work (manager, call, func, NULL, data, free_data);
-}
-
-void
-manager_run_in_thread_arguments (Manager *manager, Call *call, ArgumentsWorkFunc func,
-                                 gpointer data, GDestroyNotify free_data)
-{
-  run_work (manager, call, NULL, func, data, free_data);
-}
-
-/* --- authorization -------------------------------------------------------- */
-
-typedef struct {
-  Manager *manager;
-  Call *call;
-  AuthorizedFunc func;
-  gpointer data;
-  GDestroyNotify free_data;
-} Pending;
-
-static void
-pending_free (Pending *pending)
-{
-  /* a call still here was never answered: its caller left the bus */
-  if (pending->call != NULL)
-    call_drop (pending->call);
-  if (pending->data != NULL && pending->free_data != NULL)
-    pending->free_data (pending->data);
-  g_free (pending);
-}
-
-static void
-pending_decided (uid_t uid, const GError *error, gpointer user_data)
-{
-  Pending *pending = user_data;
-  Call *call = g_steal_pointer (&pending->call);
-
-  if (error != NULL)
-    call_return_error (call, error);
-  else
-    pending->func (pending->manager, call, g_steal_pointer (&pending->data), uid);
-}
-
-/* Authorizes before any state changes or file is touched. */
-void
-manager_authorize_then (Manager *manager, Call *call, const char *action, const char *backup,
-                        const char *components, AuthorizedFunc func, gpointer data,
-                        GDestroyNotify free_data)
-{
-  Pending *pending = g_new0 (Pending, 1);
-
-  pending->manager = manager;
-  pending->call = call;
-  pending->func = func;
-  pending->data = data;
-  pending->free_data = free_data;
-  authority_check (manager->authority, call_get_sender (call), action, backup, components,
-                   call_allows_interactive_authorization (call), pending_decided, pending,
-                   (GDestroyNotify) pending_free);
-}
 
 /* --- installed version --------------------------------------------------- */
 
@@ -308,8 +162,9 @@ entries_equal (const GPtrArray *a, const GPtrArray *b)
 }
 
 static DBusMessage *
-list_work (Manager *manager, gpointer data, GError **error)
+list_work (gpointer object, gpointer data, GError **error)
 {
+  Manager *manager = object;
   g_autofree char *installed_text = NULL;
   SfVersion installed;
   gboolean known = installed_version (manager, &installed, &installed_text);
@@ -335,22 +190,29 @@ list_work (Manager *manager, gpointer data, GError **error)
 }
 
 static void
-list_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+list_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
 {
-  manager_run_in_thread_arguments (manager, call, list_work, NULL, NULL);
+  Manager *manager = object;
+
+  worker_pool_run_arguments (manager->readers, call, list_work, NULL, NULL);
 }
 
 static void
 handle_list (Call *call, GVariant *args, gpointer object)
 {
-  manager_authorize_then (object, call, ACTION_READ, NULL, NULL, list_authorized, NULL, NULL);
+  Manager *manager = object;
+
+  method_authorize_then (manager->authority, call, ACTION_READ, NULL, NULL, list_authorized,
+                         manager, NULL, NULL);
 }
 
 /* --- GetHistory ----------------------------------------------------------- */
 
 static void
-history_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
+history_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
 {
+  Manager *manager = object;
+
   /* from memory: no file is read */
   call_return (
       call, g_variant_new ("(@aa{sv})", history_list (manager->history, GPOINTER_TO_UINT (data))));
@@ -359,11 +221,12 @@ history_authorized (Manager *manager, Call *call, gpointer data, uid_t uid)
 static void
 handle_get_history (Call *call, GVariant *args, gpointer object)
 {
+  Manager *manager = object;
   guint32 limit;
 
   g_variant_get (args, "(u)", &limit);
-  manager_authorize_then (object, call, ACTION_READ, NULL, NULL, history_authorized,
-                          GUINT_TO_POINTER (limit), NULL);
+  method_authorize_then (manager->authority, call, ACTION_READ, NULL, NULL, history_authorized,
+                         manager, GUINT_TO_POINTER (limit), NULL);
 }
 
 static void
@@ -403,8 +266,9 @@ components_to_variant (const SarManifest *manifest)
 }
 
 static GVariant *
-inspect_work (Manager *manager, gpointer data, GError **error)
+inspect_work (gpointer object, gpointer data, GError **error)
 {
+  Manager *manager = object;
   const char *name = data;
   g_autofree char *installed_text = NULL;
   SfVersion installed;
@@ -435,14 +299,17 @@ inspect_work (Manager *manager, gpointer data, GError **error)
 }
 
 static void
-inspect_authorized (Manager *manager, Call *call, gpointer name, uid_t uid)
+inspect_authorized (gpointer object, Call *call, gpointer name, uid_t uid)
 {
-  manager_run_in_thread (manager, call, inspect_work, name, g_free);
+  Manager *manager = object;
+
+  worker_pool_run (manager->readers, call, inspect_work, name, g_free);
 }
 
 static void
 handle_inspect (Call *call, GVariant *args, gpointer object)
 {
+  Manager *manager = object;
   g_autoptr (GError) error = NULL;
   const char *name;
 
@@ -451,67 +318,40 @@ handle_inspect (Call *call, GVariant *args, gpointer object)
     call_return_error (call, error);
     return;
   }
-  manager_authorize_then (object, call, ACTION_READ, name, NULL, inspect_authorized,
-                          g_strdup (name), g_free);
-}
-
-/* --- options ------------------------------------------------------------- */
-
-/* Unknown keys and wrong types are refused, never ignored. */
-gboolean
-manager_check_options (GVariant *options, const OptionSpec *specs, const char *method,
-                       GError **error)
-{
-  GVariantIter iter;
-  const char *key;
-  GVariant *next;
-
-  g_variant_iter_init (&iter, options);
-  /* g_variant_iter_next: each value is ours, so leaving early frees it */
-  while (g_variant_iter_next (&iter, "{&sv}", &key, &next)) {
-    g_autoptr (GVariant) value = next;
-    const OptionSpec *spec = specs;
-    g_autoptr (GString) known = g_string_new (NULL);
-    for (; spec->key != NULL; spec++) {
-      if (g_str_equal (spec->key, key))
-        break;
-      g_string_append_printf (known, "%s%s", known->len > 0 ? ", " : "", spec->key);
-    }
-    if (spec->key == NULL) {
-      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
-                   "%s does not know the option '%s'; it accepts: %s", method, key,
-                   known->len > 0 ? known->str : "no options");
-      return FALSE;
-    }
-    if (!g_variant_is_of_type (value, G_VARIANT_TYPE (spec->type))) {
-      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
-                   "Option '%s' of %s must have type '%s', not '%s'", key, method, spec->type,
-                   g_variant_get_type_string (value));
-      return FALSE;
-    }
-  }
-  return TRUE;
+  method_authorize_then (manager->authority, call, ACTION_READ, name, NULL, inspect_authorized,
+                         manager, g_strdup (name), g_free);
 }
 
 /* --- properties ---------------------------------------------------------- */
 
 static GVariant *
-get_property (const char *property, gpointer object)
+get_installed_version (gpointer object)
 {
-  Manager *manager = object;
+  g_autofree char *text = NULL;
+  SfVersion version;
 
-  if (g_str_equal (property, "InstalledVersion")) {
-    g_autofree char *text = NULL;
-    SfVersion version;
-    installed_version (manager, &version, &text);
-    return g_variant_new_string (text);
-  }
-  if (g_str_equal (property, "BackupDirectory"))
-    return g_variant_new_string (manager->config->backup_directory);
-  if (g_str_equal (property, "Jobs"))
-    return job_list_paths (manager->jobs);
-  return NULL;
+  installed_version (object, &version, &text);
+  return g_variant_new_string (text);
 }
+
+static GVariant *
+get_backup_directory (gpointer object)
+{
+  return g_variant_new_string (((Manager *) object)->config->backup_directory);
+}
+
+static GVariant *
+get_jobs (gpointer object)
+{
+  return job_list_paths (((Manager *) object)->jobs);
+}
+
+static const PropertyEntry manager_properties[] = {
+  { "InstalledVersion", get_installed_version },
+  { "BackupDirectory", get_backup_directory },
+  { "Jobs", get_jobs },
+  { NULL, NULL },
+};
 
 static void
 jobs_changed (gpointer user_data)
@@ -557,7 +397,7 @@ static const InterfaceVTable object_manager_interface = {
 static const InterfaceVTable manager_interface = {
   BACKUP_INTERFACE,
   manager_methods,
-  get_property,
+  manager_properties,
 };
 
 Manager *
@@ -565,42 +405,36 @@ manager_new (Server *server, const Config *config, Authority *authority, GError 
 {
   const InterfaceVTable *const interfaces[]
       = { &manager_interface, &object_manager_interface, NULL };
-  Manager *manager = g_new0 (Manager, 1);
+  g_autoptr (Manager) manager = NULL;
   g_autofree char *cache_file = NULL;
 
+  g_return_val_if_fail (server != NULL && config != NULL && authority != NULL, NULL);
+  manager = g_new0 (Manager, 1);
   manager->server = server;
   manager->config = config;
   manager->authority = authority;
+  g_mutex_init (&manager->list_lock);
   manager->history = history_open (config->state_directory, config->history_entries, error);
-  if (manager->history == NULL) {
-    g_free (manager);
+  if (manager->history == NULL)
     return NULL;
-  }
-  /* exclusive: its threads are started now and serve this pool only */
-  manager->readers = g_thread_pool_new_full (work_thread, manager, (GDestroyNotify) work_free,
-                                             READ_WORKERS, TRUE, error);
-  if (manager->readers == NULL) {
-    history_free (manager->history);
-    g_free (manager);
+  manager->readers = worker_pool_new (READ_WORKERS, manager, error);
+  if (manager->readers == NULL)
     return NULL;
-  }
   cache_file = g_build_filename (config->state_directory, CATALOG_CACHE_FILE, NULL);
   manager->catalog = catalog_new (config->backup_directory, cache_file, CATALOG_SETTLE_SECONDS);
-  g_mutex_init (&manager->list_lock);
   manager->jobs = job_list_new (server, authority, config->finished_job_lifetime,
                                 G_CALLBACK (jobs_changed), manager);
   job_list_set_finished_func (manager->jobs, job_ended, manager);
   manager->uploading = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   manager->tokens = token_store_new (TOKEN_LIFETIME_SECONDS);
   upload_sweep_temporaries (config->backup_directory);
-  if (!server_export (server, BACKUP_OBJECT_PATH, interfaces, manager, error)) {
-    manager_free (manager);
+  if (!server_export (server, BACKUP_OBJECT_PATH, interfaces, manager, error))
     return NULL;
-  }
   manager_resume_interrupted_restore (manager);
-  return manager;
+  return g_steal_pointer (&manager);
 }
 
+/* Also frees what a manager_new() that failed half-way had made. */
 void
 manager_free (Manager *manager)
 {
@@ -613,7 +447,7 @@ manager_free (Manager *manager)
   g_free (manager->unresolved_reason);
   /* queued calls are dropped; running ones finish first (their answers,
    * queued for the main loop, are never sent) */
-  g_thread_pool_free (manager->readers, TRUE, TRUE);
+  worker_pool_free (manager->readers);
   catalog_free (manager->catalog);
   g_clear_pointer (&manager->list_entries, g_ptr_array_unref);
   g_clear_pointer (&manager->list_arguments, dbus_message_unref);
@@ -621,7 +455,7 @@ manager_free (Manager *manager)
   job_list_free (manager->jobs);
   token_store_free (manager->tokens);
   history_free (manager->history);
-  g_hash_table_unref (manager->uploading);
+  g_clear_pointer (&manager->uploading, g_hash_table_unref);
   server_unexport (manager->server, BACKUP_OBJECT_PATH);
   g_free (manager);
 }

@@ -12,3 +12,4 @@ typedef struct _Manager Manager;
 /* authority: decides every call (borrowed, must outlive the manager) */
 Manager *manager_new (Server *server, const Config *config, Authority *authority, GError **error);
 void manager_free (Manager *manager);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Manager, manager_free)

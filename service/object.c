@@ -2,6 +2,7 @@
  * embedded introspection XML. */
 #include "object.h"
 
+#include "call-private.h"
 #include "marshal.h"
 #include "names.h"
 
@@ -29,192 +30,6 @@ typedef struct {
   gpointer data;
   GArray *interfaces; /* ObjectInterface */
 } Object;
-
-struct _Call {
-  DBusConnection *connection;
-  DBusMessage *message;
-  GDBusMethodInfo *method;
-  GArray *fds;
-};
-
-/* --- calls -------------------------------------------------------------- */
-
-static Call *
-call_new (DBusConnection *connection, DBusMessage *message, GDBusMethodInfo *method)
-{
-  Call *call = g_new0 (Call, 1);
-
-  call->connection = dbus_connection_ref (connection);
-  call->message = dbus_message_ref (message);
-  call->method = method;
-  call->fds = g_array_new (FALSE, FALSE, sizeof (int));
-  return call;
-}
-
-static void
-call_free (Call *call)
-{
-  for (guint i = 0; i < call->fds->len; i++) {
-    int fd = g_array_index (call->fds, int, i);
-    if (fd >= 0)
-      close (fd);
-  }
-  g_array_unref (call->fds);
-  dbus_message_unref (call->message);
-  dbus_connection_unref (call->connection);
-  g_free (call);
-}
-
-const char *
-call_get_sender (Call *call)
-{
-  return dbus_message_get_sender (call->message);
-}
-
-const char *
-call_get_path (Call *call)
-{
-  return dbus_message_get_path (call->message);
-}
-
-const char *
-call_get_member (Call *call)
-{
-  return dbus_message_get_member (call->message);
-}
-
-gboolean
-call_allows_interactive_authorization (Call *call)
-{
-  return dbus_message_get_allow_interactive_authorization (call->message);
-}
-
-int
-call_steal_fd (Call *call, gint32 handle)
-{
-  int fd;
-
-  if (handle < 0 || (guint) handle >= call->fds->len)
-    return -1;
-  fd = g_array_index (call->fds, int, handle);
-  g_array_index (call->fds, int, handle) = -1;
-  return fd;
-}
-
-static void
-send_message (DBusConnection *connection, DBusMessage *message)
-{
-  if (message == NULL || !dbus_connection_send (connection, message, NULL))
-    g_warning ("out of memory while sending a D-Bus message");
-}
-
-static char *
-args_signature (GDBusArgInfo **args)
-{
-  GString *signature = g_string_new (NULL);
-
-  for (guint i = 0; args != NULL && args[i] != NULL; i++)
-    g_string_append (signature, args[i]->signature);
-  return g_string_free (signature, FALSE);
-}
-
-static char *
-tuple_signature (GDBusArgInfo **args)
-{
-  g_autofree char *inner = args_signature (args);
-  return g_strdup_printf ("(%s)", inner);
-}
-
-void
-call_drop (Call *call)
-{
-  call_free (call);
-}
-
-void
-call_return_error (Call *call, const GError *error)
-{
-  if (!dbus_message_get_no_reply (call->message)) {
-    /* D-Bus strings are UTF-8; a message may name a file that is not */
-    g_autofree char *message = sar_escape_invalid (error->message);
-    DBusMessage *reply
-        = dbus_message_new_error (call->message, backup_error_dbus_name (error), message);
-    send_message (call->connection, reply);
-    dbus_message_unref (reply);
-  }
-  call_free (call);
-}
-
-void
-call_return_new_error (Call *call, BackupError code, const char *format, ...)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  error = g_error_new_literal (BACKUP_ERROR, code, message);
-  call_return_error (call, error);
-}
-
-void
-call_return (Call *call, GVariant *reply_args)
-{
-  /* takes over the caller's reference, floating or not */
-  g_autoptr (GVariant) args = reply_args != NULL ? g_variant_take_ref (reply_args) : NULL;
-  g_autofree char *expected = tuple_signature (call->method->out_args);
-  DBusMessage *reply;
-
-  if (args == NULL)
-    args = g_variant_ref_sink (g_variant_new ("()"));
-  if (!g_variant_is_of_type (args, G_VARIANT_TYPE (expected))) {
-    g_critical ("reply to %s has type %s, the XML says %s", call->method->name,
-                g_variant_get_type_string (args), expected);
-    call_return_new_error (call, BACKUP_ERROR_FAILED, "internal error: malformed reply");
-    return;
-  }
-  if (!dbus_message_get_no_reply (call->message)) {
-    reply = dbus_message_new_method_return (call->message);
-    if (reply != NULL && marshal_append_tuple (reply, args))
-      send_message (call->connection, reply);
-    if (reply != NULL)
-      dbus_message_unref (reply);
-  }
-  call_free (call);
-}
-
-void
-call_return_arguments (Call *call, DBusMessage *arguments)
-{
-  g_autofree char *expected = args_signature (call->method->out_args);
-  DBusMessage *reply;
-
-  if (dbus_message_get_type (arguments) != DBUS_MESSAGE_TYPE_METHOD_RETURN
-      || g_strcmp0 (dbus_message_get_signature (arguments), expected) != 0) {
-    g_critical ("reply to %s has signature %s, the XML says %s", call->method->name,
-                dbus_message_get_signature (arguments), expected);
-    call_return_new_error (call, BACKUP_ERROR_FAILED, "internal error: malformed reply");
-    return;
-  }
-  if (!dbus_message_get_no_reply (call->message)) {
-    /* the header dbus_message_new_method_return() would make */
-    reply = dbus_message_copy (arguments);
-    if (reply != NULL
-        && (!dbus_message_set_destination (reply, dbus_message_get_sender (call->message))
-            || !dbus_message_set_reply_serial (reply, dbus_message_get_serial (call->message)))) {
-      dbus_message_unref (reply);
-      reply = NULL;
-    }
-    if (reply != NULL)
-      dbus_message_set_no_reply (reply, TRUE);
-    send_message (call->connection, reply);
-    if (reply != NULL)
-      dbus_message_unref (reply);
-  }
-  call_free (call);
-}
 
 /* --- introspection ------------------------------------------------------ */
 
@@ -250,11 +65,23 @@ object_find_interface (Object *object, const char *name)
   return NULL;
 }
 
+static const PropertyEntry *
+find_property (const InterfaceVTable *vtable, const char *name)
+{
+  for (const PropertyEntry *entry = vtable != NULL ? vtable->properties : NULL;
+       entry != NULL && entry->name != NULL; entry++)
+    if (g_str_equal (entry->name, name))
+      return entry;
+  return NULL;
+}
+
 /* A full reference the caller owns, or NULL. */
 static GVariant *
 property_value (Object *object, ObjectInterface *iface, GDBusPropertyInfo *property)
 {
-  GVariant *value = iface->vtable->get_property (property->name, object->data);
+  /* there is one: server_export() checked the table against the XML */
+  const PropertyEntry *entry = find_property (iface->vtable, property->name);
+  GVariant *value = entry != NULL ? entry->get (object->data) : NULL;
 
   if (value != NULL)
     value = g_variant_take_ref (value);
@@ -362,7 +189,7 @@ reply_error (DBusConnection *connection, DBusMessage *message, BackupError code,
   if (!dbus_message_get_no_reply (message)) {
     DBusMessage *reply
         = dbus_message_new_error (message, backup_error_dbus_name (error), error->message);
-    send_message (connection, reply);
+    call_send_message (connection, reply);
     dbus_message_unref (reply);
   }
   return DBUS_HANDLER_RESULT_HANDLED;
@@ -401,14 +228,14 @@ object_message (DBusConnection *connection, DBusMessage *message, void *user_dat
                         "No method %s on interface %s of object %s", member,
                         interface != NULL ? interface : "(any)", object->path);
 
-  expected = args_signature (method->in_args);
+  expected = call_args_signature (method->in_args);
   if (!g_str_equal (dbus_message_get_signature (message), expected))
     return reply_error (connection, message, BACKUP_ERROR_INVALID_ARGS,
                         "%s.%s takes arguments of signature '%s', not '%s'", iface->info->name,
                         member, expected, dbus_message_get_signature (message));
 
   call = call_new (connection, message, method);
-  args = marshal_read_message (message, call->fds);
+  args = marshal_read_message (message, call_get_fds (call));
   if (args == NULL) {
     call_return_new_error (call, BACKUP_ERROR_INVALID_ARGS, "%s: arguments cannot be decoded",
                            member);
@@ -456,7 +283,7 @@ fallback_message (DBusConnection *connection, DBusMessage *message, void *user_d
       DBusMessage *reply = dbus_message_new_method_return (message);
       const char *text = xml;
       dbus_message_append_args (reply, DBUS_TYPE_STRING, &text, DBUS_TYPE_INVALID);
-      send_message (connection, reply);
+      call_send_message (connection, reply);
       dbus_message_unref (reply);
       return DBUS_HANDLER_RESULT_HANDLED;
     }
@@ -556,11 +383,21 @@ add_interface (Server *server, Object *object, const char *name, const Interface
                    entry->name);
       return FALSE;
     }
-  if (vtable != NULL && iface.info->properties != NULL && iface.info->properties[0] != NULL
-      && vtable->get_property == NULL) {
-    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s has properties but no getter", name);
-    return FALSE;
-  }
+  /* likewise every property a getter, and every getter a property */
+  for (guint i = 0;
+       vtable != NULL && iface.info->properties != NULL && iface.info->properties[i] != NULL; i++)
+    if (find_property (vtable, iface.info->properties[i]->name) == NULL) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "%s.%s has no getter", name,
+                   iface.info->properties[i]->name);
+      return FALSE;
+    }
+  for (const PropertyEntry *entry = vtable != NULL ? vtable->properties : NULL;
+       entry != NULL && entry->name != NULL; entry++)
+    if (g_dbus_interface_info_lookup_property (iface.info, entry->name) == NULL) {
+      g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "property %s.%s is not in the XML",
+                   name, entry->name);
+      return FALSE;
+    }
   g_array_append_val (object->interfaces, iface);
   return TRUE;
 }
@@ -605,7 +442,7 @@ server_object_interfaces (Server *server, const char *path)
   for (guint i = 0; object != NULL && i < object->interfaces->len; i++) {
     ObjectInterface *iface = &g_array_index (object->interfaces, ObjectInterface, i);
 
-    if (iface->vtable != NULL && iface->vtable->get_property != NULL)
+    if (iface->vtable != NULL)
       g_variant_builder_add (&builder, "{s@a{sv}}", iface->info->name,
                              all_properties (object, iface, NULL));
     else
@@ -632,7 +469,7 @@ server_emit_signal (Server *server, const char *path, const char *interface, con
   GDBusInterfaceInfo *iface = g_dbus_node_info_lookup_interface (server->node_info, interface);
   GDBusSignalInfo *info
       = iface != NULL ? g_dbus_interface_info_lookup_signal (iface, signal) : NULL;
-  g_autofree char *expected = info != NULL ? tuple_signature (info->args) : NULL;
+  g_autofree char *expected = info != NULL ? call_tuple_signature (info->args) : NULL;
   DBusMessage *message;
 
   if (expected == NULL || !g_variant_is_of_type (owned, G_VARIANT_TYPE (expected))) {
@@ -641,7 +478,7 @@ server_emit_signal (Server *server, const char *path, const char *interface, con
   }
   message = dbus_message_new_signal (path, interface, signal);
   if (message != NULL && marshal_append_tuple (message, owned))
-    send_message (server->connection, message);
+    call_send_message (server->connection, message);
   if (message != NULL)
     dbus_message_unref (message);
 }

@@ -2,12 +2,14 @@
  * signals and introspection, all driven by the embedded interface XML.
  *
  * An object is exported with a table of interfaces, each a table of
- * method name -> handler and one property getter.  Argument signatures,
- * property types and the introspection data come from the XML in dbus/;
- * export fails if a table and the XML disagree, so they cannot drift.
+ * method name -> handler and one of property name -> getter.  Argument
+ * signatures, property types and the introspection data come from the XML
+ * in dbus/; export fails if a table and the XML disagree (a method or
+ * property of the one missing in the other), so they cannot drift.
  * A call is checked (object, interface, method, signature) before its
  * handler runs.  Handlers may answer later: a Call lives until
- * call_return() or call_return_error() consumes it.
+ * call_return() or call_return_error() consumes it.  The objects and the
+ * dispatch are object.c's, the calls call.c's.
  *
  * GVariant ownership: every GVariant passed in here (replies, signal
  * arguments) is consumed: the function takes over the caller's reference,
@@ -34,9 +36,9 @@ typedef struct _Server Server;
 typedef struct _Call Call;
 
 typedef void (*MethodFunc) (Call *call, GVariant *args, gpointer object);
-/* Returns a new reference (floating or full), owned by the caller, or NULL
- * for an unknown property. */
-typedef GVariant *(*PropertyFunc) (const char *property, gpointer object);
+/* Returns a new reference (floating or full), owned by the caller, of the
+ * property's type in the XML. */
+typedef GVariant *(*PropertyFunc) (gpointer object);
 
 typedef struct {
   const char *name;
@@ -45,8 +47,13 @@ typedef struct {
 
 typedef struct {
   const char *name;
-  const MethodEntry *methods; /* terminated by { NULL, NULL } */
-  PropertyFunc get_property;  /* NULL if the interface has no properties */
+  PropertyFunc get;
+} PropertyEntry;
+
+typedef struct {
+  const char *name;
+  const MethodEntry *methods;      /* terminated by { NULL, NULL } */
+  const PropertyEntry *properties; /* terminated by { NULL, NULL }; NULL: none */
 } InterfaceVTable;
 
 Server *server_new (DBusConnection *connection, GError **error);

@@ -90,41 +90,86 @@ report (Progress *progress, const char *message)
     root->func (progress_percent (progress), stage, message, root->data);
 }
 
-void
-progress_step (Progress *progress, const char *stage, const char *format, ...)
+static void report_valist (Progress *progress, const char *format, va_list args)
+    G_GNUC_PRINTF (2, 0);
+
+static void
+report_valist (Progress *progress, const char *format, va_list args)
 {
-  g_autofree char *message = NULL;
-  va_list args;
+  g_autofree char *message = g_strdup_vprintf (format, args);
+
+  report (progress, message);
+}
+
+/* Announces the step with this stage name and moves to it unless it is
+ * behind: never back, a step named again (e.g. a retry, a rollback)
+ * continues where the progress was, under its own name.  FALSE for an
+ * unknown stage, a programming error. */
+static gboolean
+enter_step (Progress *progress, const char *stage)
+{
   guint i;
 
   for (i = 0; i < progress->n_steps; i++)
     if (g_str_equal (progress->steps[i].stage, stage))
       break;
-  g_return_if_fail (i < progress->n_steps);
-  /* never back: a step named again (e.g. a retry, a rollback) continues
-   * where the progress was, under its own name */
+  g_return_val_if_fail (i < progress->n_steps, FALSE);
   if (i > progress->current) {
     progress->current = i;
     progress->fraction = 0;
   }
   progress->announced = i;
+  return TRUE;
+}
+
+/* Never back: a smaller fraction leaves the bar where it is, and so do the
+ * numbers of a step named again after a later one (a rollback). */
+static void
+set_fraction (Progress *progress, guint64 done, guint64 total)
+{
+  double fraction = total > 0 ? (double) MIN (done, total) / (double) total : 0;
+
+  if (progress->announced == progress->current && fraction > progress->fraction)
+    progress->fraction = fraction;
+}
+
+void
+progress_step (Progress *progress, const char *stage, const char *format, ...)
+{
+  va_list args;
+
+  g_return_if_fail (progress != NULL && stage != NULL && format != NULL);
+  if (!enter_step (progress, stage))
+    return;
   va_start (args, format);
-  message = g_strdup_vprintf (format, args);
+  report_valist (progress, format, args);
   va_end (args);
-  report (progress, message);
 }
 
 void
 progress_fraction (Progress *progress, guint64 done, guint64 total, const char *format, ...)
 {
-  g_autofree char *message = NULL;
-  double fraction = total > 0 ? (double) MIN (done, total) / (double) total : 0;
   va_list args;
 
-  if (progress->announced == progress->current && fraction > progress->fraction)
-    progress->fraction = fraction;
+  g_return_if_fail (progress != NULL && format != NULL);
+  set_fraction (progress, done, total);
   va_start (args, format);
-  message = g_strdup_vprintf (format, args);
+  report_valist (progress, format, args);
   va_end (args);
-  report (progress, message);
+}
+
+void
+progress_step_fraction (Progress *progress, const char *stage, guint64 done, guint64 total,
+                        const char *format, ...)
+{
+  va_list args;
+
+  g_return_if_fail (progress != NULL && stage != NULL && format != NULL);
+  if (!enter_step (progress, stage))
+    return;
+  /* numbers of a step already left behind move nothing */
+  set_fraction (progress, done, total);
+  va_start (args, format);
+  report_valist (progress, format, args);
+  va_end (args);
 }

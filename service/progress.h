@@ -53,5 +53,10 @@ void progress_step (Progress *progress, const char *stage, const char *format, .
 /* done of total within the current step. */
 void progress_fraction (Progress *progress, guint64 done, guint64 total, const char *format, ...)
     G_GNUC_PRINTF (4, 5);
+/* Both in one report: enters the step (unless it is behind, as
+ * progress_step()) and sets done of total within it, for work that learns
+ * of a step's start only with its first numbers. */
+void progress_step_fraction (Progress *progress, const char *stage, guint64 done, guint64 total,
+                             const char *format, ...) G_GNUC_PRINTF (5, 6);
 /* The percent of the whole that the current position stands for. */
 guint progress_percent (const Progress *progress);

@@ -69,10 +69,14 @@ char *
 token_store_issue (TokenStore *store, const char *backup, const char *components,
                    const struct stat *file, uid_t uid)
 {
-  Token *token = g_new0 (Token, 1);
-  GString *text = g_string_new (NULL);
+  Token *token;
+  GString *text;
   guint8 bytes[16];
 
+  g_return_val_if_fail (store != NULL && backup != NULL && components != NULL && file != NULL,
+                        NULL);
+  token = g_new0 (Token, 1);
+  text = g_string_new (NULL);
   /* g_random is not cryptographic; tokens must be unguessable */
   if (getentropy (bytes, sizeof bytes) != 0)
     g_error ("no entropy for a token");
@@ -108,6 +112,7 @@ token_store_peek (TokenStore *store, const char *token, GError **error)
 {
   gboolean found;
 
+  g_return_val_if_fail (store != NULL && token != NULL, FALSE);
   g_mutex_lock (&store->lock);
   drop_expired (store);
   found = g_hash_table_contains (store->tokens, token);
@@ -122,6 +127,8 @@ token_store_redeem (TokenStore *store, const char *text, const char *backup, con
   Token *token;
   gboolean ok = FALSE;
 
+  g_return_val_if_fail (
+      store != NULL && text != NULL && backup != NULL && components != NULL && file != NULL, FALSE);
   g_mutex_lock (&store->lock);
   drop_expired (store);
   token = g_hash_table_lookup (store->tokens, text);

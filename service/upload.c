@@ -10,6 +10,7 @@
  */
 #include "upload.h"
 
+#include "autofd.h"
 #include "errors.h"
 
 #include <dirent.h>
@@ -27,12 +28,48 @@
 /* Dirty data is handed to the disk in steps of this size. */
 #define WRITEBACK_STEP (32 * 1024 * 1024)
 
+/* Verification runs while the data arrives, so receiving is most of the
+ * work when the size is known; from a pipe only verification (whose size
+ * is known by then) moves the bar. */
+static const ProgressStep sized_steps[] = {
+  { "receiving", 95 },
+  { "verifying", 4 },
+  { "publishing", 1 },
+};
+static const ProgressStep pipe_steps[] = {
+  { "receiving", 0 },
+  { "verifying", 99 },
+  { "publishing", 1 },
+};
+G_STATIC_ASSERT (G_N_ELEMENTS (sized_steps) == G_N_ELEMENTS (pipe_steps));
+
+/* Receiving: bytes of total (0 when unknown) are in. */
+static void
+report_received (Progress *progress, guint64 bytes, guint64 total)
+{
+  g_autofree char *size = g_format_size (bytes);
+
+  progress_step_fraction (progress, "receiving", bytes, total, "%s received", size);
+}
+
+/* Verifying what is in: bytes of total. */
+static void
+report_verified (Progress *progress, guint64 bytes, guint64 total)
+{
+  g_autofree char *size = g_format_size (bytes);
+  g_autofree char *total_size = g_format_size (total);
+
+  progress_step_fraction (progress, "verifying", bytes, total, "%s of %s verified", size,
+                          total_size);
+}
+
 gboolean
 upload_check_source (int fd, guint64 *size, GError **error)
 {
   struct stat st;
   int flags;
 
+  g_return_val_if_fail (size != NULL, FALSE);
   *size = 0;
   if (fd < 0 || fstat (fd, &st) < 0) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
@@ -186,7 +223,7 @@ poll_timeout (Transfer *t)
 /* Regular files: in-kernel copy from offset 0 (the client's own file
  * offset is left alone), until EOF whatever st_size said. */
 static gboolean
-receive_file (Transfer *t, UploadProgressFunc progress, gpointer data, GError **error)
+receive_file (Transfer *t, Progress *progress, GError **error)
 {
   const UploadRequest *request = t->request;
   g_autofree char *buf = NULL;
@@ -225,7 +262,7 @@ receive_file (Transfer *t, UploadProgressFunc progress, gpointer data, GError **
     if ((guint64) offset > request->max_size)
       return too_large (request, error);
     transfer_advance (t, (guint64) n);
-    progress (UPLOAD_STAGE_RECEIVING, (guint64) offset, request->source_size, data);
+    report_received (progress, (guint64) offset, request->source_size);
   }
   return TRUE;
 }
@@ -233,7 +270,7 @@ receive_file (Transfer *t, UploadProgressFunc progress, gpointer data, GError **
 /* Pipes and sockets: poll with an inactivity timeout and the deadline;
  * Cancel and a failed verification wake us. */
 static gboolean
-receive_stream (Transfer *t, UploadProgressFunc progress, gpointer data, GError **error)
+receive_stream (Transfer *t, Progress *progress, GError **error)
 {
   const UploadRequest *request = t->request;
   g_autofree char *buf = g_malloc (CHUNK);
@@ -281,7 +318,7 @@ receive_stream (Transfer *t, UploadProgressFunc progress, gpointer data, GError 
     if (!write_all (t->fd, buf, (gsize) n, error))
       break;
     transfer_advance (t, (guint64) n);
-    progress (UPLOAD_STAGE_RECEIVING, received, 0, data);
+    report_received (progress, received, 0);
   }
   if (have_cancel_fd)
     g_cancellable_release_fd (t->stop);
@@ -375,7 +412,7 @@ verify_thread (gpointer user_data)
 /* Waits for the verifier, reporting its progress from this thread (the
  * only one that calls progress). */
 static void
-wait_for_verifier (Transfer *t, guint64 total, UploadProgressFunc progress, gpointer data)
+wait_for_verifier (Transfer *t, guint64 total, Progress *progress)
 {
   guint64 reported = 0;
 
@@ -384,7 +421,7 @@ wait_for_verifier (Transfer *t, guint64 total, UploadProgressFunc progress, gpoi
     if (t->received && !t->stopped && t->verified != reported) {
       reported = t->verified;
       g_mutex_unlock (&t->lock);
-      progress (UPLOAD_STAGE_VERIFYING, reported, total, data);
+      report_verified (progress, reported, total);
       g_mutex_lock (&t->lock);
       continue;
     }
@@ -396,7 +433,7 @@ wait_for_verifier (Transfer *t, guint64 total, UploadProgressFunc progress, gpoi
 /* Receives into t->fd while a second thread verifies; on success the data
  * is complete, valid and durable. */
 static gboolean
-transfer_run (Transfer *t, UploadProgressFunc progress, gpointer data, GError **error)
+transfer_run (Transfer *t, Progress *progress, GError **error)
 {
   g_autoptr (GError) local = NULL;
   gint64 start = g_get_monotonic_time (), received_at = 0, synced_at = 0;
@@ -412,9 +449,9 @@ transfer_run (Transfer *t, UploadProgressFunc progress, gpointer data, GError **
   }
 
   if (fstat (t->request->source_fd, &st) == 0 && S_ISREG (st.st_mode))
-    ok = receive_file (t, progress, data, &local);
+    ok = receive_file (t, progress, &local);
   else
-    ok = receive_stream (t, progress, data, &local);
+    ok = receive_stream (t, progress, &local);
   if (ok) {
     guint64 received, verified;
 
@@ -425,14 +462,14 @@ transfer_run (Transfer *t, UploadProgressFunc progress, gpointer data, GError **
     g_cond_broadcast (&t->cond);
     g_mutex_unlock (&t->lock);
     /* From here on the job is verifying (and syncing) what is in. */
-    progress (UPLOAD_STAGE_VERIFYING, verified, received, data);
+    report_verified (progress, verified, received);
     received_at = g_get_monotonic_time ();
     if (fsync (t->fd) < 0) {
       backup_error_set_errno (&local, errno, "cannot sync the uploaded data");
       transfer_fail (t, g_steal_pointer (&local));
     }
     synced_at = g_get_monotonic_time ();
-    wait_for_verifier (t, received, progress, data);
+    wait_for_verifier (t, received, progress);
     g_debug ("received %" G_GUINT64_FORMAT " bytes in %.3f s, synced in %.3f s, verified %.3f s "
              "later",
              received, (double) (received_at - start) / G_USEC_PER_SEC,
@@ -499,16 +536,22 @@ create_temporary (int dir_fd, const UploadRequest *request, char **temp, GError 
 }
 
 gboolean
-upload_run (const UploadRequest *request, UploadProgressFunc progress, gpointer progress_data,
+upload_run (const UploadRequest *request, ProgressFunc progress_func, gpointer progress_data,
             GCancellable *cancellable, GError **error)
 {
+  Progress progress;
   g_autoptr (GCancellable) stop = g_cancellable_new ();
   g_autofree char *temp = NULL;
+  g_auto (AutoFd) dir_fd = -1;
+  g_auto (AutoFd) temp_fd = -1;
   Transfer t = { request, -1, stop };
   gulong cancel_handler = 0;
   gboolean ok;
-  int dir_fd;
 
+  g_return_val_if_fail (request != NULL && request->directory != NULL && request->name != NULL,
+                        FALSE);
+  progress_init (&progress, request->source_size > 0 ? sized_steps : pipe_steps,
+                 G_N_ELEMENTS (sized_steps), progress_func, progress_data);
   if (request->timeout_seconds > 0)
     t.deadline = g_get_monotonic_time () + (gint64) request->timeout_seconds * G_USEC_PER_SEC;
 
@@ -516,40 +559,45 @@ upload_run (const UploadRequest *request, UploadProgressFunc progress, gpointer 
   if (dir_fd < 0)
     return backup_error_set_errno (error, errno, "cannot open the backup directory %s",
                                    request->directory);
-  t.fd = create_temporary (dir_fd, request, &temp, error);
-  if (t.fd < 0) {
-    close (dir_fd);
+  temp_fd = create_temporary (dir_fd, request, &temp, error);
+  if (temp_fd < 0)
     return FALSE;
-  }
+  t.fd = temp_fd;
 
   g_mutex_init (&t.lock);
   g_cond_init (&t.cond);
   if (cancellable != NULL)
     cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (stop_on_cancel), stop, NULL);
-  ok = transfer_run (&t, progress, progress_data, error);
+  ok = transfer_run (&t, &progress, error);
   g_cancellable_disconnect (cancellable, cancel_handler);
   if (ok) {
-    progress (UPLOAD_STAGE_PUBLISHING, t.written, t.written, progress_data);
+    progress_step (&progress, "publishing", "%s", "");
     ok = !g_cancellable_set_error_if_cancelled (cancellable, error)
          && publish (dir_fd, temp, request, error);
   }
   g_mutex_clear (&t.lock);
   g_cond_clear (&t.cond);
-  close (t.fd);
   if (!ok)
     unlinkat (dir_fd, temp, 0);
-  close (dir_fd);
   return ok;
 }
 
 void
 upload_sweep_temporaries (const char *directory)
 {
-  int dir_fd = open (directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *dir = dir_fd >= 0 ? fdopendir (dup (dir_fd)) : NULL;
+  g_auto (AutoFd) dir_fd = -1;
+  g_auto (AutoFd) dir_copy = -1;
+  g_autoptr (DIR) dir = NULL;
   struct dirent *d;
 
-  while (dir != NULL && (d = readdir (dir)) != NULL) {
+  g_return_if_fail (directory != NULL);
+  dir_fd = open (directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dir_copy = dir_fd >= 0 ? dup (dir_fd) : -1;
+  dir = dir_copy >= 0 ? fdopendir (dir_copy) : NULL;
+  if (dir == NULL)
+    return;
+  g_steal_fd (&dir_copy); /* the stream's now */
+  while ((d = readdir (dir)) != NULL) {
     struct stat st;
     if (!g_str_has_prefix (d->d_name, UPLOAD_TEMP_PREFIX))
       continue;
@@ -557,8 +605,4 @@ upload_sweep_temporaries (const char *directory)
         && unlinkat (dir_fd, d->d_name, 0) == 0)
       g_message ("removed the stale upload temporary %s/%s", directory, d->d_name);
   }
-  if (dir != NULL)
-    closedir (dir);
-  if (dir_fd >= 0)
-    close (dir_fd);
 }

@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include "progress.h"
 #include "sar.h"
 
 #define UPLOAD_TEMP_PREFIX ".upload-"
@@ -27,27 +28,20 @@ typedef struct {
   SarLimits limits;
 } UploadRequest;
 
-typedef enum {
-  UPLOAD_STAGE_RECEIVING,
-  UPLOAD_STAGE_VERIFYING,
-  UPLOAD_STAGE_PUBLISHING,
-} UploadStage;
-
-/* bytes: done so far in this stage; total: 0 when unknown.  Called from
- * upload_run()'s thread only, stages in order: RECEIVING while data
- * arrives (verification runs meanwhile), VERIFYING for what is left of it
- * after the last byte, then PUBLISHING. */
-typedef void (*UploadProgressFunc) (UploadStage stage, guint64 bytes, guint64 total,
-                                    gpointer user_data);
-
 /* Refuses what cannot be read as a stream of bytes: directories, devices,
  * write-only and O_PATH descriptors.  On success *size is the size of a
  * regular file (a hint for progress only) or 0. */
 gboolean upload_check_source (int fd, guint64 *size, GError **error);
 
-/* Runs the whole upload; blocking, for a worker thread. */
-gboolean upload_run (const UploadRequest *request, UploadProgressFunc progress,
-                     gpointer progress_data, GCancellable *cancellable, GError **error);
+/* Runs the whole upload; blocking, for a worker thread.  progress (may be
+ * NULL) is called from this thread only (progress.h: weighted steps, below
+ * 100), with the stages in order: "receiving" while data arrives
+ * (verification runs meanwhile), "verifying" for what is left of it after
+ * the last byte, then "publishing".  Receiving a regular file is most of
+ * the work; from a pipe, whose size is unknown, only verification (whose
+ * size is known by then) moves the bar. */
+gboolean upload_run (const UploadRequest *request, ProgressFunc progress, gpointer progress_data,
+                     GCancellable *cancellable, GError **error);
 
 /* Removes temporaries left behind by an earlier run. */
 void upload_sweep_temporaries (const char *directory);

@@ -43,9 +43,11 @@ def test_list_keys_and_types(service, backup_maker):
     assert info["created"] == 1795140000  # 2026-11-20T02:00:00Z
     assert info["process"] == "Nightly"
     assert info["version"] == "8.1.2.3"
-    assert info["valid"] is True or info["valid"] == 1
-    assert info["compatible"] == 1
-    assert info["latest"] == 1
+    # booleans, not numbers that happen to be 1
+    for key in ("valid", "compatible", "latest", "undo-point"):
+        assert isinstance(info[key], dbus.Boolean), key
+    assert info["valid"] and info["compatible"] and info["latest"]
+    assert not info["undo-point"]
     assert "problem" not in info
 
 

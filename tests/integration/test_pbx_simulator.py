@@ -8,7 +8,6 @@ import json
 import os
 import pwd
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -151,7 +150,12 @@ def test_corrupt_state_is_an_error(state):
 
 
 def test_writes_atomically(state):
+    run(state, "set-sessions", "0", "0")
+    before = state.stat().st_ino
     run(state, "set-sessions", "1", "1")
+    # a new file renamed over the old one (written in place, it would keep
+    # its inode), and no temporary left beside it
+    assert state.stat().st_ino != before
     leftovers = [p.name for p in state.parent.iterdir() if p.name.startswith(".pbx-state-")]
     assert leftovers == []
     json.loads(state.read_text())
@@ -180,7 +184,9 @@ def test_runs_with_debian_python():
     with open(SIMULATOR) as f:
         assert f.readline() == "#!/usr/bin/python3\n"
     assert os.access(SIMULATOR, os.X_OK)
-    assert sys.version_info >= (3, 9)
+    # the version of the interpreter it names, not of the one running the tests
+    subprocess.run(["/usr/bin/python3", "-c", "import sys; assert sys.version_info >= (3, 9)"],
+                   check=True)
 
 
 # --- the database session holder ---------------------------------------------

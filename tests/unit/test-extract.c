@@ -8,6 +8,7 @@
  */
 #include "errors.h"
 #include "extract.h"
+#include "sandbox.h"
 #include "sar-fixture.h"
 #include "tree.h"
 #include "sar.h"
@@ -54,108 +55,7 @@ write_tree_plus (const Member *extra, gsize n_extra)
   return write_sar (tree, G_N_ELEMENTS (tree), body, G_N_ELEMENTS (tree) + n_extra);
 }
 
-/* --- the sandbox --- */
-
-typedef struct {
-  char *root;
-  int root_fd;
-} Sandbox;
-
-static void
-sandbox_write (int dir_fd, const char *name, const char *data)
-{
-  int fd = openat (dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (write (fd, data, strlen (data)), ==, (ssize_t) strlen (data));
-  close (fd);
-}
-
-/* root/outside/passwd stands for everything outside staging. */
-static Sandbox *
-sandbox_new (void)
-{
-  g_autoptr (GError) error = NULL;
-  Sandbox *sandbox = g_new0 (Sandbox, 1);
-  int outside;
-
-  sandbox->root = g_dir_make_tmp ("test-extract-root-XXXXXX", &error);
-  g_assert_no_error (error);
-  sandbox->root_fd = open (sandbox->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  g_assert_cmpint (sandbox->root_fd, >=, 0);
-  g_assert_cmpint (mkdirat (sandbox->root_fd, "outside", 0755), ==, 0);
-  outside = openat (sandbox->root_fd, "outside", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  sandbox_write (outside, "passwd", "root:x:0:0\n");
-  close (outside);
-  return sandbox;
-}
-
-/* Removes a temporary directory with the function under test. */
-static void
-remove_path (const char *path)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *parent = g_path_get_dirname (path);
-  g_autofree char *base = g_path_get_basename (path);
-  int fd = open (parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_true (tree_remove (fd, base, &error));
-  g_assert_no_error (error);
-  close (fd);
-  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
-}
-
-static void
-sandbox_free (Sandbox *sandbox)
-{
-  remove_path (sandbox->root);
-  close (sandbox->root_fd);
-  g_free (sandbox->root);
-  g_free (sandbox);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Sandbox, sandbox_free)
-
-static int
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-static char *
-list_dir (int dir_fd, const char *name)
-{
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  int fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *dir;
-  struct dirent *dent;
-
-  g_assert_cmpint (fd, >=, 0);
-  dir = fdopendir (fd);
-  while ((dent = readdir (dir)) != NULL)
-    if (dent->d_name[0] != '.')
-      g_ptr_array_add (names, g_strdup (dent->d_name));
-  closedir (dir);
-  g_ptr_array_sort (names, compare_names);
-  g_ptr_array_add (names, NULL);
-  return g_strjoinv (" ", (char **) names->pdata);
-}
-
-/* Nothing but the staging directories appeared, and outside/ is as it
- * was. */
-static void
-sandbox_assert_outside_untouched (Sandbox *sandbox, const char *expected_root)
-{
-  g_autofree char *root = list_dir (sandbox->root_fd, ".");
-  g_autofree char *outside = list_dir (sandbox->root_fd, "outside");
-  g_autofree char *passwd = NULL;
-  g_autofree char *path = g_build_filename (sandbox->root, "outside", "passwd", NULL);
-
-  g_assert_cmpstr (root, ==, expected_root);
-  g_assert_cmpstr (outside, ==, "passwd");
-  g_assert_true (g_file_get_contents (path, &passwd, NULL, NULL));
-  g_assert_cmpstr (passwd, ==, "root:x:0:0\n");
-}
+/* --- extracting in the sandbox --- */
 
 static void
 target_free (ExtractTarget *target)
@@ -205,18 +105,6 @@ sandbox_extract (Sandbox *sandbox, int fd, const char *const *ids, GError **erro
 static const char *const core_only[] = { "core", NULL };
 static const char *const both[] = { "core", "cdr-voicemail", NULL };
 
-static guint
-count_open_fds (void)
-{
-  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
-}
-
 /* The archive is refused with code, the message naming what is wrong, and
  * nothing outside the staging directories is touched. */
 static void
@@ -237,7 +125,7 @@ assert_refused_in_sandbox (int fd, const char *const *ids, const SarLimits *limi
   g_ptr_array_add (names, g_strdup ("outside"));
   for (gsize i = 0; ids[i] != NULL; i++)
     g_ptr_array_add (names, g_strconcat ("staging-", ids[i], NULL));
-  g_ptr_array_sort (names, compare_names);
+  g_ptr_array_sort (names, sandbox_compare_names);
   g_ptr_array_add (names, NULL);
   expected = g_strjoinv (" ", (char **) names->pdata);
   sandbox_assert_outside_untouched (sandbox, expected);
@@ -461,7 +349,7 @@ test_refuses_decompression_bomb (void)
   g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
   assert_contains (error->message, "member \"core/bomb\" makes component core larger than the 5 "
                                    "bytes manifest.ini says");
-  staging = list_dir (sandbox->root_fd, "staging-core");
+  staging = sandbox_list (sandbox->root_fd, "staging-core");
   g_assert_cmpstr (staging, ==, "");
   g_test_message ("refused after %" G_GINT64_FORMAT " ms",
                   (g_get_monotonic_time () - start) / 1000);
@@ -726,7 +614,7 @@ test_round_trip (void)
     assert_same_tree (expected, actual);
     g_assert_cmpint (mode_at (sandbox, name), ==, S_IFDIR | 0700); /* the caller's */
   }
-  remove_path (source);
+  sandbox_remove_path (source);
 }
 
 /* Many files of all sizes in many directories: operations and
@@ -782,7 +670,7 @@ test_round_trip_many_files (void)
 
     assert_same_tree (expected, actual);
   }
-  remove_path (source);
+  sandbox_remove_path (source);
 }
 
 /* Names in Unicode's decomposed form (NFD: "A" + U+0308 for "Ä", as macOS
@@ -844,7 +732,7 @@ test_round_trip_nfd_names (void)
   rewind_fd (fd);
   extract_all (sandbox, fd);
   assert_same_tree (expected, actual);
-  remove_path (source);
+  sandbox_remove_path (source);
 }
 
 /* Other tools write such names into pax headers as UTF-8 (which
@@ -881,9 +769,9 @@ test_accepts_nfd_names_from_other_writers (void)
       g_assert_true (sandbox_extract (sandbox, fd, ids, &error));
       g_assert_no_error (error);
     }
-    listing = list_dir (sandbox->root_fd, "staging-core");
+    listing = sandbox_list (sandbox->root_fd, "staging-core");
     g_assert_cmpstr (listing, ==, NFD_DIR " " KELVIN);
-    inner = list_dir (sandbox->root_fd, "staging-core/" NFD_DIR);
+    inner = sandbox_list (sandbox->root_fd, "staging-core/" NFD_DIR);
     g_assert_cmpstr (inner, ==, NFD_FILE);
     g_assert_cmpint (mode_at (sandbox, "staging-core/" NFD_DIR), ==, S_IFDIR | 0750);
   }
@@ -903,7 +791,7 @@ test_skips_unchosen_components (void)
   g_assert_no_error (error);
   assert_same_tree (expected, actual);
   sandbox_assert_outside_untouched (sandbox, "outside staging-announcements");
-  remove_path (source);
+  sandbox_remove_path (source);
 }
 
 /* Members may start with one "./" as "tar -C dir ." writes them. */
@@ -920,75 +808,6 @@ test_accepts_dot_slash_prefix (void)
   g_assert_true (sandbox_extract (sandbox, write_sar (members, 2, members, 2), core_only, &error));
   g_assert_no_error (error);
   g_assert_cmpint (mode_at (sandbox, "staging-core/a/b.txt"), ==, S_IFREG | 0644);
-}
-
-/* --- removing trees --- */
-
-static void
-test_remove_tree_does_not_follow_symlinks (void)
-{
-  g_autoptr (Sandbox) sandbox = sandbox_new ();
-  g_autoptr (GError) error = NULL;
-  g_autofree char *outside = g_build_filename (sandbox->root, "outside", NULL);
-  int fd;
-
-  g_assert_cmpint (mkdirat (sandbox->root_fd, "tree", 0755), ==, 0);
-  g_assert_cmpint (mkdirat (sandbox->root_fd, "tree/sub", 0555), ==, 0);
-  g_assert_cmpint (symlinkat (outside, sandbox->root_fd, "tree/absolute"), ==, 0);
-  g_assert_cmpint (symlinkat ("../../outside", sandbox->root_fd, "tree/relative"), ==, 0);
-  fd = openat (sandbox->root_fd, "tree", O_RDONLY | O_DIRECTORY);
-  sandbox_write (fd, "file", "x");
-  close (fd);
-  g_assert_cmpint (mkfifoat (sandbox->root_fd, "tree/fifo", 0600), ==, 0);
-  g_assert_cmpint (symlinkat (outside, sandbox->root_fd, "toplink"), ==, 0);
-
-  g_assert_true (tree_remove (sandbox->root_fd, "tree", &error));
-  g_assert_no_error (error);
-  /* A symlink as the tree itself is removed, not followed. */
-  g_assert_true (tree_remove (sandbox->root_fd, "toplink", &error));
-  g_assert_no_error (error);
-  sandbox_assert_outside_untouched (sandbox, "outside");
-}
-
-static void
-test_remove_tree_missing_is_success (void)
-{
-  g_autoptr (Sandbox) sandbox = sandbox_new ();
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (tree_remove (sandbox->root_fd, "nothing-here", &error));
-  g_assert_true (tree_remove (sandbox->root_fd, "nothing/here", &error));
-  g_assert_no_error (error);
-  g_assert_false (tree_remove (sandbox->root_fd, "..", &error));
-  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS);
-}
-
-/* Far deeper than any path could be spelled out, or fds held per level. */
-static void
-test_remove_tree_deep (void)
-{
-  g_autoptr (Sandbox) sandbox = sandbox_new ();
-  g_autoptr (GError) error = NULL;
-  int fd = dup (sandbox->root_fd);
-  guint fds_before;
-
-  g_assert_cmpint (mkdirat (fd, "deep", 0755), ==, 0);
-  for (guint i = 0; i < 5000; i++) {
-    int next = openat (fd, i == 0 ? "deep" : "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    g_assert_cmpint (next, >=, 0);
-    close (fd);
-    fd = next;
-    g_assert_cmpint (mkdirat (fd, "d", 0755), ==, 0);
-    if (i % 100 == 0)
-      sandbox_write (fd, "f", "x");
-  }
-  close (fd);
-  fds_before = count_open_fds ();
-  g_assert_true (tree_remove (sandbox->root_fd, "deep", &error));
-  g_assert_cmpuint (count_open_fds (), ==, fds_before);
-  g_assert_no_error (error);
-  sandbox_assert_outside_untouched (sandbox, "outside");
 }
 
 int
@@ -1026,9 +845,5 @@ main (int argc, char **argv)
                    test_accepts_nfd_names_from_other_writers);
   g_test_add_func ("/extract/skips-unchosen-components", test_skips_unchosen_components);
   g_test_add_func ("/extract/dot-slash-prefix", test_accepts_dot_slash_prefix);
-  g_test_add_func ("/extract/remove-tree/no-symlinks-followed",
-                   test_remove_tree_does_not_follow_symlinks);
-  g_test_add_func ("/extract/remove-tree/missing", test_remove_tree_missing_is_success);
-  g_test_add_func ("/extract/remove-tree/deep", test_remove_tree_deep);
   return g_test_run ();
 }

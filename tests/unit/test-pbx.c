@@ -1,6 +1,7 @@
 /* Unit tests: the PBX adapter, with small shell scripts as the commands. */
 #include "errors.h"
 #include "pbx.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -341,18 +342,6 @@ test_run_command_cancelled (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
   g_thread_join (thread);
-}
-
-static guint
-count_open_fds (void)
-{
-  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
 }
 
 /* Pipes and pidfds are closed on every path. */

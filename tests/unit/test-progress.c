@@ -1,40 +1,6 @@
 /* Unit tests of the progress model: weighted steps, child ranges, never
  * down, never 100. */
-#include "progress.h"
-
-typedef struct {
-  GArray *percents;
-  GPtrArray *stages;
-} Seen;
-
-static void
-record (guint percent, const char *stage, const char *message, gpointer data)
-{
-  Seen *seen = data;
-
-  g_array_append_val (seen->percents, percent);
-  g_ptr_array_add (seen->stages, g_strdup (stage));
-}
-
-static void
-seen_init (Seen *seen)
-{
-  seen->percents = g_array_new (FALSE, FALSE, sizeof (guint));
-  seen->stages = g_ptr_array_new_with_free_func (g_free);
-}
-
-static void
-seen_clear (Seen *seen)
-{
-  g_array_unref (seen->percents);
-  g_ptr_array_unref (seen->stages);
-}
-
-static guint
-last_percent (Seen *seen)
-{
-  return g_array_index (seen->percents, guint, seen->percents->len - 1);
-}
+#include "progress-record.h"
 
 static const ProgressStep steps[] = {
   { "extracting", 70 },  { "stopping-pbx", 1 },     { "activating", 1 },
@@ -48,20 +14,20 @@ test_weighted_steps (void)
   Progress p;
 
   seen_init (&seen);
-  progress_init (&p, steps, G_N_ELEMENTS (steps), record, &seen);
+  progress_init (&p, steps, G_N_ELEMENTS (steps), seen_record, &seen);
   progress_step (&p, "extracting", "go");
-  g_assert_cmpuint (last_percent (&seen), ==, 0);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 0);
   progress_fraction (&p, 50, 100, "half");
-  g_assert_cmpuint (last_percent (&seen), ==, 35);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 35);
   progress_step (&p, "stopping-pbx", "stop");
-  g_assert_cmpuint (last_percent (&seen), ==, 70);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 70);
   progress_step (&p, "saving-previous", "save");
-  g_assert_cmpuint (last_percent (&seen), ==, 73);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 73);
   progress_step (&p, "cleanup", "clean");
-  g_assert_cmpuint (last_percent (&seen), ==, 97);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 97);
   progress_fraction (&p, 1, 1, "all");
   /* 100 only when the job is done */
-  g_assert_cmpuint (last_percent (&seen), ==, 99);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 99);
   g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "cleanup");
   seen_clear (&seen);
 }
@@ -73,7 +39,7 @@ test_never_down (void)
   Progress p;
 
   seen_init (&seen);
-  progress_init (&p, steps, G_N_ELEMENTS (steps), record, &seen);
+  progress_init (&p, steps, G_N_ELEMENTS (steps), seen_record, &seen);
   progress_step (&p, "saving-previous", "late");
   progress_fraction (&p, 80, 100, "far");
   progress_fraction (&p, 10, 100, "back?");
@@ -95,20 +61,72 @@ test_child_range (void)
   Progress p, child;
 
   seen_init (&seen);
-  progress_init (&p, steps, G_N_ELEMENTS (steps), record, &seen);
+  progress_init (&p, steps, G_N_ELEMENTS (steps), seen_record, &seen);
   progress_step (&p, "saving-previous", "save");
   progress_init_child (&child, &p, save, G_N_ELEMENTS (save));
   progress_step (&child, "packing", "pack");
-  g_assert_cmpuint (last_percent (&seen), ==, 73);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 73);
   progress_fraction (&child, 1, 1, "packed");
-  g_assert_cmpuint (last_percent (&seen), ==, 91);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 91);
   progress_step (&child, "reading-back", "check");
   progress_fraction (&child, 1, 2, "checking");
-  g_assert_cmpuint (last_percent (&seen), ==, 94);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 94);
   /* the stage clients see is the parent's */
   g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "saving-previous");
   progress_step (&p, "cleanup", "clean");
-  g_assert_cmpuint (last_percent (&seen), ==, 97);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 97);
+  seen_clear (&seen);
+}
+
+/* An upload's steps (upload.c): a step entered with its first numbers is
+ * one report, as a single progress_fraction() would be. */
+static void
+test_step_with_fraction (void)
+{
+  static const ProgressStep upload[]
+      = { { "receiving", 95 }, { "verifying", 4 }, { "publishing", 1 } };
+  Seen seen;
+  Progress p;
+
+  seen_init (&seen);
+  progress_init (&p, upload, G_N_ELEMENTS (upload), seen_record, &seen);
+  progress_step_fraction (&p, "receiving", 40, 100, "40 bytes received");
+  g_assert_cmpuint (seen.percents->len, ==, 1);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 38);
+  g_assert_cmpstr (seen.stages->pdata[0], ==, "receiving");
+  progress_step_fraction (&p, "receiving", 100, 100, "all received");
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 95);
+  progress_step_fraction (&p, "verifying", 50, 100, "half verified");
+  g_assert_cmpuint (seen.percents->len, ==, 3);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 97);
+  /* a step left behind, named again, is announced at the percent already
+   * reached, and its numbers move nothing */
+  progress_step_fraction (&p, "receiving", 100, 100, "late");
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 97);
+  g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "receiving");
+  progress_step (&p, "publishing", "%s", "");
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 99);
+  seen_clear (&seen);
+}
+
+/* A step of weight 0 (receiving from a pipe, whose size is unknown) does
+ * not move the bar. */
+static void
+test_step_of_no_weight (void)
+{
+  static const ProgressStep pipe[]
+      = { { "receiving", 0 }, { "verifying", 99 }, { "publishing", 1 } };
+  Seen seen;
+  Progress p;
+
+  seen_init (&seen);
+  progress_init (&p, pipe, G_N_ELEMENTS (pipe), seen_record, &seen);
+  progress_step_fraction (&p, "receiving", 1000, 0, "1000 bytes received");
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 0);
+  progress_step_fraction (&p, "verifying", 1, 2, "half verified");
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 49);
+  progress_step_fraction (&p, "verifying", 2, 2, "verified");
+  g_assert_cmpuint (seen_last_percent (&seen), ==, 99);
   seen_clear (&seen);
 }
 
@@ -122,17 +140,17 @@ test_earlier_step_named (void)
   guint at;
 
   seen_init (&seen);
-  progress_init (&p, steps, G_N_ELEMENTS (steps), record, &seen);
+  progress_init (&p, steps, G_N_ELEMENTS (steps), seen_record, &seen);
   progress_step (&p, "starting-pbx", "start");
-  at = last_percent (&seen);
+  at = seen_last_percent (&seen);
   progress_step (&p, "stopping-pbx", "stop again");
   g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "stopping-pbx");
-  g_assert_cmpuint (last_percent (&seen), ==, at);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, at);
   progress_fraction (&p, 1, 2, "half");
-  g_assert_cmpuint (last_percent (&seen), ==, at);
+  g_assert_cmpuint (seen_last_percent (&seen), ==, at);
   progress_step (&p, "cleanup", "clean");
   g_assert_cmpstr (seen.stages->pdata[seen.stages->len - 1], ==, "cleanup");
-  g_assert_cmpuint (last_percent (&seen), >, at);
+  g_assert_cmpuint (seen_last_percent (&seen), >, at);
   seen_clear (&seen);
 }
 
@@ -144,5 +162,7 @@ main (int argc, char **argv)
   g_test_add_func ("/progress/earlier-step-named", test_earlier_step_named);
   g_test_add_func ("/progress/never-down", test_never_down);
   g_test_add_func ("/progress/child-range", test_child_range);
+  g_test_add_func ("/progress/step-with-fraction", test_step_with_fraction);
+  g_test_add_func ("/progress/step-of-no-weight", test_step_of_no_weight);
   return g_test_run ();
 }

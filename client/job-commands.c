@@ -1,8 +1,8 @@
-/* restore.c: the commands that start jobs: restore and upload. */
+/* job-commands.c: the commands that start jobs: restore and upload. */
 #include "commands.h"
 
 #include "cli.h"
-#include "job.h"
+#include "follow.h"
 #include "marshal.h"
 #include "messages.h"
 #include "output.h"

@@ -1,4 +1,4 @@
-/* job.h: following a job of the service to its end.
+/* follow.h: following a job of the service to its end.
  *
  * job_subscribe() must run before the call that starts the job, so that
  * no signal of the job can be missed.  job_follow() shows the progress,
@@ -8,7 +8,7 @@
  */
 #pragma once
 
-#include "bus.h"
+#include "connection.h"
 #include "output.h"
 
 typedef struct {

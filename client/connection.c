@@ -1,4 +1,4 @@
-/* bus.c: blocking calls, and signals on the GLib main loop.
+/* connection.c: blocking calls, and signals on the GLib main loop.
  *
  * The connection's socket is watched with a GLib fd source; whatever
  * libdbus has read is taken off its queue with dbus_connection_pop_message()
@@ -7,7 +7,7 @@
  * drained from an idle callback: no signal is lost between subscribing and
  * entering the main loop.
  */
-#include "bus.h"
+#include "connection.h"
 
 #include "agent.h"
 #include "exit-status.h"

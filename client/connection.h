@@ -1,4 +1,4 @@
-/* bus.h: the client's connection to the backup service (libdbus-1).
+/* connection.h: the client's connection to the backup service (libdbus-1).
  *
  * Method calls block, with a long timeout when polkit may ask for a
  * password.  Signals that match the rules added with bus_add_match() go to

@@ -1,5 +1,5 @@
-/* job.c: following one job: signals, Ctrl-C, the service going away. */
-#include "job.h"
+/* follow.c: following one job: signals, Ctrl-C, the service going away. */
+#include "follow.h"
 
 #include "cli.h"
 #include "exit-status.h"
