@@ -173,8 +173,8 @@ safe_name (const char *name)
   return name != NULL && sar_path_check (name, NULL) && strchr (name, '/') == NULL;
 }
 
-Journal *
-journal_read (int dir_fd, GError **error)
+static Journal *
+read_journal (int dir_fd, GError **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (Journal) journal = NULL;
@@ -264,5 +264,19 @@ journal_remove (int dir_fd, GError **error)
     return backup_error_set_errno (error, errno, "cannot remove the restore journal");
   if (fsync (dir_fd) < 0)
     return backup_error_set_errno (error, errno, "cannot sync the backup directory");
+  return TRUE;
+}
+
+gboolean
+journal_read (int dir_fd, Journal **journal, GError **error)
+{
+  GError *local = NULL;
+
+  g_return_val_if_fail (journal != NULL, FALSE);
+  *journal = read_journal (dir_fd, &local);
+  if (local != NULL) {
+    g_propagate_error (error, local);
+    return FALSE;
+  }
   return TRUE;
 }

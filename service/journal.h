@@ -62,6 +62,7 @@ gboolean journal_write (int dir_fd, const Journal *journal, GError **error);
  * touching nothing, while another journal exists (an unresolved restore
  * owns the trees it names). */
 gboolean journal_create (int dir_fd, const Journal *journal, GError **error);
-/* NULL without error when there is no journal. */
-Journal *journal_read (int dir_fd, GError **error);
+/* TRUE with *journal NULL when there is none; FALSE (and *journal NULL)
+ * when one is there but cannot be read. */
+gboolean journal_read (int dir_fd, Journal **journal, GError **error);
 gboolean journal_remove (int dir_fd, GError **error);

@@ -1,6 +1,7 @@
 /* restore-db.c: the database side of the restore transaction. */
 #include "restore-db.h"
 
+#include "autofd.h"
 #include "errors.h"
 #include "pgdb.h"
 #include "sha256.h"
@@ -206,8 +207,7 @@ write_all (int *fd, const void *data, gsize len, GError **error)
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0 && errno == EPIPE) {
-      close (*fd);
-      *fd = -1;
+      autofd_clear (fd);
       return TRUE;
     }
     if (n < 0)
@@ -267,9 +267,7 @@ feed_dump (SarReader *reader, DumpCheck *dc, const SarHeader *header, const char
 static void
 dump_check_clear (DumpCheck *dc)
 {
-  if (dc->input_fd >= 0)
-    close (dc->input_fd);
-  dc->input_fd = -1;
+  autofd_clear (&dc->input_fd);
   if (dc->check != NULL)
     pgdb_check_abort (dc->check);
   dc->check = NULL;
@@ -342,9 +340,7 @@ restore_db_check_dumps (const Config *config, int archive_fd, const SarHeader *h
           = g_ptr_array_new_with_free_func ((GDestroyNotify) pgdb_problem_free);
       PgdbCheck *check = g_steal_pointer (&dc->check);
 
-      if (dc->input_fd >= 0)
-        close (dc->input_fd);
-      dc->input_fd = -1;
+      autofd_clear (&dc->input_fd);
       ok = pgdb_check_finish (check, dc->cc->database, found, cancellable, error);
       for (guint k = 0; ok && k < found->len; k++) {
         PgdbProblem *problem = found->pdata[k];

@@ -1,6 +1,8 @@
 /* restore.c: the restore transaction and its crash recovery. */
 #include "restore.h"
 
+#include "autofd.h"
+
 #include "errors.h"
 #include "extract.h"
 #include "tree.h"
@@ -122,14 +124,11 @@ transaction_close (Transaction *t)
 {
   for (guint i = 0; t->parent_fds != NULL && t->journal != NULL && i < t->journal->components->len;
        i++)
-    if (t->parent_fds[i] >= 0)
-      close (t->parent_fds[i]);
+    autofd_clear (&t->parent_fds[i]);
   g_free (t->parent_fds);
   sar_pack_cache_free (t->cache);
-  if (t->root_fd >= 0)
-    close (t->root_fd);
-  if (t->backup_fd >= 0)
-    close (t->backup_fd);
+  autofd_clear (&t->root_fd);
+  autofd_clear (&t->backup_fd);
   journal_free (t->journal);
   /* A restore's threads allocate in malloc arenas of their own; what they
    * freed would stay resident, and more of it after each restore. */
@@ -200,12 +199,14 @@ make_staging (Transaction *t, guint i, const ConfigComponent *cc, ExtractTarget 
   const JournalComponent *c = t->journal->components->pdata[i];
   int parent_fd = t->parent_fds[i];
   struct stat live;
-  int fd;
+  g_auto (AutoFd) fd = -1;
 
   if (fstatat (parent_fd, c->live, &live, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno != ENOENT || mkdirat (parent_fd, c->live, 0755) < 0
-        || fstatat (parent_fd, c->live, &live, AT_SYMLINK_NOFOLLOW) < 0)
-      return backup_error_set_errno (error, errno, "cannot create %s", cc->path), -1;
+        || fstatat (parent_fd, c->live, &live, AT_SYMLINK_NOFOLLOW) < 0) {
+      backup_error_set_errno (error, errno, "cannot create %s", cc->path);
+      return -1;
+    }
   }
   if (!S_ISDIR (live.st_mode)) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED,
@@ -214,23 +215,24 @@ make_staging (Transaction *t, guint i, const ConfigComponent *cc, ExtractTarget 
   }
   if (!tree_remove (parent_fd, c->staging, error))
     return -1;
-  if (mkdirat (parent_fd, c->staging, 0700) < 0)
-    return backup_error_set_errno (error, errno, "cannot create a staging directory for %s",
-                                   cc->id),
-           -1;
+  if (mkdirat (parent_fd, c->staging, 0700) < 0) {
+    backup_error_set_errno (error, errno, "cannot create a staging directory for %s", cc->id);
+    return -1;
+  }
   fd = openat (parent_fd, c->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return backup_error_set_errno (error, errno, "cannot open the staging directory"), -1;
+  if (fd < 0) {
+    backup_error_set_errno (error, errno, "cannot open the staging directory");
+    return -1;
+  }
   target->id = c->id;
   target->staging_fd = fd;
   target->uid = cc->uid >= 0 ? (uid_t) cc->uid : live.st_uid;
   target->gid = cc->gid >= 0 ? (gid_t) cc->gid : live.st_gid;
   if (fchown (fd, target->uid, target->gid) < 0 || fchmod (fd, live.st_mode & 0777) < 0) {
     backup_error_set_errno (error, errno, "cannot set the owner of the staging directory");
-    close (fd);
     return -1;
   }
-  return fd;
+  return g_steal_fd (&fd);
 }
 
 typedef struct {
@@ -277,7 +279,8 @@ copy_file_beneath (int from_dir, int to_dir, const char *rel, GError **error)
   g_autofree char *parent = NULL;
   g_autofree char *name = NULL;
   struct stat st;
-  int src, dst;
+  g_auto (AutoFd) src = -1;
+  g_auto (AutoFd) dst = -1;
   gboolean ok = TRUE;
   char buf[65536];
 
@@ -287,7 +290,6 @@ copy_file_beneath (int from_dir, int to_dir, const char *rel, GError **error)
   if (src < 0)
     return backup_error_set_errno (error, errno, "cannot open the live %s", rel);
   if (fstat (src, &st) < 0 || !S_ISREG (st.st_mode)) {
-    close (src);
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED, "the live %s is not a regular file",
                  rel);
     return FALSE;
@@ -330,9 +332,6 @@ copy_file_beneath (int from_dir, int to_dir, const char *rel, GError **error)
       && (fchown (dst, st.st_uid, st.st_gid) < 0 || fchmod (dst, st.st_mode & 0777) < 0
           || fsync (dst) < 0))
     ok = backup_error_set_errno (error, errno, "cannot finish %s", rel);
-  close (src);
-  if (dst >= 0)
-    close (dst);
   return ok;
 }
 
@@ -342,7 +341,7 @@ keep_ip_settings (Transaction *t, GPtrArray *chosen, int *staging_fds, GError **
   for (guint i = 0; i < chosen->len; i++) {
     const ConfigComponent *cc = chosen->pdata[i];
     const JournalComponent *c = t->journal->components->pdata[i];
-    int live_fd;
+    g_auto (AutoFd) live_fd = -1;
     gboolean ok = TRUE;
 
     if (cc->ip_settings[0] == NULL)
@@ -355,7 +354,6 @@ keep_ip_settings (Transaction *t, GPtrArray *chosen, int *staging_fds, GError **
                      cc->ip_settings[k]);
       ok = copy_file_beneath (live_fd, staging_fds[i], cc->ip_settings[k], error);
     }
-    close (live_fd);
     if (!ok)
       return FALSE;
   }
@@ -558,7 +556,7 @@ empty_in_parallel (int parent_fd, const char *name)
       g_thread_join (helper);
   }
   for (guint i = 0; i < work.fds->len; i++)
-    close (g_array_index (work.fds, int, i));
+    autofd_clear (&g_array_index (work.fds, int, i));
   g_array_unref (work.fds);
   g_array_unref (work.items);
 }
@@ -655,7 +653,7 @@ commit (Transaction *t, GError **error)
 static void
 close_fd_at (gpointer fd)
 {
-  close (*(int *) fd);
+  autofd_clear (fd);
 }
 
 static void
@@ -713,7 +711,7 @@ save_previous (Transaction *t, GError **error)
   SarPackSpec spec = { 0 };
   gint64 created, start, packed;
   gboolean ok;
-  int fd;
+  g_auto (AutoFd) fd = -1;
 
   g_array_set_clear_func (dump_fds, close_fd_at);
   if (t->journal->state == JOURNAL_SAVED && backup_exists (t, t->journal->pre_restore))
@@ -800,7 +798,7 @@ save_previous (Transaction *t, GError **error)
              (double) (packed - start) / G_USEC_PER_SEC,
              (double) (g_get_monotonic_time () - packed) / G_USEC_PER_SEC);
   }
-  close (fd);
+  autofd_clear (&fd);
   if (ok
       && renameat2 (t->backup_fd, temp, t->backup_fd, t->journal->pre_restore, RENAME_NOREPLACE)
              < 0)
@@ -957,8 +955,7 @@ write_to_load (const void *block, gsize len, gpointer data, GError **error)
       g_autoptr (GError) local = NULL;
       int errsv = errno;
 
-      close (load->input_fd);
-      load->input_fd = -1;
+      autofd_clear (&load->input_fd);
       if (!pgdb_load_finish (g_steal_pointer (&load->load), NULL, &local)) {
         g_propagate_error (error, g_steal_pointer (&local));
         return FALSE;
@@ -979,9 +976,7 @@ finish_loads (Transaction *t, Load *loads, guint n, GCancellable *cancellable, G
   gboolean ok = TRUE;
 
   for (guint i = 0; i < n; i++) {
-    if (loads[i].input_fd >= 0)
-      close (loads[i].input_fd);
-    loads[i].input_fd = -1;
+    autofd_clear (&loads[i].input_fd);
     if (loads[i].load == NULL)
       continue;
     if (ok) {
@@ -997,9 +992,7 @@ static void
 abort_loads (Load *loads, guint n)
 {
   for (guint i = 0; i < n; i++) {
-    if (loads[i].input_fd >= 0)
-      close (loads[i].input_fd);
-    loads[i].input_fd = -1;
+    autofd_clear (&loads[i].input_fd);
     if (loads[i].load != NULL)
       pgdb_load_abort (g_steal_pointer (&loads[i].load));
   }
@@ -1176,11 +1169,14 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
              RestoreResult *result, GError **error)
 {
   Transaction t = { .root_fd = -1, .backup_fd = -1 };
-  g_autofree int *staging_fds = g_new (int, request->components->len);
-  g_autofree Load *loads = g_new0 (Load, request->components->len);
+  g_autofree int *staging_fds = NULL;
+  g_autofree Load *loads = NULL;
   g_autoptr (GError) cleanup_error = NULL;
   gboolean journaled, ok;
 
+  g_return_val_if_fail (request != NULL && request->components != NULL && result != NULL, FALSE);
+  staging_fds = g_new (int, request->components->len);
+  loads = g_new0 (Load, request->components->len);
   for (guint i = 0; i < request->components->len; i++) {
     staging_fds[i] = -1;
     loads[i].input_fd = -1;
@@ -1209,8 +1205,7 @@ restore_run (const RestoreRequest *request, const RestoreHooks *hooks, GCancella
   ok = journaled && run_before_swap (&t, request, staging_fds, loads, cancellable, error);
   abort_loads (loads, request->components->len);
   for (guint i = 0; i < request->components->len; i++)
-    if (staging_fds[i] >= 0)
-      close (staging_fds[i]);
+    autofd_clear (&staging_fds[i]);
 
   if (ok) {
     /* the point of no return: from here the restore completes or rolls back */
@@ -1255,8 +1250,7 @@ transaction_resume (Transaction *t, const Config *config, const RestoreHooks *ho
 {
   if (!transaction_open (t, config, hooks, result, error))
     return FALSE;
-  t->journal = journal_read (t->backup_fd, error);
-  if (t->journal == NULL)
+  if (!journal_read (t->backup_fd, &t->journal, error) || t->journal == NULL)
     return FALSE;
   /* a journal of an earlier version: "swapped" with the PBX started */
   if (t->journal->state == JOURNAL_SWAPPED && !t->journal->pbx_stopped)
@@ -1278,7 +1272,10 @@ restore_complete (const Config *config, const RestoreHooks *hooks, RestoreResult
 {
   Transaction t = { .root_fd = -1, .backup_fd = -1 };
   guint swapped = 0;
-  gboolean ok = transaction_resume (&t, config, hooks, result, error);
+  gboolean ok;
+
+  g_return_val_if_fail (config != NULL && result != NULL, FALSE);
+  ok = transaction_resume (&t, config, hooks, result, error);
 
   if (t.journal == NULL) {
     transaction_close (&t);
@@ -1317,16 +1314,16 @@ restore_pending (const Config *config, char **backup)
 {
   g_autoptr (Journal) journal = NULL;
   g_autoptr (GError) error = NULL;
-  int fd = open (config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_auto (AutoFd) fd = -1;
 
+  g_return_val_if_fail (config != NULL && backup != NULL, FALSE);
+  fd = open (config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   *backup = NULL;
   if (fd < 0)
     return FALSE;
-  journal = journal_read (fd, &error);
-  close (fd);
-  if (journal != NULL)
-    *backup = g_strdup (journal->backup);
-  else if (error != NULL)
+  if (!journal_read (fd, &journal, &error))
     *backup = g_strdup ("(unreadable journal)");
+  else if (journal != NULL)
+    *backup = g_strdup (journal->backup);
   return *backup != NULL;
 }
