@@ -106,6 +106,17 @@ class CockpitWs:
                        "--init-groups", "--"] + command
         else:
             env["HOME"] = os.environ.get("HOME", "/root")
+        # A session bus of its own, stopped with it: without one the
+        # bridge autolaunches a session dbus-daemon that outlives the test
+        # (and each holds an inotify instance, a per-user limit).
+        where = root if user is None else runtime
+        session_command = ["dbus-daemon", "--session", "--nofork", "--print-address=1",
+                           f"--address=unix:path={where}/session-bus-{self.port}"]
+        if user is not None:
+            session_command = command[:command.index("--") + 1] + session_command
+        self.session_bus = subprocess.Popen(session_command, stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, env=env)
+        env["DBUS_SESSION_BUS_ADDRESS"] = self.session_bus.stdout.readline().decode().strip()
         self.log_file = open(self.log, "ab")
         self.process = subprocess.Popen(command, env=env, stdout=self.log_file,
                                         stderr=subprocess.STDOUT)
@@ -135,6 +146,9 @@ class CockpitWs:
                 self.process.kill()
                 self.process.wait()
         self.log_file.close()
+        self.session_bus.terminate()
+        self.session_bus.wait(timeout=10)
+        self.session_bus.stdout.close()
 
 
 class Browser:
