@@ -939,17 +939,19 @@ sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, c
   gsize id_len = strcspn (path, "/");
   guint i;
 
-  if (!sar_path_check (path, &local))
-    return backup_error_invalid (error, "invalid member: %s", local->message), NULL;
+  if (!sar_path_check (path, &local)) {
+    backup_error_invalid (error, "invalid member: %s", local->message);
+    return NULL;
+  }
   if (!sar_check_member_type (entry, q, error))
     return NULL;
   /* a database dump at the root */
   i = sar_manifest_dump_component (manifest, path);
   if (i != G_MAXUINT) {
-    if (archive_entry_filetype (entry) != AE_IFREG)
-      return backup_error_invalid (error,
-                                   "member %s, the dump of a database, is not a regular file", q),
-             NULL;
+    if (archive_entry_filetype (entry) != AE_IFREG) {
+      backup_error_invalid (error, "member %s, the dump of a database, is not a regular file", q);
+      return NULL;
+    }
     *component = i;
     *quoted = g_steal_pointer (&q);
     return g_steal_pointer (&path);
@@ -959,10 +961,11 @@ sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, c
     if (strlen (c->id) == id_len && strncmp (c->id, path, id_len) == 0)
       break;
   }
-  if (i == manifest->components->len)
-    return backup_error_invalid (
-               error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER, q),
-           NULL;
+  if (i == manifest->components->len) {
+    backup_error_invalid (error,
+                          "member %s is not below a component listed in " SAR_MANIFEST_MEMBER, q);
+    return NULL;
+  }
   if (g_str_has_suffix (path, "/"))
     path[strlen (path) - 1] = '\0';
   *component = i;
@@ -1079,12 +1082,12 @@ unlisted_file (SarTally *tally, const char *path, const char *quoted, GError **e
 {
   if (!check_not_below_file (tally, path, quoted, error))
     return NULL;
-  if (sar_checksums_has_below (tally->header->checksums, path, strlen (path)))
-    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
-                                 quoted),
-           NULL;
-  return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
-         NULL;
+  if (sar_checksums_has_below (tally->header->checksums, path, strlen (path))) {
+    backup_error_invalid (error, "member %s appears as a regular file and as a directory", quoted);
+    return NULL;
+  }
+  backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
+  return NULL;
 }
 
 /* A component's database dump: listed, once, exactly the size the
@@ -1099,21 +1102,26 @@ tally_dump (SarTally *tally, struct archive_entry *entry, const char *path, cons
   la_int64_t member_size = archive_entry_size (entry);
   guint index;
 
-  if (listed == NULL)
-    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
-           NULL;
+  if (listed == NULL) {
+    backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
+    return NULL;
+  }
   index = sar_checksums_index (sums, listed);
-  if (tally_seen (tally, index))
-    return backup_error_invalid (error, "member %s appears twice", quoted), NULL;
-  if (!archive_entry_size_is_set (entry) || member_size < 0)
-    return backup_error_invalid (error, "member %s has no size", quoted), NULL;
-  if ((guint64) member_size != declared->database_bytes)
-    return backup_error_invalid (
-               error,
-               "member %s holds %" G_GINT64_FORMAT " bytes, but " SAR_MANIFEST_MEMBER
-               " [Component %s] DatabaseBytes is %" G_GUINT64_FORMAT,
-               quoted, (gint64) member_size, declared->id, declared->database_bytes),
-           NULL;
+  if (tally_seen (tally, index)) {
+    backup_error_invalid (error, "member %s appears twice", quoted);
+    return NULL;
+  }
+  if (!archive_entry_size_is_set (entry) || member_size < 0) {
+    backup_error_invalid (error, "member %s has no size", quoted);
+    return NULL;
+  }
+  if ((guint64) member_size != declared->database_bytes) {
+    backup_error_invalid (error,
+                          "member %s holds %" G_GINT64_FORMAT " bytes, but " SAR_MANIFEST_MEMBER
+                          " [Component %s] DatabaseBytes is %" G_GUINT64_FORMAT,
+                          quoted, (gint64) member_size, declared->id, declared->database_bytes);
+    return NULL;
+  }
   tally->unpacked += (guint64) member_size;
   if (!tally_check_limits (tally, error))
     return NULL;
@@ -1137,26 +1145,32 @@ sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, 
 
   if (dump)
     return tally_dump (tally, entry, path, quoted, declared, size, error);
-  if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
-    return backup_error_invalid (
-               error, "member %s is a regular file, but has the name of a directory", quoted),
-           NULL;
+  if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/")) {
+    backup_error_invalid (error, "member %s is a regular file, but has the name of a directory",
+                          quoted);
+    return NULL;
+  }
   if (listed == NULL)
     return unlisted_file (tally, path, quoted, error);
   index = sar_checksums_index (sums, listed);
-  if (tally_seen (tally, index))
-    return backup_error_invalid (error, "member %s appears twice", quoted), NULL;
-  if (!archive_entry_size_is_set (entry) || member_size < 0)
-    return backup_error_invalid (error, "member %s has no size", quoted), NULL;
+  if (tally_seen (tally, index)) {
+    backup_error_invalid (error, "member %s appears twice", quoted);
+    return NULL;
+  }
+  if (!archive_entry_size_is_set (entry) || member_size < 0) {
+    backup_error_invalid (error, "member %s has no size", quoted);
+    return NULL;
+  }
   /* Before any data is read: a member cannot make its component larger
    * than the manifest says, so a huge member costs nothing even without
    * limits. */
-  if ((guint64) member_size > declared->bytes - tally->bytes[component])
-    return backup_error_invalid (error,
-                                 "member %s makes component %s larger than the %" G_GUINT64_FORMAT
-                                 " bytes " SAR_MANIFEST_MEMBER " says",
-                                 quoted, declared->id, declared->bytes),
-           NULL;
+  if ((guint64) member_size > declared->bytes - tally->bytes[component]) {
+    backup_error_invalid (error,
+                          "member %s makes component %s larger than the %" G_GUINT64_FORMAT
+                          " bytes " SAR_MANIFEST_MEMBER " says",
+                          quoted, declared->id, declared->bytes);
+    return NULL;
+  }
   tally->unpacked += (guint64) member_size;
   if (!tally_check_limits (tally, error))
     return NULL;
