@@ -536,7 +536,7 @@ reader_failed (Extractor *ex, const char *what, GError **error)
   return sar_reader_failed (ex->reader, what, error);
 }
 
-/* The reader of sar.c: tar formats only, in-process filters only. */
+/* The reader of sar-reader.c: tar formats only, in-process filters only. */
 static gboolean
 extractor_open (Extractor *ex, int fd, SarProgressFunc progress, gpointer progress_data,
                 GError **error)
