@@ -133,7 +133,7 @@ stack_pop_to (Writer *w, guint len)
 {
   while (w->stack_len > len) {
     w->stack_len--;
-    close (w->stack_fds[w->stack_len]);
+    autofd_clear (&w->stack_fds[w->stack_len]);
     g_free (w->stack_names[w->stack_len]);
   }
 }
@@ -192,7 +192,7 @@ enter_directories (Writer *w, const ExtractTarget *target, char **dirs, guint n,
 
   for (guint i = common; i < n; i++) {
     int parent = i == 0 ? target->staging_fd : w->stack_fds[i - 1];
-    int fd;
+    g_auto (AutoFd) fd = -1;
 
     /* the staging tree is new: most directories are still to be made */
     if (mkdirat (parent, dirs[i], DIR_MODE_DEFAULT) == 0) {
@@ -200,10 +200,8 @@ enter_directories (Writer *w, const ExtractTarget *target, char **dirs, guint n,
       CreatedDir *dir;
 
       fd = tree_open_beneath (parent, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
-      if (fd >= 0 && !set_owner (w, fd, target, rel, error)) {
-        close (fd);
+      if (fd >= 0 && !set_owner (w, fd, target, rel, error))
         return -1;
-      }
       dir = g_new0 (CreatedDir, 1);
       dir->target = target;
       dir->rel = g_steal_pointer (&rel);
@@ -227,7 +225,7 @@ enter_directories (Writer *w, const ExtractTarget *target, char **dirs, guint n,
       return -1;
     }
     w->stack_names[i] = g_strdup (dirs[i]);
-    w->stack_fds[i] = fd;
+    w->stack_fds[i] = g_steal_fd (&fd);
     w->stack_len = i + 1;
   }
   return n == 0 ? target->staging_fd : w->stack_fds[n - 1];
@@ -294,19 +292,15 @@ write_data (Writer *w, const guint8 *data, gsize len, GError **error)
 static gboolean
 close_file (Writer *w, const ExtractTarget *target, mode_t mode, GError **error)
 {
-  int fd = w->fd;
+  g_auto (AutoFd) fd = w->fd;
 
   w->fd = -1;
-  if (!set_owner (w, fd, target, w->member, error)) {
-    close (fd);
+  if (!set_owner (w, fd, target, w->member, error))
     return FALSE;
-  }
-  if (fchmod (fd, mode & 0777) < 0) {
-    writer_failed (w, errno, "setting the mode of member", w->member, error);
-    close (fd);
-    return FALSE;
-  }
-  if (close (fd) < 0)
+  if (fchmod (fd, mode & 0777) < 0)
+    return writer_failed (w, errno, "setting the mode of member", w->member, error);
+  /* closed here, not by the scope: a failing close is a failed write */
+  if (close (g_steal_fd (&fd)) < 0)
     return writer_failed (w, errno, "writing member", w->member, error);
   return TRUE;
 }
@@ -361,9 +355,7 @@ writer_thread (gpointer data)
       g_atomic_int_set (&w->failed, TRUE);
     g_async_queue_push (w->free, batch);
   } while (!last);
-  if (w->fd >= 0)
-    close (w->fd);
-  w->fd = -1;
+  autofd_clear (&w->fd);
   stack_pop_to (w, 0);
   return NULL;
 }
