@@ -547,33 +547,14 @@ extractor_report (Extractor *ex, gboolean force)
 }
 
 /* The first two members were parsed into the header by the caller; here
- * they only have to be where they belong. */
+ * they only have to be where they belong (as sar_read_header() checks
+ * them, with its messages). */
 static gboolean
 skip_metadata_member (Extractor *ex, const char *expected, guint position, gint64 max,
                       GError **error)
 {
-  struct archive_entry *entry;
-  g_autofree char *path = NULL;
-  g_autofree char *quoted = NULL;
-
-  if (!sar_reader_next (ex->reader, &entry, "not a SAR file", error))
+  if (sar_reader_next_metadata (ex->reader, expected, position, max, error) < 0)
     return FALSE;
-  if (entry == NULL)
-    return backup_error_invalid (error, "not a SAR file: the archive ends before member \"%s\"",
-                                 expected);
-  path = sar_member_path (entry);
-  quoted = sar_quote (path);
-  if (strcmp (path, expected) != 0)
-    return backup_error_invalid (error, "not a SAR file: member %u is %s, expected \"%s\"",
-                                 position, quoted, expected);
-  if (!sar_check_member_type (entry, quoted, error))
-    return FALSE;
-  if (archive_entry_filetype (entry) != AE_IFREG)
-    return backup_error_invalid (error, "member %s is not a regular file", quoted);
-  if (!archive_entry_size_is_set (entry) || archive_entry_size (entry) < 0
-      || archive_entry_size (entry) > max)
-    return backup_error_invalid (error, "member %s is larger than %" G_GINT64_FORMAT " bytes",
-                                 quoted, max);
   if (archive_read_data_skip (ex->archive) != ARCHIVE_OK)
     return reader_failed (ex, "reading the archive", error);
   return TRUE;

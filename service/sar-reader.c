@@ -796,11 +796,9 @@ sar_check_member_type (struct archive_entry *entry, const char *quoted, GError *
       error, "member %s is %s; only directories and regular files are allowed", quoted, what);
 }
 
-/* Reads the header of the next member, which must be the regular file
- * `expected` of at most max bytes; returns its size or -1. */
-static gint64
-next_metadata_member (SarReader *reader, const char *expected, guint position, gint64 max,
-                      GError **error)
+gint64
+sar_reader_next_metadata (SarReader *reader, const char *expected, guint position, gint64 max,
+                          GError **error)
 {
   struct archive_entry *entry;
   g_autofree char *path = NULL;
@@ -896,7 +894,7 @@ sar_reader_read_header (SarReader *reader, GError **error)
   g_autoptr (SarChecksumsParser) parser = NULL;
   gint64 size;
 
-  size = next_metadata_member (reader, SAR_MANIFEST_MEMBER, 1, SAR_MANIFEST_MAX, error);
+  size = sar_reader_next_metadata (reader, SAR_MANIFEST_MEMBER, 1, SAR_MANIFEST_MAX, error);
   if (size < 0)
     return NULL;
   manifest = g_string_sized_new ((gsize) size);
@@ -908,7 +906,7 @@ sar_reader_read_header (SarReader *reader, GError **error)
     return NULL;
 
   /* SHA256SUMS may be large: parsed as it is read, never held whole */
-  size = next_metadata_member (reader, SAR_CHECKSUMS_MEMBER, 2, SAR_CHECKSUMS_MAX, error);
+  size = sar_reader_next_metadata (reader, SAR_CHECKSUMS_MEMBER, 2, SAR_CHECKSUMS_MAX, error);
   if (size < 0)
     return NULL;
   parser = sar_checksums_parser_new ();

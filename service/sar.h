@@ -93,6 +93,12 @@ struct archive *sar_reader_archive (SarReader *reader);
  * ...").  Accepts ARCHIVE_WARN (see sar_locale_push_reading()). */
 gboolean sar_reader_next (SarReader *reader, struct archive_entry **entry, const char *what,
                           GError **error);
+/* The header of metadata member number position (1: manifest.ini, 2:
+ * SHA256SUMS), which must be the regular file `expected` of at most max
+ * bytes: its size, or -1 with error set (INVALID_BACKUP, or
+ * sar_reader_next()'s error).  Its data is the caller's to read or skip. */
+gint64 sar_reader_next_metadata (SarReader *reader, const char *expected, guint position,
+                                 gint64 max, GError **error);
 /* A libarchive call on the reader failed: the GError saying why ("<what>:
  * <libarchive's reason>", or the failed read's own error).  FALSE. */
 gboolean sar_reader_failed (SarReader *reader, const char *what, GError **error);
