@@ -126,6 +126,35 @@ unlisted_file (SarTally *tally, const char *path, const char *quoted, GError **e
   return NULL;
 }
 
+/* A listed file not seen before, whose header gives its size: its line's
+ * index in *index and its size in *member_size. */
+static gboolean
+tally_check_listed (const SarTally *tally, struct archive_entry *entry,
+                    const SarChecksumEntry *listed, const char *quoted, guint *index,
+                    guint64 *member_size, GError **error)
+{
+  la_int64_t size = archive_entry_size (entry);
+
+  *index = sar_checksums_index (tally->header->checksums, listed);
+  if (tally_seen (tally, *index))
+    return backup_error_invalid (error, "member %s appears twice", quoted);
+  if (!archive_entry_size_is_set (entry) || size < 0)
+    return backup_error_invalid (error, "member %s has no size", quoted);
+  *member_size = (guint64) size;
+  return TRUE;
+}
+
+/* Counts the file's size against the limits, and marks it seen. */
+static gboolean
+tally_count (SarTally *tally, guint index, guint64 member_size, GError **error)
+{
+  tally->unpacked += member_size;
+  if (!tally_check_limits (tally, error))
+    return FALSE;
+  tally->seen[index / 8] |= (guint8) (1u << (index % 8));
+  return TRUE;
+}
+
 /* A component's database dump: listed, once, exactly the size the
  * manifest gives (so it cannot grow past it); counted against the limits
  * but not in the tree's files and bytes. */
@@ -133,36 +162,26 @@ static const SarChecksumEntry *
 tally_dump (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
             const SarComponent *declared, guint64 *size, GError **error)
 {
-  const SarChecksums *sums = tally->header->checksums;
-  const SarChecksumEntry *listed = sar_checksums_lookup (sums, path);
-  la_int64_t member_size = archive_entry_size (entry);
+  const SarChecksumEntry *listed = sar_checksums_lookup (tally->header->checksums, path);
+  guint64 member_size;
   guint index;
 
   if (listed == NULL) {
     backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
     return NULL;
   }
-  index = sar_checksums_index (sums, listed);
-  if (tally_seen (tally, index)) {
-    backup_error_invalid (error, "member %s appears twice", quoted);
+  if (!tally_check_listed (tally, entry, listed, quoted, &index, &member_size, error))
     return NULL;
-  }
-  if (!archive_entry_size_is_set (entry) || member_size < 0) {
-    backup_error_invalid (error, "member %s has no size", quoted);
-    return NULL;
-  }
-  if ((guint64) member_size != declared->database_bytes) {
+  if (member_size != declared->database_bytes) {
     backup_error_invalid (error,
                           "member %s holds %" G_GINT64_FORMAT " bytes, but " SAR_MANIFEST_MEMBER
                           " [Component %s] DatabaseBytes is %" G_GUINT64_FORMAT,
                           quoted, (gint64) member_size, declared->id, declared->database_bytes);
     return NULL;
   }
-  tally->unpacked += (guint64) member_size;
-  if (!tally_check_limits (tally, error))
+  if (!tally_count (tally, index, member_size, error))
     return NULL;
-  tally->seen[index / 8] |= (guint8) (1u << (index % 8));
-  *size = (guint64) member_size;
+  *size = member_size;
   return listed;
 }
 
@@ -170,10 +189,9 @@ const SarChecksumEntry *
 sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
                 guint component, guint64 *size, GError **error)
 {
-  const SarChecksums *sums = tally->header->checksums;
-  const SarChecksumEntry *listed = sar_checksums_lookup (sums, path);
+  const SarChecksumEntry *listed = sar_checksums_lookup (tally->header->checksums, path);
   const SarComponent *declared = g_ptr_array_index (tally->header->manifest->components, component);
-  la_int64_t member_size = archive_entry_size (entry);
+  guint64 member_size;
   guint index;
 
   gboolean dump = strchr (path, '/') == NULL
@@ -188,32 +206,23 @@ sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, 
   }
   if (listed == NULL)
     return unlisted_file (tally, path, quoted, error);
-  index = sar_checksums_index (sums, listed);
-  if (tally_seen (tally, index)) {
-    backup_error_invalid (error, "member %s appears twice", quoted);
+  if (!tally_check_listed (tally, entry, listed, quoted, &index, &member_size, error))
     return NULL;
-  }
-  if (!archive_entry_size_is_set (entry) || member_size < 0) {
-    backup_error_invalid (error, "member %s has no size", quoted);
-    return NULL;
-  }
   /* Before any data is read: a member cannot make its component larger
    * than the manifest says, so a huge member costs nothing even without
    * limits. */
-  if ((guint64) member_size > declared->bytes - tally->bytes[component]) {
+  if (member_size > declared->bytes - tally->bytes[component]) {
     backup_error_invalid (error,
                           "member %s makes component %s larger than the %" G_GUINT64_FORMAT
                           " bytes " SAR_MANIFEST_MEMBER " says",
                           quoted, declared->id, declared->bytes);
     return NULL;
   }
-  tally->unpacked += (guint64) member_size;
-  if (!tally_check_limits (tally, error))
+  if (!tally_count (tally, index, member_size, error))
     return NULL;
-  tally->seen[index / 8] |= (guint8) (1u << (index % 8));
   tally->files[component]++;
-  tally->bytes[component] += (guint64) member_size;
-  *size = (guint64) member_size;
+  tally->bytes[component] += member_size;
+  *size = member_size;
   return listed;
 }
 
