@@ -133,7 +133,7 @@ stack_pop_to (Writer *w, guint len)
 {
   while (w->stack_len > len) {
     w->stack_len--;
-    close (w->stack_fds[w->stack_len]);
+    autofd_clear (&w->stack_fds[w->stack_len]);
     g_free (w->stack_names[w->stack_len]);
   }
 }
@@ -192,7 +192,7 @@ enter_directories (Writer *w, const ExtractTarget *target, char **dirs, guint n,
 
   for (guint i = common; i < n; i++) {
     int parent = i == 0 ? target->staging_fd : w->stack_fds[i - 1];
-    int fd;
+    g_auto (AutoFd) fd = -1;
 
     /* the staging tree is new: most directories are still to be made */
     if (mkdirat (parent, dirs[i], DIR_MODE_DEFAULT) == 0) {
@@ -200,10 +200,8 @@ enter_directories (Writer *w, const ExtractTarget *target, char **dirs, guint n,
       CreatedDir *dir;
 
       fd = tree_open_beneath (parent, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
-      if (fd >= 0 && !set_owner (w, fd, target, rel, error)) {
-        close (fd);
+      if (fd >= 0 && !set_owner (w, fd, target, rel, error))
         return -1;
-      }
       dir = g_new0 (CreatedDir, 1);
       dir->target = target;
       dir->rel = g_steal_pointer (&rel);
@@ -227,7 +225,7 @@ enter_directories (Writer *w, const ExtractTarget *target, char **dirs, guint n,
       return -1;
     }
     w->stack_names[i] = g_strdup (dirs[i]);
-    w->stack_fds[i] = fd;
+    w->stack_fds[i] = g_steal_fd (&fd);
     w->stack_len = i + 1;
   }
   return n == 0 ? target->staging_fd : w->stack_fds[n - 1];
@@ -294,19 +292,15 @@ write_data (Writer *w, const guint8 *data, gsize len, GError **error)
 static gboolean
 close_file (Writer *w, const ExtractTarget *target, mode_t mode, GError **error)
 {
-  int fd = w->fd;
+  g_auto (AutoFd) fd = w->fd;
 
   w->fd = -1;
-  if (!set_owner (w, fd, target, w->member, error)) {
-    close (fd);
+  if (!set_owner (w, fd, target, w->member, error))
     return FALSE;
-  }
-  if (fchmod (fd, mode & 0777) < 0) {
-    writer_failed (w, errno, "setting the mode of member", w->member, error);
-    close (fd);
-    return FALSE;
-  }
-  if (close (fd) < 0)
+  if (fchmod (fd, mode & 0777) < 0)
+    return writer_failed (w, errno, "setting the mode of member", w->member, error);
+  /* closed here, not by the scope: a failing close is a failed write */
+  if (close (g_steal_fd (&fd)) < 0)
     return writer_failed (w, errno, "writing member", w->member, error);
   return TRUE;
 }
@@ -361,9 +355,7 @@ writer_thread (gpointer data)
       g_atomic_int_set (&w->failed, TRUE);
     g_async_queue_push (w->free, batch);
   } while (!last);
-  if (w->fd >= 0)
-    close (w->fd);
-  w->fd = -1;
+  autofd_clear (&w->fd);
   stack_pop_to (w, 0);
   return NULL;
 }
@@ -536,7 +528,7 @@ reader_failed (Extractor *ex, const char *what, GError **error)
   return sar_reader_failed (ex->reader, what, error);
 }
 
-/* The reader of sar.c: tar formats only, in-process filters only. */
+/* The reader of sar-reader.c: tar formats only, in-process filters only. */
 static gboolean
 extractor_open (Extractor *ex, int fd, SarProgressFunc progress, gpointer progress_data,
                 GError **error)
@@ -555,33 +547,14 @@ extractor_report (Extractor *ex, gboolean force)
 }
 
 /* The first two members were parsed into the header by the caller; here
- * they only have to be where they belong. */
+ * they only have to be where they belong (as sar_read_header() checks
+ * them, with its messages). */
 static gboolean
 skip_metadata_member (Extractor *ex, const char *expected, guint position, gint64 max,
                       GError **error)
 {
-  struct archive_entry *entry;
-  g_autofree char *path = NULL;
-  g_autofree char *quoted = NULL;
-
-  if (!sar_reader_next (ex->reader, &entry, "not a SAR file", error))
+  if (sar_reader_next_metadata (ex->reader, expected, position, max, error) < 0)
     return FALSE;
-  if (entry == NULL)
-    return backup_error_invalid (error, "not a SAR file: the archive ends before member \"%s\"",
-                                 expected);
-  path = sar_member_path (entry);
-  quoted = sar_quote (path);
-  if (strcmp (path, expected) != 0)
-    return backup_error_invalid (error, "not a SAR file: member %u is %s, expected \"%s\"",
-                                 position, quoted, expected);
-  if (!sar_check_member_type (entry, quoted, error))
-    return FALSE;
-  if (archive_entry_filetype (entry) != AE_IFREG)
-    return backup_error_invalid (error, "member %s is not a regular file", quoted);
-  if (!archive_entry_size_is_set (entry) || archive_entry_size (entry) < 0
-      || archive_entry_size (entry) > max)
-    return backup_error_invalid (error, "member %s is larger than %" G_GINT64_FORMAT " bytes",
-                                 quoted, max);
   if (archive_read_data_skip (ex->archive) != ARCHIVE_OK)
     return reader_failed (ex, "reading the archive", error);
   return TRUE;

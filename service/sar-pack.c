@@ -74,8 +74,8 @@ sar_pack_component_free (SarPackComponent *component)
   g_free (component->id);
   g_free (component->label);
   g_free (component->path);
-  if (component->database != NULL && component->dump_fd >= 0)
-    close (component->dump_fd);
+  if (component->database != NULL)
+    autofd_clear (&component->dump_fd);
   g_free (component->database);
   g_free (component);
 }
@@ -806,8 +806,7 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
     const SarComponent *component = g_ptr_array_index (manifest->components, i);
 
     packer.total += component->bytes + component->database_bytes;
-    if (root_fds[i] >= 0)
-      close (root_fds[i]);
+    autofd_clear (&root_fds[i]);
   }
   g_ptr_array_set_size (files, 0);
 
@@ -1064,8 +1063,7 @@ sar_pack_cache_free (SarPackCache *cache)
     return;
   sar_pack_cache_stop (cache);
   for (guint i = 0; i < cache->n_roots; i++)
-    if (cache->root_fds[i] >= 0)
-      close (cache->root_fds[i]);
+    autofd_clear (&cache->root_fds[i]);
   g_free (cache->root_fds);
   g_hash_table_unref (cache->entries);
   g_mutex_clear (&cache->lock);

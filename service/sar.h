@@ -2,9 +2,11 @@
  *
  * Reading uses libarchive with the tar formats only and the compression
  * filters libarchive implements itself (never one that runs an external
- * program).  sar_read_header() reads just the first two members, so its
- * cost does not depend on the size of the backup.  sar_verify() reads the
- * whole archive and checks it against its own metadata.  The writer
+ * program).  sar_read_header() (sar-reader.c) reads just the first two
+ * members, so its cost does not depend on the size of the backup.
+ * sar_verify() (sar-verify.c) reads the whole archive and checks it
+ * against its own metadata, keeping count in a SarTally (sar-tally.c),
+ * which extraction (extract.c) shares.  The writer
  * (sar-pack.c) packs one directory per component into a zstd (or gzip)
  * compressed pax archive.
  */
@@ -43,7 +45,7 @@ SarLocale sar_locale_push_reading (void);
 void sar_locale_pop (SarLocale previous);
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (SarLocale, sar_locale_pop, NULL)
 
-/* --- reading --- */
+/* --- reading (sar-reader.c) --- */
 
 /* Called now and then with the bytes of compressed input consumed so far. */
 typedef void (*SarProgressFunc) (guint64 bytes_read, gpointer user_data);
@@ -91,6 +93,12 @@ struct archive *sar_reader_archive (SarReader *reader);
  * ...").  Accepts ARCHIVE_WARN (see sar_locale_push_reading()). */
 gboolean sar_reader_next (SarReader *reader, struct archive_entry **entry, const char *what,
                           GError **error);
+/* The header of metadata member number position (1: manifest.ini, 2:
+ * SHA256SUMS), which must be the regular file `expected` of at most max
+ * bytes: its size, or -1 with error set (INVALID_BACKUP, or
+ * sar_reader_next()'s error).  Its data is the caller's to read or skip. */
+gint64 sar_reader_next_metadata (SarReader *reader, const char *expected, guint position,
+                                 gint64 max, GError **error);
 /* A libarchive call on the reader failed: the GError saying why ("<what>:
  * <libarchive's reason>", or the failed read's own error).  FALSE. */
 gboolean sar_reader_failed (SarReader *reader, const char *what, GError **error);
@@ -144,6 +152,8 @@ typedef struct {
   guint64 max_entries;        /* 0: no limit */
 } SarLimits;
 
+/* --- the tally (sar-tally.c) --- */
+
 /* The bookkeeping of one full read of an archive, shared by verification
  * and extraction: which listed files were seen (no file twice, nothing
  * both a file and a directory or below a file, nothing listed missing),
@@ -175,6 +185,8 @@ const SarChecksumEntry *sar_tally_file (SarTally *tally, struct archive_entry *e
                                         guint64 *size, GError **error);
 /* After the last member: nothing listed is missing, the totals match. */
 gboolean sar_tally_complete (SarTally *tally, GError **error);
+
+/* --- verifying (sar-verify.c) --- */
 
 /* Reads the whole archive on fd and checks: the first two members as in
  * sar_read_header(); every later member is a directory or a regular file

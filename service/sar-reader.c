@@ -1,10 +1,13 @@
-/* sar.c: reading and verifying SAR archives with libarchive, and the
- * libarchive setup every reader shares. */
+/* sar-reader.c: reading SAR archives with libarchive: the locale every
+ * libarchive user switches to, the reader (decoder, read-ahead, tar
+ * reader), the metadata members (sar_read_header()) and the rules every
+ * later member obeys.  The tally is in sar-tally.c, verification in
+ * sar-verify.c. */
 #include "sar.h"
+#include "sar-private.h"
 
 #include "errors.h"
 #include "names.h"
-#include "sha256.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -639,8 +642,8 @@ sar_reader_open (const SarSource *source, gboolean ahead, SarProgressFunc progre
   return g_steal_pointer (&reader);
 }
 
-static gssize
-read_fd (guint8 *buffer, gsize size, gpointer user_data, GError **error)
+gssize
+sar_read_fd (guint8 *buffer, gsize size, gpointer user_data, GError **error)
 {
   int fd = GPOINTER_TO_INT (user_data);
   ssize_t n;
@@ -723,7 +726,7 @@ SarReader *
 sar_reader_open_fd (int fd, gboolean ahead, SarProgressFunc progress, gpointer progress_data,
                     GError **error)
 {
-  SarSource source = { read_fd, NULL, GINT_TO_POINTER (fd) };
+  SarSource source = { sar_read_fd, NULL, GINT_TO_POINTER (fd) };
 
   return sar_reader_open (&source, ahead, progress, progress_data, error);
 }
@@ -793,11 +796,9 @@ sar_check_member_type (struct archive_entry *entry, const char *quoted, GError *
       error, "member %s is %s; only directories and regular files are allowed", quoted, what);
 }
 
-/* Reads the header of the next member, which must be the regular file
- * `expected` of at most max bytes; returns its size or -1. */
-static gint64
-next_metadata_member (SarReader *reader, const char *expected, guint position, gint64 max,
-                      GError **error)
+gint64
+sar_reader_next_metadata (SarReader *reader, const char *expected, guint position, gint64 max,
+                          GError **error)
 {
   struct archive_entry *entry;
   g_autofree char *path = NULL;
@@ -885,15 +886,15 @@ feed_block (const void *block, gsize len, gpointer data, GError **error)
   return sar_checksums_parser_feed (data, block, len, error);
 }
 
-static SarHeader *
-read_header (SarReader *reader, GError **error)
+SarHeader *
+sar_reader_read_header (SarReader *reader, GError **error)
 {
   g_autoptr (SarHeader) header = g_new0 (SarHeader, 1);
   g_autoptr (GString) manifest = NULL;
   g_autoptr (SarChecksumsParser) parser = NULL;
   gint64 size;
 
-  size = next_metadata_member (reader, SAR_MANIFEST_MEMBER, 1, SAR_MANIFEST_MAX, error);
+  size = sar_reader_next_metadata (reader, SAR_MANIFEST_MEMBER, 1, SAR_MANIFEST_MAX, error);
   if (size < 0)
     return NULL;
   manifest = g_string_sized_new ((gsize) size);
@@ -905,7 +906,7 @@ read_header (SarReader *reader, GError **error)
     return NULL;
 
   /* SHA256SUMS may be large: parsed as it is read, never held whole */
-  size = next_metadata_member (reader, SAR_CHECKSUMS_MEMBER, 2, SAR_CHECKSUMS_MAX, error);
+  size = sar_reader_next_metadata (reader, SAR_CHECKSUMS_MEMBER, 2, SAR_CHECKSUMS_MAX, error);
   if (size < 0)
     return NULL;
   parser = sar_checksums_parser_new ();
@@ -926,7 +927,7 @@ sar_read_header (int fd, GError **error)
 
   if (reader == NULL)
     return NULL;
-  return read_header (reader, error);
+  return sar_reader_read_header (reader, error);
 }
 
 char *
@@ -939,17 +940,19 @@ sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, c
   gsize id_len = strcspn (path, "/");
   guint i;
 
-  if (!sar_path_check (path, &local))
-    return backup_error_invalid (error, "invalid member: %s", local->message), NULL;
+  if (!sar_path_check (path, &local)) {
+    backup_error_invalid (error, "invalid member: %s", local->message);
+    return NULL;
+  }
   if (!sar_check_member_type (entry, q, error))
     return NULL;
   /* a database dump at the root */
   i = sar_manifest_dump_component (manifest, path);
   if (i != G_MAXUINT) {
-    if (archive_entry_filetype (entry) != AE_IFREG)
-      return backup_error_invalid (error,
-                                   "member %s, the dump of a database, is not a regular file", q),
-             NULL;
+    if (archive_entry_filetype (entry) != AE_IFREG) {
+      backup_error_invalid (error, "member %s, the dump of a database, is not a regular file", q);
+      return NULL;
+    }
     *component = i;
     *quoted = g_steal_pointer (&q);
     return g_steal_pointer (&path);
@@ -959,358 +962,14 @@ sar_member_classify (struct archive_entry *entry, const SarManifest *manifest, c
     if (strlen (c->id) == id_len && strncmp (c->id, path, id_len) == 0)
       break;
   }
-  if (i == manifest->components->len)
-    return backup_error_invalid (
-               error, "member %s is not below a component listed in " SAR_MANIFEST_MEMBER, q),
-           NULL;
+  if (i == manifest->components->len) {
+    backup_error_invalid (error,
+                          "member %s is not below a component listed in " SAR_MANIFEST_MEMBER, q);
+    return NULL;
+  }
   if (g_str_has_suffix (path, "/"))
     path[strlen (path) - 1] = '\0';
   *component = i;
   *quoted = g_steal_pointer (&q);
   return g_steal_pointer (&path);
-}
-
-/* --- the tally --- */
-
-static gboolean
-too_large (GError **error, const char *what, guint64 limit)
-{
-  g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE,
-               "the backup has more than %" G_GUINT64_FORMAT " %s, the configured limit", limit,
-               what);
-  return FALSE;
-}
-
-static gboolean
-tally_check_limits (SarTally *tally, GError **error)
-{
-  guint64 max_bytes = tally->limits != NULL ? tally->limits->max_unpacked_bytes : 0;
-  guint64 max_entries = tally->limits != NULL ? tally->limits->max_entries : 0;
-
-  if (max_entries != 0 && tally->entries > max_entries)
-    return too_large (error, "entries", max_entries);
-  if (max_bytes != 0 && tally->unpacked > max_bytes)
-    return too_large (error, "bytes of unpacked data", max_bytes);
-  return TRUE;
-}
-
-gboolean
-sar_tally_init (SarTally *tally, const SarHeader *header, const SarLimits *limits, GError **error)
-{
-  guint n = header->manifest->components->len;
-  guint listed = sar_checksums_count (header->checksums);
-  guint64 bytes = 0;
-
-  tally->header = header;
-  tally->limits = limits;
-  tally->seen = g_new0 (guint8, listed / 8 + 1);
-  tally->files = g_new0 (guint64, n);
-  tally->bytes = g_new0 (guint64, n);
-  for (guint i = 0; i < n; i++) {
-    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
-    bytes = c->bytes > G_MAXUINT64 - bytes ? G_MAXUINT64 : bytes + c->bytes;
-  }
-  for (guint i = 0; i < n; i++) {
-    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
-    bytes = c->database_bytes > G_MAXUINT64 - bytes ? G_MAXUINT64 : bytes + c->database_bytes;
-  }
-  /* what the metadata declares, before any tree member is read */
-  tally->entries = 2 + (guint64) listed;
-  tally->unpacked = bytes;
-  if (!tally_check_limits (tally, error))
-    return FALSE;
-  tally->entries = 2;
-  tally->unpacked = 0;
-  return TRUE;
-}
-
-void
-sar_tally_clear (SarTally *tally)
-{
-  g_clear_pointer (&tally->seen, g_free);
-  g_clear_pointer (&tally->files, g_free);
-  g_clear_pointer (&tally->bytes, g_free);
-}
-
-gboolean
-sar_tally_entry (SarTally *tally, GError **error)
-{
-  tally->entries++;
-  return tally_check_limits (tally, error);
-}
-
-/* Only the files listed in SHA256SUMS can be regular files (any other is
- * refused), and no listed file lies below another (the parser saw to
- * that): so nothing but the list itself is needed to know whether a path
- * lies below a regular file.  Directories are not recorded at all. */
-static gboolean
-check_not_below_file (const SarTally *tally, const char *path, const char *quoted, GError **error)
-{
-  const SarChecksums *sums = tally->header->checksums;
-
-  for (const char *slash = strchr (path, '/'); slash != NULL; slash = strchr (slash + 1, '/')) {
-    g_autofree char *parent = g_strndup (path, slash - path);
-
-    if (sar_checksums_lookup (sums, parent) != NULL)
-      return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file",
-                                   quoted, parent);
-  }
-  return TRUE;
-}
-
-gboolean
-sar_tally_directory (SarTally *tally, const char *path, const char *quoted, GError **error)
-{
-  if (sar_checksums_lookup (tally->header->checksums, path) != NULL)
-    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
-                                 quoted);
-  return check_not_below_file (tally, path, quoted, error);
-}
-
-static gboolean
-tally_seen (const SarTally *tally, guint i)
-{
-  return (tally->seen[i / 8] & (1u << (i % 8))) != 0;
-}
-
-/* Why a regular file that SHA256SUMS does not list is refused. */
-static const SarChecksumEntry *
-unlisted_file (SarTally *tally, const char *path, const char *quoted, GError **error)
-{
-  if (!check_not_below_file (tally, path, quoted, error))
-    return NULL;
-  if (sar_checksums_has_below (tally->header->checksums, path, strlen (path)))
-    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
-                                 quoted),
-           NULL;
-  return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
-         NULL;
-}
-
-/* A component's database dump: listed, once, exactly the size the
- * manifest gives (so it cannot grow past it); counted against the limits
- * but not in the tree's files and bytes. */
-static const SarChecksumEntry *
-tally_dump (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
-            const SarComponent *declared, guint64 *size, GError **error)
-{
-  const SarChecksums *sums = tally->header->checksums;
-  const SarChecksumEntry *listed = sar_checksums_lookup (sums, path);
-  la_int64_t member_size = archive_entry_size (entry);
-  guint index;
-
-  if (listed == NULL)
-    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted),
-           NULL;
-  index = sar_checksums_index (sums, listed);
-  if (tally_seen (tally, index))
-    return backup_error_invalid (error, "member %s appears twice", quoted), NULL;
-  if (!archive_entry_size_is_set (entry) || member_size < 0)
-    return backup_error_invalid (error, "member %s has no size", quoted), NULL;
-  if ((guint64) member_size != declared->database_bytes)
-    return backup_error_invalid (
-               error,
-               "member %s holds %" G_GINT64_FORMAT " bytes, but " SAR_MANIFEST_MEMBER
-               " [Component %s] DatabaseBytes is %" G_GUINT64_FORMAT,
-               quoted, (gint64) member_size, declared->id, declared->database_bytes),
-           NULL;
-  tally->unpacked += (guint64) member_size;
-  if (!tally_check_limits (tally, error))
-    return NULL;
-  tally->seen[index / 8] |= (guint8) (1u << (index % 8));
-  *size = (guint64) member_size;
-  return listed;
-}
-
-const SarChecksumEntry *
-sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
-                guint component, guint64 *size, GError **error)
-{
-  const SarChecksums *sums = tally->header->checksums;
-  const SarChecksumEntry *listed = sar_checksums_lookup (sums, path);
-  const SarComponent *declared = g_ptr_array_index (tally->header->manifest->components, component);
-  la_int64_t member_size = archive_entry_size (entry);
-  guint index;
-
-  gboolean dump = strchr (path, '/') == NULL
-                  && sar_manifest_dump_component (tally->header->manifest, path) == component;
-
-  if (dump)
-    return tally_dump (tally, entry, path, quoted, declared, size, error);
-  if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
-    return backup_error_invalid (
-               error, "member %s is a regular file, but has the name of a directory", quoted),
-           NULL;
-  if (listed == NULL)
-    return unlisted_file (tally, path, quoted, error);
-  index = sar_checksums_index (sums, listed);
-  if (tally_seen (tally, index))
-    return backup_error_invalid (error, "member %s appears twice", quoted), NULL;
-  if (!archive_entry_size_is_set (entry) || member_size < 0)
-    return backup_error_invalid (error, "member %s has no size", quoted), NULL;
-  /* Before any data is read: a member cannot make its component larger
-   * than the manifest says, so a huge member costs nothing even without
-   * limits. */
-  if ((guint64) member_size > declared->bytes - tally->bytes[component])
-    return backup_error_invalid (error,
-                                 "member %s makes component %s larger than the %" G_GUINT64_FORMAT
-                                 " bytes " SAR_MANIFEST_MEMBER " says",
-                                 quoted, declared->id, declared->bytes),
-           NULL;
-  tally->unpacked += (guint64) member_size;
-  if (!tally_check_limits (tally, error))
-    return NULL;
-  tally->seen[index / 8] |= (guint8) (1u << (index % 8));
-  tally->files[component]++;
-  tally->bytes[component] += (guint64) member_size;
-  *size = (guint64) member_size;
-  return listed;
-}
-
-gboolean
-sar_tally_complete (SarTally *tally, GError **error)
-{
-  const SarHeader *header = tally->header;
-
-  for (guint i = 0; i < sar_checksums_count (header->checksums); i++) {
-    g_autofree char *quoted = NULL;
-
-    if (!tally_seen (tally, i))
-      return backup_error_invalid (
-          error, "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
-          quoted = sar_quote (sar_checksums_get (header->checksums, i)->path));
-  }
-  for (guint i = 0; i < header->manifest->components->len; i++) {
-    const SarComponent *c = g_ptr_array_index (header->manifest->components, i);
-
-    if (tally->files[i] != c->files || tally->bytes[i] != c->bytes)
-      return backup_error_invalid (error,
-                                   "component %s holds %" G_GUINT64_FORMAT
-                                   " files with %" G_GUINT64_FORMAT
-                                   " bytes, but " SAR_MANIFEST_MEMBER " says %" G_GUINT64_FORMAT
-                                   " files with %" G_GUINT64_FORMAT " bytes",
-                                   c->id, tally->files[i], tally->bytes[i], c->files, c->bytes);
-  }
-  return TRUE;
-}
-
-/* --- verifying --- */
-
-typedef struct {
-  SarReader *reader;
-  GCancellable *cancellable;
-  SarTally tally;
-} Verify;
-
-/* Hashes the member's data straight from libarchive's buffers. */
-static gboolean
-hash_member_data (Verify *verify, const char *quoted, guint64 size, guint8 digest[SAR_SHA256_SIZE],
-                  GError **error)
-{
-  SarSha256 sha;
-  guint64 got = 0;
-
-  sar_sha256_init (&sha);
-  for (;;) {
-    const void *block;
-    size_t len;
-    la_int64_t offset;
-    int ret = archive_read_data_block (verify->reader->tar, &block, &len, &offset);
-
-    if (ret == ARCHIVE_EOF)
-      break;
-    if (ret != ARCHIVE_OK) {
-      g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
-
-      return sar_reader_failed (verify->reader, what, error);
-    }
-    if (offset < 0 || (guint64) offset != got)
-      return backup_error_invalid (
-          error, "member %s has holes (a sparse file): sparse files are not supported", quoted);
-    if (g_cancellable_set_error_if_cancelled (verify->cancellable, error))
-      return FALSE;
-    sar_sha256_update (&sha, block, len);
-    got += len;
-    sar_reader_report (verify->reader, FALSE);
-  }
-  if (got != size)
-    return backup_error_invalid (error, "member %s is truncated", quoted);
-  sar_sha256_digest (&sha, digest);
-  return TRUE;
-}
-
-static gboolean
-verify_file (Verify *verify, struct archive_entry *entry, const char *path, const char *quoted,
-             guint component, GError **error)
-{
-  guint64 size;
-  guint8 digest[SAR_SHA256_SIZE];
-  const SarChecksumEntry *listed
-      = sar_tally_file (&verify->tally, entry, path, quoted, component, &size, error);
-
-  if (listed == NULL || !hash_member_data (verify, quoted, size, digest, error))
-    return FALSE;
-  if (memcmp (digest, listed->digest, sizeof digest) != 0)
-    return backup_error_invalid (
-        error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
-  return TRUE;
-}
-
-static gboolean
-verify_member (Verify *verify, struct archive_entry *entry, GError **error)
-{
-  g_autofree char *quoted = NULL;
-  guint component;
-  g_autofree char *path
-      = sar_member_classify (entry, verify->tally.header->manifest, &quoted, &component, error);
-
-  if (path == NULL)
-    return FALSE;
-  if (archive_entry_filetype (entry) == AE_IFDIR)
-    return sar_tally_directory (&verify->tally, path, quoted, error);
-  return verify_file (verify, entry, path, quoted, component, error);
-}
-
-SarHeader *
-sar_verify_stream (const SarSource *source, const SarLimits *limits, SarProgressFunc progress,
-                   gpointer progress_data, GCancellable *cancellable, GError **error)
-{
-  g_auto (SarLocale) previous = sar_locale_push_reading ();
-  g_autoptr (SarReader) reader = sar_reader_open (source, TRUE, progress, progress_data, error);
-  g_autoptr (SarHeader) header = NULL;
-  Verify verify = { reader, cancellable, { 0 } };
-  gboolean ok;
-
-  if (reader == NULL)
-    return NULL;
-  header = read_header (reader, error);
-  if (header == NULL)
-    return NULL;
-
-  ok = sar_tally_init (&verify.tally, header, limits, error);
-  while (ok) {
-    struct archive_entry *entry = NULL;
-
-    ok = !g_cancellable_set_error_if_cancelled (cancellable, error)
-         && sar_reader_next (reader, &entry, "reading the archive", error);
-    if (ok && entry == NULL)
-      break;
-    ok = ok && sar_tally_entry (&verify.tally, error) && verify_member (&verify, entry, error);
-    sar_reader_report (reader, FALSE);
-  }
-  ok = ok && sar_tally_complete (&verify.tally, error) && sar_reader_finish (reader, error);
-  sar_tally_clear (&verify.tally);
-  if (!ok)
-    return NULL;
-  sar_reader_report (reader, TRUE);
-  return g_steal_pointer (&header);
-}
-
-SarHeader *
-sar_verify (int fd, const SarLimits *limits, SarProgressFunc progress, gpointer progress_data,
-            GCancellable *cancellable, GError **error)
-{
-  SarSource source = { read_fd, NULL, GINT_TO_POINTER (fd) };
-
-  return sar_verify_stream (&source, limits, progress, progress_data, cancellable, error);
 }
