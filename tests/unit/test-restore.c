@@ -678,6 +678,41 @@ test_complete_neither (Fixture *f, gconstpointer data)
   }
 }
 
+/* A journal that cannot be read: nothing changed, the journal kept, and
+ * restore_pending() says a restore is unresolved. */
+static void
+test_complete_unreadable_journal (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *backup = NULL;
+  RestoreResult result = { 0 };
+
+  (void) data;
+  g_assert_false (restore_pending (f->config, &backup));
+  g_assert_null (backup);
+  sandbox_write (f->backups_fd, JOURNAL_FILE, "[Restore]\nState=swapping\n");
+  g_assert_true (restore_pending (f->config, &backup));
+  g_assert_cmpstr (backup, ==, "(unreadable journal)");
+  g_assert_false (restore_complete (f->config, NULL, &result, &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "damaged"));
+  assert_data (f, OLD_CORE, OLD_VM);
+  assert_log (f, "");
+  assert_backups (f, JOURNAL_FILE);
+}
+
+/* restore_pending() names the backup of the journal on disk. */
+static void
+test_pending (Fixture *f, gconstpointer data)
+{
+  g_autofree char *backup = NULL;
+
+  (void) data;
+  leave (f, JOURNAL_SWAPPING, TRUE, 1, NULL);
+  g_assert_true (restore_pending (f->config, &backup));
+  g_assert_cmpstr (backup, ==, "b1.sar");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -698,6 +733,8 @@ main (int argc, char **argv)
   ADD ("complete/swapped-start-fails", NULL, test_complete_swapped_start_fails);
   ADD ("complete/saved", NULL, test_complete_saved);
   ADD ("complete/neither", NULL, test_complete_neither);
+  ADD ("complete/unreadable-journal", NULL, test_complete_unreadable_journal);
+  ADD ("pending", NULL, test_pending);
 #undef ADD
   return g_test_run ();
 }
