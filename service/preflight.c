@@ -120,6 +120,16 @@ preflight_components_detail (const char *const *requested)
   return g_strjoinv (",", (char **) ids->pdata);
 }
 
+/* Whether requested[index] is one of requested[0..index-1]. */
+static gboolean
+named_before (const char *const *requested, guint index)
+{
+  for (guint i = 0; i < index; i++)
+    if (g_str_equal (requested[i], requested[index]))
+      return TRUE;
+  return FALSE;
+}
+
 static gboolean
 resolve_components (const Config *config, PreflightReport *report, const char *const *requested,
                     GError **error)
@@ -144,7 +154,7 @@ resolve_components (const Config *config, PreflightReport *report, const char *c
                    quoted);
       return FALSE;
     }
-    if (g_ptr_array_find (report->components, cc, NULL)) {
+    if (named_before (requested, i)) {
       g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS, "Component %s is named twice",
                    requested[i]);
       return FALSE;

@@ -53,7 +53,8 @@ char *preflight_components_detail (const char *const *requested);
 /* Opens the backup and resolves the requested component ids (empty: every
  * component in the backup that this machine knows) without the slow
  * checks.  Errors: INVALID_NAME, NOT_FOUND, INVALID_BACKUP,
- * UNKNOWN_COMPONENT.  *fd is the open backup. */
+ * UNKNOWN_COMPONENT, INVALID_ARGS (a component named twice).  *fd is the
+ * open backup (the caller's to close, even on failure). */
 PreflightReport *preflight_open (const Config *config, const char *backup,
                                  const char *const *requested, int *fd, GError **error);
 
