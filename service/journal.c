@@ -166,6 +166,17 @@ bad_journal (GError **error, const char *what)
   return FALSE;
 }
 
+/* An unsigned number, 0 when the key is absent; FALSE when it is there
+ * but not a number (which must not read as 0, "not yet known"). */
+static gboolean
+get_number (GKeyFile *kf, const char *group, const char *key, guint64 max, guint64 *out)
+{
+  g_autofree char *text = g_key_file_get_value (kf, group, key, NULL);
+
+  *out = 0;
+  return text == NULL || g_ascii_string_to_unsigned (text, 10, 0, max, out, NULL);
+}
+
 /* A name inside one directory, as the journal stores it. */
 static gboolean
 safe_name (const char *name)
@@ -228,15 +239,18 @@ read_journal (int dir_fd, GError **error)
     c->parent = g_key_file_get_string (kf, groups[i], "Parent", NULL);
     c->live = g_key_file_get_string (kf, groups[i], "Live", NULL);
     c->staging = g_key_file_get_string (kf, groups[i], "Staging", NULL);
-    c->old_ino = g_key_file_get_uint64 (kf, groups[i], "OldInode", NULL);
-    c->new_ino = g_key_file_get_uint64 (kf, groups[i], "NewInode", NULL);
+    if (!get_number (kf, groups[i], "OldInode", G_MAXUINT64, &c->old_ino)
+        || !get_number (kf, groups[i], "NewInode", G_MAXUINT64, &c->new_ino)) {
+      bad_journal (error, groups[i]);
+      return NULL;
+    }
     c->database = g_key_file_get_string (kf, groups[i], "Database", NULL);
     if (c->database != NULL) {
-      guint64 old_oid = g_key_file_get_uint64 (kf, groups[i], "OldDatabaseOid", NULL);
-      guint64 new_oid = g_key_file_get_uint64 (kf, groups[i], "NewDatabaseOid", NULL);
+      guint64 old_oid, new_oid;
 
-      if (!config_database_name_check (c->database, NULL) || old_oid > G_MAXUINT32
-          || new_oid > G_MAXUINT32) {
+      if (!config_database_name_check (c->database, NULL)
+          || !get_number (kf, groups[i], "OldDatabaseOid", G_MAXUINT32, &old_oid)
+          || !get_number (kf, groups[i], "NewDatabaseOid", G_MAXUINT32, &new_oid)) {
         bad_journal (error, groups[i]);
         return NULL;
       }

@@ -221,6 +221,14 @@ test_damaged (void)
                             "OldDatabaseOid=4294967296\n");
   assert_component_damaged ("Parent=.\nLive=core\nStaging=s\nDatabase=asterisk\n"
                             "NewDatabaseOid=18446744073709551615\n");
+
+  /* a number that is not one would read as 0, "not yet known", and skip
+   * the checks that inode and oid numbers make */
+  assert_component_damaged ("Parent=.\nLive=core\nStaging=s\nOldInode=abc\n");
+  assert_component_damaged ("Parent=.\nLive=core\nStaging=s\nNewInode=-1\n");
+  assert_component_damaged ("Parent=.\nLive=core\nStaging=s\nOldInode=\n");
+  assert_component_damaged ("Parent=.\nLive=core\nStaging=s\nDatabase=asterisk\n"
+                            "OldDatabaseOid=12x\n");
 }
 
 /* The limits themselves are accepted: the journal reads what it wrote. */
