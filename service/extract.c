@@ -562,12 +562,12 @@ skip_metadata_member (Extractor *ex, const char *expected, guint position, gint6
 
 /* --- the members --- */
 
-/* Streams the member's data to the writer, hashing it on the way; never
- * more than the size its header gave (which the caller bounded by the
- * manifest). */
+/* Streams the member's data to the writer (or, for a database dump, to
+ * its target's consumer), hashing it on the way; never more than the size
+ * its header gave (which the caller bounded by the manifest). */
 static gboolean
-copy_member_data (Extractor *ex, guint component, const char *quoted, guint64 size,
-                  guint8 digest[SAR_SHA256_SIZE], GError **error)
+copy_member_data (Extractor *ex, guint component, const ExtractTarget *dump, const char *quoted,
+                  guint64 size, guint8 digest[SAR_SHA256_SIZE], GError **error)
 {
   SarSha256 sha;
   guint64 got = 0;
@@ -593,59 +593,19 @@ copy_member_data (Extractor *ex, guint component, const char *quoted, guint64 si
           error, "member %s has holes (a sparse file): sparse files are not supported", quoted);
     if (len > size - got)
       return backup_error_invalid (error, "member %s holds more data than its header says", quoted);
-    if (!emit_data (ex, component, block, len, &sha, error))
+    if (dump != NULL) {
+      sar_sha256_update (&sha, block, len);
+      if (!dump->dump (block, len, dump->dump_data, error))
+        return FALSE;
+    } else if (!emit_data (ex, component, block, len, &sha, error)) {
       return FALSE;
-    got += len;
-    extractor_report (ex, FALSE);
-  }
-  if (got != size)
-    return backup_error_invalid (error, "member %s is truncated", quoted);
-  sar_sha256_digest (&sha, digest);
-  return TRUE;
-}
-
-/* A database dump: handed to the target's consumer while it is hashed. */
-static gboolean
-handle_dump (Extractor *ex, const ExtractTarget *target, const char *quoted, guint64 size,
-             const SarChecksumEntry *listed, GError **error)
-{
-  SarSha256 sha;
-  guint64 got = 0;
-  guint8 digest[SAR_SHA256_SIZE];
-
-  sar_sha256_init (&sha);
-  for (;;) {
-    const void *block;
-    size_t len;
-    la_int64_t offset;
-    int ret = archive_read_data_block (ex->archive, &block, &len, &offset);
-
-    if (ret == ARCHIVE_EOF)
-      break;
-    if (ret != ARCHIVE_OK) {
-      g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
-
-      return reader_failed (ex, what, error);
     }
-    if (g_cancellable_set_error_if_cancelled (ex->cancellable, error))
-      return FALSE;
-    if (offset < 0 || (guint64) offset != got)
-      return backup_error_invalid (
-          error, "member %s has holes (a sparse file): sparse files are not supported", quoted);
-    if (len > size - got)
-      return backup_error_invalid (error, "member %s holds more data than its header says", quoted);
-    sar_sha256_update (&sha, block, len);
-    if (!target->dump (block, len, target->dump_data, error))
-      return FALSE;
     got += len;
     extractor_report (ex, FALSE);
   }
   if (got != size)
     return backup_error_invalid (error, "member %s is truncated", quoted);
   sar_sha256_digest (&sha, digest);
-  if (memcmp (digest, listed->digest, sizeof digest) != 0)
-    return backup_error_invalid (
-        error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
   return TRUE;
 }
 
@@ -656,15 +616,15 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
 {
   guint8 digest[SAR_SHA256_SIZE];
   guint64 size;
+  const ExtractTarget *dump;
   const SarChecksumEntry *listed
       = sar_tally_file (&ex->tally, entry, path, quoted, component, &size, error);
 
   if (listed == NULL)
     return FALSE;
-  if (strchr (path, '/') == NULL && ex->targets[component] != NULL
-      && ex->targets[component]->dump != NULL)
-    return handle_dump (ex, ex->targets[component], quoted, size, listed, error);
-  if (ex->targets[component] == NULL || strchr (path, '/') == NULL) {
+  /* a database dump (the only file at the root) goes to its consumer */
+  dump = strchr (path, '/') == NULL ? ex->targets[component] : NULL;
+  if (ex->targets[component] == NULL || (dump != NULL && dump->dump == NULL)) {
     if (archive_read_data_skip (ex->archive) != ARCHIVE_OK) {
       g_autofree char *what = g_strdup_printf ("reading member %s", quoted);
 
@@ -672,12 +632,14 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
     }
     return TRUE;
   }
-  if (!emit_path (ex, OP_FILE, component, 0, path, error)
-      || !copy_member_data (ex, component, quoted, size, digest, error))
+  if ((dump == NULL && !emit_path (ex, OP_FILE, component, 0, path, error))
+      || !copy_member_data (ex, component, dump, quoted, size, digest, error))
     return FALSE;
   if (memcmp (digest, listed->digest, sizeof digest) != 0)
     return backup_error_invalid (
         error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
+  if (dump != NULL)
+    return TRUE;
   /* Permission bits only: never setuid, setgid or sticky. */
   return emit (ex, OP_CLOSE, component, archive_entry_perm (entry) & 0777, 0, error) != NULL;
 }
