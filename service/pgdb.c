@@ -1075,8 +1075,8 @@ write_all (int fd, const guint8 *data, gsize len)
 }
 
 gboolean
-pgdb_dump (const ConfigDatabase *db, const char *name, int out_fd, guint64 *size, char **sha256,
-           GCancellable *cancellable, GError **error)
+pgdb_dump (const ConfigDatabase *db, const char *name, int out_fd, guint64 *size,
+           guint8 digest[SAR_SHA256_SIZE], GCancellable *cancellable, GError **error)
 {
   g_auto (Identity) id = { 0 };
   g_autofree char *pg_dump = tool_path (db, "pg_dump");
@@ -1091,7 +1091,6 @@ pgdb_dump (const ConfigDatabase *db, const char *name, int out_fd, guint64 *size
   gboolean have_cancel_poll = FALSE;
   GError *local = NULL;
   SarSha256 sha;
-  guint8 digest[SAR_SHA256_SIZE];
   guint64 total = 0;
   Child child;
   int fds[2];
@@ -1099,7 +1098,6 @@ pgdb_dump (const ConfigDatabase *db, const char *name, int out_fd, guint64 *size
   gboolean ok = FALSE;
 
   *size = 0;
-  *sha256 = NULL;
   if (!check_name (name, error))
     return FALSE;
   if (!identity_run_as (db, &id, &local))
@@ -1176,9 +1174,6 @@ pgdb_dump (const ConfigDatabase *db, const char *name, int out_fd, guint64 *size
   child_clear (&child);
   sar_sha256_digest (&sha, digest);
   *size = total;
-  *sha256 = g_malloc (2 * SAR_SHA256_SIZE + 1);
-  for (guint i = 0; i < SAR_SHA256_SIZE; i++)
-    g_snprintf (*sha256 + 2 * i, 3, "%02x", digest[i]);
   return TRUE;
 }
 

@@ -102,9 +102,9 @@ void pgdb_load_abort (PgdbLoad *load);
 
 /* Dumps name (pg_dump -Fc, uncompressed: the archive compresses) into
  * out_fd, from its current offset, returning the bytes written and their
- * SHA-256 (64 hex digits). */
+ * SHA-256 (SAR_SHA256_SIZE bytes). */
 gboolean pgdb_dump (const ConfigDatabase *db, const char *name, int out_fd, guint64 *size,
-                    char **sha256, GCancellable *cancellable, GError **error);
+                    guint8 digest[32], GCancellable *cancellable, GError **error);
 
 /* Checking an untrusted dump before anything is loaded: pg_restore
  * --schema-only prints its schema (from the dump written into *input_fd,

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "errors.h"
 #include "pgdb.h"
+#include "sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -206,18 +207,21 @@ run (const ConfigDatabase *db, char **args, int n, GError **error)
   }
   if (g_str_equal (command, "dump") && n == 3) {
     g_autoptr (JsonBuilder) b = json_builder_new ();
-    g_autofree char *sha256 = NULL;
+    guint8 digest[SAR_SHA256_SIZE];
+    char sha256[2 * SAR_SHA256_SIZE + 1];
     guint64 size;
     gboolean to_stdout = g_str_equal (args[2], "-");
     int fd = to_stdout ? 1 : open (args[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     gboolean ok;
     if (fd < 0)
       return backup_error_set_errno (error, errno, "%s", args[2]);
-    ok = pgdb_dump (db, args[1], fd, &size, &sha256, cancellable, error);
+    ok = pgdb_dump (db, args[1], fd, &size, digest, cancellable, error);
     if (!to_stdout)
       close (fd);
     if (!ok)
       return FALSE;
+    for (guint i = 0; i < SAR_SHA256_SIZE; i++)
+      g_snprintf (sha256 + 2 * i, 3, "%02x", digest[i]);
     json_builder_begin_object (b);
     add_int (b, "size", (gint64) size);
     add_string (b, "sha256", sha256);
