@@ -1050,12 +1050,12 @@ typedef struct {
   const RestoreRequest *request;
   GCancellable *cancellable;
   GError *error;
-} DumpCheck;
+} DumpCheckThread;
 
 static gpointer
 dump_check_thread (gpointer data)
 {
-  DumpCheck *dc = data;
+  DumpCheckThread *dc = data;
 
   check_dumps (dc->t, dc->request, dc->cancellable, &dc->error);
   return NULL;
@@ -1069,7 +1069,7 @@ static gboolean
 prepare_databases (Transaction *t, const RestoreRequest *request, Load *loads,
                    GCancellable *cancellable, GError **error)
 {
-  DumpCheck dc = { t, request, cancellable, NULL };
+  DumpCheckThread dc = { t, request, cancellable, NULL };
   g_auto (GStrv) owners = g_new0 (char *, t->journal->components->len + 1);
   gboolean any = FALSE, ok;
   GThread *checker;
