@@ -32,6 +32,14 @@ restore_db_wanted (const SarHeader *header, const ConfigComponent *cc)
   return cc->database != NULL && component != NULL && component->database != NULL;
 }
 
+/* The staging database is created only after the live one's oid is in the
+ * journal: without either oid, nothing was done to the database. */
+static gboolean
+touched (const JournalComponent *c)
+{
+  return c->db_old_oid != 0 || c->db_new_oid != 0;
+}
+
 gboolean
 restore_db_side (const ConfigDatabase *db, const JournalComponent *c, RestoreSide *side,
                  GError **error)
@@ -39,8 +47,7 @@ restore_db_side (const ConfigDatabase *db, const JournalComponent *c, RestoreSid
   g_autofree char *previous = restore_db_previous_name (c->database);
   guint32 live = 0, set_aside = 0;
 
-  /* nothing was done to the database before its oid was recorded */
-  if (c->db_old_oid == 0 && c->db_new_oid == 0) {
+  if (!touched (c)) {
     *side = RESTORE_SIDE_OLD;
     return TRUE;
   }
@@ -127,7 +134,7 @@ restore_db_roll_back (const ConfigDatabase *db, const JournalComponent *c, GErro
   g_autofree char *previous = restore_db_previous_name (c->database);
   guint32 live = 0, set_aside = 0;
 
-  if (c->db_old_oid == 0 && c->db_new_oid == 0)
+  if (!touched (c))
     return TRUE; /* never touched */
   if (!pgdb_oid (db, c->database, &live, NULL, error))
     return FALSE;
@@ -158,9 +165,7 @@ restore_db_remove (const ConfigDatabase *db, const JournalComponent *c, gboolean
   g_autofree char *previous = restore_db_previous_name (c->database);
   guint32 oid = 0;
 
-  /* the staging database is created only after the live one's oid is
-   * recorded: without it, there is nothing of this restore's to drop */
-  if (c->db_old_oid == 0 && c->db_new_oid == 0)
+  if (!touched (c))
     return TRUE;
   if (!pgdb_oid (db, staging, &oid, NULL, error))
     return FALSE;
