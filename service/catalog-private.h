@@ -51,6 +51,11 @@ typedef struct {
  * read again. */
 guint64 catalog_scan_count (Catalog *catalog);
 gboolean catalog_watching (Catalog *catalog);
+/* For tests: how many catalog_inspect() calls read a file's whole header,
+ * finding no outcome kept for it. */
+guint64 catalog_inspect_reads (Catalog *catalog);
+/* For tests: how many files' outcomes catalog_inspect() keeps of its own. */
+guint catalog_inspect_kept (Catalog *catalog);
 
 /* Same file identity, same content. */
 gboolean catalog_record_equal (const CatalogRecord *a, const CatalogRecord *b);

@@ -58,7 +58,17 @@ struct _Catalog {
   dev_t watched_dev;
   ino_t watched_ino;
   gboolean clean;
+  /* catalog_inspect() calls that found nothing kept and read the whole
+   * header (for tests) */
+  guint64 inspect_reads;
+  /* what catalog_inspect() read whole of files the records do not hold
+   * as they are (a file inspected before it is listed, or since it
+   * changed): name -> CatalogRecord* with the stamp, valid and problem
+   * only; at most INSPECTED_MAX, then emptied */
+  GHashTable *inspected;
 };
+
+#define INSPECTED_MAX 64
 
 void
 catalog_entry_free (CatalogEntry *entry)
@@ -233,9 +243,12 @@ entry_from_record (const CatalogRecord *record, const SfVersion *installed)
 /* --- entries ---------------------------------------------------------------- */
 
 /* Fills an entry from an open backup: metadata from the header when it is
- * valid, else from the name and the file's times. */
+ * valid, else from the name and the file's times.  checksums: whether
+ * SHA256SUMS is read too (else only the manifest; for a file known to be
+ * valid). */
 static void
-entry_read (CatalogEntry *entry, int fd, const SfVersion *installed)
+entry_read (CatalogEntry *entry, int fd, gboolean checksums, const SfVersion *installed,
+            gboolean *content_outcome)
 {
   g_autoptr (GError) error = NULL;
   struct stat st;
@@ -249,7 +262,10 @@ entry_read (CatalogEntry *entry, int fd, const SfVersion *installed)
   if (sar_name_parse (entry->name, &name_process, &name_time))
     entry->created = name_time;
 
-  entry->header = sar_read_header (fd, &error);
+  entry->header = checksums ? sar_read_header (fd, &error) : sar_read_manifest (fd, &error);
+  /* valid, or invalid for what the file holds (not a failing read) */
+  *content_outcome
+      = entry->header != NULL || g_error_matches (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
   if (entry->header == NULL) {
     entry->problem = g_strdup (error->message);
     entry->problem_code = CATALOG_PROBLEM_INVALID;
@@ -350,6 +366,8 @@ catalog_new (const char *directory, const char *cache_file, guint settle_seconds
   catalog->watch = -1;
   catalog->records
       = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) catalog_record_free);
+  catalog->inspected
+      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) catalog_record_free);
   /* a shared pool (never fails): its one thread runs when there is work */
   if (cache_file != NULL)
     catalog->saver = g_thread_pool_new (save_thread, NULL, 1, FALSE, NULL);
@@ -367,6 +385,7 @@ catalog_free (Catalog *catalog)
   g_clear_pointer (&catalog->last, g_ptr_array_unref);
   autofd_clear (&catalog->inotify_fd);
   g_hash_table_unref (catalog->records);
+  g_hash_table_unref (catalog->inspected);
   g_mutex_clear (&catalog->lock);
   g_free (catalog->cache_file);
   g_free (catalog->directory);
@@ -841,26 +860,126 @@ catalog_list (Catalog *catalog, const SfVersion *installed, GError **error)
   return g_steal_pointer (&entries);
 }
 
+/* What the catalog knows of the file with this name and stat identity,
+ * when it read it and kept the outcome (settled, so no change since can
+ * have left the same identity): whether it is valid and, when not, why.
+ * Never waits: while a listing holds the lock, nothing is known. */
+typedef enum {
+  KNOWN_NOTHING,
+  KNOWN_VALID,
+  KNOWN_INVALID,
+} Known;
+
+static Known
+known_outcome (Catalog *catalog, const char *name, const struct stat *st, char **problem)
+{
+  const CatalogRecord *record;
+  CatalogStamp stamp;
+  Known known = KNOWN_NOTHING;
+
+  if (!g_mutex_trylock (&catalog->lock))
+    return KNOWN_NOTHING;
+  catalog_stamp_from_stat (&stamp, st);
+  record = g_hash_table_lookup (catalog->records, name);
+  if (record == NULL || !record->settled || !catalog_stamp_equal (&record->stamp, &stamp))
+    record = g_hash_table_lookup (catalog->inspected, name);
+  if (record != NULL && record->settled && catalog_stamp_equal (&record->stamp, &stamp)) {
+    known = record->valid ? KNOWN_VALID : KNOWN_INVALID;
+    if (!record->valid)
+      *problem = g_strdup (record->problem);
+  }
+  if (known == KNOWN_NOTHING)
+    catalog->inspect_reads++;
+  g_mutex_unlock (&catalog->lock);
+  return known;
+}
+
+/* After a whole read of the file open on fd (its stat before: st) with
+ * an outcome that follows from its content: kept for the next Inspect if
+ * the file did not change meanwhile and had settled.  Never waits. */
+static void
+keep_inspected (Catalog *catalog, const CatalogEntry *entry, int fd, const struct stat *st)
+{
+  g_autoptr (CatalogRecord) record = g_new0 (CatalogRecord, 1);
+  CatalogStamp after;
+  struct stat now_st;
+  char *name;
+
+  catalog_stamp_from_stat (&record->stamp, st);
+  if (fstat (fd, &now_st) < 0)
+    return;
+  catalog_stamp_from_stat (&after, &now_st);
+  if (!catalog_stamp_equal (&record->stamp, &after)
+      || !catalog_stamp_settled (&record->stamp, catalog->settle_seconds,
+                                 g_get_real_time () * 1000))
+    return;
+  record->name = g_strdup (entry->name);
+  record->valid = entry->valid;
+  record->problem = g_strdup (entry->problem);
+  record->settled = TRUE;
+  if (!g_mutex_trylock (&catalog->lock))
+    return;
+  if (g_hash_table_size (catalog->inspected) >= INSPECTED_MAX)
+    g_hash_table_remove_all (catalog->inspected);
+  name = record->name;
+  g_hash_table_replace (catalog->inspected, name, g_steal_pointer (&record));
+  g_mutex_unlock (&catalog->lock);
+}
+
+guint
+catalog_inspect_kept (Catalog *catalog)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&catalog->lock);
+
+  return g_hash_table_size (catalog->inspected);
+}
+
+guint64
+catalog_inspect_reads (Catalog *catalog)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&catalog->lock);
+
+  return catalog->inspect_reads;
+}
+
 CatalogEntry *
-catalog_inspect (const char *directory, const char *name, const SfVersion *installed,
-                 GError **error)
+catalog_inspect (Catalog *catalog, const char *name, const SfVersion *installed, GError **error)
 {
   g_autoptr (CatalogEntry) entry = NULL;
+  g_autofree char *problem = NULL;
   g_auto (AutoFd) dir_fd = -1;
   g_auto (AutoFd) fd = -1;
+  struct stat st;
+  Known known = KNOWN_NOTHING;
+  gboolean content_outcome = FALSE;
 
-  g_return_val_if_fail (directory != NULL && name != NULL, NULL);
+  g_return_val_if_fail (catalog != NULL && name != NULL, NULL);
   if (!sar_name_validate (name, error))
     return NULL;
-  dir_fd = open_directory (directory, error);
+  dir_fd = open_directory (catalog->directory, error);
   if (dir_fd < 0)
     return NULL;
   fd = catalog_open_backup (dir_fd, name, error);
   if (fd < 0)
     return NULL;
+  /* the identity of the file open, whatever the name points to by now */
+  if (fstat (fd, &st) < 0) {
+    backup_error_set_errno (error, errno, "cannot read %s", name);
+    return NULL;
+  }
+  known = known_outcome (catalog, name, &st, &problem);
+  if (known == KNOWN_INVALID) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, "%s: %s", name, problem);
+    return NULL;
+  }
   entry = g_new0 (CatalogEntry, 1);
   entry->name = g_strdup (name);
-  entry_read (entry, fd, installed);
+  /* a file the catalog read whole and found valid: its SHA256SUMS, which
+   * grows with the backup and which Inspect does not report, need not be
+   * read again */
+  entry_read (entry, fd, known != KNOWN_VALID, installed, &content_outcome);
+  if (known == KNOWN_NOTHING && content_outcome)
+    keep_inspected (catalog, entry, fd, &st);
   if (!entry->valid) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP, "%s: %s", name, entry->problem);
     return NULL;

@@ -88,7 +88,7 @@ typedef struct {
   /* the problem as a stable code (CATALOG_PROBLEM_*), NULL without one */
   const char *problem_code;
   gboolean undo_point; /* made by a restore of the state before it (never latest) */
-  SarHeader *header;   /* catalog_inspect(): the header; catalog_list(): NULL */
+  SarHeader *header;   /* catalog_inspect(): the header (checksums may be NULL); List: NULL */
 } CatalogEntry;
 
 void catalog_entry_free (CatalogEntry *entry);
@@ -114,9 +114,14 @@ GPtrArray *catalog_list (Catalog *catalog, const SfVersion *installed, GError **
 guint catalog_kept (Catalog *catalog);
 
 /* One backup by name: INVALID_NAME, NOT_FOUND or INVALID_BACKUP errors.
- * Always reads the file (the header it returns holds more than the
- * catalog keeps). */
-CatalogEntry *catalog_inspect (const char *directory, const char *name, const SfVersion *installed,
+ * Reads the file's manifest (the header it returns holds more than the
+ * catalog keeps); and its SHA256SUMS too (header->checksums) unless the
+ * catalog kept the outcome of reading this very file (same stat identity,
+ * settled): then a valid file is valid without it (header->checksums is
+ * NULL), and an invalid one fails as listed, so Inspect takes as long
+ * whatever the backup's size and says what List says.  Never waits for a
+ * listing that holds the catalog. */
+CatalogEntry *catalog_inspect (Catalog *catalog, const char *name, const SfVersion *installed,
                                GError **error);
 
 /* Opens a backup for reading without following symlinks; only regular

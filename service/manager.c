@@ -274,7 +274,7 @@ inspect_work (gpointer object, gpointer data, GError **error)
   SfVersion installed;
   gboolean known = installed_version (manager, &installed, &installed_text);
   g_autoptr (CatalogEntry) entry
-      = catalog_inspect (manager->config->backup_directory, name, known ? &installed : NULL, error);
+      = catalog_inspect (manager->catalog, name, known ? &installed : NULL, error);
   const SarManifest *manifest;
   GVariantBuilder info;
 

@@ -886,8 +886,9 @@ feed_block (const void *block, gsize len, gpointer data, GError **error)
   return sar_checksums_parser_feed (data, block, len, error);
 }
 
-SarHeader *
-sar_reader_read_header (SarReader *reader, GError **error)
+/* The manifest, and when checksums the SHA256SUMS that follows it. */
+static SarHeader *
+read_header (SarReader *reader, gboolean checksums, GError **error)
 {
   g_autoptr (SarHeader) header = g_new0 (SarHeader, 1);
   g_autoptr (GString) manifest = NULL;
@@ -904,6 +905,8 @@ sar_reader_read_header (SarReader *reader, GError **error)
   header->manifest = sar_manifest_parse (manifest->str, manifest->len, error);
   if (header->manifest == NULL)
     return NULL;
+  if (!checksums)
+    return g_steal_pointer (&header);
 
   /* SHA256SUMS may be large: parsed as it is read, never held whole */
   size = sar_reader_next_metadata (reader, SAR_CHECKSUMS_MEMBER, 2, SAR_CHECKSUMS_MAX, error);
@@ -920,14 +923,32 @@ sar_reader_read_header (SarReader *reader, GError **error)
 }
 
 SarHeader *
-sar_read_header (int fd, GError **error)
+sar_reader_read_header (SarReader *reader, GError **error)
+{
+  return read_header (reader, TRUE, error);
+}
+
+static SarHeader *
+read_header_fd (int fd, gboolean checksums, GError **error)
 {
   g_auto (SarLocale) previous = sar_locale_push_reading ();
   g_autoptr (SarReader) reader = sar_reader_open_fd (fd, FALSE, NULL, NULL, error);
 
   if (reader == NULL)
     return NULL;
-  return sar_reader_read_header (reader, error);
+  return read_header (reader, checksums, error);
+}
+
+SarHeader *
+sar_read_header (int fd, GError **error)
+{
+  return read_header_fd (fd, TRUE, error);
+}
+
+SarHeader *
+sar_read_manifest (int fd, GError **error)
+{
+  return read_header_fd (fd, FALSE, error);
 }
 
 char *

@@ -146,6 +146,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SarHeader, sar_header_free)
  * the fd is not closed).  Errors are BACKUP_ERROR_INVALID_BACKUP with a
  * message saying what is wrong. */
 SarHeader *sar_read_header (int fd, GError **error);
+/* Only the first member, manifest.ini, by the same rules: a header whose
+ * checksums are NULL.  Reads the same few blocks whatever the archive's
+ * size, where the SHA256SUMS of a large backup takes as long to read and
+ * parse as it is long; for a file whose SHA256SUMS was read before and
+ * has not changed since. */
+SarHeader *sar_read_manifest (int fd, GError **error);
 
 typedef struct {
   guint64 max_unpacked_bytes; /* 0: no limit */

@@ -59,9 +59,10 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   g_free (f->cache);
 }
 
-/* A small valid backup made by the given process. */
+/* A small backup made by the given process: valid, unless bad_sums
+ * replaces its SHA256SUMS. */
 static GBytes *
-backup_of (const char *process)
+backup_with (const char *process, const char *bad_sums)
 {
   const Member tree[] = { { "core/", 'd', NULL, 0, 0 }, { "core/a.txt", 'f', "hello\n", 0, 0 } };
   g_autofree char *manifest = NULL;
@@ -78,9 +79,10 @@ backup_of (const char *process)
   g_assert_cmpuint (g_strv_length (parts), ==, 2);
   text = g_strconcat (parts[0], "Process=", process, parts[1], NULL);
   {
-    const Member members[] = {
-      { "manifest.ini", 'f', text, 0, 0 }, { "SHA256SUMS", 'f', sums, 0, 0 }, tree[0], tree[1]
-    };
+    const Member members[] = { { "manifest.ini", 'f', text, 0, 0 },
+                               { "SHA256SUMS", 'f', bad_sums != NULL ? bad_sums : sums, 0, 0 },
+                               tree[0],
+                               tree[1] };
     fd = write_members (ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, members,
                         G_N_ELEMENTS (members));
   }
@@ -89,6 +91,12 @@ backup_of (const char *process)
   g_assert_cmpint (n, ==, 0);
   close (fd);
   return g_byte_array_free_to_bytes (out);
+}
+
+static GBytes *
+backup_of (const char *process)
+{
+  return backup_with (process, NULL);
 }
 
 static char *
@@ -594,6 +602,140 @@ test_settled (void)
   g_assert_true (catalog_stamp_settled (&s, 2, 0));
 }
 
+/* Inspect of name: its process, or "!<error code>" */
+static char *
+inspected (Catalog *catalog, const char *name, gboolean *checksums)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CatalogEntry) entry = catalog_inspect (catalog, name, NULL, &error);
+
+  if (entry == NULL) {
+    g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
+    return g_strdup ("!");
+  }
+  *checksums = entry->header->checksums != NULL;
+  return g_strdup (entry->header->manifest->process);
+}
+
+#define assert_inspect(catalog, name, expected, read_whole)                                        \
+  do {                                                                                             \
+    guint64 reads_ = catalog_inspect_reads (catalog);                                              \
+    gboolean checksums_ = (read_whole);                                                            \
+    g_autofree char *got_ = inspected (catalog, name, &checksums_);                                \
+    g_assert_cmpstr (got_, ==, expected);                                                          \
+    g_assert_cmpuint (catalog_inspect_reads (catalog), ==, reads_ + ((read_whole) ? 1 : 0));       \
+    /* a header read whole has its checksums (a failing one, none) */                              \
+    g_assert_true (checksums_ == (read_whole));                                                    \
+  } while (0)
+
+/* Inspect reads only the manifest of a file the catalog read whole and
+ * found valid, and only while it is that very file; what it says is what
+ * a whole read says. */
+static void
+test_inspect_uses_what_is_kept (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Catalog) catalog = catalog_new (f->dir, NULL, 0);
+  g_autoptr (GBytes) bad = backup_with ("Weekly", "not a checksum line\n");
+  g_autoptr (GBytes) good = backup_of ("Monthly");
+  g_autofree char *path = NULL;
+
+  put_file (f, "A.sar", "Nightly");
+  /* not listed yet: read whole, once */
+  assert_inspect (catalog, "A.sar", "Nightly", TRUE);
+  assert_inspect (catalog, "A.sar", "Nightly", FALSE);
+  assert_listing (catalog, "A.sar:Nightly");
+  assert_inspect (catalog, "A.sar", "Nightly", FALSE);
+
+  /* another file renamed over it, its SHA256SUMS damaged: read whole */
+  {
+    g_autofree char *incoming = put (f, ".incoming", bad);
+
+    path = g_build_filename (f->dir, "A.sar", NULL);
+    g_assert_cmpint (g_rename (incoming, path), ==, 0);
+  }
+  assert_inspect (catalog, "A.sar", "!", TRUE);
+  assert_inspect (catalog, "A.sar", "!", FALSE);
+  /* listed invalid: fails as listed, without a read */
+  assert_listing (catalog, "A.sar:!");
+  assert_inspect (catalog, "A.sar", "!", FALSE);
+
+  /* the same inode written anew (a valid backup now): read whole */
+  {
+    gsize len;
+    const char *bytes = g_bytes_get_data (good, &len);
+    int fd = open (path, O_WRONLY | O_TRUNC);
+
+    g_assert_cmpint (fd, >=, 0);
+    g_assert_cmpint (write (fd, bytes, len), ==, (gssize) len);
+    g_assert_cmpint (close (fd), ==, 0);
+  }
+  assert_inspect (catalog, "A.sar", "Monthly", TRUE);
+  assert_listing (catalog, "A.sar:Monthly");
+  assert_inspect (catalog, "A.sar", "Monthly", FALSE);
+
+  /* written anew in place again, damaged (same size, so only the times
+   * tell): read whole */
+  {
+    gsize len;
+    g_autofree guint8 *bytes = g_memdup2 (g_bytes_get_data (good, &len), g_bytes_get_size (good));
+    int fd;
+
+    /* past the clock step of the last write (this catalog trusts files at
+     * once; the daemon's waits CATALOG_SETTLE_SECONDS) */
+    g_usleep (50 * 1000);
+    fd = open (path, O_WRONLY);
+
+    /* the SHA256SUMS member's data starts in the archive's fourth block */
+    memcpy (bytes + 3 * 512, "zz", 2);
+    g_assert_cmpint (fd, >=, 0);
+    g_assert_cmpint (write (fd, bytes, len), ==, (gssize) len);
+    g_assert_cmpint (close (fd), ==, 0);
+  }
+  assert_inspect (catalog, "A.sar", "!", TRUE);
+  assert_inspect (catalog, "A.sar", "!", FALSE);
+
+  /* gone */
+  remove_file (f, "A.sar");
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (CatalogEntry) entry = catalog_inspect (catalog, "A.sar", NULL, &error);
+
+    g_assert_null (entry);
+    g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_NOT_FOUND);
+  }
+}
+
+/* A file that had not settled when the catalog read it (a change in the
+ * same clock step could leave the same times) is read whole by Inspect. */
+static void
+test_inspect_reads_unsettled_files_whole (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Catalog) catalog = catalog_new (f->dir, NULL, 3600);
+
+  put_file (f, "A.sar", "Nightly");
+  assert_listing (catalog, "A.sar:Nightly");
+  assert_inspect (catalog, "A.sar", "Nightly", TRUE);
+  assert_inspect (catalog, "A.sar", "Nightly", TRUE);
+}
+
+/* What Inspect keeps of files it read is bounded, whatever is inspected. */
+static void
+test_inspect_keeps_little (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Catalog) catalog = catalog_new (f->dir, NULL, 0);
+  g_autoptr (GBytes) content = backup_of ("Weekly");
+
+  for (guint i = 0; i < 1000; i++) {
+    g_autofree char *name = g_strdup_printf ("I-%04u.sar", i);
+    g_autofree char *path = put (f, name, content);
+
+    assert_inspect (catalog, name, "Weekly", TRUE);
+    assert_inspect (catalog, name, "Weekly", FALSE);
+    g_assert_cmpuint (catalog_inspect_kept (catalog), <=, 64);
+    g_assert_cmpint (g_unlink (path), ==, 0);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -613,5 +755,11 @@ main (int argc, char **argv)
   g_test_add ("/catalog/watch-sees-every-change", Fixture, NULL, fixture_set_up,
               test_watch_sees_every_change, fixture_tear_down);
   g_test_add_func ("/catalog/settled", test_settled);
+  g_test_add ("/catalog/inspect/uses-what-is-kept", Fixture, NULL, fixture_set_up,
+              test_inspect_uses_what_is_kept, fixture_tear_down);
+  g_test_add ("/catalog/inspect/reads-unsettled-files-whole", Fixture, NULL, fixture_set_up,
+              test_inspect_reads_unsettled_files_whole, fixture_tear_down);
+  g_test_add ("/catalog/inspect/keeps-little", Fixture, NULL, fixture_set_up,
+              test_inspect_keeps_little, fixture_tear_down);
   return g_test_run ();
 }
