@@ -752,7 +752,13 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
       g_ptr_array_add (records, (gpointer) record);
     else
       g_ptr_array_add (others, entry);
-    if (record == NULL || !record->settled)
+    /* A record of a file that had not settled is trusted by no listing
+     * without a watch: a change in the same clock step as its read could
+     * leave the same times.  With the file watched before its stat, such a
+     * change is reported all the same, so the listing holds until an event
+     * comes (the record is read again at the next scan, and settles
+     * then). */
+    if (record == NULL || (!record->settled && catalog->inotify_fd < 0))
       clean = FALSE;
   }
   catalog->clean = clean && catalog->inotify_fd >= 0;

@@ -19,8 +19,9 @@
  * over it or recreating it changes its ctime or inode (the kernel sets the
  * ctime; no call sets it back), so a changed file is never mistaken for the
  * one that was read.  A file whose ctime lies less than settle seconds
- * back when it is read is read again at every listing until it is older:
- * a file system's clock ticks in steps (a jiffy, or a second), and a change
+ * back when it is read is read again at every listing that reads the
+ * directory until it is older (without a watch, below: every listing): a
+ * file system's clock ticks in steps (a jiffy, or a second), and a change
  * in the same step as the read could otherwise leave the same ctime.  What
  * depends on the installed version or the clock (compatible, latest, the
  * created-in-the-future problem) is worked out at every listing.  Only
@@ -31,12 +32,14 @@
  * each *.sar file in it are watched with inotify from the start of each
  * listing that reads the directory (a file's watch is in place before its
  * stat).  While no event has come that such a listing would see (hidden
- * names and other names than *.sar do not count), the directory at the
- * path is the one watched, and every record had settled, a listing is the
- * last one again without a readdir or a stat.  A file's own watch sees a
- * change made through another link elsewhere, which its directory is not
- * told of; a network file system, where another machine may write, is
- * never trusted to a watch.
+ * names and other names than *.sar do not count) and the directory at the
+ * path is the one watched, a listing is the last one again without a
+ * readdir or a stat, even with files that had not settled when they were
+ * read: a change to one is an event, whatever its times (so a new upload
+ * does not make every listing read the directory for two seconds).  A
+ * file's own watch sees a change made through another link elsewhere,
+ * which its directory is not told of; a network file system, where
+ * another machine may write, is never trusted to a watch.
  *
  * The catalog is kept across restarts in a cache file (written atomically,
  * in a thread of its own, after a listing that changed it, and before

@@ -583,6 +583,39 @@ test_watch_sees_every_change (Fixture *f, gconstpointer data)
   g_unlink (elsewhere);
 }
 
+/* With the directory watched, a file that has not settled (its last
+ * change lies less than the settle time back) does not make every listing
+ * read the directory again: a change to it, even in the same clock step
+ * (same size, same times), is reported by the watch all the same. */
+static void
+test_watch_holds_unsettled_files (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Catalog) catalog = catalog_new (f->dir, NULL, 3600);
+  g_autoptr (GBytes) monthly = backup_of ("Monthly");
+  g_autofree char *a = g_build_filename (f->dir, "A.sar", NULL);
+  guint64 scans;
+
+  put_file (f, "A.sar", "Nightly");
+  put_file (f, "B.sar", "Weekly");
+  assert_listing (catalog, "A.sar:Nightly,B.sar:Weekly");
+  if (!catalog_watching (catalog)) {
+    g_test_skip ("the test directory cannot be watched here");
+    return;
+  }
+  g_assert_cmpuint (catalog_kept (catalog), ==, 0);
+  scans = catalog_scan_count (catalog);
+  for (guint i = 0; i < 3; i++)
+    assert_listing (catalog, "A.sar:Nightly,B.sar:Weekly");
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, scans);
+
+  /* written in place with as many bytes, right away */
+  overwrite (a, monthly);
+  assert_listing (catalog, "A.sar:Monthly,B.sar:Weekly");
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, scans + 1);
+  assert_listing (catalog, "A.sar:Monthly,B.sar:Weekly");
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, scans + 1);
+}
+
 static void
 test_settled (void)
 {
@@ -754,6 +787,8 @@ main (int argc, char **argv)
               test_settling_files_are_read_every_time, fixture_tear_down);
   g_test_add ("/catalog/watch-sees-every-change", Fixture, NULL, fixture_set_up,
               test_watch_sees_every_change, fixture_tear_down);
+  g_test_add ("/catalog/watch-holds-unsettled-files", Fixture, NULL, fixture_set_up,
+              test_watch_holds_unsettled_files, fixture_tear_down);
   g_test_add_func ("/catalog/settled", test_settled);
   g_test_add ("/catalog/inspect/uses-what-is-kept", Fixture, NULL, fixture_set_up,
               test_inspect_uses_what_is_kept, fixture_tear_down);
