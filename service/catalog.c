@@ -70,6 +70,10 @@ struct _Catalog {
 
 #define INSPECTED_MAX 64
 
+/* A listing brings up to date at most this many names that events named
+ * since the last one, a stat each; more, and it reads the directory. */
+#define NAMED_CHANGES_MAX 16
+
 void
 catalog_entry_free (CatalogEntry *entry)
 {
@@ -544,9 +548,12 @@ watch_file (Catalog *catalog, int dir_fd, const char *name)
 
 /* Under the lock: whether an event since the last call may change what a
  * scan sees (events of hidden or other than *.sar names do not; those of
- * the directory itself, a lost event or a failing read do). */
+ * the directory itself, of a file's own watch, a lost event or a failing
+ * read do).  names gets the *.sar names in the directory that events named
+ * (once each); *whole is set when an event said more than that, or named
+ * more than NAMED_CHANGES_MAX, so the directory is to be read whole. */
 static gboolean
-watch_reports_change (Catalog *catalog)
+watch_reports_change (Catalog *catalog, GPtrArray *names, gboolean *whole)
 {
   /* struct inotify_event is followed by its name */
   char buffer[4096] __attribute__ ((aligned (__alignof__(struct inotify_event))));
@@ -561,15 +568,25 @@ watch_reports_change (Catalog *catalog)
       return changed;
     if (n <= 0) {
       unwatch (catalog);
+      *whole = TRUE;
       return TRUE;
     }
     for (char *p = buffer; p < buffer + n;) {
       const struct inotify_event *event = (const struct inotify_event *) p;
 
       if (event->wd != catalog->watch || event->len == 0
-          || (event->name[0] != '.' && g_str_has_suffix (event->name, ".sar"))
-          || (event->mask & (IN_IGNORED | IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF)))
+          || (event->mask & (IN_IGNORED | IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF))) {
         changed = TRUE;
+        *whole = TRUE;
+      } else if (event->name[0] != '.' && g_str_has_suffix (event->name, ".sar")) {
+        changed = TRUE;
+        if (!*whole && !g_ptr_array_find_with_equal_func (names, event->name, g_str_equal, NULL)) {
+          if (names->len < NAMED_CHANGES_MAX)
+            g_ptr_array_add (names, g_strdup (event->name));
+          else
+            *whole = TRUE;
+        }
+      }
       p += sizeof (struct inotify_event) + event->len;
     }
   }
@@ -681,6 +698,50 @@ regular_file (Catalog *catalog, int dir_fd, const char *name, const struct stat 
   return g_steal_pointer (&record);
 }
 
+/* Under the lock, with the records those of the directory but for the
+ * names events named: the records of those names brought up to date by a
+ * stat each (and a read of what changed), without reading the directory.
+ * FALSE when one is anything else than a regular file whose outcome can
+ * be kept (a listing shows such a file as a problem, which only a scan
+ * makes), or the watch of one fails: the directory is then read whole. */
+static gboolean
+update_names (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *names)
+{
+  Changes changes = { FALSE, FALSE };
+  gboolean ok = TRUE;
+
+  for (guint i = 0; ok && i < names->len; i++) {
+    const char *name = names->pdata[i];
+    CatalogRecord *kept = g_hash_table_lookup (catalog->records, name);
+    CatalogEntry *entry = NULL;
+    struct stat st;
+
+    if (!g_utf8_validate (name, -1, NULL)) {
+      ok = FALSE;
+      break;
+    }
+    /* watched before it is looked at, as in a scan */
+    watch_file (catalog, dir_fd, name);
+    if (catalog->inotify_fd < 0) {
+      ok = FALSE;
+    } else if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      ok = errno == ENOENT;
+      if (ok && kept != NULL) {
+        records_changed (catalog, kept, &changes);
+        g_hash_table_remove (catalog->records, name);
+      }
+    } else if (!S_ISREG (st.st_mode)) {
+      ok = FALSE;
+    } else if (regular_file (catalog, dir_fd, name, &st, -1, installed, &entry, &changes) == NULL) {
+      catalog_entry_free (entry);
+      ok = FALSE;
+    }
+  }
+  if (changes.settled)
+    queue_save (catalog);
+  return ok;
+}
+
 /* Under the lock: the records of the regular *.sar files of the directory
  * (borrowed, once each) and the entries of the other *.sar names (owned). */
 static gboolean
@@ -761,7 +822,9 @@ scan (Catalog *catalog, int dir_fd, const SfVersion *installed, GPtrArray *recor
     if (record == NULL || (!record->settled && catalog->inotify_fd < 0))
       clean = FALSE;
   }
-  catalog->clean = clean && catalog->inotify_fd >= 0;
+  /* a listing with entries of no record (odd names, unreadable files) is
+   * made by a scan every time */
+  catalog->clean = clean && others->len == 0 && catalog->inotify_fd >= 0;
 
   /* only the files there are now are kept */
   g_hash_table_iter_init (&iter, catalog->records);
@@ -819,25 +882,43 @@ catalog_list (Catalog *catalog, const SfVersion *installed, GError **error)
     return NULL;
   }
   locker = g_mutex_locker_new (&catalog->lock);
-  /* nothing reported since a scan that found every record settled, and
-   * the same directory at the path: the last listing, without a readdir
-   * or a stat */
+  /* The same directory at the path, watched since a scan that found only
+   * files it could keep, and no event since but of a few *.sar names in
+   * it: the records are the directory's once those names are brought up
+   * to date, without a readdir. */
   if (catalog->inotify_fd < 0 || dir_st.st_dev != catalog->watched_dev
-      || dir_st.st_ino != catalog->watched_ino || watch_reports_change (catalog))
+      || dir_st.st_ino != catalog->watched_ino) {
     catalog->clean = FALSE;
+  } else if (catalog->clean) {
+    g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+    gboolean whole = FALSE;
+
+    if (watch_reports_change (catalog, names, &whole)
+        && (whole || !update_names (catalog, dir_fd, installed, names)))
+      catalog->clean = FALSE;
+  }
   now = g_get_real_time () / G_USEC_PER_SEC;
-  if (catalog->clean && catalog->last != NULL
-      && same_installed (catalog->last_known, &catalog->last_installed, installed)
-      && now >= catalog->last_made && now < catalog->last_until)
-    return g_ptr_array_ref (catalog->last);
-  if (!scan (catalog, dir_fd, installed, records, entries, error))
-    return NULL;
-  now = g_get_real_time () / G_USEC_PER_SEC;
-  /* nothing changed: the last listing, as it is */
-  if (catalog->last != NULL && entries->len == 0
-      && same_installed (catalog->last_known, &catalog->last_installed, installed)
-      && now >= catalog->last_made && now < catalog->last_until)
-    return g_ptr_array_ref (catalog->last);
+  if (catalog->clean) {
+    GHashTableIter iter;
+    gpointer value;
+
+    if (catalog->last != NULL
+        && same_installed (catalog->last_known, &catalog->last_installed, installed)
+        && now >= catalog->last_made && now < catalog->last_until)
+      return g_ptr_array_ref (catalog->last);
+    g_hash_table_iter_init (&iter, catalog->records);
+    while (g_hash_table_iter_next (&iter, NULL, &value))
+      g_ptr_array_add (records, value);
+  } else {
+    if (!scan (catalog, dir_fd, installed, records, entries, error))
+      return NULL;
+    now = g_get_real_time () / G_USEC_PER_SEC;
+    /* nothing changed: the last listing, as it is */
+    if (catalog->last != NULL && entries->len == 0
+        && same_installed (catalog->last_known, &catalog->last_installed, installed)
+        && now >= catalog->last_made && now < catalog->last_until)
+      return g_ptr_array_ref (catalog->last);
+  }
 
   for (guint i = 0; i < records->len; i++)
     g_ptr_array_add (entries, entry_from_record (records->pdata[i], installed));

@@ -36,7 +36,12 @@
  * path is the one watched, a listing is the last one again without a
  * readdir or a stat, even with files that had not settled when they were
  * read: a change to one is an event, whatever its times (so a new upload
- * does not make every listing read the directory for two seconds).  A
+ * does not make every listing read the directory for two seconds).  When
+ * the only events are of a few *.sar names in the directory (a new upload,
+ * a file written under its name), a stat of each of those names brings the
+ * records up to date instead of a scan; anything else (a file's own watch,
+ * the directory itself, a name that is not a regular file, many names)
+ * makes the listing read the directory.  A
  * file's own watch sees a change made through another link elsewhere,
  * which its directory is not told of; a network file system, where
  * another machine may write, is never trusted to a watch.

@@ -616,6 +616,79 @@ test_watch_holds_unsettled_files (Fixture *f, gconstpointer data)
   g_assert_cmpuint (catalog_scan_count (catalog), ==, scans + 1);
 }
 
+/* With the directory watched, a few new files named by events are read
+ * with a stat each, without reading the directory; what a stat cannot
+ * settle (not a regular file, many names, a file's own watch) still makes
+ * the listing read it whole. */
+static void
+test_watch_updates_named_files (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Catalog) catalog = catalog_new (f->dir, NULL, 0);
+  g_autoptr (GBytes) yearly = backup_of ("Yearly");
+  g_autofree char *link_path = g_build_filename (f->dir, "L.sar", NULL);
+  guint64 scans;
+
+  put_file (f, "A.sar", "Nightly");
+  assert_listing (catalog, "A.sar:Nightly");
+  if (!catalog_watching (catalog)) {
+    g_test_skip ("the test directory cannot be watched here");
+    return;
+  }
+  scans = catalog_scan_count (catalog);
+
+  /* new files, renamed into place (an upload) or written under their name */
+  put_file (f, "B.sar", "Weekly");
+  assert_listing (catalog, "A.sar:Nightly,B.sar:Weekly");
+  {
+    g_autofree char *incoming = put (f, ".incoming", yearly);
+    g_autofree char *target = g_build_filename (f->dir, "C.sar", NULL);
+
+    g_assert_cmpint (g_rename (incoming, target), ==, 0);
+  }
+  assert_listing (catalog, "A.sar:Nightly,B.sar:Weekly,C.sar:Yearly");
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, scans);
+  g_assert_cmpuint (catalog_kept (catalog), ==, 3);
+
+  /* one that is not a valid backup: a record too */
+  {
+    g_autoptr (GBytes) junk = g_bytes_new_static ("not an archive at all", 21);
+    g_autofree char *path = put (f, "D.sar", junk);
+  }
+  assert_listing (catalog, "D.sar:!,A.sar:Nightly,B.sar:Weekly,C.sar:Yearly");
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, scans);
+
+  /* gone: its own watch tells, and the directory is read */
+  remove_file (f, "D.sar");
+  assert_listing (catalog, "A.sar:Nightly,B.sar:Weekly,C.sar:Yearly");
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, scans + 1);
+  scans = catalog_scan_count (catalog);
+
+  /* a symbolic link: a problem only a scan lists */
+  g_assert_cmpint (symlink ("A.sar", link_path), ==, 0);
+  {
+    g_autofree char *got = summary (catalog);
+
+    g_assert_true (g_str_has_suffix (got, ",L.sar:!"));
+  }
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, scans + 1);
+  g_assert_cmpint (g_unlink (link_path), ==, 0);
+  assert_listing (catalog, "A.sar:Nightly,B.sar:Weekly,C.sar:Yearly");
+  scans = catalog_scan_count (catalog);
+
+  /* more names than a listing looks at one by one */
+  for (guint i = 0; i < 20; i++) {
+    g_autofree char *name = g_strdup_printf ("M-%02u.sar", i);
+
+    put_file (f, name, "Monthly");
+  }
+  {
+    g_autoptr (GPtrArray) entries = catalog_list (catalog, NULL, NULL);
+
+    g_assert_cmpuint (entries->len, ==, 23);
+  }
+  g_assert_cmpuint (catalog_scan_count (catalog), ==, scans + 1);
+}
+
 static void
 test_settled (void)
 {
@@ -789,6 +862,8 @@ main (int argc, char **argv)
               test_watch_sees_every_change, fixture_tear_down);
   g_test_add ("/catalog/watch-holds-unsettled-files", Fixture, NULL, fixture_set_up,
               test_watch_holds_unsettled_files, fixture_tear_down);
+  g_test_add ("/catalog/watch-updates-named-files", Fixture, NULL, fixture_set_up,
+              test_watch_updates_named_files, fixture_tear_down);
   g_test_add_func ("/catalog/settled", test_settled);
   g_test_add ("/catalog/inspect/uses-what-is-kept", Fixture, NULL, fixture_set_up,
               test_inspect_uses_what_is_kept, fixture_tear_down);
