@@ -17,12 +17,18 @@
 #define DIGEST_HEX 64
 
 struct _History {
-  GMutex lock;
+  GMutex lock; /* the records and the counts below */
+  /* one write of the file at a time, taken before lock and never while
+   * holding it: the disk is waited for without blocking readers */
+  GMutex write_lock;
   char *directory;
   int dir_fd;
   guint keep;
-  GPtrArray *records; /* GVariant* a{sv}, oldest first, at most keep */
-  guint lines;        /* records in the file (appends since the last rewrite included) */
+  GPtrArray *records;  /* GVariant* a{sv}, oldest first, at most keep */
+  guint lines;         /* records in the file (appends since the last rewrite included) */
+  guint64 added;       /* records appended since the open */
+  guint64 written;     /* of them, those in the file */
+  GThreadPool *writer; /* history_append_later(): one thread, when there is work */
 };
 
 /* The keys a record may have, and their types. */
@@ -147,18 +153,26 @@ write_all (int fd, const char *data, gsize len)
   return TRUE;
 }
 
-/* Writes the records in memory as the whole file (temporary, fsync,
- * rename, fsync of the directory). */
-static gboolean
-rewrite (History *history, GError **error)
+/* The lines of the records from first on, as one text. */
+static GString *
+lines_of (History *history, guint first)
 {
-  g_autoptr (GString) data = g_string_new (NULL);
-  g_auto (AutoFd) fd = -1;
+  GString *data = g_string_new (NULL);
 
-  for (guint i = 0; i < history->records->len; i++) {
+  for (guint i = first; i < history->records->len; i++) {
     g_autofree char *line = record_line (history->records->pdata[i]);
     g_string_append (data, line);
   }
+  return data;
+}
+
+/* Writes data as the whole file (temporary, fsync, rename, fsync of the
+ * directory). */
+static gboolean
+write_file (History *history, const GString *data, GError **error)
+{
+  g_auto (AutoFd) fd = -1;
+
   fd = openat (history->dir_fd, HISTORY_TEMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
                0600);
   if (fd < 0)
@@ -174,8 +188,79 @@ rewrite (History *history, GError **error)
     unlinkat (history->dir_fd, HISTORY_TEMP, 0);
     return backup_error_set_errno (error, errsv, "cannot replace the history");
   }
+  return TRUE;
+}
+
+/* Writes the records in memory as the whole file (at open: no other
+ * thread yet). */
+static gboolean
+rewrite (History *history, GError **error)
+{
+  g_autoptr (GString) data = lines_of (history, 0);
+
+  if (!write_file (history, data, error))
+    return FALSE;
   history->lines = history->records->len;
   return TRUE;
+}
+
+/* Brings the file up to date with the records in memory: appends (and
+ * fsyncs) the lines of those not in it yet, or writes the file anew when
+ * that would make it longer than twice keep (or more came than are kept).
+ * The records' lock is held only to take the lines and to count them in,
+ * not while the disk is waited for.  What fails to be written is tried
+ * again by the next call. */
+static gboolean
+write_pending (History *history, GError **error)
+{
+  g_autoptr (GMutexLocker) writing = g_mutex_locker_new (&history->write_lock);
+  g_autoptr (GString) data = NULL;
+  g_auto (AutoFd) fd = -1;
+  gboolean whole;
+  guint64 target;
+  guint count;
+
+  {
+    g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&history->lock);
+    guint64 pending = history->added - history->written;
+
+    if (pending == 0)
+      return TRUE;
+    whole
+        = pending > history->records->len || history->lines + pending > 2 * (guint64) history->keep;
+    count = whole ? history->records->len : (guint) pending;
+    data = lines_of (history, history->records->len - count);
+    target = history->added;
+  }
+  if (whole) {
+    if (!write_file (history, data, error))
+      return FALSE;
+  } else {
+    fd = openat (history->dir_fd, HISTORY_FILE,
+                 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+      return backup_error_set_errno (error, errno, "cannot open the history");
+    if (!write_all (fd, data->str, data->len) || fsync (fd) < 0)
+      return backup_error_set_errno (error, errno, "cannot write the history");
+  }
+  {
+    g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&history->lock);
+
+    history->written = target;
+    history->lines = whole ? count : history->lines + count;
+  }
+  return TRUE;
+}
+
+/* The writer's thread. */
+static void
+writer_thread (gpointer item, gpointer user_data)
+{
+  History *history = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!write_pending (history, &error))
+    g_warning ("the job history could not be written: %s", error->message);
 }
 
 /* Moves a damaged file out of the way, keeping it for whoever wants to
@@ -204,6 +289,7 @@ history_open (const char *directory, guint keep, GError **error)
 
   g_return_val_if_fail (directory != NULL && keep > 0, NULL);
   g_mutex_init (&history->lock);
+  g_mutex_init (&history->write_lock);
   history->directory = g_strdup (directory);
   history->keep = keep;
   history->records = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
@@ -256,37 +342,52 @@ history_free (History *history)
 {
   if (history == NULL)
     return;
+  /* what is still to be written is, and waited for */
+  if (history->writer != NULL)
+    g_thread_pool_free (history->writer, FALSE, TRUE);
   if (history->dir_fd >= 0)
     close (history->dir_fd);
   g_ptr_array_unref (history->records);
   g_free (history->directory);
   g_mutex_clear (&history->lock);
+  g_mutex_clear (&history->write_lock);
   g_free (history);
+}
+
+/* Under the lock: the record is one of the history's now. */
+static gboolean
+add (History *history, GVariant *record)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&history->lock);
+
+  g_return_val_if_fail (record_valid (record), FALSE);
+  g_ptr_array_add (history->records, g_variant_ref (record));
+  keep_newest (history);
+  history->added++;
+  return TRUE;
 }
 
 gboolean
 history_append (History *history, GVariant *record, GError **error)
 {
   g_autoptr (GVariant) owned = g_variant_ref_sink (record);
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&history->lock);
-  g_autofree char *line = NULL;
-  g_auto (AutoFd) fd = -1;
 
-  g_return_val_if_fail (record_valid (owned), FALSE);
-  g_ptr_array_add (history->records, g_variant_ref (owned));
-  keep_newest (history);
-  if (history->lines + 1 > 2 * history->keep)
-    return rewrite (history, error);
+  if (!add (history, owned))
+    return FALSE;
+  return write_pending (history, error);
+}
 
-  line = record_line (owned);
-  fd = openat (history->dir_fd, HISTORY_FILE,
-               O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return backup_error_set_errno (error, errno, "cannot open the history");
-  if (!write_all (fd, line, strlen (line)) || fsync (fd) < 0)
-    return backup_error_set_errno (error, errno, "cannot write the history");
-  history->lines++;
-  return TRUE;
+void
+history_append_later (History *history, GVariant *record)
+{
+  g_autoptr (GVariant) owned = g_variant_ref_sink (record);
+
+  if (!add (history, owned))
+    return;
+  /* a shared pool's thread (never fails), exclusive to the history */
+  if (history->writer == NULL)
+    history->writer = g_thread_pool_new (writer_thread, history, 1, FALSE, NULL);
+  g_thread_pool_push (history->writer, GUINT_TO_POINTER (1), NULL);
 }
 
 GVariant *

@@ -233,10 +233,9 @@ static void
 job_ended (GVariant *record, gpointer data)
 {
   Manager *manager = data;
-  g_autoptr (GError) error = NULL;
 
-  if (!history_append (manager->history, record, &error))
-    g_warning ("the job history could not be written: %s", error->message);
+  /* the main loop does not wait for the disk */
+  history_append_later (manager->history, record);
 }
 
 /* --- Inspect ------------------------------------------------------------- */

@@ -144,6 +144,45 @@ test_bounded_after_thousands (void)
   remove_dir (dir);
 }
 
+/* Records appended for later writing are listed at once, written in
+ * order, and all of them (no more than the bound) are in the file once
+ * the history is freed, mixed with appends that write at once. */
+static void
+test_append_later (void)
+{
+  g_autofree char *dir = new_dir ();
+  g_autoptr (GError) error = NULL;
+
+  {
+    g_autoptr (History) h = history_open (dir, 100, &error);
+
+    g_assert_no_error (error);
+    for (guint i = 0; i < 3000; i++) {
+      g_autoptr (GVariant) newest = NULL;
+
+      if (i % 7 == 0)
+        g_assert_true (history_append (h, record (i, "done"), &error));
+      else
+        history_append_later (h, record (i, "failed"));
+      newest = history_list (h, 1);
+      g_assert_cmpuint (uid_of (newest, 0), ==, 1000 + i);
+      g_assert_cmpuint (file_lines (dir), <=, 200);
+    }
+  }
+  g_assert_cmpuint (file_lines (dir), >=, 100);
+  {
+    g_autoptr (History) h = history_open (dir, 100, &error);
+    g_autoptr (GVariant) all = history_list (h, 0);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_variant_n_children (all), ==, 100);
+    for (guint i = 0; i < 100; i++)
+      g_assert_cmpuint (uid_of (all, i), ==, 1000 + 2999 - i);
+  }
+  g_assert_cmpuint (damaged_files (dir), ==, 0);
+  remove_dir (dir);
+}
+
 static void
 write_file (const char *dir, const char *contents, gssize len)
 {
@@ -253,6 +292,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/history/append-and-reopen", test_append_and_reopen);
   g_test_add_func ("/history/bounded-after-thousands", test_bounded_after_thousands);
+  g_test_add_func ("/history/append-later", test_append_later);
   g_test_add_data_func ("/history/damage/cut-in-last-line", cut_in_last_line, test_damage);
   g_test_add_data_func ("/history/damage/flipped-byte", flip_in_second_line, test_damage);
   g_test_add_data_func ("/history/damage/garbage", garbage, test_damage);
