@@ -20,6 +20,9 @@ typedef struct {
   char *name;
   UploadRequest request;
   guint name_watch;
+  /* from the authorization to the job */
+  Call *call;
+  uid_t uid;
 } Upload;
 
 static void
@@ -59,33 +62,49 @@ upload_caller_vanished (gpointer user_data)
 }
 
 static gboolean
-backup_exists (Manager *manager, const char *name)
+backup_exists (const char *directory, const char *name)
 {
-  g_auto (AutoFd) dir_fd
-      = open (manager->config->backup_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_auto (AutoFd) dir_fd = open (directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
 
   return dir_fd >= 0 && fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Worker, after the authorization: whether the name is taken (a look
+ * at the backup directory, off the main loop). */
 static void
-upload_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
+upload_check_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *unused)
 {
-  Manager *manager = object;
-  Upload *upload = data;
-  const char *name = upload->name;
+  Upload *upload = task_data;
+  UploadRequest *request = &upload->request;
 
-  if (g_hash_table_contains (manager->uploading, name)) {
-    call_return_new_error (call, BACKUP_ERROR_BUSY,
-                           "An upload of %s is already in progress; wait for it to finish", name);
+  if (!request->replace && backup_exists (request->directory, request->name)) {
+    g_task_return_new_error (task, BACKUP_ERROR, BACKUP_ERROR_ALREADY_EXISTS,
+                             "A backup named %s already exists; upload with replace=true to "
+                             "overwrite it",
+                             request->name);
+    return;
+  }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+upload_checked (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Upload *upload = user_data;
+  Manager *manager = upload->manager;
+  Call *call = g_steal_pointer (&upload->call);
+  const char *name = upload->name;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (res), &error)) {
+    call_return_error (call, error);
     upload_free (upload);
     return;
   }
-  if (!upload->request.replace && backup_exists (manager, name)) {
-    call_return_new_error (call, BACKUP_ERROR_ALREADY_EXISTS,
-                           "A backup named %s already exists; upload with replace=true to "
-                           "overwrite it",
-                           name);
+  if (g_hash_table_contains (manager->uploading, name)) {
+    call_return_new_error (call, BACKUP_ERROR_BUSY,
+                           "An upload of %s is already in progress; wait for it to finish", name);
     upload_free (upload);
     return;
   }
@@ -98,12 +117,57 @@ upload_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
     return;
   }
 
-  upload->job = job_list_add (manager->jobs, "upload", name, NULL, call_get_sender (call), uid);
+  upload->job
+      = job_list_add (manager->jobs, "upload", name, NULL, call_get_sender (call), upload->uid);
   g_hash_table_add (manager->uploading, g_strdup (name));
   upload->name_watch = bus_watch_name (server_get_connection (manager->server),
                                        call_get_sender (call), upload_caller_vanished, upload);
   call_return (call, g_variant_new ("(o)", job_get_path (upload->job)));
   job_run_in_thread (upload->job, upload_job, upload_done, upload, (GDestroyNotify) upload_free);
+}
+
+static void
+upload_authorized (gpointer object, Call *call, gpointer data, uid_t uid)
+{
+  g_autoptr (GTask) task = NULL;
+  Upload *upload = data;
+
+  upload->call = call;
+  upload->uid = uid;
+  task = g_task_new (NULL, NULL, upload_checked, upload);
+  g_task_set_task_data (task, upload, NULL);
+  g_task_run_in_thread (task, upload_check_thread);
+}
+
+/* Worker, before the authorization: what the descriptor's file is (an
+ * fstat() may wait for its file system: never on the main loop). */
+static void
+upload_source_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *unused)
+{
+  Upload *upload = task_data;
+  UploadRequest *request = &upload->request;
+  GError *error = NULL;
+
+  if (!upload_check_source (request->source_fd, &request->source_size, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+upload_source_checked (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Upload *upload = user_data;
+  Call *call = g_steal_pointer (&upload->call);
+  g_autoptr (GError) error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (res), &error)) {
+    call_return_error (call, error);
+    upload_free (upload);
+    return;
+  }
+  method_authorize_then (upload->manager->authority, call, ACTION_UPLOAD, upload->name, NULL,
+                         upload_authorized, upload->manager, upload, (GDestroyNotify) upload_free);
 }
 
 void
@@ -117,15 +181,18 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   g_autoptr (GError) error = NULL;
   gboolean replace = FALSE;
   g_auto (AutoFd) fd = -1;
+  g_autoptr (GTask) task = NULL;
   Upload *upload;
-  guint64 size;
 
-  /* everything about the request is checked before a byte is read */
+  /* everything about the request is checked before a byte is read, and
+   * before polkit is asked; what asks a file system (the descriptor's
+   * file, and after the authorization the backup directory) in a worker,
+   * never on the main loop */
   g_variant_get (args, "(&sh@a{sv})", &name, &handle, &options);
   fd = call_steal_fd (call, handle);
   if (!sar_name_validate_upload (name, &error)
       || !method_check_options (options, upload_options, "Upload", &error)
-      || !upload_check_source (fd, &size, &error)) {
+      || !upload_check_access (fd, &error)) {
     call_return_error (call, error);
     return;
   }
@@ -138,12 +205,13 @@ manager_handle_upload (Call *call, GVariant *args, gpointer object)
   upload->request.name = upload->name;
   upload->request.replace = replace;
   upload->request.source_fd = g_steal_fd (&fd);
-  upload->request.source_size = size;
   upload->request.max_size = manager->config->max_backup_size;
   upload->request.idle_timeout_seconds = manager->config->upload_idle_timeout;
   upload->request.timeout_seconds = manager->config->upload_timeout;
   upload->request.limits.max_unpacked_bytes = manager->config->max_unpacked_size;
   upload->request.limits.max_entries = manager->config->max_entries;
-  method_authorize_then (manager->authority, call, ACTION_UPLOAD, name, NULL, upload_authorized,
-                         manager, upload, (GDestroyNotify) upload_free);
+  upload->call = call;
+  task = g_task_new (NULL, NULL, upload_source_checked, upload);
+  g_task_set_task_data (task, upload, NULL);
+  g_task_run_in_thread (task, upload_source_thread);
 }

@@ -64,19 +64,15 @@ report_verified (Progress *progress, guint64 bytes, guint64 total)
 }
 
 gboolean
-upload_check_source (int fd, guint64 *size, GError **error)
+upload_check_access (int fd, GError **error)
 {
-  struct stat st;
-  int flags;
+  int flags = fd >= 0 ? fcntl (fd, F_GETFL) : -1;
 
-  g_return_val_if_fail (size != NULL, FALSE);
-  *size = 0;
-  if (fd < 0 || fstat (fd, &st) < 0) {
+  if (fd < 0) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
                  "The file descriptor cannot be examined");
     return FALSE;
   }
-  flags = fcntl (fd, F_GETFL);
   if (flags < 0 || (flags & O_PATH)) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
                  "The file descriptor was opened with O_PATH and cannot be read; open the "
@@ -86,6 +82,23 @@ upload_check_source (int fd, guint64 *size, GError **error)
   if ((flags & O_ACCMODE) == O_WRONLY) {
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
                  "The file descriptor is open for writing only; open the file for reading");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+upload_check_source (int fd, guint64 *size, GError **error)
+{
+  struct stat st;
+
+  g_return_val_if_fail (size != NULL, FALSE);
+  *size = 0;
+  if (!upload_check_access (fd, error))
+    return FALSE;
+  if (fstat (fd, &st) < 0) {
+    g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS,
+                 "The file descriptor cannot be examined");
     return FALSE;
   }
   if (S_ISREG (st.st_mode)) {

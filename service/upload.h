@@ -30,8 +30,13 @@ typedef struct {
 
 /* Refuses what cannot be read as a stream of bytes: directories, devices,
  * write-only and O_PATH descriptors.  On success *size is the size of a
- * regular file (a hint for progress only) or 0. */
+ * regular file (a hint for progress only) or 0.  An fstat(): it may wait
+ * for the file's file system (a FUSE server may never answer), so not on
+ * the main loop. */
 gboolean upload_check_source (int fd, guint64 *size, GError **error);
+/* Only the part that asks the kernel about the descriptor, not its file:
+ * write-only and O_PATH descriptors are refused. */
+gboolean upload_check_access (int fd, GError **error);
 
 /* Runs the whole upload; blocking, for a worker thread.  progress (may be
  * NULL) is called from this thread only (progress.h: weighted steps, below
