@@ -655,19 +655,129 @@ manifest_for_spec (const SarPackSpec *spec, GError **error)
   return g_steal_pointer (&manifest);
 }
 
-/* SHA256SUMS from the first pass, in the order the files are written. */
-static void
-collect_checksums (const PackNode *node, const char *path, SarChecksums *sums)
+/* SHA256SUMS is written from the first pass's trees as it is made, a
+ * buffer at a time: neither a second list of every path and digest nor
+ * the whole text (both grow with the number of files) is held. */
+typedef struct {
+  Packer *packer;
+  char *buffer; /* IO_CHUNK bytes */
+  gsize used;
+  guint64 written; /* lines made so far, in bytes */
+  GString *path;   /* the path of the node being listed */
+} SumsWriter;
+
+/* The bytes of the lines of the files below node, whose path is
+ * path_len bytes long. */
+static guint64
+sums_length (const PackNode *node, gsize path_len)
 {
+  guint64 len = 0;
+
   for (guint i = 0; i < node->children->len; i++) {
     const PackNode *child = g_ptr_array_index (node->children, i);
-    g_autofree char *child_path = g_strconcat (path, "/", child->name, NULL);
+    gsize child_len = path_len + 1 + strlen (child->name);
 
-    if (child->is_dir)
-      collect_checksums (child, child_path, sums);
-    else
-      sar_checksums_add (sums, child_path, child->digest);
+    len += child->is_dir ? sums_length (child, child_len) : SAR_CHECKSUMS_LINE_LEN (child_len);
   }
+  return len;
+}
+
+static gboolean
+sums_flush (SumsWriter *w, GError **error)
+{
+  if (w->used > 0
+      && archive_write_data (w->packer->archive, w->buffer, w->used) != (la_ssize_t) w->used)
+    return write_failed (w->packer, error);
+  w->used = 0;
+  return TRUE;
+}
+
+static gboolean
+sums_line (SumsWriter *w, const guint8 digest[SAR_SHA256_SIZE], const char *path, gsize path_len,
+           GError **error)
+{
+  gsize len = SAR_CHECKSUMS_LINE_LEN (path_len);
+
+  /* a line is far shorter than the buffer: paths are at most SAR_PATH_MAX */
+  G_STATIC_ASSERT (SAR_CHECKSUMS_LINE_LEN (SAR_PATH_MAX + 1) <= IO_CHUNK);
+  if (len > IO_CHUNK - w->used && !sums_flush (w, error))
+    return FALSE;
+  sar_checksums_format_line (w->buffer + w->used, digest, path, path_len);
+  w->used += len;
+  w->written += len;
+  return TRUE;
+}
+
+/* The lines of the files below node (w->path), in the order the files
+ * are written. */
+static gboolean
+sums_write (SumsWriter *w, const PackNode *node, GError **error)
+{
+  gsize path_len = w->path->len;
+
+  for (guint i = 0; i < node->children->len; i++) {
+    const PackNode *child = g_ptr_array_index (node->children, i);
+    gboolean ok;
+
+    g_string_append_c (w->path, '/');
+    g_string_append (w->path, child->name);
+    ok = child->is_dir ? sums_write (w, child, error)
+                       : sums_line (w, child->digest, w->path->str, w->path->len, error);
+    g_string_truncate (w->path, path_len);
+    if (!ok)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* The SHA256SUMS member: the dumps first (they come right after it),
+ * then the files of each tree. */
+static gboolean
+write_checksums (Packer *packer, const SarPackSpec *spec, GPtrArray *roots, gint64 mtime,
+                 GError **error)
+{
+  g_autoptr (GString) path = g_string_new (NULL);
+  SumsWriter w = { packer, (char *) packer->buffer, 0, 0, path };
+  guint64 len = 0;
+
+  for (guint i = 0; i < spec->components->len; i++) {
+    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
+    g_autofree char *member = pack->database != NULL ? sar_dump_member (pack->id) : NULL;
+
+    if (member != NULL)
+      len += SAR_CHECKSUMS_LINE_LEN (strlen (member));
+  }
+  for (guint i = 0; i < roots->len; i++) {
+    const PackNode *root = g_ptr_array_index (roots, i);
+
+    len += sums_length (root, strlen (root->name));
+  }
+
+  if (!write_header (packer, SAR_CHECKSUMS_MEMBER, AE_IFREG, 0644, mtime, len, error))
+    return FALSE;
+  for (guint i = 0; i < spec->components->len; i++) {
+    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
+    g_autofree char *member = pack->database != NULL ? sar_dump_member (pack->id) : NULL;
+
+    if (member != NULL && !sums_line (&w, pack->dump_digest, member, strlen (member), error))
+      return FALSE;
+  }
+  for (guint i = 0; i < roots->len; i++) {
+    const PackNode *root = g_ptr_array_index (roots, i);
+
+    g_string_assign (path, root->name);
+    if (!sums_write (&w, root, error))
+      return FALSE;
+  }
+  if (!sums_flush (&w, error))
+    return FALSE;
+  /* the header's size and the lines come from two walks of the trees */
+  if (w.written != len)
+    return pack_failed (error,
+                        "cannot pack: " SAR_CHECKSUMS_MEMBER " came out %" G_GUINT64_FORMAT
+                        " bytes long, not %" G_GUINT64_FORMAT,
+                        w.written, len);
+  return TRUE;
 }
 
 /* A component's database dump, as made beforehand: its size and digest
@@ -701,31 +811,14 @@ static gboolean
 write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manifest,
                GPtrArray *roots, GError **error)
 {
-  g_autoptr (SarChecksums) sums = sar_checksums_new ();
   g_autofree char *manifest_data = NULL;
-  g_autofree char *sums_data = NULL;
-  gsize manifest_len, sums_len;
+  gsize manifest_len;
 
-  /* the dumps come first, right after SHA256SUMS */
-  for (guint i = 0; i < spec->components->len; i++) {
-    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
-    g_autofree char *member = pack->database != NULL ? sar_dump_member (pack->id) : NULL;
-
-    if (member != NULL)
-      sar_checksums_add (sums, member, pack->dump_digest);
-  }
-  for (guint i = 0; i < roots->len; i++) {
-    const PackNode *root = g_ptr_array_index (roots, i);
-
-    collect_checksums (root, root->name, sums);
-  }
   manifest_data = sar_manifest_to_data (manifest, &manifest_len);
-  sums_data = sar_checksums_to_data (sums, &sums_len);
   if (!open_writer (packer, spec->compression, spec->fast, error)
       || !write_metadata (packer, SAR_MANIFEST_MEMBER, manifest_data, manifest_len,
                           manifest->created, error)
-      || !write_metadata (packer, SAR_CHECKSUMS_MEMBER, sums_data, sums_len, manifest->created,
-                          error))
+      || !write_checksums (packer, spec, roots, manifest->created, error))
     return FALSE;
   for (guint i = 0; i < spec->components->len; i++)
     if (!write_dump (packer, g_ptr_array_index (spec->components, i), manifest->created, error))
