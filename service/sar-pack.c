@@ -31,10 +31,12 @@
 #define IO_CHUNK (256 * 1024)
 /* tar's record: what an uncompressed archive is padded to */
 #define RECORD (20 * 512)
-/* The archive goes to the file in blocks of this size (about 1 MB), a
+/* The archive goes to the file in blocks of this size (250 KiB), a
  * whole number of records: the padding of the last block is counted from
- * the start of the block. */
-#define OUT_BLOCK (100 * RECORD)
+ * the start of the block.  libarchive holds two buffers of it (the
+ * block, and the compressor's output); larger blocks only made fewer
+ * write() calls, which cost little next to compressing their data. */
+#define OUT_BLOCK (25 * RECORD)
 /* sar_pack_verified() hands the file's data to writeback in steps of this
  * size. */
 #define WRITEBACK_STEP (32 * 1024 * 1024)
