@@ -101,22 +101,22 @@ pack_failed (GError **error, const char *format, ...)
 }
 
 /* One directory or regular file of a component tree, as found by the
- * first pass; the second pass writes it and checks it did not change. */
+ * first pass; the second pass writes it and checks it did not change.
+ * There is one a file, held while the archive is written: kept small, its
+ * name in the same allocation. */
 typedef struct {
-  char *name;
-  gboolean is_dir;
-  mode_t mode;
-  gint64 mtime;
-  struct timespec mtim, ctim; /* as hashed */
+  GPtrArray *children;        /* PackNode*, sorted by name; directories only */
+  struct timespec mtim, ctim; /* a file's as hashed; a directory's mtim as found */
   guint64 size;
   guint8 digest[SAR_SHA256_SIZE];
-  GPtrArray *children; /* PackNode*, sorted by name; directories only */
+  guint16 mode; /* permissions */
+  guint is_dir : 1;
+  char name[];
 } PackNode;
 
 static void
 pack_node_free (PackNode *node)
 {
-  g_free (node->name);
   g_clear_pointer (&node->children, g_ptr_array_unref);
   g_free (node);
 }
@@ -125,12 +125,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PackNode, pack_node_free)
 static PackNode *
 pack_node_new (const char *name, const struct stat *st)
 {
-  PackNode *node = g_new0 (PackNode, 1);
+  gsize name_size = strlen (name) + 1;
+  PackNode *node = g_malloc0 (sizeof (PackNode) + name_size);
 
-  node->name = g_strdup (name);
+  memcpy (node->name, name, name_size);
   node->is_dir = S_ISDIR (st->st_mode);
   node->mode = st->st_mode & 0777; /* no setuid, setgid or sticky bits */
-  node->mtime = st->st_mtim.tv_sec;
+  node->mtim = st->st_mtim;
   if (node->is_dir)
     node->children = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_node_free);
   return node;
@@ -394,7 +395,6 @@ hash_file (Packer *packer, PackFile *file, guint8 *buffer, GError **error)
   } else if (!pack_file_data (packer, buffer, fd, source, &node->size, node->digest, error)) {
     return FALSE;
   }
-  node->mtime = st.st_mtim.tv_sec;
   node->mtim = st.st_mtim;
   node->ctim = st.st_ctim;
   return TRUE;
@@ -518,7 +518,7 @@ write_node (Packer *packer, int dir_fd, const PackNode *node, const char *source
 
     if (fd < 0)
       return backup_error_set_errno (error, errno, "opening %s", child_source);
-    if (!write_header (packer, dir_path, AE_IFDIR, node->mode, node->mtime, 0, error))
+    if (!write_header (packer, dir_path, AE_IFDIR, node->mode, node->mtim.tv_sec, 0, error))
       return FALSE;
     for (guint i = 0; i < node->children->len; i++)
       if (!write_node (packer, fd, g_ptr_array_index (node->children, i), child_source, child_path,
@@ -536,7 +536,7 @@ write_node (Packer *packer, int dir_fd, const PackNode *node, const char *source
   if (!same_time (&st.st_mtim, &node->mtim) || !same_time (&st.st_ctim, &node->ctim))
     return pack_failed (error, "%s changed while packing (it was modified); try again",
                         child_source);
-  if (!write_header (packer, child_path, AE_IFREG, node->mode, node->mtime, node->size, error)
+  if (!write_header (packer, child_path, AE_IFREG, node->mode, node->mtim.tv_sec, node->size, error)
       || !pack_file_data (packer, packer->buffer, fd, child_source, &size,
                           packer->rehash ? digest : NULL, error))
     return FALSE;
@@ -834,7 +834,7 @@ write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manif
 
     if (fd < 0)
       return backup_error_set_errno (error, errno, "opening component directory %s", pack->path);
-    if (!write_header (packer, root_path, AE_IFDIR, root->mode, root->mtime, 0, error))
+    if (!write_header (packer, root_path, AE_IFDIR, root->mode, root->mtim.tv_sec, 0, error))
       return FALSE;
     for (guint j = 0; j < root->children->len; j++)
       if (!write_node (packer, fd, g_ptr_array_index (root->children, j), pack->path, root->name,
