@@ -21,6 +21,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -904,6 +905,11 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
     autofd_clear (&root_fds[i]);
   }
   g_ptr_array_set_size (files, 0);
+  /* The file list and the digests made ahead (both a record a file) lie
+   * among the trees' nodes, which stay: freed, their pages stayed
+   * resident for the whole of the writing, which needs more memory of its
+   * own (the reader's list of checksums, compression).  Give them back. */
+  malloc_trim (0);
 
   ok = ok && write_archive (&packer, spec, manifest, roots, error);
   if (packer.archive != NULL)
