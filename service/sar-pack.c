@@ -48,6 +48,12 @@
 #define IOPRIO_IDLE (3 << 13)
 /* sar_pack_cache_start() keeps the digests of at most this many files. */
 #define CACHE_FILES_MAX 1000000
+/* Records that there are one of a file (the first pass's file list, the
+ * digests made ahead) are stored in blocks of about this size, not one
+ * allocation each: a block is above malloc's mmap threshold (main.c), so
+ * freeing the list gives its memory back to the system at once, where
+ * small records among others that stay would leave their pages resident. */
+#define LIST_BLOCK (256 * 1024)
 /* zstd's level for SarPackSpec.fast (libarchive's default is 3) */
 #define FAST_ZSTD_LEVEL "1"
 
@@ -144,15 +150,8 @@ typedef struct {
   guint component;
   int root_fd;             /* its component's directory (borrowed) */
   const char *root_source; /* its path, for messages (borrowed) */
-  char *rel;               /* below it */
+  const char *rel;         /* below it (in Packer.rels) */
 } PackFile;
-
-static void
-pack_file_free (PackFile *file)
-{
-  g_free (file->rel);
-  g_free (file);
-}
 
 typedef struct _Readback Readback;
 static gboolean readback_advance (Readback *rb, gsize n);
@@ -166,7 +165,8 @@ typedef struct {
   const SarPackSpec *spec; /* for progress */
   guint64 done, total;     /* file bytes, second pass */
   gboolean rehash;         /* second pass: hash again, compare */
-  GPtrArray *files;        /* PackFile*, first pass */
+  GArray *files;           /* PackFile, first pass */
+  GStringChunk *rels;      /* their rel, first pass */
   Readback *readback;      /* sar_pack_verified(): told of what is written */
   guint64 out_bytes;       /* written to out_fd */
   guint64 out_synced;      /* of those, handed to writeback */
@@ -333,14 +333,10 @@ scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, co
                          root_source, root_len, error))
       return FALSE;
   } else {
-    PackFile *file = g_new0 (PackFile, 1);
+    PackFile file = { node, component, root_fd, root_source,
+                      g_string_chunk_insert (packer->rels, child_path + root_len + 1) };
 
-    file->node = node;
-    file->component = component;
-    file->root_fd = root_fd;
-    file->root_source = root_source;
-    file->rel = g_strdup (child_path + root_len + 1);
-    g_ptr_array_add (packer->files, file);
+    g_array_append_val (packer->files, file);
   }
   g_ptr_array_add (parent->children, g_steal_pointer (&node));
   return TRUE;
@@ -406,7 +402,7 @@ hash_worker (gpointer data)
 {
   HashWork *work = data;
   g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
-  GPtrArray *files = work->packer->files;
+  GArray *files = work->packer->files;
 
   for (;;) {
     guint i = (guint) g_atomic_int_add (&work->next, 1);
@@ -414,7 +410,7 @@ hash_worker (gpointer data)
 
     if (i >= files->len || g_atomic_int_get (&work->failed))
       break;
-    if (!hash_file (work->packer, g_ptr_array_index (files, i), buffer, &local)) {
+    if (!hash_file (work->packer, &g_array_index (files, PackFile, i), buffer, &local)) {
       g_mutex_lock (&work->lock);
       if (work->error == NULL)
         work->error = g_steal_pointer (&local);
@@ -446,7 +442,7 @@ hash_files (Packer *packer, SarManifest *manifest, GError **error)
     return FALSE;
   }
   for (guint i = 0; i < packer->files->len; i++) {
-    const PackFile *file = g_ptr_array_index (packer->files, i);
+    const PackFile *file = &g_array_index (packer->files, PackFile, i);
     SarComponent *component = g_ptr_array_index (manifest->components, file->component);
 
     component->files++;
@@ -854,7 +850,8 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
   g_auto (SarLocale) previous = sar_locale_push ();
   g_autoptr (SarManifest) manifest = manifest_for_spec (spec, error);
   g_autoptr (GPtrArray) roots = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_node_free);
-  g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_file_free);
+  g_autoptr (GArray) files = g_array_new (FALSE, FALSE, sizeof (PackFile));
+  g_autoptr (GStringChunk) rels = g_string_chunk_new (LIST_BLOCK);
   g_autofree int *root_fds = NULL;
   g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
   Packer packer = { cancellable, NULL, 0, out_fd, buffer, spec, 0, 0 };
@@ -868,6 +865,7 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
     return FALSE;
   }
   packer.files = files;
+  packer.rels = rels;
   packer.readback = readback;
   /* read back, a file that changed fails its checksum there */
   packer.rehash = readback == NULL;
@@ -904,11 +902,13 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
     packer.total += component->bytes + component->database_bytes;
     autofd_clear (&root_fds[i]);
   }
-  g_ptr_array_set_size (files, 0);
-  /* The file list and the digests made ahead (both a record a file) lie
-   * among the trees' nodes, which stay: freed, their pages stayed
-   * resident for the whole of the writing, which needs more memory of its
-   * own (the reader's list of checksums, compression).  Give them back. */
+  /* not needed for the writing, which needs memory of its own (the
+   * reader's list of checksums, compression) */
+  packer.files = NULL;
+  packer.rels = NULL;
+  g_clear_pointer (&files, g_array_unref);
+  g_clear_pointer (&rels, g_string_chunk_free);
+  /* what the first pass freed among the trees' nodes, which stay */
   malloc_trim (0);
 
   ok = ok && write_archive (&packer, spec, manifest, roots, error);
@@ -940,6 +940,8 @@ struct _SarPackCache {
   int *root_fds; /* the components' directories, -1 where there is none */
   GThread *thread;
   GHashTable *entries; /* CacheEntry* (by inode); the thread's until it is joined */
+  GPtrArray *blocks;   /* of CACHE_BLOCK_ENTRIES CacheEntry each, holding the entries */
+  guint last_used;     /* entries used of the last block */
   guint64 hashed;      /* bytes */
 
   GMutex lock;
@@ -968,6 +970,19 @@ cache_entry_equal (gconstpointer a, gconstpointer b)
   return x->ino == y->ino && x->dev == y->dev;
 }
 
+#define CACHE_BLOCK_ENTRIES (LIST_BLOCK / sizeof (CacheEntry))
+
+static CacheEntry *
+cache_entry_new (SarPackCache *cache)
+{
+  if (cache->blocks->len == 0 || cache->last_used == CACHE_BLOCK_ENTRIES) {
+    g_ptr_array_add (cache->blocks, g_new (CacheEntry, CACHE_BLOCK_ENTRIES));
+    cache->last_used = 0;
+  }
+  return (CacheEntry *) g_ptr_array_index (cache->blocks, cache->blocks->len - 1)
+         + cache->last_used++;
+}
+
 static gboolean
 cache_lookup (SarPackCache *cache, const struct stat *st, guint8 digest[SAR_SHA256_SIZE])
 {
@@ -985,8 +1000,10 @@ cache_lookup (SarPackCache *cache, const struct stat *st, guint8 digest[SAR_SHA2
 static void
 cache_used_up (SarPackCache *cache)
 {
-  if (cache != NULL)
-    g_hash_table_remove_all (cache->entries);
+  if (cache == NULL)
+    return;
+  g_hash_table_remove_all (cache->entries);
+  g_ptr_array_set_size (cache->blocks, 0);
 }
 
 /* FALSE once stopped; waits while paused. */
@@ -1043,7 +1060,7 @@ cache_file (SarPackCache *cache, int dir_fd, const char *name, guint8 *buffer)
   }
   if (fstat (fd, &after) < 0 || !same_file (&before, &after))
     return;
-  entry = g_new (CacheEntry, 1);
+  entry = cache_entry_new (cache);
   entry->dev = after.st_dev;
   entry->ino = after.st_ino;
   entry->size = after.st_size;
@@ -1104,7 +1121,8 @@ sar_pack_cache_start (GPtrArray *components)
 
   g_mutex_init (&cache->lock);
   g_cond_init (&cache->cond);
-  cache->entries = g_hash_table_new_full (cache_entry_hash, cache_entry_equal, g_free, NULL);
+  cache->entries = g_hash_table_new (cache_entry_hash, cache_entry_equal);
+  cache->blocks = g_ptr_array_new_with_free_func (g_free);
   cache->n_roots = components->len;
   cache->root_fds = g_new (int, components->len);
   /* the trees are the ones there now, whatever their names later */
@@ -1167,6 +1185,7 @@ sar_pack_cache_free (SarPackCache *cache)
     autofd_clear (&cache->root_fds[i]);
   g_free (cache->root_fds);
   g_hash_table_unref (cache->entries);
+  g_ptr_array_unref (cache->blocks);
   g_mutex_clear (&cache->lock);
   g_cond_clear (&cache->cond);
   g_free (cache);
