@@ -376,6 +376,21 @@ sar_checksums_parse (const char *data, gsize len, GError **error)
   return sar_checksums_parser_finish (parser, error);
 }
 
+void
+sar_checksums_format_line (char *out, const guint8 digest[32], const char *path, gsize path_len)
+{
+  static const char hex[] = "0123456789abcdef";
+
+  for (guint j = 0; j < 32; j++) {
+    *out++ = hex[digest[j] >> 4];
+    *out++ = hex[digest[j] & 0xf];
+  }
+  *out++ = ' ';
+  *out++ = ' ';
+  memcpy (out, path, path_len);
+  out[path_len] = '\n';
+}
+
 char *
 sar_checksums_to_data (const SarChecksums *sums, gsize *len)
 {
@@ -383,10 +398,11 @@ sar_checksums_to_data (const SarChecksums *sums, gsize *len)
 
   for (guint i = 0; i < sums->entries->len; i++) {
     const SarChecksumEntry *entry = entry_at (sums, i);
+    gsize path_len = strlen (entry->path);
+    gsize at = out->len;
 
-    for (guint j = 0; j < sizeof entry->digest; j++)
-      g_string_append_printf (out, "%02x", entry->digest[j]);
-    g_string_append_printf (out, "  %s\n", entry->path);
+    g_string_set_size (out, at + SAR_CHECKSUMS_LINE_LEN (path_len));
+    sar_checksums_format_line (out->str + at, entry->digest, entry->path, path_len);
   }
   if (len != NULL)
     *len = out->len;

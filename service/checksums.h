@@ -47,6 +47,13 @@ const SarChecksumEntry *sar_checksums_lookup (const SarChecksums *sums, const ch
 gboolean sar_checksums_has_below (const SarChecksums *sums, const char *dir, gsize len);
 
 char *sar_checksums_to_data (const SarChecksums *sums, gsize *len);
+/* The length of the line "<64 hex>  <path>\n" for a path of path_len
+ * bytes, and that line written to out (no NUL): how a writer that holds
+ * the digests elsewhere writes SHA256SUMS as sar_checksums_to_data()
+ * does, without a list or the whole text in memory. */
+#define SAR_CHECKSUMS_LINE_LEN(path_len) (64 + 2 + (gsize) (path_len) + 1)
+void sar_checksums_format_line (char *out, const guint8 digest[32], const char *path,
+                                gsize path_len);
 /* A list to be written: entries added in file order, paths unique (the
  * caller's duty; lookups are for parsed lists). */
 SarChecksums *sar_checksums_new (void);

@@ -1144,6 +1144,8 @@ run_before_swap (Transaction *t, const RestoreRequest *request, int *staging_fds
       || !finish_loads (t, loads, request->components->len, cancellable, error))
     return FALSE;
   step (t, "extracted, checked and synced");
+  /* every file and dump was checked against them: not needed again */
+  g_clear_pointer (&request->header->checksums, sar_checksums_free);
 
   /* nothing of ours competes with stopping, swapping and starting */
   sar_pack_cache_pause (t->cache, TRUE);

@@ -17,10 +17,14 @@
 
 typedef struct {
   const Config *config;
-  const char *backup;      /* file name in the backup directory */
-  int archive_fd;          /* open on that file */
-  const SarHeader *header; /* its metadata */
-  GPtrArray *components;   /* const ConfigComponent* to restore */
+  const char *backup; /* file name in the backup directory */
+  int archive_fd;     /* open on that file */
+  /* its metadata; restore_run() frees the checksums once the extraction
+   * has checked every file against them (with many files they are a good
+   * part of the memory a restore holds, and the undo backup is made
+   * after) */
+  SarHeader *header;
+  GPtrArray *components; /* const ConfigComponent* to restore */
   gboolean ignore_ip;
   const char *installed_version;
 } RestoreRequest;

@@ -21,6 +21,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,10 +32,12 @@
 #define IO_CHUNK (256 * 1024)
 /* tar's record: what an uncompressed archive is padded to */
 #define RECORD (20 * 512)
-/* The archive goes to the file in blocks of this size (about 1 MB), a
+/* The archive goes to the file in blocks of this size (250 KiB), a
  * whole number of records: the padding of the last block is counted from
- * the start of the block. */
-#define OUT_BLOCK (100 * RECORD)
+ * the start of the block.  libarchive holds two buffers of it (the
+ * block, and the compressor's output); larger blocks only made fewer
+ * write() calls, which cost little next to compressing their data. */
+#define OUT_BLOCK (25 * RECORD)
 /* sar_pack_verified() hands the file's data to writeback in steps of this
  * size. */
 #define WRITEBACK_STEP (32 * 1024 * 1024)
@@ -45,6 +48,12 @@
 #define IOPRIO_IDLE (3 << 13)
 /* sar_pack_cache_start() keeps the digests of at most this many files. */
 #define CACHE_FILES_MAX 1000000
+/* Records that there are one of a file (the first pass's file list, the
+ * digests made ahead) are stored in blocks of about this size, not one
+ * allocation each: a block is above malloc's mmap threshold (main.c), so
+ * freeing the list gives its memory back to the system at once, where
+ * small records among others that stay would leave their pages resident. */
+#define LIST_BLOCK (256 * 1024)
 /* zstd's level for SarPackSpec.fast (libarchive's default is 3) */
 #define FAST_ZSTD_LEVEL "1"
 
@@ -99,22 +108,22 @@ pack_failed (GError **error, const char *format, ...)
 }
 
 /* One directory or regular file of a component tree, as found by the
- * first pass; the second pass writes it and checks it did not change. */
+ * first pass; the second pass writes it and checks it did not change.
+ * There is one a file, held while the archive is written: kept small, its
+ * name in the same allocation. */
 typedef struct {
-  char *name;
-  gboolean is_dir;
-  mode_t mode;
-  gint64 mtime;
-  struct timespec mtim, ctim; /* as hashed */
+  GPtrArray *children;        /* PackNode*, sorted by name; directories only */
+  struct timespec mtim, ctim; /* a file's as hashed; a directory's mtim as found */
   guint64 size;
   guint8 digest[SAR_SHA256_SIZE];
-  GPtrArray *children; /* PackNode*, sorted by name; directories only */
+  guint16 mode; /* permissions */
+  guint is_dir : 1;
+  char name[];
 } PackNode;
 
 static void
 pack_node_free (PackNode *node)
 {
-  g_free (node->name);
   g_clear_pointer (&node->children, g_ptr_array_unref);
   g_free (node);
 }
@@ -123,12 +132,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PackNode, pack_node_free)
 static PackNode *
 pack_node_new (const char *name, const struct stat *st)
 {
-  PackNode *node = g_new0 (PackNode, 1);
+  gsize name_size = strlen (name) + 1;
+  PackNode *node = g_malloc0 (sizeof (PackNode) + name_size);
 
-  node->name = g_strdup (name);
+  memcpy (node->name, name, name_size);
   node->is_dir = S_ISDIR (st->st_mode);
   node->mode = st->st_mode & 0777; /* no setuid, setgid or sticky bits */
-  node->mtime = st->st_mtim.tv_sec;
+  node->mtim = st->st_mtim;
   if (node->is_dir)
     node->children = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_node_free);
   return node;
@@ -140,15 +150,8 @@ typedef struct {
   guint component;
   int root_fd;             /* its component's directory (borrowed) */
   const char *root_source; /* its path, for messages (borrowed) */
-  char *rel;               /* below it */
+  const char *rel;         /* below it (in Packer.rels) */
 } PackFile;
-
-static void
-pack_file_free (PackFile *file)
-{
-  g_free (file->rel);
-  g_free (file);
-}
 
 typedef struct _Readback Readback;
 static gboolean readback_advance (Readback *rb, gsize n);
@@ -162,7 +165,8 @@ typedef struct {
   const SarPackSpec *spec; /* for progress */
   guint64 done, total;     /* file bytes, second pass */
   gboolean rehash;         /* second pass: hash again, compare */
-  GPtrArray *files;        /* PackFile*, first pass */
+  GArray *files;           /* PackFile, first pass */
+  GStringChunk *rels;      /* their rel, first pass */
   Readback *readback;      /* sar_pack_verified(): told of what is written */
   guint64 out_bytes;       /* written to out_fd */
   guint64 out_synced;      /* of those, handed to writeback */
@@ -329,14 +333,10 @@ scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, co
                          root_source, root_len, error))
       return FALSE;
   } else {
-    PackFile *file = g_new0 (PackFile, 1);
+    PackFile file = { node, component, root_fd, root_source,
+                      g_string_chunk_insert (packer->rels, child_path + root_len + 1) };
 
-    file->node = node;
-    file->component = component;
-    file->root_fd = root_fd;
-    file->root_source = root_source;
-    file->rel = g_strdup (child_path + root_len + 1);
-    g_ptr_array_add (packer->files, file);
+    g_array_append_val (packer->files, file);
   }
   g_ptr_array_add (parent->children, g_steal_pointer (&node));
   return TRUE;
@@ -392,7 +392,6 @@ hash_file (Packer *packer, PackFile *file, guint8 *buffer, GError **error)
   } else if (!pack_file_data (packer, buffer, fd, source, &node->size, node->digest, error)) {
     return FALSE;
   }
-  node->mtime = st.st_mtim.tv_sec;
   node->mtim = st.st_mtim;
   node->ctim = st.st_ctim;
   return TRUE;
@@ -403,7 +402,7 @@ hash_worker (gpointer data)
 {
   HashWork *work = data;
   g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
-  GPtrArray *files = work->packer->files;
+  GArray *files = work->packer->files;
 
   for (;;) {
     guint i = (guint) g_atomic_int_add (&work->next, 1);
@@ -411,7 +410,7 @@ hash_worker (gpointer data)
 
     if (i >= files->len || g_atomic_int_get (&work->failed))
       break;
-    if (!hash_file (work->packer, g_ptr_array_index (files, i), buffer, &local)) {
+    if (!hash_file (work->packer, &g_array_index (files, PackFile, i), buffer, &local)) {
       g_mutex_lock (&work->lock);
       if (work->error == NULL)
         work->error = g_steal_pointer (&local);
@@ -443,7 +442,7 @@ hash_files (Packer *packer, SarManifest *manifest, GError **error)
     return FALSE;
   }
   for (guint i = 0; i < packer->files->len; i++) {
-    const PackFile *file = g_ptr_array_index (packer->files, i);
+    const PackFile *file = &g_array_index (packer->files, PackFile, i);
     SarComponent *component = g_ptr_array_index (manifest->components, file->component);
 
     component->files++;
@@ -516,7 +515,7 @@ write_node (Packer *packer, int dir_fd, const PackNode *node, const char *source
 
     if (fd < 0)
       return backup_error_set_errno (error, errno, "opening %s", child_source);
-    if (!write_header (packer, dir_path, AE_IFDIR, node->mode, node->mtime, 0, error))
+    if (!write_header (packer, dir_path, AE_IFDIR, node->mode, node->mtim.tv_sec, 0, error))
       return FALSE;
     for (guint i = 0; i < node->children->len; i++)
       if (!write_node (packer, fd, g_ptr_array_index (node->children, i), child_source, child_path,
@@ -534,7 +533,7 @@ write_node (Packer *packer, int dir_fd, const PackNode *node, const char *source
   if (!same_time (&st.st_mtim, &node->mtim) || !same_time (&st.st_ctim, &node->ctim))
     return pack_failed (error, "%s changed while packing (it was modified); try again",
                         child_source);
-  if (!write_header (packer, child_path, AE_IFREG, node->mode, node->mtime, node->size, error)
+  if (!write_header (packer, child_path, AE_IFREG, node->mode, node->mtim.tv_sec, node->size, error)
       || !pack_file_data (packer, packer->buffer, fd, child_source, &size,
                           packer->rehash ? digest : NULL, error))
     return FALSE;
@@ -655,19 +654,129 @@ manifest_for_spec (const SarPackSpec *spec, GError **error)
   return g_steal_pointer (&manifest);
 }
 
-/* SHA256SUMS from the first pass, in the order the files are written. */
-static void
-collect_checksums (const PackNode *node, const char *path, SarChecksums *sums)
+/* SHA256SUMS is written from the first pass's trees as it is made, a
+ * buffer at a time: neither a second list of every path and digest nor
+ * the whole text (both grow with the number of files) is held. */
+typedef struct {
+  Packer *packer;
+  char *buffer; /* IO_CHUNK bytes */
+  gsize used;
+  guint64 written; /* lines made so far, in bytes */
+  GString *path;   /* the path of the node being listed */
+} SumsWriter;
+
+/* The bytes of the lines of the files below node, whose path is
+ * path_len bytes long. */
+static guint64
+sums_length (const PackNode *node, gsize path_len)
 {
+  guint64 len = 0;
+
   for (guint i = 0; i < node->children->len; i++) {
     const PackNode *child = g_ptr_array_index (node->children, i);
-    g_autofree char *child_path = g_strconcat (path, "/", child->name, NULL);
+    gsize child_len = path_len + 1 + strlen (child->name);
 
-    if (child->is_dir)
-      collect_checksums (child, child_path, sums);
-    else
-      sar_checksums_add (sums, child_path, child->digest);
+    len += child->is_dir ? sums_length (child, child_len) : SAR_CHECKSUMS_LINE_LEN (child_len);
   }
+  return len;
+}
+
+static gboolean
+sums_flush (SumsWriter *w, GError **error)
+{
+  if (w->used > 0
+      && archive_write_data (w->packer->archive, w->buffer, w->used) != (la_ssize_t) w->used)
+    return write_failed (w->packer, error);
+  w->used = 0;
+  return TRUE;
+}
+
+static gboolean
+sums_line (SumsWriter *w, const guint8 digest[SAR_SHA256_SIZE], const char *path, gsize path_len,
+           GError **error)
+{
+  gsize len = SAR_CHECKSUMS_LINE_LEN (path_len);
+
+  /* a line is far shorter than the buffer: paths are at most SAR_PATH_MAX */
+  G_STATIC_ASSERT (SAR_CHECKSUMS_LINE_LEN (SAR_PATH_MAX + 1) <= IO_CHUNK);
+  if (len > IO_CHUNK - w->used && !sums_flush (w, error))
+    return FALSE;
+  sar_checksums_format_line (w->buffer + w->used, digest, path, path_len);
+  w->used += len;
+  w->written += len;
+  return TRUE;
+}
+
+/* The lines of the files below node (w->path), in the order the files
+ * are written. */
+static gboolean
+sums_write (SumsWriter *w, const PackNode *node, GError **error)
+{
+  gsize path_len = w->path->len;
+
+  for (guint i = 0; i < node->children->len; i++) {
+    const PackNode *child = g_ptr_array_index (node->children, i);
+    gboolean ok;
+
+    g_string_append_c (w->path, '/');
+    g_string_append (w->path, child->name);
+    ok = child->is_dir ? sums_write (w, child, error)
+                       : sums_line (w, child->digest, w->path->str, w->path->len, error);
+    g_string_truncate (w->path, path_len);
+    if (!ok)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* The SHA256SUMS member: the dumps first (they come right after it),
+ * then the files of each tree. */
+static gboolean
+write_checksums (Packer *packer, const SarPackSpec *spec, GPtrArray *roots, gint64 mtime,
+                 GError **error)
+{
+  g_autoptr (GString) path = g_string_new (NULL);
+  SumsWriter w = { packer, (char *) packer->buffer, 0, 0, path };
+  guint64 len = 0;
+
+  for (guint i = 0; i < spec->components->len; i++) {
+    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
+    g_autofree char *member = pack->database != NULL ? sar_dump_member (pack->id) : NULL;
+
+    if (member != NULL)
+      len += SAR_CHECKSUMS_LINE_LEN (strlen (member));
+  }
+  for (guint i = 0; i < roots->len; i++) {
+    const PackNode *root = g_ptr_array_index (roots, i);
+
+    len += sums_length (root, strlen (root->name));
+  }
+
+  if (!write_header (packer, SAR_CHECKSUMS_MEMBER, AE_IFREG, 0644, mtime, len, error))
+    return FALSE;
+  for (guint i = 0; i < spec->components->len; i++) {
+    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
+    g_autofree char *member = pack->database != NULL ? sar_dump_member (pack->id) : NULL;
+
+    if (member != NULL && !sums_line (&w, pack->dump_digest, member, strlen (member), error))
+      return FALSE;
+  }
+  for (guint i = 0; i < roots->len; i++) {
+    const PackNode *root = g_ptr_array_index (roots, i);
+
+    g_string_assign (path, root->name);
+    if (!sums_write (&w, root, error))
+      return FALSE;
+  }
+  if (!sums_flush (&w, error))
+    return FALSE;
+  /* the header's size and the lines come from two walks of the trees */
+  if (w.written != len)
+    return pack_failed (error,
+                        "cannot pack: " SAR_CHECKSUMS_MEMBER " came out %" G_GUINT64_FORMAT
+                        " bytes long, not %" G_GUINT64_FORMAT,
+                        w.written, len);
+  return TRUE;
 }
 
 /* A component's database dump, as made beforehand: its size and digest
@@ -701,31 +810,14 @@ static gboolean
 write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manifest,
                GPtrArray *roots, GError **error)
 {
-  g_autoptr (SarChecksums) sums = sar_checksums_new ();
   g_autofree char *manifest_data = NULL;
-  g_autofree char *sums_data = NULL;
-  gsize manifest_len, sums_len;
+  gsize manifest_len;
 
-  /* the dumps come first, right after SHA256SUMS */
-  for (guint i = 0; i < spec->components->len; i++) {
-    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
-    g_autofree char *member = pack->database != NULL ? sar_dump_member (pack->id) : NULL;
-
-    if (member != NULL)
-      sar_checksums_add (sums, member, pack->dump_digest);
-  }
-  for (guint i = 0; i < roots->len; i++) {
-    const PackNode *root = g_ptr_array_index (roots, i);
-
-    collect_checksums (root, root->name, sums);
-  }
   manifest_data = sar_manifest_to_data (manifest, &manifest_len);
-  sums_data = sar_checksums_to_data (sums, &sums_len);
   if (!open_writer (packer, spec->compression, spec->fast, error)
       || !write_metadata (packer, SAR_MANIFEST_MEMBER, manifest_data, manifest_len,
                           manifest->created, error)
-      || !write_metadata (packer, SAR_CHECKSUMS_MEMBER, sums_data, sums_len, manifest->created,
-                          error))
+      || !write_checksums (packer, spec, roots, manifest->created, error))
     return FALSE;
   for (guint i = 0; i < spec->components->len; i++)
     if (!write_dump (packer, g_ptr_array_index (spec->components, i), manifest->created, error))
@@ -739,7 +831,7 @@ write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manif
 
     if (fd < 0)
       return backup_error_set_errno (error, errno, "opening component directory %s", pack->path);
-    if (!write_header (packer, root_path, AE_IFDIR, root->mode, root->mtime, 0, error))
+    if (!write_header (packer, root_path, AE_IFDIR, root->mode, root->mtim.tv_sec, 0, error))
       return FALSE;
     for (guint j = 0; j < root->children->len; j++)
       if (!write_node (packer, fd, g_ptr_array_index (root->children, j), pack->path, root->name,
@@ -758,7 +850,8 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
   g_auto (SarLocale) previous = sar_locale_push ();
   g_autoptr (SarManifest) manifest = manifest_for_spec (spec, error);
   g_autoptr (GPtrArray) roots = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_node_free);
-  g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_file_free);
+  g_autoptr (GArray) files = g_array_new (FALSE, FALSE, sizeof (PackFile));
+  g_autoptr (GStringChunk) rels = g_string_chunk_new (LIST_BLOCK);
   g_autofree int *root_fds = NULL;
   g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
   Packer packer = { cancellable, NULL, 0, out_fd, buffer, spec, 0, 0 };
@@ -772,6 +865,7 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
     return FALSE;
   }
   packer.files = files;
+  packer.rels = rels;
   packer.readback = readback;
   /* read back, a file that changed fails its checksum there */
   packer.rehash = readback == NULL;
@@ -808,7 +902,14 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
     packer.total += component->bytes + component->database_bytes;
     autofd_clear (&root_fds[i]);
   }
-  g_ptr_array_set_size (files, 0);
+  /* not needed for the writing, which needs memory of its own (the
+   * reader's list of checksums, compression) */
+  packer.files = NULL;
+  packer.rels = NULL;
+  g_clear_pointer (&files, g_array_unref);
+  g_clear_pointer (&rels, g_string_chunk_free);
+  /* what the first pass freed among the trees' nodes, which stay */
+  malloc_trim (0);
 
   ok = ok && write_archive (&packer, spec, manifest, roots, error);
   if (packer.archive != NULL)
@@ -839,6 +940,8 @@ struct _SarPackCache {
   int *root_fds; /* the components' directories, -1 where there is none */
   GThread *thread;
   GHashTable *entries; /* CacheEntry* (by inode); the thread's until it is joined */
+  GPtrArray *blocks;   /* of CACHE_BLOCK_ENTRIES CacheEntry each, holding the entries */
+  guint last_used;     /* entries used of the last block */
   guint64 hashed;      /* bytes */
 
   GMutex lock;
@@ -867,6 +970,19 @@ cache_entry_equal (gconstpointer a, gconstpointer b)
   return x->ino == y->ino && x->dev == y->dev;
 }
 
+#define CACHE_BLOCK_ENTRIES (LIST_BLOCK / sizeof (CacheEntry))
+
+static CacheEntry *
+cache_entry_new (SarPackCache *cache)
+{
+  if (cache->blocks->len == 0 || cache->last_used == CACHE_BLOCK_ENTRIES) {
+    g_ptr_array_add (cache->blocks, g_new (CacheEntry, CACHE_BLOCK_ENTRIES));
+    cache->last_used = 0;
+  }
+  return (CacheEntry *) g_ptr_array_index (cache->blocks, cache->blocks->len - 1)
+         + cache->last_used++;
+}
+
 static gboolean
 cache_lookup (SarPackCache *cache, const struct stat *st, guint8 digest[SAR_SHA256_SIZE])
 {
@@ -884,8 +1000,10 @@ cache_lookup (SarPackCache *cache, const struct stat *st, guint8 digest[SAR_SHA2
 static void
 cache_used_up (SarPackCache *cache)
 {
-  if (cache != NULL)
-    g_hash_table_remove_all (cache->entries);
+  if (cache == NULL)
+    return;
+  g_hash_table_remove_all (cache->entries);
+  g_ptr_array_set_size (cache->blocks, 0);
 }
 
 /* FALSE once stopped; waits while paused. */
@@ -942,7 +1060,7 @@ cache_file (SarPackCache *cache, int dir_fd, const char *name, guint8 *buffer)
   }
   if (fstat (fd, &after) < 0 || !same_file (&before, &after))
     return;
-  entry = g_new (CacheEntry, 1);
+  entry = cache_entry_new (cache);
   entry->dev = after.st_dev;
   entry->ino = after.st_ino;
   entry->size = after.st_size;
@@ -1003,7 +1121,8 @@ sar_pack_cache_start (GPtrArray *components)
 
   g_mutex_init (&cache->lock);
   g_cond_init (&cache->cond);
-  cache->entries = g_hash_table_new_full (cache_entry_hash, cache_entry_equal, g_free, NULL);
+  cache->entries = g_hash_table_new (cache_entry_hash, cache_entry_equal);
+  cache->blocks = g_ptr_array_new_with_free_func (g_free);
   cache->n_roots = components->len;
   cache->root_fds = g_new (int, components->len);
   /* the trees are the ones there now, whatever their names later */
@@ -1066,6 +1185,7 @@ sar_pack_cache_free (SarPackCache *cache)
     autofd_clear (&cache->root_fds[i]);
   g_free (cache->root_fds);
   g_hash_table_unref (cache->entries);
+  g_ptr_array_unref (cache->blocks);
   g_mutex_clear (&cache->lock);
   g_cond_clear (&cache->cond);
   g_free (cache);
