@@ -163,7 +163,7 @@ tally_dump (SarTally *tally, struct archive_entry *entry, const char *path, cons
             const SarComponent *declared, guint64 *size, GError **error)
 {
   const SarChecksumEntry *listed = sar_checksums_lookup (tally->header->checksums, path);
-  guint64 member_size;
+  guint64 member_size = 0; /* set by tally_check_listed() (GCC at -O2 cannot tell) */
   guint index;
 
   if (listed == NULL) {
@@ -191,7 +191,7 @@ sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, 
 {
   const SarChecksumEntry *listed = sar_checksums_lookup (tally->header->checksums, path);
   const SarComponent *declared = g_ptr_array_index (tally->header->manifest->components, component);
-  guint64 member_size;
+  guint64 member_size = 0; /* set by tally_check_listed() (GCC at -O2 cannot tell) */
   guint index;
 
   gboolean dump = strchr (path, '/') == NULL
