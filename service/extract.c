@@ -42,6 +42,16 @@
 #define BATCH_SIZE (512 * 1024)
 #define BATCHES 4
 
+/* Writeback of a file's data is started (sync_file_range(), not waited
+ * for) every WRITEBACK_STEP bytes, and at its close when WRITEBACK_MIN or
+ * more are not yet on their way: the disk writes while the archive is
+ * still being read, instead of all of it in the syncfs() at the end (a
+ * machine with a lot of memory starts writing back on its own only when
+ * gigabytes are dirty).  Small files are left to that syncfs(): a call
+ * each would cost more than it saves. */
+#define WRITEBACK_STEP (8 * 1024 * 1024)
+#define WRITEBACK_MIN (256 * 1024)
+
 /* --- the writer's state --- */
 
 /* A directory created in a staging tree; its mode is applied at the end,
@@ -100,6 +110,8 @@ typedef struct {
   gboolean always_chown; /* a staging directory is setgid: files take its group */
   int fd;                /* the file being written */
   char *member;          /* its member path */
+  guint64 fd_written;    /* bytes written to it */
+  guint64 fd_started;    /* of them, those whose writeback was started */
   /* The directories leading to the last member written, one open fd per
    * level below the staging directory of stack_target.  Members come in
    * tree order, so most members reuse all of it. */
@@ -266,9 +278,21 @@ create_file (Writer *w, const ExtractTarget *target, const char *member, GError 
   w->member = g_strdup (member);
   w->fd = tree_open_beneath (parent, parts[n_parts - 1],
                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  w->fd_written = 0;
+  w->fd_started = 0;
   if (w->fd < 0)
     return writer_failed (w, errno, "creating member", member, error);
   return TRUE;
+}
+
+/* Starts the writeback of what was written to the file since the last
+ * call.  Only a hint: an error shows in the syncfs() at the end. */
+static void
+start_writeback (Writer *w)
+{
+  sync_file_range (w->fd, (off64_t) w->fd_started, (off64_t) (w->fd_written - w->fd_started),
+                   SYNC_FILE_RANGE_WRITE);
+  w->fd_started = w->fd_written;
 }
 
 static gboolean
@@ -283,7 +307,10 @@ write_data (Writer *w, const guint8 *data, gsize len, GError **error)
       return writer_failed (w, errno, "writing member", w->member, error);
     data += n;
     len -= (gsize) n;
+    w->fd_written += (guint64) n;
   }
+  if (w->fd_written - w->fd_started >= WRITEBACK_STEP)
+    start_writeback (w);
   return TRUE;
 }
 
@@ -292,8 +319,11 @@ write_data (Writer *w, const guint8 *data, gsize len, GError **error)
 static gboolean
 close_file (Writer *w, const ExtractTarget *target, mode_t mode, GError **error)
 {
-  g_auto (AutoFd) fd = w->fd;
+  g_auto (AutoFd) fd = -1;
 
+  if (w->fd_written - w->fd_started >= WRITEBACK_MIN)
+    start_writeback (w);
+  fd = w->fd;
   w->fd = -1;
   if (!set_owner (w, fd, target, w->member, error))
     return FALSE;
