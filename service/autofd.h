@@ -13,6 +13,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <errno.h>
 #include <glib.h>
 #include <unistd.h>
 
@@ -36,3 +37,26 @@ autofd_clear (int *fd)
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DIR, closedir)
+
+/* Writes all len bytes to fd, again after EINTR and short writes.  FALSE
+ * with errno set when a write fails (EIO for one that writes nothing). */
+static inline gboolean
+fd_write_all (int fd, const void *data, gsize len)
+{
+  const guint8 *p = data;
+
+  while (len > 0) {
+    ssize_t n = write (fd, p, len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        errno = EIO;
+      return FALSE;
+    }
+    p += n;
+    len -= (gsize) n;
+  }
+  return TRUE;
+}

@@ -288,24 +288,6 @@ serialize (const char *directory, GHashTable *records)
                                             g_variant_builder_end (&entries)));
 }
 
-static gboolean
-write_all (int fd, const void *data, gsize len, GError **error)
-{
-  const guint8 *p = data;
-
-  while (len > 0) {
-    ssize_t n = write (fd, p, len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return backup_error_set_errno (error, errno, "cannot write it");
-    p += n;
-    len -= (gsize) n;
-  }
-  return TRUE;
-}
-
 GBytes *
 catalog_cache_serialize (const char *directory, GHashTable *records)
 {
@@ -345,7 +327,8 @@ catalog_cache_write (const char *path, GBytes *content, GError **error)
   fd = open (temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
   if (fd < 0)
     return backup_error_set_errno (error, errno, "cannot create %s", temporary);
-  if (!write_all (fd, data, len, error)) {
+  if (!fd_write_all (fd, data, len)) {
+    backup_error_set_errno (error, errno, "cannot write it");
     unlink (temporary);
     return FALSE;
   }

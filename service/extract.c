@@ -298,17 +298,9 @@ start_writeback (Writer *w)
 static gboolean
 write_data (Writer *w, const guint8 *data, gsize len, GError **error)
 {
-  while (len > 0) {
-    ssize_t n = write (w->fd, data, len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return writer_failed (w, errno, "writing member", w->member, error);
-    data += n;
-    len -= (gsize) n;
-    w->fd_written += (guint64) n;
-  }
+  if (!fd_write_all (w->fd, data, len))
+    return writer_failed (w, errno, "writing member", w->member, error);
+  w->fd_written += len;
   if (w->fd_written - w->fd_started >= WRITEBACK_STEP)
     start_writeback (w);
   return TRUE;

@@ -137,22 +137,6 @@ load (History *history, const char *contents, gsize len)
   return TRUE;
 }
 
-static gboolean
-write_all (int fd, const char *data, gsize len)
-{
-  while (len > 0) {
-    ssize_t n = write (fd, data, len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return FALSE;
-    data += n;
-    len -= (gsize) n;
-  }
-  return TRUE;
-}
-
 /* The lines of the records from first on, as one text. */
 static GString *
 lines_of (History *history, guint first)
@@ -177,7 +161,7 @@ write_file (History *history, const GString *data, GError **error)
                0600);
   if (fd < 0)
     return backup_error_set_errno (error, errno, "cannot write the history");
-  if (!write_all (fd, data->str, data->len) || fsync (fd) < 0) {
+  if (!fd_write_all (fd, data->str, data->len) || fsync (fd) < 0) {
     int errsv = errno;
     unlinkat (history->dir_fd, HISTORY_TEMP, 0);
     return backup_error_set_errno (error, errsv, "cannot write the history");
@@ -240,7 +224,7 @@ write_pending (History *history, GError **error)
                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
       return backup_error_set_errno (error, errno, "cannot open the history");
-    if (!write_all (fd, data->str, data->len) || fsync (fd) < 0)
+    if (!fd_write_all (fd, data->str, data->len) || fsync (fd) < 0)
       return backup_error_set_errno (error, errno, "cannot write the history");
   }
   {

@@ -73,21 +73,6 @@ journal_free (Journal *journal)
 }
 
 static gboolean
-write_all (int fd, const char *data, gsize len, GError **error)
-{
-  while (len > 0) {
-    ssize_t n = write (fd, data, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return backup_error_set_errno (error, errno, "cannot write the restore journal");
-    data += n;
-    len -= (gsize) n;
-  }
-  return TRUE;
-}
-
-static gboolean
 write_journal (int dir_fd, const Journal *journal, gboolean create, GError **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
@@ -121,7 +106,8 @@ write_journal (int dir_fd, const Journal *journal, gboolean create, GError **err
   fd = openat (dir_fd, JOURNAL_TEMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
     return backup_error_set_errno (error, errno, "cannot create the restore journal");
-  ok = write_all (fd, data, len, error);
+  ok = fd_write_all (fd, data, len)
+       || backup_error_set_errno (error, errno, "cannot write the restore journal");
   if (ok && fsync (fd) < 0)
     ok = backup_error_set_errno (error, errno, "cannot sync the restore journal");
   if (ok && create

@@ -1059,21 +1059,6 @@ pgdb_load_abort (PgdbLoad *load)
     load_free (load);
 }
 
-static gboolean
-write_all (int fd, const guint8 *data, gsize len)
-{
-  while (len > 0) {
-    ssize_t n = write (fd, data, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return FALSE;
-    data += n;
-    len -= (gsize) n;
-  }
-  return TRUE;
-}
-
 gboolean
 pgdb_dump (const ConfigDatabase *db, const char *name, int out_fd, guint64 *size,
            guint8 digest[SAR_SHA256_SIZE], GCancellable *cancellable, GError **error)
@@ -1148,7 +1133,7 @@ pgdb_dump (const ConfigDatabase *db, const char *name, int out_fd, guint64 *size
       break;
     }
     sar_sha256_update (&sha, buffer, (gsize) n);
-    if (!write_all (out_fd, buffer, (gsize) n)) {
+    if (!fd_write_all (out_fd, buffer, (gsize) n)) {
       backup_error_set_errno (&local, errno, "writing the dump");
       break;
     }

@@ -320,13 +320,8 @@ copy_file_beneath (int from_dir, int to_dir, const char *rel, GError **error)
         ok = backup_error_set_errno (error, errno, "cannot read the live %s", rel);
       break;
     }
-    for (ssize_t off = 0; ok && off < n;) {
-      ssize_t w = write (dst, buf + off, (size_t) (n - off));
-      if (w < 0 && errno != EINTR)
-        ok = backup_error_set_errno (error, errno, "cannot write %s", rel);
-      else if (w > 0)
-        off += w;
-    }
+    if (!fd_write_all (dst, buf, (gsize) n))
+      ok = backup_error_set_errno (error, errno, "cannot write %s", rel);
   }
   if (ok
       && (fchown (dst, st.st_uid, st.st_gid) < 0 || fchmod (dst, st.st_mode & 0777) < 0
@@ -943,29 +938,19 @@ static gboolean
 write_to_load (const void *block, gsize len, gpointer data, GError **error)
 {
   Load *load = data;
-  const guint8 *p = block;
+  g_autoptr (GError) local = NULL;
+  int errsv;
 
-  while (len > 0) {
-    ssize_t n = write (load->input_fd, p, len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      /* what pg_restore said is the better reason */
-      g_autoptr (GError) local = NULL;
-      int errsv = errno;
-
-      autofd_clear (&load->input_fd);
-      if (!pgdb_load_finish (g_steal_pointer (&load->load), NULL, &local)) {
-        g_propagate_error (error, g_steal_pointer (&local));
-        return FALSE;
-      }
-      return backup_error_set_errno (error, errsv, "loading the dump into %s", load->database);
-    }
-    p += n;
-    len -= (gsize) n;
+  if (fd_write_all (load->input_fd, block, len))
+    return TRUE;
+  /* what pg_restore said is the better reason */
+  errsv = errno;
+  autofd_clear (&load->input_fd);
+  if (!pgdb_load_finish (g_steal_pointer (&load->load), NULL, &local)) {
+    g_propagate_error (error, g_steal_pointer (&local));
+    return FALSE;
   }
-  return TRUE;
+  return backup_error_set_errno (error, errsv, "loading the dump into %s", load->database);
 }
 
 /* Waits for the loads (after the whole archive was extracted and

@@ -547,21 +547,11 @@ static la_ssize_t
 packer_write (struct archive *archive, void *data, const void *buffer, size_t len)
 {
   Packer *packer = data;
-  const char *p = buffer;
-  size_t left = len;
 
-  while (left > 0) {
-    ssize_t n = write (packer->out_fd, p, left);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      packer->write_errno = errno;
-      archive_set_error (archive, packer->write_errno, "%s", g_strerror (packer->write_errno));
-      return -1;
-    }
-    p += n;
-    left -= n;
+  if (!fd_write_all (packer->out_fd, buffer, len)) {
+    packer->write_errno = errno;
+    archive_set_error (archive, packer->write_errno, "%s", g_strerror (packer->write_errno));
+    return -1;
   }
   packer->out_bytes += len;
   if (packer->readback != NULL && !readback_advance (packer->readback, len)) {

@@ -180,21 +180,6 @@ transfer_advance (Transfer *t, guint64 n)
 }
 
 static gboolean
-write_all (int fd, const char *buf, gsize len, GError **error)
-{
-  while (len > 0) {
-    ssize_t n = write (fd, buf, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return backup_error_set_errno (error, errno, "cannot write the uploaded data");
-    buf += n;
-    len -= (gsize) n;
-  }
-  return TRUE;
-}
-
-static gboolean
 too_large (const UploadRequest *request, GError **error)
 {
   g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_TOO_LARGE,
@@ -260,8 +245,8 @@ receive_file (Transfer *t, Progress *progress, GError **error)
       if (buf == NULL)
         buf = g_malloc (CHUNK);
       n = pread (request->source_fd, buf, CHUNK, offset);
-      if (n > 0 && !write_all (t->fd, buf, (gsize) n, error))
-        return FALSE;
+      if (n > 0 && !fd_write_all (t->fd, buf, (gsize) n))
+        return backup_error_set_errno (error, errno, "cannot write the uploaded data");
       if (n > 0)
         offset += n;
     }
@@ -328,8 +313,10 @@ receive_stream (Transfer *t, Progress *progress, GError **error)
       too_large (request, error);
       break;
     }
-    if (!write_all (t->fd, buf, (gsize) n, error))
+    if (!fd_write_all (t->fd, buf, (gsize) n)) {
+      backup_error_set_errno (error, errno, "cannot write the uploaded data");
       break;
+    }
     transfer_advance (t, (guint64) n);
     report_received (progress, received, 0);
   }
