@@ -3,6 +3,7 @@
 #include "bus.h"
 #include "config.h"
 #include "manager.h"
+#include "spill.h"
 
 #include <glib-unix.h>
 #include <errno.h>
@@ -89,10 +90,15 @@ main (int argc, char **argv)
              config->backup_directory, g_strerror (errno));
     return 1;
   }
-  /* only a cache lives there so far: the daemon works without it */
-  if (g_mkdir_with_parents (config->state_directory, 0750) < 0)
+  /* the history, the catalog's cache and scratch files live there: the
+   * daemon works without it, with its scratch files beside the backups */
+  if (g_mkdir_with_parents (config->state_directory, 0750) < 0) {
     g_warning ("cannot create the state directory %s: %s", config->state_directory,
                g_strerror (errno));
+    spill_set_directory (config->backup_directory);
+  } else {
+    spill_set_directory (config->state_directory);
+  }
 
   loop = g_main_loop_new (NULL, FALSE);
   connection = bus_connect (session, bus_lost, loop, &error);
