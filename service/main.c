@@ -90,15 +90,12 @@ main (int argc, char **argv)
              config->backup_directory, g_strerror (errno));
     return 1;
   }
-  /* the history, the catalog's cache and scratch files live there: the
-   * daemon works without it, with its scratch files beside the backups */
-  if (g_mkdir_with_parents (config->state_directory, 0750) < 0) {
+  /* the history, the catalog's cache and scratch files live there (the
+   * history cannot be opened without it: the manager says so) */
+  if (g_mkdir_with_parents (config->state_directory, 0750) < 0)
     g_warning ("cannot create the state directory %s: %s", config->state_directory,
                g_strerror (errno));
-    spill_set_directory (config->backup_directory);
-  } else {
-    spill_set_directory (config->state_directory);
-  }
+  spill_set_directory (config->state_directory);
 
   loop = g_main_loop_new (NULL, FALSE);
   connection = bus_connect (session, bus_lost, loop, &error);
