@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* What a read away from the read buffer fetches. */
+#define SPILL_PAGE 4096
+
 G_LOCK_DEFINE_STATIC (directory);
 static char *directory;
 
@@ -158,18 +161,25 @@ read_file (Spill *spill, guint64 offset, guint8 *out, gsize len, GError **error)
   gsize n;
 
   if (offset < spill->read_start || offset >= spill->read_start + spill->read_len) {
-    gsize want = (gsize) MIN ((guint64) SPILL_BUFFER, spill->flushed - offset);
+    /* Reading on from the buffer: a whole buffer more.  Elsewhere (a
+     * lookup by hash): only the page around it, as the next read is
+     * likely elsewhere again. */
+    gboolean in_order = offset == spill->read_start + spill->read_len;
+    guint64 start = in_order ? offset : offset & ~(guint64) (SPILL_PAGE - 1);
+    gsize want
+        = (gsize) MIN ((guint64) (in_order ? SPILL_BUFFER : SPILL_PAGE), spill->flushed - start);
     ssize_t got;
 
     do
-      got = pread (spill->fd, spill->read, want, (off_t) offset);
+      got = pread (spill->fd, spill->read, want, (off_t) start);
     while (got < 0 && errno == EINTR);
-    if (got <= 0) {
+    /* the file holds every byte below flushed: less is an error */
+    if (got <= 0 || (guint64) got <= offset - start) {
       spill->read_len = 0;
       return backup_error_set_errno (error, got < 0 ? errno : EIO, "cannot read a scratch file"),
              -1;
     }
-    spill->read_start = offset;
+    spill->read_start = start;
     spill->read_len = (gsize) got;
   }
   n = MIN (len, (gsize) (spill->read_start + spill->read_len - offset));
