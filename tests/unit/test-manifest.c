@@ -489,9 +489,10 @@ big_sums (guint lines)
 }
 
 /* Every line found by its path, with its digest, and in file order; and
- * as many paths of the same shape that are not listed (the hash table
- * keeps 12 bits of a path's hash beside its line number: only reading
- * the line back tells such a path from a listed one). */
+ * as many paths of the same shape, and the first bytes of each path, that
+ * are not listed (the hash table keeps 12 bits of a path's hash beside its
+ * line number: only reading the line back, and its length, tell such a
+ * path from a listed one). */
 static void
 check_big_lookups (SarChecksums *sums, guint lines)
 {
@@ -512,6 +513,9 @@ check_big_lookups (SarChecksums *sums, guint lines)
     g_assert_cmpuint (entry.index, ==, i);
     g_assert_cmpmem (entry.digest, 32, digest, 32);
     g_assert_cmpuint (lookup (sums, absent, NULL), ==, SAR_CHECKSUMS_UNLISTED);
+    /* the path's first bytes: a listed path starts with them */
+    expected[strlen (expected) - 1] = '\0';
+    g_assert_cmpuint (lookup (sums, expected, NULL), ==, SAR_CHECKSUMS_UNLISTED);
   }
 }
 
