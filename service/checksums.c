@@ -44,11 +44,12 @@ struct _SarChecksums {
   guint count, allocated;
   /* Open addressing (linear probing) by the path's hash: see ENTRY_BITS.
    * Built by the parser's end, when the count is known, with room for
-   * half as many entries again. */
+   * half as many entries again: with the offsets, 10 bytes a line. */
   guint32 *table;
   guint capacity;
-  guint64 key[2]; /* of the hash: random, so no list can be made to
-                   * collide on purpose */
+  /* of the hash: random, so no list can be made whose paths collide (and
+   * every lookup walks the whole table) */
+  guint64 key[2];
 };
 
 struct _SarChecksumsParser {
