@@ -4,85 +4,130 @@
 #include "errors.h"
 #include "manifest.h"
 #include "names.h"
+#include "spill.h"
 
 #include <string.h>
 
 #define HEX_DIGEST_LEN 64
+#define DIGEST_LEN 32
 
 /* Every parsed line is "<64 hex><space><space or *><path>", and no path is
  * longer than SAR_PATH_MAX (plus the "./" that may precede it): a longer
  * line is refused without waiting for its end. */
 #define SUMS_LINE_MAX (HEX_DIGEST_LEN + 2 + 2 + SAR_PATH_MAX)
-/* The paths of lists built entry by entry are stored in blocks of this size. */
-#define PATH_BLOCK (64 * 1024)
+
+/* A slot of the hash table is a guint32: the entry's number + 1 in its
+ * low ENTRY_BITS (0: an empty slot), and the top bits of the path's hash
+ * above them, so a probe only reads a line back from the spill when those
+ * bits match (one slot in 4096 that is not the path's own).  The reader
+ * takes no SHA256SUMS over SAR_CHECKSUMS_MAX bytes, which at 67 bytes at
+ * least a line (the last needs no newline) has fewer lines than the
+ * parser's limit. */
+#define ENTRY_BITS 20
+#define ENTRY_MASK ((1u << ENTRY_BITS) - 1)
+#define ENTRIES_MAX ENTRY_MASK
+#define TAG_BITS (32 - ENTRY_BITS)
+G_STATIC_ASSERT (SAR_CHECKSUMS_MAX / (HEX_DIGEST_LEN + 3) < ENTRIES_MAX);
+/* A record in the spill is the digest, then the path (no NUL: its length
+ * is where the next record starts), and the paths pass sar_path_check():
+ * the offsets of ENTRIES_MAX records fit a guint32. */
+#define RECORD_MAX (DIGEST_LEN + SAR_PATH_MAX)
+G_STATIC_ASSERT ((guint64) ENTRIES_MAX *RECORD_MAX < G_MAXUINT32);
 
 struct _SarChecksums {
-  GArray *entries;     /* SarChecksumEntry, in file order */
-  GStringChunk *paths; /* what the entries' paths point to */
-  guint32 *order;      /* entry indexes sorted by path_compare(); for lookups */
-  gboolean sorted;
+  /* guards the spill, whose buffers a read changes, once the list is
+   * parsed (the extraction's reader and the check of the dumps run in
+   * threads of their own) */
+  GMutex lock;
+  Spill *spill;     /* per entry, in file order: its record */
+  guint32 *offsets; /* where each entry's record starts in the spill */
+  guint count, allocated;
+  /* Open addressing (linear probing) by the path's hash: see ENTRY_BITS.
+   * Built by the parser's end, when the count is known, with room for
+   * half as many entries again: with the offsets, 10 bytes a line. */
+  guint32 *table;
+  guint capacity;
+  /* of the hash: random, so no list can be made whose paths collide (and
+   * every lookup walks the whole table) */
+  guint64 key[2];
 };
 
 struct _SarChecksumsParser {
   SarChecksums *sums;
   GString *partial; /* the start of a line whose end has not come yet */
+  GString *path;    /* the path of the line being parsed, NUL-terminated */
   gboolean failed;
 };
 
-/* Byte order, except that '/' sorts before every other byte: then the
- * paths below a directory "d" ("d/...") follow right after a path "d"
- * itself, before "d-x" or "d.x" (which plain byte order puts between
- * them), so one look at the next path finds a file that is also a
- * directory. */
-static int
-path_compare (const char *a, const char *b)
-{
-  for (;; a++, b++) {
-    guchar x = (guchar) *a, y = (guchar) *b;
+/* --- the hash: SipHash-2-4 --- */
 
-    if (x != y) {
-      if (x == '\0' || y == '\0')
-        return x == '\0' ? -1 : 1;
-      if (x == '/' || y == '/')
-        return x == '/' ? -1 : 1;
-      return x < y ? -1 : 1;
-    }
-    if (x == '\0')
-      return 0;
+#define ROTL(x, b) (guint64) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    v0 += v1;                                                                                      \
+    v1 = ROTL (v1, 13);                                                                            \
+    v1 ^= v0;                                                                                      \
+    v0 = ROTL (v0, 32);                                                                            \
+    v2 += v3;                                                                                      \
+    v3 = ROTL (v3, 16);                                                                            \
+    v3 ^= v2;                                                                                      \
+    v0 += v3;                                                                                      \
+    v3 = ROTL (v3, 21);                                                                            \
+    v3 ^= v0;                                                                                      \
+    v2 += v1;                                                                                      \
+    v1 = ROTL (v1, 17);                                                                            \
+    v1 ^= v2;                                                                                      \
+    v2 = ROTL (v2, 32);                                                                            \
+  }                                                                                                \
+  G_STMT_END
+
+static guint64
+path_hash (const SarChecksums *sums, const char *path, gsize len)
+{
+  const guint8 *in = (const guint8 *) path;
+  const guint8 *end = in + (len & ~(gsize) 7);
+  guint64 v0 = 0x736f6d6570736575ULL ^ sums->key[0];
+  guint64 v1 = 0x646f72616e646f6dULL ^ sums->key[1];
+  guint64 v2 = 0x6c7967656e657261ULL ^ sums->key[0];
+  guint64 v3 = 0x7465646279746573ULL ^ sums->key[1];
+  guint64 last = (guint64) len << 56;
+
+  for (; in != end; in += 8) {
+    guint64 m;
+
+    memcpy (&m, in, sizeof m);
+    m = GUINT64_FROM_LE (m);
+    v3 ^= m;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= m;
   }
+  for (gsize i = 0; i < (len & 7); i++)
+    last |= (guint64) in[i] << (8 * i);
+  v3 ^= last;
+  SIPROUND;
+  SIPROUND;
+  v0 ^= last;
+  v2 ^= 0xff;
+  SIPROUND;
+  SIPROUND;
+  SIPROUND;
+  SIPROUND;
+  return v0 ^ v1 ^ v2 ^ v3;
 }
 
-/* path_compare() of a path with the first len bytes of key (no NUL). */
-static int
-path_compare_key (const char *path, const char *key, gsize len)
-{
-  for (gsize i = 0; i < len; i++) {
-    guchar x = (guchar) path[i], y = (guchar) key[i];
+/* --- the entries --- */
 
-    if (x != y) {
-      if (x == '\0')
-        return -1;
-      if (x == '/' || y == '/')
-        return x == '/' ? -1 : 1;
-      return x < y ? -1 : 1;
-    }
-  }
-  return path[len] == '\0' ? 0 : 1;
-}
-
-static const SarChecksumEntry *
-entry_at (const SarChecksums *sums, guint i)
-{
-  return &g_array_index (sums->entries, SarChecksumEntry, i);
-}
-
-SarChecksums *
-sar_checksums_new (void)
+static SarChecksums *
+checksums_new (gsize spill_memory_max)
 {
   SarChecksums *sums = g_new0 (SarChecksums, 1);
 
-  sums->entries = g_array_new (FALSE, FALSE, sizeof (SarChecksumEntry));
-  sums->paths = g_string_chunk_new (PATH_BLOCK);
+  g_mutex_init (&sums->lock);
+  sums->spill = spill_new_limit (spill_memory_max);
+  for (guint i = 0; i < G_N_ELEMENTS (sums->key); i++)
+    sums->key[i] = (guint64) g_random_int () << 32 | g_random_int ();
   return sums;
 }
 
@@ -91,93 +136,175 @@ sar_checksums_free (SarChecksums *sums)
 {
   if (sums == NULL)
     return;
-  g_array_unref (sums->entries);
-  g_string_chunk_free (sums->paths);
-  g_free (sums->order);
+  spill_free (sums->spill);
+  g_free (sums->offsets);
+  g_free (sums->table);
+  g_mutex_clear (&sums->lock);
   g_free (sums);
 }
 
-static SarChecksumEntry *
-checksums_append (SarChecksums *sums, const char *path, gsize len)
+static gboolean
+checksums_append (SarChecksums *sums, const char *path, gsize len, const guint8 digest[DIGEST_LEN],
+                  GError **error)
 {
-  SarChecksumEntry entry = { g_string_chunk_insert_len (sums->paths, path, (gssize) len), { 0 } };
+  guint64 offset;
 
-  g_array_append_val (sums->entries, entry);
-  sums->sorted = FALSE;
-  return &g_array_index (sums->entries, SarChecksumEntry, sums->entries->len - 1);
+  if (sums->count == sums->allocated) {
+    sums->allocated = MAX (64, sums->allocated * 2);
+    sums->offsets = g_renew (guint32, sums->offsets, sums->allocated);
+  }
+  if (!spill_append (sums->spill, digest, DIGEST_LEN, &offset, error)
+      || !spill_append (sums->spill, path, len, NULL, error))
+    return FALSE;
+  sums->offsets[sums->count++] = (guint32) offset;
+  return TRUE;
 }
 
-void
-sar_checksums_add (SarChecksums *sums, const char *path, const guint8 digest[32])
+static gsize
+path_len_of (const SarChecksums *sums, guint i)
 {
-  SarChecksumEntry *entry = checksums_append (sums, path, strlen (path));
+  guint64 end = i + 1 < sums->count ? sums->offsets[i + 1] : spill_size (sums->spill);
 
-  memcpy (entry->digest, digest, sizeof entry->digest);
+  return (gsize) (end - sums->offsets[i]) - DIGEST_LEN;
+}
+
+/* Entry i's record into record (RECORD_MAX + 1 bytes): its digest, then
+ * its path, NUL-terminated; *path_len its length. */
+static gboolean
+read_record (SarChecksums *sums, guint i, guint8 *record, gsize *path_len, GError **error)
+{
+  gsize len = path_len_of (sums, i);
+
+  if (!spill_read (sums->spill, sums->offsets[i], record, DIGEST_LEN + len, error))
+    return FALSE;
+  record[DIGEST_LEN + len] = '\0';
+  if (path_len != NULL)
+    *path_len = len;
+  return TRUE;
+}
+
+#define RECORD_PATH(record) ((const char *) (record) + DIGEST_LEN)
+
+static guint
+slot_of (const SarChecksums *sums, guint64 hash)
+{
+  /* the low 32 bits scaled to the capacity: no need of a power of two */
+  return (guint) (((hash & G_MAXUINT32) * sums->capacity) >> 32);
+}
+
+/* The entry whose path is the first len bytes of path: *found its number
+ * (SAR_CHECKSUMS_UNLISTED if none) and record its record.  *at (if not
+ * NULL) the empty slot where the path would go. */
+static gboolean
+find (SarChecksums *sums, const char *path, gsize len, guint *found, guint8 *record, guint *at,
+      GError **error)
+{
+  guint64 hash = path_hash (sums, path, len);
+  guint32 tag = (guint32) (hash >> (64 - TAG_BITS));
+
+  *found = SAR_CHECKSUMS_UNLISTED;
+  if (sums->capacity == 0)
+    return TRUE;
+  for (guint k = slot_of (sums, hash);; k = k + 1 == sums->capacity ? 0 : k + 1) {
+    guint32 slot = sums->table[k];
+    guint i;
+
+    if (slot == 0) {
+      if (at != NULL)
+        *at = k;
+      return TRUE;
+    }
+    i = (slot & ENTRY_MASK) - 1;
+    if (slot >> ENTRY_BITS != tag || path_len_of (sums, i) != len)
+      continue;
+    if (!read_record (sums, i, record, NULL, error))
+      return FALSE;
+    if (memcmp (RECORD_PATH (record), path, len) == 0) {
+      *found = i;
+      return TRUE;
+    }
+  }
 }
 
 guint
 sar_checksums_count (const SarChecksums *sums)
 {
-  return sums->entries->len;
+  return sums->count;
 }
 
-const SarChecksumEntry *
-sar_checksums_get (const SarChecksums *sums, guint i)
+gsize
+sar_checksums_index_bytes (const SarChecksums *sums)
 {
-  g_return_val_if_fail (i < sums->entries->len, NULL);
-  return entry_at (sums, i);
-}
-
-guint
-sar_checksums_index (const SarChecksums *sums, const SarChecksumEntry *entry)
-{
-  return (guint) (entry - entry_at (sums, 0));
-}
-
-/* The first position in the order whose path is not below key (as
- * path_compare_key() sees it). */
-static guint
-lower_bound (const SarChecksums *sums, const char *key, gsize len)
-{
-  guint low = 0, high = sums->entries->len;
-
-  while (low < high) {
-    guint mid = low + (high - low) / 2;
-
-    if (path_compare_key (entry_at (sums, sums->order[mid])->path, key, len) < 0)
-      low = mid + 1;
-    else
-      high = mid;
-  }
-  return low;
-}
-
-const SarChecksumEntry *
-sar_checksums_lookup (const SarChecksums *sums, const char *path)
-{
-  gsize len = strlen (path);
-  guint at;
-  const SarChecksumEntry *entry;
-
-  g_return_val_if_fail (sums->sorted || sums->entries->len == 0, NULL);
-  at = lower_bound (sums, path, len);
-  if (at == sums->entries->len)
-    return NULL;
-  entry = entry_at (sums, sums->order[at]);
-  return path_compare_key (entry->path, path, len) == 0 ? entry : NULL;
+  return sizeof *sums + sums->allocated * sizeof *sums->offsets
+         + sums->capacity * sizeof *sums->table;
 }
 
 gboolean
-sar_checksums_has_below (const SarChecksums *sums, const char *dir, gsize len)
+sar_checksums_spilled (const SarChecksums *sums)
 {
-  g_autofree char *key = g_strndup (dir, len + 1);
-  guint at;
+  return spill_in_file (sums->spill);
+}
 
-  g_return_val_if_fail (sums->sorted || sums->entries->len == 0, FALSE);
-  key[len] = '/';
-  at = lower_bound (sums, key, len + 1);
-  return at < sums->entries->len
-         && strncmp (entry_at (sums, sums->order[at])->path, key, len + 1) == 0;
+static void
+fill_entry (SarChecksumEntry *entry, guint i, const guint8 *record)
+{
+  entry->index = i;
+  memcpy (entry->digest, record, DIGEST_LEN);
+}
+
+gboolean
+sar_checksums_get (SarChecksums *sums, guint i, GString *path, SarChecksumEntry *entry,
+                   GError **error)
+{
+  guint8 record[RECORD_MAX + 1];
+  gsize len;
+  gboolean ok;
+
+  g_return_val_if_fail (i < sums->count, FALSE);
+  g_mutex_lock (&sums->lock);
+  ok = read_record (sums, i, record, &len, error);
+  g_mutex_unlock (&sums->lock);
+  if (!ok)
+    return FALSE;
+  g_string_truncate (path, 0);
+  g_string_append_len (path, RECORD_PATH (record), (gssize) len);
+  if (entry != NULL)
+    fill_entry (entry, i, record);
+  return TRUE;
+}
+
+gboolean
+sar_checksums_lookup (SarChecksums *sums, const char *path, SarChecksumEntry *entry, GError **error)
+{
+  guint8 record[RECORD_MAX + 1];
+  gboolean ok;
+
+  g_mutex_lock (&sums->lock);
+  ok = find (sums, path, strlen (path), &entry->index, record, NULL, error);
+  g_mutex_unlock (&sums->lock);
+  if (ok && entry->index != SAR_CHECKSUMS_UNLISTED)
+    fill_entry (entry, entry->index, record);
+  return ok;
+}
+
+gboolean
+sar_checksums_has_below (SarChecksums *sums, const char *dir, gsize len, gboolean *below,
+                         GError **error)
+{
+  guint8 record[RECORD_MAX + 1];
+  gboolean ok = TRUE;
+
+  *below = FALSE;
+  g_mutex_lock (&sums->lock);
+  /* in file order: reads that the spill's read buffer serves */
+  for (guint i = 0; ok && !*below && i < sums->count; i++) {
+    if (path_len_of (sums, i) <= len)
+      continue;
+    ok = read_record (sums, i, record, NULL, error);
+    *below = ok && memcmp (RECORD_PATH (record), dir, len) == 0 && RECORD_PATH (record)[len] == '/';
+  }
+  g_mutex_unlock (&sums->lock);
+  return ok;
 }
 
 static gboolean
@@ -195,13 +322,16 @@ parse_hex_digest (const char *hex, guint8 digest[32])
 }
 
 static gboolean
-parse_checksum_line (SarChecksums *sums, const char *line, gsize len, GError **error)
+parse_checksum_line (SarChecksumsParser *parser, const char *line, gsize len, GError **error)
 {
-  guint line_no = sums->entries->len + 1;
+  guint line_no = parser->sums->count + 1;
   g_autoptr (GError) local = NULL;
-  SarChecksumEntry *entry;
+  guint8 digest[DIGEST_LEN];
   const char *name;
 
+  if (parser->sums->count == ENTRIES_MAX)
+    return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: more than %u lines",
+                                 line_no, ENTRIES_MAX);
   if (len < HEX_DIGEST_LEN + 3 || line[HEX_DIGEST_LEN] != ' '
       || (line[HEX_DIGEST_LEN + 1] != ' ' && line[HEX_DIGEST_LEN + 1] != '*'))
     goto malformed;
@@ -213,19 +343,20 @@ parse_checksum_line (SarChecksums *sums, const char *line, gsize len, GError **e
     name += 2;
     len -= 2;
   }
-  entry = checksums_append (sums, name, len);
-  if (!parse_hex_digest (line, entry->digest))
+  if (!parse_hex_digest (line, digest))
     goto malformed;
-  if (!sar_path_check (entry->path, &local))
+  g_string_truncate (parser->path, 0);
+  g_string_append_len (parser->path, name, (gssize) len);
+  if (!sar_path_check (parser->path->str, &local))
     return backup_error_invalid (error, SAR_CHECKSUMS_MEMBER ": line %u: %s", line_no,
                                  local->message);
-  if (entry->path[len - 1] == '/') {
-    g_autofree char *quoted = sar_quote (entry->path);
+  if (name[len - 1] == '/') {
+    g_autofree char *quoted = sar_quote (parser->path->str);
 
     return backup_error_invalid (
         error, SAR_CHECKSUMS_MEMBER ": line %u: %s names a directory, not a file", line_no, quoted);
   }
-  return TRUE;
+  return checksums_append (parser->sums, name, len, digest, error);
 
 malformed:
   return backup_error_invalid (error,
@@ -234,54 +365,68 @@ malformed:
                                line_no);
 }
 
-static int
-order_compare (gconstpointer a, gconstpointer b, gpointer data)
+/* The hash table, entry by entry in file order, refusing a path listed
+ * twice: the first line that repeats an earlier one is the one named. */
+static gboolean
+checksums_index (SarChecksums *sums, GError **error)
 {
-  const SarChecksums *sums = data;
-  guint32 i = *(const guint32 *) a, j = *(const guint32 *) b;
-  int c = path_compare (entry_at (sums, i)->path, entry_at (sums, j)->path);
+  guint8 record[RECORD_MAX + 1], other[RECORD_MAX + 1];
 
-  return c != 0 ? c : (i < j ? -1 : i > j);
+  /* what the parser's doubling left unused */
+  sums->offsets = g_renew (guint32, sums->offsets, sums->count);
+  sums->allocated = sums->count;
+  sums->capacity = sums->count + sums->count / 2 + 1;
+  sums->table = g_new0 (guint32, sums->capacity);
+  for (guint i = 0; i < sums->count; i++) {
+    gsize len;
+    guint first, at = 0;
+    guint64 hash;
+
+    if (!read_record (sums, i, record, &len, error)
+        || !find (sums, RECORD_PATH (record), len, &first, other, &at, error))
+      return FALSE;
+    if (first != SAR_CHECKSUMS_UNLISTED) {
+      g_autofree char *quoted = sar_quote (RECORD_PATH (record));
+
+      return backup_error_invalid (
+          error, SAR_CHECKSUMS_MEMBER ": line %u: %s is listed twice (also on line %u)", i + 1,
+          quoted, first + 1);
+    }
+    hash = path_hash (sums, RECORD_PATH (record), len);
+    sums->table[at] = (guint32) (hash >> (64 - TAG_BITS)) << ENTRY_BITS | (i + 1);
+  }
+  return TRUE;
 }
 
-/* Sorts the index and refuses a path listed twice, or listed as a file
- * while other listed files lie below it: both stand next to each other in
- * path order.  Reports the problem that comes first in the file. */
+/* Refuses a path listed as a file while other listed files lie below it:
+ * each directory of each path looked up as a file.  Names the first such
+ * file in the list. */
 static gboolean
-checksums_sort (SarChecksums *sums, GError **error)
+checksums_check_directories (SarChecksums *sums, GError **error)
 {
-  guint n = sums->entries->len;
-  guint twice = G_MAXUINT, first = 0, file = G_MAXUINT;
+  guint8 record[RECORD_MAX + 1], other[RECORD_MAX + 1];
+  guint file = SAR_CHECKSUMS_UNLISTED;
 
-  g_free (sums->order);
-  sums->order = g_new (guint32, n);
-  for (guint i = 0; i < n; i++)
-    sums->order[i] = i;
-  g_qsort_with_data (sums->order, (gint) n, sizeof (guint32), order_compare, sums);
-  sums->sorted = TRUE;
+  for (guint i = 0; i < sums->count; i++) {
+    gsize len;
 
-  for (guint k = 0; k + 1 < n; k++) {
-    guint32 a = sums->order[k], b = sums->order[k + 1];
-    const char *pa = entry_at (sums, a)->path, *pb = entry_at (sums, b)->path;
-    gsize la = strlen (pa);
+    if (!read_record (sums, i, record, &len, error))
+      return FALSE;
+    for (const char *p = RECORD_PATH (record), *slash = strchr (p, '/'); slash != NULL;
+         slash = strchr (slash + 1, '/')) {
+      guint found;
 
-    if (strcmp (pa, pb) == 0) {
-      if (b < twice)
-        twice = b, first = a;
-    } else if (strncmp (pa, pb, la) == 0 && pb[la] == '/' && a < file) {
-      file = a;
+      if (!find (sums, p, (gsize) (slash - p), &found, other, NULL, error))
+        return FALSE;
+      file = MIN (file, found);
     }
   }
-  if (twice != G_MAXUINT) {
-    g_autofree char *quoted = sar_quote (entry_at (sums, twice)->path);
+  if (file != SAR_CHECKSUMS_UNLISTED) {
+    g_autofree char *quoted = NULL;
 
-    return backup_error_invalid (
-        error, SAR_CHECKSUMS_MEMBER ": line %u: %s is listed twice (also on line %u)", twice + 1,
-        quoted, first + 1);
-  }
-  if (file != G_MAXUINT) {
-    g_autofree char *quoted = sar_quote (entry_at (sums, file)->path);
-
+    if (!read_record (sums, file, record, NULL, error))
+      return FALSE;
+    quoted = sar_quote (RECORD_PATH (record));
     return backup_error_invalid (error,
                                  SAR_CHECKSUMS_MEMBER ": line %u: %s is listed as a file, but "
                                                       "other listed files lie below it",
@@ -291,13 +436,20 @@ checksums_sort (SarChecksums *sums, GError **error)
 }
 
 SarChecksumsParser *
-sar_checksums_parser_new (void)
+sar_checksums_parser_new_limit (gsize spill_memory_max)
 {
   SarChecksumsParser *parser = g_new0 (SarChecksumsParser, 1);
 
-  parser->sums = sar_checksums_new ();
+  parser->sums = checksums_new (spill_memory_max);
   parser->partial = g_string_new (NULL);
+  parser->path = g_string_new (NULL);
   return parser;
+}
+
+SarChecksumsParser *
+sar_checksums_parser_new (void)
+{
+  return sar_checksums_parser_new_limit (SPILL_MEMORY_MAX);
 }
 
 void
@@ -307,9 +459,9 @@ sar_checksums_parser_free (SarChecksumsParser *parser)
     return;
   sar_checksums_free (parser->sums);
   g_string_free (parser->partial, TRUE);
+  g_string_free (parser->path, TRUE);
   g_free (parser);
 }
-
 static gboolean
 parser_failed (SarChecksumsParser *parser)
 {
@@ -333,13 +485,13 @@ sar_checksums_parser_feed (SarChecksumsParser *parser, const char *data, gsize l
 
     if (newline != NULL && parser->partial->len == 0) {
       /* the whole line is here: parsed where it is */
-      if (!parse_checksum_line (parser->sums, p, line_end - p, error))
+      if (!parse_checksum_line (parser, p, line_end - p, error))
         return parser_failed (parser);
     } else {
       g_string_append_len (parser->partial, p, line_end - p);
       /* a line this long is wrong: say so now, not at its end */
       if ((newline != NULL || parser->partial->len > SUMS_LINE_MAX)
-          && !parse_checksum_line (parser->sums, parser->partial->str, parser->partial->len, error))
+          && !parse_checksum_line (parser, parser->partial->str, parser->partial->len, error))
         return parser_failed (parser);
       if (newline != NULL)
         g_string_truncate (parser->partial, 0);
@@ -357,8 +509,8 @@ sar_checksums_parser_finish (SarChecksumsParser *parser, GError **error)
   g_return_val_if_fail (!parser->failed, NULL);
   /* The last newline may be missing, as "sha256sum -c" allows. */
   if ((parser->partial->len == 0
-       || parse_checksum_line (parser->sums, parser->partial->str, parser->partial->len, error))
-      && checksums_sort (parser->sums, error))
+       || parse_checksum_line (parser, parser->partial->str, parser->partial->len, error))
+      && checksums_index (parser->sums, error) && checksums_check_directories (parser->sums, error))
     sums = g_steal_pointer (&parser->sums);
   sar_checksums_parser_free (parser);
   return sums;
@@ -392,21 +544,28 @@ sar_checksums_format_line (char *out, const guint8 digest[32], const char *path,
 }
 
 char *
-sar_checksums_to_data (const SarChecksums *sums, gsize *len)
+sar_checksums_to_data (SarChecksums *sums, gsize *len, GError **error)
 {
-  GString *out = g_string_new (NULL);
+  g_autoptr (GString) out = g_string_new (NULL);
+  guint8 record[RECORD_MAX + 1];
+  gboolean ok = TRUE;
 
-  for (guint i = 0; i < sums->entries->len; i++) {
-    const SarChecksumEntry *entry = entry_at (sums, i);
-    gsize path_len = strlen (entry->path);
-    gsize at = out->len;
+  g_mutex_lock (&sums->lock);
+  for (guint i = 0; ok && i < sums->count; i++) {
+    gsize path_len, at = out->len;
 
-    g_string_set_size (out, at + SAR_CHECKSUMS_LINE_LEN (path_len));
-    sar_checksums_format_line (out->str + at, entry->digest, entry->path, path_len);
+    ok = read_record (sums, i, record, &path_len, error);
+    if (ok) {
+      g_string_set_size (out, at + SAR_CHECKSUMS_LINE_LEN (path_len));
+      sar_checksums_format_line (out->str + at, record, RECORD_PATH (record), path_len);
+    }
   }
+  g_mutex_unlock (&sums->lock);
+  if (!ok)
+    return NULL;
   if (len != NULL)
     *len = out->len;
-  return g_string_free (out, FALSE);
+  return g_string_free (g_steal_pointer (&out), FALSE);
 }
 
 /* The index of the component whose id is the first id_len bytes of path,
@@ -427,18 +586,23 @@ component_of (const SarManifest *manifest, const char *path, gsize id_len, guint
 }
 
 gboolean
-sar_checksums_match_manifest (const SarChecksums *sums, const SarManifest *manifest, GError **error)
+sar_checksums_match_manifest (SarChecksums *sums, const SarManifest *manifest, GError **error)
 {
   g_autofree guint64 *counts = g_new0 (guint64, manifest->components->len);
   g_autofree gboolean *dumps = g_new0 (gboolean, manifest->components->len);
+  g_autoptr (GString) path = g_string_new (NULL);
   guint c = 0;
 
-  for (guint i = 0; i < sums->entries->len; i++) {
-    const char *path = entry_at (sums, i)->path;
-    const char *slash = strchr (path, '/');
+  for (guint i = 0; i < sums->count; i++) {
+    const char *slash;
     g_autofree char *quoted = NULL;
-    guint dump = slash == NULL ? sar_manifest_dump_component (manifest, path) : G_MAXUINT;
+    guint dump;
 
+    /* in file order: reads that the spill's read buffer serves */
+    if (!sar_checksums_get (sums, i, path, NULL, error))
+      return FALSE;
+    slash = strchr (path->str, '/');
+    dump = slash == NULL ? sar_manifest_dump_component (manifest, path->str) : G_MAXUINT;
     if (dump != G_MAXUINT) {
       dumps[dump] = TRUE; /* a path is listed once: the parser saw to that */
       continue;
@@ -446,14 +610,14 @@ sar_checksums_match_manifest (const SarChecksums *sums, const SarManifest *manif
     if (slash == NULL)
       return backup_error_invalid (error,
                                    SAR_CHECKSUMS_MEMBER ": %s is not below a component directory",
-                                   quoted = sar_quote (path));
+                                   quoted = sar_quote (path->str));
     /* the lines of one component mostly follow each other */
-    c = component_of (manifest, path, slash - path, c);
+    c = component_of (manifest, path->str, slash - path->str, c);
     if (c == G_MAXUINT)
       return backup_error_invalid (error,
                                    SAR_CHECKSUMS_MEMBER
                                    ": %s is not below a component listed in " SAR_MANIFEST_MEMBER,
-                                   quoted = sar_quote (path));
+                                   quoted = sar_quote (path->str));
     counts[c]++;
   }
 

@@ -639,10 +639,9 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
   guint8 digest[SAR_SHA256_SIZE];
   guint64 size;
   const ExtractTarget *dump;
-  const SarChecksumEntry *listed
-      = sar_tally_file (&ex->tally, entry, path, quoted, component, &size, error);
+  SarChecksumEntry listed;
 
-  if (listed == NULL)
+  if (!sar_tally_file (&ex->tally, entry, path, quoted, component, &listed, &size, error))
     return FALSE;
   /* a database dump (the only file at the root) goes to its consumer */
   dump = strchr (path, '/') == NULL ? ex->targets[component] : NULL;
@@ -657,7 +656,7 @@ handle_file (Extractor *ex, struct archive_entry *entry, const char *path, const
   if ((dump == NULL && !emit_path (ex, OP_FILE, component, 0, path, error))
       || !copy_member_data (ex, component, dump, quoted, size, digest, error))
     return FALSE;
-  if (memcmp (digest, listed->digest, sizeof digest) != 0)
+  if (memcmp (digest, listed.digest, sizeof digest) != 0)
     return backup_error_invalid (
         error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
   if (dump != NULL)

@@ -64,5 +64,5 @@ char *sar_dump_member (const char *id);
 
 /* Cross-checks: every checksum path lies below a component of the
  * manifest, and the per-component file counts match the manifest. */
-gboolean sar_checksums_match_manifest (const SarChecksums *sums, const SarManifest *manifest,
+gboolean sar_checksums_match_manifest (SarChecksums *sums, const SarManifest *manifest,
                                        GError **error);

@@ -229,13 +229,15 @@ static gboolean
 feed_dump (SarReader *reader, DumpCheck *dc, const SarHeader *header, const char *path,
            const char *quoted, GCancellable *cancellable, GError **error)
 {
-  const SarChecksumEntry *listed = sar_checksums_lookup (header->checksums, path);
+  SarChecksumEntry listed;
   struct archive *archive = sar_reader_archive (reader);
   guint8 digest[SAR_SHA256_SIZE];
   guint64 got = 0;
   SarSha256 sha;
 
-  if (listed == NULL)
+  if (!sar_checksums_lookup (header->checksums, path, &listed, error))
+    return FALSE;
+  if (listed.index == SAR_CHECKSUMS_UNLISTED)
     return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
   sar_sha256_init (&sha);
   for (;;) {
@@ -263,7 +265,7 @@ feed_dump (SarReader *reader, DumpCheck *dc, const SarHeader *header, const char
     got += len;
   }
   sar_sha256_digest (&sha, digest);
-  if (got != dc->component->database_bytes || memcmp (digest, listed->digest, sizeof digest) != 0)
+  if (got != dc->component->database_bytes || memcmp (digest, listed.digest, sizeof digest) != 0)
     return backup_error_invalid (
         error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
   return TRUE;

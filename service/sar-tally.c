@@ -85,12 +85,15 @@ sar_tally_entry (SarTally *tally, GError **error)
 static gboolean
 check_not_below_file (const SarTally *tally, const char *path, const char *quoted, GError **error)
 {
-  const SarChecksums *sums = tally->header->checksums;
+  SarChecksums *sums = tally->header->checksums;
 
   for (const char *slash = strchr (path, '/'); slash != NULL; slash = strchr (slash + 1, '/')) {
     g_autofree char *parent = g_strndup (path, slash - path);
+    SarChecksumEntry listed;
 
-    if (sar_checksums_lookup (sums, parent) != NULL)
+    if (!sar_checksums_lookup (sums, parent, &listed, error))
+      return FALSE;
+    if (listed.index != SAR_CHECKSUMS_UNLISTED)
       return backup_error_invalid (error, "member %s lies below \"%s\", which is a regular file",
                                    quoted, parent);
   }
@@ -100,7 +103,11 @@ check_not_below_file (const SarTally *tally, const char *path, const char *quote
 gboolean
 sar_tally_directory (SarTally *tally, const char *path, const char *quoted, GError **error)
 {
-  if (sar_checksums_lookup (tally->header->checksums, path) != NULL)
+  SarChecksumEntry listed;
+
+  if (!sar_checksums_lookup (tally->header->checksums, path, &listed, error))
+    return FALSE;
+  if (listed.index != SAR_CHECKSUMS_UNLISTED)
     return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
                                  quoted);
   return check_not_below_file (tally, path, quoted, error);
@@ -112,31 +119,31 @@ tally_seen (const SarTally *tally, guint i)
   return (tally->seen[i / 8] & (1u << (i % 8))) != 0;
 }
 
-/* Why a regular file that SHA256SUMS does not list is refused. */
-static const SarChecksumEntry *
+/* Why a regular file that SHA256SUMS does not list is refused.  FALSE. */
+static gboolean
 unlisted_file (SarTally *tally, const char *path, const char *quoted, GError **error)
 {
-  if (!check_not_below_file (tally, path, quoted, error))
-    return NULL;
-  if (sar_checksums_has_below (tally->header->checksums, path, strlen (path))) {
-    backup_error_invalid (error, "member %s appears as a regular file and as a directory", quoted);
-    return NULL;
-  }
-  backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
-  return NULL;
+  gboolean below;
+
+  if (!check_not_below_file (tally, path, quoted, error)
+      || !sar_checksums_has_below (tally->header->checksums, path, strlen (path), &below, error))
+    return FALSE;
+  if (below)
+    return backup_error_invalid (error, "member %s appears as a regular file and as a directory",
+                                 quoted);
+  return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
 }
 
-/* A listed file not seen before, whose header gives its size: its line's
- * index in *index and its size in *member_size. */
+/* A listed file not seen before, whose header gives its size: its size
+ * in *member_size. */
 static gboolean
 tally_check_listed (const SarTally *tally, struct archive_entry *entry,
-                    const SarChecksumEntry *listed, const char *quoted, guint *index,
-                    guint64 *member_size, GError **error)
+                    const SarChecksumEntry *listed, const char *quoted, guint64 *member_size,
+                    GError **error)
 {
   la_int64_t size = archive_entry_size (entry);
 
-  *index = sar_checksums_index (tally->header->checksums, listed);
-  if (tally_seen (tally, *index))
+  if (tally_seen (tally, listed->index))
     return backup_error_invalid (error, "member %s appears twice", quoted);
   if (!archive_entry_size_is_set (entry) || size < 0)
     return backup_error_invalid (error, "member %s has no size", quoted);
@@ -158,72 +165,64 @@ tally_count (SarTally *tally, guint index, guint64 member_size, GError **error)
 /* A component's database dump: listed, once, exactly the size the
  * manifest gives (so it cannot grow past it); counted against the limits
  * but not in the tree's files and bytes. */
-static const SarChecksumEntry *
-tally_dump (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
-            const SarComponent *declared, guint64 *size, GError **error)
+static gboolean
+tally_dump (SarTally *tally, struct archive_entry *entry, const char *quoted,
+            const SarComponent *declared, const SarChecksumEntry *listed, guint64 *size,
+            GError **error)
 {
-  const SarChecksumEntry *listed = sar_checksums_lookup (tally->header->checksums, path);
   guint64 member_size = 0; /* set by tally_check_listed() (GCC at -O2 cannot tell) */
-  guint index;
 
-  if (listed == NULL) {
-    backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
-    return NULL;
-  }
-  if (!tally_check_listed (tally, entry, listed, quoted, &index, &member_size, error))
-    return NULL;
-  if (member_size != declared->database_bytes) {
-    backup_error_invalid (error,
-                          "member %s holds %" G_GINT64_FORMAT " bytes, but " SAR_MANIFEST_MEMBER
-                          " [Component %s] DatabaseBytes is %" G_GUINT64_FORMAT,
-                          quoted, (gint64) member_size, declared->id, declared->database_bytes);
-    return NULL;
-  }
-  if (!tally_count (tally, index, member_size, error))
-    return NULL;
+  if (listed->index == SAR_CHECKSUMS_UNLISTED)
+    return backup_error_invalid (error, "member %s is not listed in " SAR_CHECKSUMS_MEMBER, quoted);
+  if (!tally_check_listed (tally, entry, listed, quoted, &member_size, error))
+    return FALSE;
+  if (member_size != declared->database_bytes)
+    return backup_error_invalid (
+        error,
+        "member %s holds %" G_GINT64_FORMAT " bytes, but " SAR_MANIFEST_MEMBER
+        " [Component %s] DatabaseBytes is %" G_GUINT64_FORMAT,
+        quoted, (gint64) member_size, declared->id, declared->database_bytes);
+  if (!tally_count (tally, listed->index, member_size, error))
+    return FALSE;
   *size = member_size;
-  return listed;
+  return TRUE;
 }
 
-const SarChecksumEntry *
+gboolean
 sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path, const char *quoted,
-                guint component, guint64 *size, GError **error)
+                guint component, SarChecksumEntry *listed, guint64 *size, GError **error)
 {
-  const SarChecksumEntry *listed = sar_checksums_lookup (tally->header->checksums, path);
   const SarComponent *declared = g_ptr_array_index (tally->header->manifest->components, component);
   guint64 member_size = 0; /* set by tally_check_listed() (GCC at -O2 cannot tell) */
-  guint index;
 
   gboolean dump = strchr (path, '/') == NULL
                   && sar_manifest_dump_component (tally->header->manifest, path) == component;
 
+  if (!sar_checksums_lookup (tally->header->checksums, path, listed, error))
+    return FALSE;
   if (dump)
-    return tally_dump (tally, entry, path, quoted, declared, size, error);
-  if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/")) {
-    backup_error_invalid (error, "member %s is a regular file, but has the name of a directory",
-                          quoted);
-    return NULL;
-  }
-  if (listed == NULL)
+    return tally_dump (tally, entry, quoted, declared, listed, size, error);
+  if (strchr (path, '/') == NULL || g_str_has_suffix (path, "/"))
+    return backup_error_invalid (
+        error, "member %s is a regular file, but has the name of a directory", quoted);
+  if (listed->index == SAR_CHECKSUMS_UNLISTED)
     return unlisted_file (tally, path, quoted, error);
-  if (!tally_check_listed (tally, entry, listed, quoted, &index, &member_size, error))
-    return NULL;
+  if (!tally_check_listed (tally, entry, listed, quoted, &member_size, error))
+    return FALSE;
   /* Before any data is read: a member cannot make its component larger
    * than the manifest says, so a huge member costs nothing even without
    * limits. */
-  if (member_size > declared->bytes - tally->bytes[component]) {
-    backup_error_invalid (error,
-                          "member %s makes component %s larger than the %" G_GUINT64_FORMAT
-                          " bytes " SAR_MANIFEST_MEMBER " says",
-                          quoted, declared->id, declared->bytes);
-    return NULL;
-  }
-  if (!tally_count (tally, index, member_size, error))
-    return NULL;
+  if (member_size > declared->bytes - tally->bytes[component])
+    return backup_error_invalid (error,
+                                 "member %s makes component %s larger than the %" G_GUINT64_FORMAT
+                                 " bytes " SAR_MANIFEST_MEMBER " says",
+                                 quoted, declared->id, declared->bytes);
+  if (!tally_count (tally, listed->index, member_size, error))
+    return FALSE;
   tally->files[component]++;
   tally->bytes[component] += member_size;
   *size = member_size;
-  return listed;
+  return TRUE;
 }
 
 gboolean
@@ -232,12 +231,17 @@ sar_tally_complete (SarTally *tally, GError **error)
   const SarHeader *header = tally->header;
 
   for (guint i = 0; i < sar_checksums_count (header->checksums); i++) {
+    g_autoptr (GString) path = NULL;
     g_autofree char *quoted = NULL;
 
-    if (!tally_seen (tally, i))
-      return backup_error_invalid (
-          error, "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
-          quoted = sar_quote (sar_checksums_get (header->checksums, i)->path));
+    if (tally_seen (tally, i))
+      continue;
+    path = g_string_new (NULL);
+    if (!sar_checksums_get (header->checksums, i, path, NULL, error))
+      return FALSE;
+    return backup_error_invalid (
+        error, "%s is listed in " SAR_CHECKSUMS_MEMBER " but missing from the archive",
+        quoted = sar_quote (path->str));
   }
   for (guint i = 0; i < header->manifest->components->len; i++) {
     const SarComponent *c = g_ptr_array_index (header->manifest->components, i);

@@ -62,12 +62,12 @@ verify_file (Verify *verify, struct archive_entry *entry, const char *path, cons
 {
   guint64 size;
   guint8 digest[SAR_SHA256_SIZE];
-  const SarChecksumEntry *listed
-      = sar_tally_file (&verify->tally, entry, path, quoted, component, &size, error);
+  SarChecksumEntry listed;
 
-  if (listed == NULL || !hash_member_data (verify, quoted, size, digest, error))
+  if (!sar_tally_file (&verify->tally, entry, path, quoted, component, &listed, &size, error)
+      || !hash_member_data (verify, quoted, size, digest, error))
     return FALSE;
-  if (memcmp (digest, listed->digest, sizeof digest) != 0)
+  if (memcmp (digest, listed.digest, sizeof digest) != 0)
     return backup_error_invalid (
         error, "member %s does not match its SHA-256 checksum in " SAR_CHECKSUMS_MEMBER, quoted);
   return TRUE;

@@ -184,11 +184,11 @@ gboolean sar_tally_entry (SarTally *tally, GError **error);
 gboolean sar_tally_directory (SarTally *tally, const char *path, const char *quoted,
                               GError **error);
 /* A regular file, before its data is read: its path, its line in
- * SHA256SUMS (returned), and its size against the manifest and the limits,
- * so a decompression bomb stops here. */
-const SarChecksumEntry *sar_tally_file (SarTally *tally, struct archive_entry *entry,
-                                        const char *path, const char *quoted, guint component,
-                                        guint64 *size, GError **error);
+ * SHA256SUMS (into *listed), and its size against the manifest and the
+ * limits, so a decompression bomb stops here. */
+gboolean sar_tally_file (SarTally *tally, struct archive_entry *entry, const char *path,
+                         const char *quoted, guint component, SarChecksumEntry *listed,
+                         guint64 *size, GError **error);
 /* After the last member: nothing listed is missing, the totals match. */
 gboolean sar_tally_complete (SarTally *tally, GError **error);
 

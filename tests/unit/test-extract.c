@@ -725,10 +725,14 @@ test_round_trip_nfd_names (void)
   g_autoptr (GError) error = NULL;
   int fd = pack (source);
   g_autoptr (SarHeader) header = sar_verify (fd, NULL, NULL, NULL, NULL, &error);
+  SarChecksumEntry listed;
 
   g_assert_no_error (error);
-  g_assert_nonnull (sar_checksums_lookup (header->checksums, "core/" NFD_DIR "/" NFD_FILE));
-  g_assert_nonnull (sar_checksums_lookup (header->checksums, "core/" KELVIN));
+  g_assert_true (
+      sar_checksums_lookup (header->checksums, "core/" NFD_DIR "/" NFD_FILE, &listed, NULL));
+  g_assert_cmpuint (listed.index, !=, SAR_CHECKSUMS_UNLISTED);
+  g_assert_true (sar_checksums_lookup (header->checksums, "core/" KELVIN, &listed, NULL));
+  g_assert_cmpuint (listed.index, !=, SAR_CHECKSUMS_UNLISTED);
   rewind_fd (fd);
   extract_all (sandbox, fd);
   assert_same_tree (expected, actual);

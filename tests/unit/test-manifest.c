@@ -1,8 +1,12 @@
 /* Unit tests: manifest.ini, SHA256SUMS, member paths and component ids. */
 #include "errors.h"
 #include "manifest.h"
+#include "spill.h"
 
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char good_manifest[] = "[Backup]\n"
                                     "Format=1\n"
@@ -258,63 +262,138 @@ test_manifest_refuses_binary (void)
 
 /* --- SHA256SUMS --- */
 
-static void
-test_checksums_parse_good (void)
+/* Most SHA256SUMS tests run twice, their data the spill's memory limit:
+ * the list in memory (as a short one is kept) and in a scratch file from
+ * its first byte (as a long one is). */
+#define ADD_SUMS_TEST(path, func)                                                                  \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    g_test_add_data_func ("/checksums/" path, GSIZE_TO_POINTER (SPILL_MEMORY_MAX), func);          \
+    g_test_add_data_func ("/checksums/spilled/" path, GSIZE_TO_POINTER (0), func);                 \
+  }                                                                                                \
+  G_STMT_END
+
+static SarChecksums *
+parse_sums (gconstpointer limit, const char *data, gsize len, GError **error)
+{
+  SarChecksumsParser *parser = sar_checksums_parser_new_limit (GPOINTER_TO_SIZE (limit));
+  SarChecksums *sums;
+
+  if (!sar_checksums_parser_feed (parser, data, len, error)) {
+    sar_checksums_parser_free (parser);
+    return NULL;
+  }
+  sums = sar_checksums_parser_finish (parser, error);
+  if (sums != NULL && sar_checksums_count (sums) > 0)
+    g_assert_cmpint (sar_checksums_spilled (sums), ==, GPOINTER_TO_SIZE (limit) == 0);
+  return sums;
+}
+
+/* The index of path's entry, SAR_CHECKSUMS_UNLISTED if none; digest (if
+ * not NULL) its digest. */
+static guint
+lookup (SarChecksums *sums, const char *path, guint8 *digest)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (SarChecksums) sums = sar_checksums_parse (good_sums, strlen (good_sums), &error);
-  const SarChecksumEntry *entry;
+  SarChecksumEntry entry;
+
+  g_assert_true (sar_checksums_lookup (sums, path, &entry, &error));
+  g_assert_no_error (error);
+  if (digest != NULL && entry.index != SAR_CHECKSUMS_UNLISTED)
+    memcpy (digest, entry.digest, sizeof entry.digest);
+  return entry.index;
+}
+
+static char *
+path_of (SarChecksums *sums, guint i)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) path = g_string_new ("left over");
+
+  g_assert_true (sar_checksums_get (sums, i, path, NULL, &error));
+  g_assert_no_error (error);
+  return g_strdup (path->str);
+}
+
+static gboolean
+has_below (SarChecksums *sums, const char *dir)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean below = -1;
+
+  g_assert_true (sar_checksums_has_below (sums, dir, strlen (dir), &below, &error));
+  g_assert_no_error (error);
+  return below;
+}
+
+static void
+test_checksums_parse_good (gconstpointer limit)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SarChecksums) sums = parse_sums (limit, good_sums, strlen (good_sums), &error);
+  g_autofree char *first = NULL;
+  g_autoptr (GString) path = g_string_new (NULL);
+  SarChecksumEntry entry;
+  guint8 digest[32];
 
   g_assert_no_error (error);
   g_assert_cmpuint (sar_checksums_count (sums), ==, 3);
-  entry = sar_checksums_lookup (sums, "core/network.conf");
-  g_assert_nonnull (entry);
-  g_assert_cmpuint (entry->digest[0], ==, 0x9f);
-  g_assert_cmpuint (entry->digest[31], ==, 0x08);
+  g_assert_cmpuint (lookup (sums, "core/network.conf", digest), ==, 1);
+  g_assert_cmpuint (digest[0], ==, 0x9f);
+  g_assert_cmpuint (digest[31], ==, 0x08);
   /* The "./" prefix is dropped. */
-  g_assert_nonnull (sar_checksums_lookup (sums, "cdr-voicemail/vm/msg0001.wav"));
-  g_assert_true (sar_checksums_get (sums, 1) == entry);
-  g_assert_cmpstr (sar_checksums_get (sums, 0)->path, ==, "core/db/asterisk.sql");
-  g_assert_null (sar_checksums_lookup (sums, "core/db"));
-  g_assert_null (sar_checksums_lookup (sums, "core/network.con"));
-  g_assert_null (sar_checksums_lookup (sums, "core/network.conf/x"));
+  g_assert_cmpuint (lookup (sums, "cdr-voicemail/vm/msg0001.wav", NULL), ==, 2);
+  g_assert_true (sar_checksums_get (sums, 1, path, &entry, NULL));
+  g_assert_cmpstr (path->str, ==, "core/network.conf");
+  g_assert_cmpuint (entry.index, ==, 1);
+  g_assert_cmpmem (entry.digest, 32, digest, 32);
+  g_assert_cmpstr (first = path_of (sums, 0), ==, "core/db/asterisk.sql");
+  g_assert_cmpuint (lookup (sums, "core/db", NULL), ==, SAR_CHECKSUMS_UNLISTED);
+  g_assert_cmpuint (lookup (sums, "core/network.con", NULL), ==, SAR_CHECKSUMS_UNLISTED);
+  g_assert_cmpuint (lookup (sums, "core/network.conf/x", NULL), ==, SAR_CHECKSUMS_UNLISTED);
+  g_assert_cmpuint (lookup (sums, "", NULL), ==, SAR_CHECKSUMS_UNLISTED);
+  g_assert_true (has_below (sums, "core/db"));
+  g_assert_true (has_below (sums, "core"));
+  g_assert_false (has_below (sums, "core/d"));
+  g_assert_false (has_below (sums, "core/network.conf"));
 }
 
 static void
-test_checksums_empty_and_unterminated (void)
+test_checksums_empty_and_unterminated (gconstpointer limit)
 {
-  g_autoptr (SarChecksums) empty = sar_checksums_parse ("", 0, NULL);
+  g_autoptr (SarChecksums) empty = parse_sums (limit, "", 0, NULL);
   g_autoptr (SarChecksums) unterminated
-      = sar_checksums_parse (DIGEST_A "  core/a", strlen (DIGEST_A "  core/a"), NULL);
+      = parse_sums (limit, DIGEST_A "  core/a", strlen (DIGEST_A "  core/a"), NULL);
 
   g_assert_nonnull (empty);
   g_assert_cmpuint (sar_checksums_count (empty), ==, 0);
-  g_assert_null (sar_checksums_lookup (empty, "core/a"));
+  g_assert_cmpuint (lookup (empty, "core/a", NULL), ==, SAR_CHECKSUMS_UNLISTED);
+  g_assert_false (has_below (empty, "core"));
   g_assert_nonnull (unterminated);
   g_assert_cmpuint (sar_checksums_count (unterminated), ==, 1);
-  g_assert_nonnull (sar_checksums_lookup (unterminated, "core/a"));
+  g_assert_cmpuint (lookup (unterminated, "core/a", NULL), ==, 0);
 }
 
 static void
-test_checksums_round_trip (void)
+test_checksums_round_trip (gconstpointer limit)
 {
-  g_autoptr (SarChecksums) sums = sar_checksums_parse (good_sums, strlen (good_sums), NULL);
+  g_autoptr (SarChecksums) sums = parse_sums (limit, good_sums, strlen (good_sums), NULL);
   g_autoptr (SarChecksums) again = NULL;
   g_autofree char *data = NULL;
   gsize len;
 
-  data = sar_checksums_to_data (sums, &len);
+  data = sar_checksums_to_data (sums, &len, NULL);
   g_assert_cmpstr (data, ==,
                    DIGEST_A "  core/db/asterisk.sql\n"
                             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
                             "  core/network.conf\n" DIGEST_A "  cdr-voicemail/vm/msg0001.wav\n");
-  again = sar_checksums_parse (data, len, NULL);
+  again = parse_sums (limit, data, len, NULL);
   g_assert_nonnull (again);
   g_assert_cmpuint (sar_checksums_count (again), ==, 3);
 }
 
 static void
-test_checksums_refuse_bad_lines (void)
+test_checksums_refuse_bad_lines (gconstpointer limit)
 {
   const struct {
     const char *data;
@@ -331,6 +410,14 @@ test_checksums_refuse_bad_lines (void)
     { "\\" DIGEST_A "  core/a\\\\b\n", "line 1: expected" },
     { DIGEST_A "  core/a\n" DIGEST_A "  core/b\n" DIGEST_A "  ./core/a\n",
       "line 3: \"core/a\" is listed twice (also on line 1)" },
+    /* the first line that repeats one is named, with the line it repeats */
+    { DIGEST_A "  core/a\n" DIGEST_A "  core/b\n" DIGEST_A "  core/b\n" DIGEST_A "  core/a\n",
+      "line 3: \"core/b\" is listed twice (also on line 2)" },
+    { DIGEST_A "  core/a\n" DIGEST_A "  core/a\n" DIGEST_A "  core/a\n",
+      "line 2: \"core/a\" is listed twice (also on line 1)" },
+    /* a path listed twice is named before a file with files below it */
+    { DIGEST_A "  core/a\n" DIGEST_A "  core/a/b\n" DIGEST_A "  core/c\n" DIGEST_A "  core/c\n",
+      "line 4: \"core/c\" is listed twice (also on line 3)" },
     { DIGEST_A "  /etc/passwd\n", "line 1: unsafe path \"/etc/passwd\": absolute paths" },
     { DIGEST_A "  ../x\n", "line 1: unsafe path \"../x\": \"..\" components are not allowed" },
     { DIGEST_A "  core/../../x\n", "\"..\" components" },
@@ -340,6 +427,12 @@ test_checksums_refuse_bad_lines (void)
     { DIGEST_A "  core/dir/\n", "line 1: \"core/dir/\" names a directory" },
     { DIGEST_A "  core/a\n" DIGEST_A "  core/a/b\n",
       "line 1: \"core/a\" is listed as a file, but other listed files lie below it" },
+    /* the file is named, on whichever line it is; the first such file */
+    { DIGEST_A "  core/x/y/z\n" DIGEST_A "  core/b/c\n" DIGEST_A "  core/b\n" DIGEST_A
+               "  core/x/y\n",
+      "line 3: \"core/b\" is listed as a file, but other listed files lie below it" },
+    { DIGEST_A "  core/x/y/z\n" DIGEST_A "  core/x\n",
+      "line 2: \"core/x\" is listed as a file, but other listed files lie below it" },
     { DIGEST_A "  core/a\0\n", "contains a NUL byte" },
   };
 
@@ -351,7 +444,7 @@ test_checksums_refuse_bad_lines (void)
     /* One case holds a NUL byte: its length is known. */
     if (strstr (cases[i].message, "NUL") != NULL)
       len = strlen (cases[i].data) + 2;
-    sums = sar_checksums_parse (cases[i].data, len, &error);
+    sums = parse_sums (limit, cases[i].data, len, &error);
     g_assert_null (sums);
     g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_BACKUP);
     g_test_message ("%s", error->message);
@@ -395,9 +488,39 @@ big_sums (guint lines)
   return text;
 }
 
+/* Every line found by its path, with its digest, and in file order; and
+ * as many paths of the same shape, and the first bytes of each path, that
+ * are not listed (the hash table keeps 12 bits of a path's hash beside its
+ * line number: only reading the line back, and its length, tell such a
+ * path from a listed one). */
+static void
+check_big_lookups (SarChecksums *sums, guint lines)
+{
+  g_autoptr (GString) path = g_string_new (NULL);
+
+  g_assert_cmpuint (sar_checksums_count (sums), ==, lines);
+  for (guint i = 0; i < lines; i++) {
+    g_autofree char *expected = big_path (i);
+    g_autofree char *absent = big_path (lines + i);
+    SarChecksumEntry entry;
+    guint8 digest[32], found[32];
+
+    digest_of_line (i, digest);
+    g_assert_cmpuint (lookup (sums, expected, found), ==, i);
+    g_assert_cmpmem (found, 32, digest, 32);
+    g_assert_true (sar_checksums_get (sums, i, path, &entry, NULL));
+    g_assert_cmpstr (path->str, ==, expected);
+    g_assert_cmpuint (entry.index, ==, i);
+    g_assert_cmpmem (entry.digest, 32, digest, 32);
+    g_assert_cmpuint (lookup (sums, absent, NULL), ==, SAR_CHECKSUMS_UNLISTED);
+    /* the path's first bytes: a listed path starts with them */
+    expected[strlen (expected) - 1] = '\0';
+    g_assert_cmpuint (lookup (sums, expected, NULL), ==, SAR_CHECKSUMS_UNLISTED);
+  }
+}
+
 /* Lookups, order, duplicates and file/directory clashes in a list of
- * 200,000 lines (the parser keeps one index sorted by path instead of a
- * copy of every directory of every path). */
+ * 200,000 lines. */
 static void
 test_checksums_big (void)
 {
@@ -407,24 +530,18 @@ test_checksums_big (void)
   g_autoptr (SarChecksums) sums = sar_checksums_parse (text->str, text->len, &error);
 
   g_assert_no_error (error);
-  g_assert_cmpuint (sar_checksums_count (sums), ==, lines);
-  for (guint i = 0; i < lines; i++) {
-    g_autofree char *path = big_path (i);
-    const SarChecksumEntry *entry = sar_checksums_lookup (sums, path);
-    guint8 digest[32];
-
-    digest_of_line (i, digest);
-    g_assert_true (entry == sar_checksums_get (sums, i));
-    g_assert_cmpstr (entry->path, ==, path);
-    g_assert_cmpmem (entry->digest, 32, digest, 32);
-  }
-  g_assert_null (sar_checksums_lookup (sums, "cdr-voicemail/voicemail/7"));
-  g_assert_null (sar_checksums_lookup (sums, "cdr-voicemail/voicemail/7/3/msg7032.wa"));
-  g_assert_true (sar_checksums_has_below (sums, "cdr-voicemail/voicemail/7", 25));
-  g_assert_true (sar_checksums_has_below (sums, "cdr-voicemail", 13));
-  g_assert_false (sar_checksums_has_below (sums, "cdr-voicemail/voicemail/7/3/msg7032.wav", 39));
-  g_assert_false (sar_checksums_has_below (sums, "cdr-voicemail/voicemail/7/3/msg", 31));
-  g_assert_false (sar_checksums_has_below (sums, "core", 4));
+  g_assert_true (sar_checksums_spilled (sums));
+  check_big_lookups (sums, lines);
+  g_assert_cmpuint (lookup (sums, "cdr-voicemail/voicemail/7", NULL), ==, SAR_CHECKSUMS_UNLISTED);
+  g_assert_cmpuint (lookup (sums, "cdr-voicemail/voicemail/7/3/msg7032.wa", NULL), ==,
+                    SAR_CHECKSUMS_UNLISTED);
+  g_assert_true (has_below (sums, "cdr-voicemail/voicemail/7"));
+  g_assert_true (has_below (sums, "cdr-voicemail"));
+  g_assert_true (has_below (sums, "cdr-voicemail/voicemail/199/99"));
+  g_assert_false (has_below (sums, "cdr-voicemail/voicemail/7/3/msg7032.wav"));
+  g_assert_false (has_below (sums, "cdr-voicemail/voicemail/7/3/msg"));
+  g_assert_false (has_below (sums, "cdr-voicemail/voicemail/200"));
+  g_assert_false (has_below (sums, "core"));
 
   /* a path listed again at the end */
   {
@@ -454,24 +571,116 @@ test_checksums_big (void)
   }
 }
 
+/* 100,000 lines, fed in pieces as the reader does: the list's memory is
+ * its index, a few bytes a line (the paths and digests are in the
+ * spill's file), where an entry of 40 bytes and a copy of its path took
+ * about 95. */
+static void
+test_checksums_memory (void)
+{
+  const guint lines = 100000;
+  g_autoptr (GString) text = big_sums (lines);
+  g_autoptr (GError) error = NULL;
+  SarChecksumsParser *parser = sar_checksums_parser_new ();
+  g_autoptr (SarChecksums) sums = NULL;
+  gsize bytes;
+
+  for (gsize at = 0; at < text->len; at += 4093)
+    g_assert_true (
+        sar_checksums_parser_feed (parser, text->str + at, MIN (4093, text->len - at), &error));
+  sums = sar_checksums_parser_finish (parser, &error);
+  g_assert_no_error (error);
+  g_assert_true (sar_checksums_spilled (sums));
+  bytes = sar_checksums_index_bytes (sums);
+  g_test_message ("%u lines (%" G_GSIZE_FORMAT " bytes of text): an index of %" G_GSIZE_FORMAT
+                  " bytes, %.1f a line",
+                  lines, text->len, bytes, (double) bytes / lines);
+  g_assert_cmpuint (bytes, <=, 11 * lines);
+  check_big_lookups (sums, lines);
+}
+
+/* The descriptor of the one scratch file open in dir. */
+static int
+scratch_fd (const char *dir)
+{
+  g_autoptr (GDir) fds = g_dir_open ("/proc/self/fd", 0, NULL);
+  int found = -1;
+
+  for (const char *name; (name = g_dir_read_name (fds)) != NULL;) {
+    g_autofree char *link = g_build_filename ("/proc/self/fd", name, NULL);
+    g_autofree char *target = g_file_read_link (link, NULL);
+
+    if (target != NULL && g_str_has_prefix (target, dir) && target[strlen (dir)] == '/') {
+      g_assert_cmpint (found, ==, -1);
+      found = atoi (name);
+    }
+  }
+  g_assert_cmpint (found, >=, 0);
+  return found;
+}
+
+/* A list whose scratch file can no longer be read: every lookup, read
+ * and scan fails with the reason (the caller fails the verification
+ * with it), none aborts or answers wrongly. */
+static void
+test_checksums_read_error (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("test-manifest-XXXXXX", NULL);
+  g_autoptr (GString) text = big_sums (5000);
+  g_autoptr (GString) path = g_string_new (NULL);
+  g_autoptr (SarManifest) manifest
+      = sar_manifest_parse (good_manifest, strlen (good_manifest), NULL);
+  g_autoptr (SarChecksums) sums = NULL;
+  g_autofree char *first = big_path (0);
+  g_autofree char *middle = big_path (2000); /* in the file, not in the read buffer */
+  GError *errors[6] = { NULL };
+  SarChecksumEntry entry;
+  gboolean below;
+  int unreadable = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+
+  spill_set_directory (dir);
+  sums = sar_checksums_parse (text->str, text->len, NULL);
+  spill_set_directory (NULL);
+  g_assert_true (sar_checksums_spilled (sums));
+  g_assert_cmpuint (lookup (sums, first, NULL), ==, 0);
+  /* the file's descriptor now one that cannot be read */
+  g_assert_cmpint (dup2 (unreadable, scratch_fd (dir)), >=, 0);
+  close (unreadable);
+
+  g_assert_false (sar_checksums_lookup (sums, middle, &entry, &errors[0]));
+  g_assert_false (sar_checksums_get (sums, 0, path, &entry, &errors[1]));
+  g_assert_false (
+      sar_checksums_has_below (sums, "cdr-voicemail/voicemail/0", 25, &below, &errors[2]));
+  g_assert_null (sar_checksums_to_data (sums, NULL, &errors[3]));
+  g_assert_false (sar_checksums_match_manifest (sums, manifest, &errors[4]));
+  g_assert_false (sar_checksums_lookup (sums, first, &entry, &errors[5]));
+  for (guint i = 0; i < G_N_ELEMENTS (errors); i++) {
+    g_assert_nonnull (errors[i]);
+    assert_contains (errors[i]->message, "cannot read a scratch file");
+    g_clear_error (&errors[i]);
+  }
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
 /* Paths that sort next to each other byte by byte, but not as paths. */
 static void
-test_checksums_clash_next_to_similar_names (void)
+test_checksums_clash_next_to_similar_names (gconstpointer limit)
 {
   const char *data = DIGEST_A "  core/a/x\n" DIGEST_A "  core/a-b\n" DIGEST_A
                               "  core/a.b\n" DIGEST_A "  core/a\n";
   g_autoptr (GError) error = NULL;
-  g_autoptr (SarChecksums) sums = sar_checksums_parse (data, strlen (data), &error);
+  g_autoptr (SarChecksums) sums = parse_sums (limit, data, strlen (data), &error);
 
   g_assert_null (sums);
   assert_contains (error->message, "line 4: \"core/a\" is listed as a file");
   g_clear_error (&error);
   data = DIGEST_A "  core/a-b\n" DIGEST_A "  core/a.b\n" DIGEST_A "  core/a\n" DIGEST_A
                   "  core/a0/x\n";
-  sums = sar_checksums_parse (data, strlen (data), &error);
+  sums = parse_sums (limit, data, strlen (data), &error);
   g_assert_no_error (error);
-  g_assert_true (sar_checksums_has_below (sums, "core/a0", 7));
-  g_assert_false (sar_checksums_has_below (sums, "core/a", 6));
+  g_assert_true (has_below (sums, "core/a0"));
+  g_assert_false (has_below (sums, "core/a"));
+  g_assert_false (has_below (sums, "core/a-b"));
 }
 
 static void
@@ -615,14 +824,14 @@ main (int argc, char **argv)
   g_test_add_func ("/manifest/refuses/missing-keys", test_manifest_refuses_missing_keys);
   g_test_add_func ("/manifest/refuses/bad-values", test_manifest_refuses_bad_values);
   g_test_add_func ("/manifest/refuses/binary", test_manifest_refuses_binary);
-  g_test_add_func ("/checksums/parse/good", test_checksums_parse_good);
-  g_test_add_func ("/checksums/parse/empty-and-unterminated",
-                   test_checksums_empty_and_unterminated);
-  g_test_add_func ("/checksums/round-trip", test_checksums_round_trip);
-  g_test_add_func ("/checksums/refuses/bad-lines", test_checksums_refuse_bad_lines);
+  ADD_SUMS_TEST ("parse/good", test_checksums_parse_good);
+  ADD_SUMS_TEST ("parse/empty-and-unterminated", test_checksums_empty_and_unterminated);
+  ADD_SUMS_TEST ("round-trip", test_checksums_round_trip);
+  ADD_SUMS_TEST ("refuses/bad-lines", test_checksums_refuse_bad_lines);
   g_test_add_func ("/checksums/big", test_checksums_big);
-  g_test_add_func ("/checksums/refuses/clash-next-to-similar-names",
-                   test_checksums_clash_next_to_similar_names);
+  g_test_add_func ("/checksums/memory", test_checksums_memory);
+  g_test_add_func ("/checksums/read-error", test_checksums_read_error);
+  ADD_SUMS_TEST ("refuses/clash-next-to-similar-names", test_checksums_clash_next_to_similar_names);
   g_test_add_func ("/checksums/match-manifest/good", test_checksums_match_manifest);
   g_test_add_func ("/checksums/match-manifest/mismatch", test_checksums_mismatch_manifest);
   g_test_add_func ("/paths/check", test_path_check);
