@@ -48,8 +48,7 @@
 /* sar_pack_verified() hands the file's data to writeback in steps of this
  * size. */
 #define WRITEBACK_STEP (32 * 1024 * 1024)
-/* Threads hashing in the first pass (the calling one reads and appends
- * the records meanwhile). */
+/* Threads hashing in the first pass, the calling one included. */
 #define HASH_THREADS 2
 /* Records of the first pass between reading and appending them: how far
  * one thread can hash ahead of another that hashes a large file. */
@@ -529,33 +528,40 @@ cache_record_matches (const CacheRecord *record, const struct stat *st)
 
 static void cache_used_up (SarPackCache *cache);
 
-/* The first pass's files are hashed by HASH_THREADS threads, each taking
- * the next file in turn, while the calling thread reads the records
- * found, looks each file up among the digests made ahead and appends the
- * records, digest and all, to Packer.records in their order.  Between the
- * two there is a window of HASH_WINDOW records: a large file holds the
- * appending, not the other thread, until the window is full.  Only the
- * calling thread uses the spills. */
+/* The first pass's files are hashed by HASH_THREADS threads (the calling
+ * one included), each taking the next file in turn.  Between the records
+ * found and Packer.records there is a window of HASH_WINDOW records: a
+ * thread appends the records at its start that are done (digest and
+ * all, so they are in order and never rewritten), takes the next records
+ * into it, looking each file up among the digests made ahead, and hashes
+ * its next file.  A large file holds the appending, not the other thread,
+ * until the window is full.  The lock guards the window, the spills and
+ * the digests made ahead (none of which is thread-safe); it is not held
+ * while a file is hashed. */
 typedef struct {
   PackRecord record;
   char *path;      /* member path */
-  gboolean cached; /* made ahead holds the cache's record of the path */
+  gboolean cached; /* made_ahead holds the cache's record of the path */
   CacheRecord made_ahead;
   gboolean done; /* hashed, or nothing to hash */
 } HashSlot;
 
 typedef struct {
   Packer *packer;
+  SarManifest *manifest; /* counts the files */
+  Spill *found;          /* the records as the first pass found them */
+  guint64 offset;        /* the next of them to take */
   const int *root_fds;
+  CacheCursor cursor;
   HashSlot *slots; /* HASH_WINDOW; record i in slots[i % HASH_WINDOW] */
 
   GMutex lock;
-  GCond cond;
-  guint64 head;      /* the next record to append */
-  guint64 tail;      /* the next record to come into the window */
-  guint64 next;      /* the next record to hash */
-  gboolean finished; /* no more records come */
-  gboolean failed;
+  GCond cond;    /* a file was hashed, or the end */
+  guint idle;    /* threads waiting on cond */
+  guint64 head;  /* the next record to append */
+  guint64 tail;  /* the next record to come into the window */
+  guint64 next;  /* the next record to hash */
+  gboolean done; /* every record appended, or a failure */
   GError *error; /* the first failure */
 } HashWork;
 
@@ -586,21 +592,84 @@ hash_file (HashWork *work, HashSlot *slot, guint8 *buffer, GError **error)
   return TRUE;
 }
 
-/* The first failure is kept; every thread stops. */
+/* With the lock held: the first failure is kept; every thread stops. */
 static void
 hash_fail (HashWork *work, GError *local)
 {
-  g_mutex_lock (&work->lock);
   if (work->error == NULL)
     work->error = g_steal_pointer (&local);
   g_clear_error (&local);
-  work->failed = TRUE;
+  work->done = TRUE;
   g_cond_broadcast (&work->cond);
-  g_mutex_unlock (&work->lock);
 }
 
-/* Hashes the next file of the window, if there is one; called with the
- * lock held, which it drops while hashing.  FALSE: none to hash. */
+/* The window's first record, done, to Packer.records. */
+static gboolean
+hash_append (HashWork *work, GError **error)
+{
+  Packer *packer = work->packer;
+  HashSlot *slot = &work->slots[work->head % HASH_WINDOW];
+  g_autofree char *path = g_steal_pointer (&slot->path);
+
+  if (slot->record.kind == RECORD_FILE) {
+    SarComponent *component
+        = g_ptr_array_index (work->manifest->components, slot->record.component);
+
+    component->files++;
+    component->bytes += slot->record.size;
+    packer->files++;
+    packer->sums_len += SAR_CHECKSUMS_LINE_LEN (slot->record.path_len);
+  }
+  return record_append (packer->records, &slot->record, path, error);
+}
+
+/* The next record found into the window: a file is looked up among the
+ * digests made ahead, anything else needs no hashing. */
+static gboolean
+hash_take (HashWork *work, GError **error)
+{
+  HashSlot *slot = &work->slots[work->tail % HASH_WINDOW];
+  RecordPath path;
+
+  if (g_cancellable_set_error_if_cancelled (work->packer->cancellable, error)
+      || !record_read (work->found, &work->offset, &slot->record, path, error))
+    return FALSE;
+  if (slot->record.kind == RECORD_ROOT)
+    cache_cursor_start (&work->cursor, work->root_fds[slot->record.component]);
+  slot->path = g_strdup (path);
+  slot->done = slot->record.kind != RECORD_FILE;
+  slot->cached = FALSE;
+  if (!slot->done && work->cursor.cache != NULL) {
+    const SarPackComponent *pack
+        = g_ptr_array_index (work->packer->spec->components, slot->record.component);
+
+    slot->cached
+        = cache_cursor_find (&work->cursor, path + strlen (pack->id) + 1, &slot->made_ahead);
+  }
+  work->tail++;
+  return TRUE;
+}
+
+/* With the lock held: appends what is done at the window's start and
+ * fills it up. */
+static gboolean
+hash_advance (HashWork *work, GError **error)
+{
+  for (; work->head < work->tail && work->slots[work->head % HASH_WINDOW].done; work->head++)
+    if (!hash_append (work, error))
+      return FALSE;
+  while (work->offset < spill_size (work->found) && work->tail - work->head < HASH_WINDOW)
+    if (!hash_take (work, error))
+      return FALSE;
+  if (work->head == work->tail && work->offset == spill_size (work->found)) {
+    work->done = TRUE;
+    g_cond_broadcast (&work->cond);
+  }
+  return TRUE;
+}
+
+/* With the lock held, which it drops while hashing: hashes the next file
+ * of the window, if there is one.  FALSE: none to hash. */
 static gboolean
 hash_next (HashWork *work, guint8 *buffer)
 {
@@ -612,16 +681,20 @@ hash_next (HashWork *work, guint8 *buffer)
   work->next = MAX (work->next, work->head);
   while (work->next < work->tail && work->slots[work->next % HASH_WINDOW].done)
     work->next++;
-  if (work->next == work->tail || work->failed)
+  if (work->next == work->tail)
     return FALSE;
   slot = &work->slots[work->next++ % HASH_WINDOW];
   g_mutex_unlock (&work->lock);
   ok = hash_file (work, slot, buffer, &local);
-  if (!ok)
-    hash_fail (work, local);
   g_mutex_lock (&work->lock);
-  slot->done = ok;
-  g_cond_broadcast (&work->cond);
+  if (!ok) {
+    hash_fail (work, local);
+    return TRUE;
+  }
+  slot->done = TRUE;
+  /* a thread waits only for a file hashed by another */
+  if (work->idle > 0)
+    g_cond_signal (&work->cond);
   return TRUE;
 }
 
@@ -632,98 +705,23 @@ hash_worker (gpointer data)
   g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
 
   g_mutex_lock (&work->lock);
-  while (!work->failed) {
-    if (hash_next (work, buffer))
+  while (!work->done) {
+    GError *local = NULL;
+
+    if (!hash_advance (work, &local)) {
+      hash_fail (work, local);
+    } else if (work->done || hash_next (work, buffer)
+               || work->slots[work->head % HASH_WINDOW].done) {
       continue;
-    if (work->finished && work->next == work->tail)
-      break;
-    g_cond_wait (&work->cond, &work->lock);
+    } else {
+      /* the other thread hashes the window's first file */
+      work->idle++;
+      g_cond_wait (&work->cond, &work->lock);
+      work->idle--;
+    }
   }
   g_mutex_unlock (&work->lock);
   return NULL;
-}
-
-/* The record into the window: a file is looked up among the digests made
- * ahead, anything else needs no hashing. */
-static void
-hash_fill (HashWork *work, CacheCursor *cursor, const PackRecord *record, const char *path)
-{
-  HashSlot *slot = &work->slots[work->tail % HASH_WINDOW];
-  const SarPackComponent *pack
-      = g_ptr_array_index (work->packer->spec->components, record->component);
-
-  slot->record = *record;
-  slot->path = g_strdup (path);
-  slot->cached = FALSE;
-  slot->done = record->kind != RECORD_FILE;
-  if (record->kind == RECORD_FILE && cursor->cache != NULL)
-    slot->cached = cache_cursor_find (cursor, path + strlen (pack->id) + 1, &slot->made_ahead);
-}
-
-/* The window's first record, done, to Packer.records. */
-static gboolean
-hash_commit (HashWork *work, SarManifest *manifest, GError **error)
-{
-  Packer *packer = work->packer;
-  HashSlot *slot = &work->slots[work->head % HASH_WINDOW];
-  g_autofree char *path = g_steal_pointer (&slot->path);
-
-  if (slot->record.kind == RECORD_FILE) {
-    SarComponent *component = g_ptr_array_index (manifest->components, slot->record.component);
-
-    component->files++;
-    component->bytes += slot->record.size;
-    packer->files++;
-    packer->sums_len += SAR_CHECKSUMS_LINE_LEN (slot->record.path_len);
-  }
-  return record_append (packer->records, &slot->record, path, error);
-}
-
-/* The calling thread's part: from found into the window, and out of it
- * into Packer.records. */
-static gboolean
-hash_dispatch (HashWork *work, Spill *found, SarPackCache *cache, SarManifest *manifest,
-               gboolean alone, GError **error)
-{
-  CacheCursor cursor = { cache };
-  g_autofree guint8 *buffer = alone ? g_malloc (IO_CHUNK) : NULL;
-  guint64 offset = 0;
-  gboolean ok = TRUE;
-
-  g_mutex_lock (&work->lock);
-  while (ok && !work->failed) {
-    if (work->head < work->tail && work->slots[work->head % HASH_WINDOW].done) {
-      g_mutex_unlock (&work->lock);
-      ok = hash_commit (work, manifest, error);
-      g_mutex_lock (&work->lock);
-      work->head++;
-    } else if (offset < spill_size (found) && work->tail - work->head < HASH_WINDOW) {
-      PackRecord record;
-      RecordPath path;
-
-      g_mutex_unlock (&work->lock);
-      ok = !g_cancellable_set_error_if_cancelled (work->packer->cancellable, error)
-           && record_read (found, &offset, &record, path, error);
-      if (ok && record.kind == RECORD_ROOT)
-        cache_cursor_start (&cursor, work->root_fds[record.component]);
-      if (ok)
-        hash_fill (work, &cursor, &record, path);
-      g_mutex_lock (&work->lock);
-      if (ok) {
-        work->tail++;
-        g_cond_broadcast (&work->cond);
-      }
-    } else if (offset >= spill_size (found) && work->head == work->tail) {
-      break;
-    } else if (!alone || !hash_next (work, buffer)) {
-      g_cond_wait (&work->cond, &work->lock);
-    }
-  }
-  work->finished = TRUE;
-  work->failed = work->failed || !ok;
-  g_cond_broadcast (&work->cond);
-  g_mutex_unlock (&work->lock);
-  return ok;
 }
 
 /* From the records found to Packer.records, with their digests. */
@@ -731,18 +729,15 @@ static gboolean
 hash_files (Packer *packer, Spill *found, const int *root_fds, SarManifest *manifest,
             GError **error)
 {
-  HashWork work = { packer, root_fds, g_new0 (HashSlot, HASH_WINDOW) };
-  GThread *helpers[HASH_THREADS] = { NULL };
-  guint started = 0;
-  gboolean ok;
+  HashWork work = { packer, manifest, found, 0, root_fds, { packer->spec->cache } };
+  GThread *helpers[HASH_THREADS - 1] = { NULL };
 
+  work.slots = g_new0 (HashSlot, HASH_WINDOW);
   g_mutex_init (&work.lock);
   g_cond_init (&work.cond);
   for (guint i = 0; i < G_N_ELEMENTS (helpers); i++)
-    if ((helpers[i] = g_thread_try_new ("pack-hash", hash_worker, &work, NULL)) != NULL)
-      started++;
-  /* without a thread of its own, the calling one hashes */
-  ok = hash_dispatch (&work, found, packer->spec->cache, manifest, started == 0, error);
+    helpers[i] = g_thread_try_new ("pack-hash", hash_worker, &work, NULL);
+  hash_worker (&work);
   for (guint i = 0; i < G_N_ELEMENTS (helpers); i++)
     if (helpers[i] != NULL)
       g_thread_join (helpers[i]);
@@ -752,14 +747,10 @@ hash_files (Packer *packer, Spill *found, const int *root_fds, SarManifest *mani
   g_mutex_clear (&work.lock);
   g_cond_clear (&work.cond);
   if (work.error != NULL) {
-    /* a failure of the dispatcher's own came first (it stopped there) */
-    if (ok)
-      g_propagate_error (error, work.error);
-    else
-      g_clear_error (&work.error);
+    g_propagate_error (error, work.error);
     return FALSE;
   }
-  return ok;
+  return TRUE;
 }
 
 static gboolean
