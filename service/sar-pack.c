@@ -711,10 +711,10 @@ hash_worker (gpointer data)
     if (!hash_advance (work, &local)) {
       hash_fail (work, local);
     } else if (work->done || hash_next (work, buffer)
-               || work->slots[work->head % HASH_WINDOW].done) {
+               || (work->head < work->tail && work->slots[work->head % HASH_WINDOW].done)) {
       continue;
     } else {
-      /* the other thread hashes the window's first file */
+      /* another thread hashes the window's first file */
       work->idle++;
       g_cond_wait (&work->cond, &work->lock);
       work->idle--;

@@ -993,6 +993,64 @@ test_pack_cache_after_changes (void)
   remove_tree (root);
 }
 
+static void
+cancel_at_first_progress (guint64 done, guint64 total, gpointer data)
+{
+  g_cancellable_cancel (data);
+}
+
+/* Cancelled before it starts, or while it writes, sar_pack() stops with
+ * the cancellation (a tree whose records go to scratch files). */
+static void
+test_pack_cancelled (void)
+{
+  g_autofree char *root = make_many_tree (1000);
+  g_autoptr (GPtrArray) components = components_of (root);
+
+  for (int while_writing = 0; while_writing < 2; while_writing++) {
+    g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+    SarPackSpec spec = {
+      "8.1.2.3", NULL, NULL, NULL, CREATED, SAR_COMPRESSION_ZSTD, components,
+    };
+    g_autoptr (GError) error = NULL;
+    int fd = temp_fd ();
+
+    if (while_writing) {
+      spec.progress = cancel_at_first_progress;
+      spec.progress_data = cancellable;
+    } else {
+      g_cancellable_cancel (cancellable);
+    }
+    g_assert_false (sar_pack (&spec, fd, cancellable, &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    close (fd);
+  }
+  remove_tree (root);
+}
+
+/* A file deep in a large tree that changes between the passes is named. */
+static void
+test_pack_names_a_deep_file_that_changed (void)
+{
+  g_autofree char *root = make_many_tree (1000);
+  g_autoptr (GPtrArray) components = components_of (root);
+  ChangeLater change = { g_build_filename (root, "core", "x", "b", "c", NULL), FALSE };
+  SarPackSpec spec = {
+    "8.1.2.3",           NULL,    NULL, NULL, CREATED, SAR_COMPRESSION_ZSTD, components,
+    change_a_later_file, &change,
+  };
+  g_autoptr (GError) error = NULL;
+  int fd = temp_fd ();
+
+  g_usleep (20 * 1000);
+  g_assert_false (sar_pack (&spec, fd, NULL, &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED);
+  assert_contains (error->message, "/core/x/b/c changed while packing");
+  close (fd);
+  g_free (change.path);
+  remove_tree (root);
+}
+
 /* What malloc holds now (mmapped blocks included). */
 static gsize
 heap_used (void)
@@ -1565,6 +1623,9 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/pack/many-files", test_pack_many_files);
   g_test_add_func ("/sar/pack/cache-after-changes", test_pack_cache_after_changes);
   g_test_add_func ("/sar/pack/memory-is-flat", test_pack_memory_is_flat);
+  g_test_add_func ("/sar/pack/cancelled", test_pack_cancelled);
+  g_test_add_func ("/sar/pack/names-a-deep-file-that-changed",
+                   test_pack_names_a_deep_file_that_changed);
   g_test_add_func ("/sar/pack/verified-failures", test_pack_verified_failures);
   g_test_add_func ("/sar/pack/refuses-a-file-changed-between-the-passes",
                    test_pack_refuses_a_file_changed_between_the_passes);
