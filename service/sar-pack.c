@@ -8,6 +8,12 @@
  * data hashes differently.  sar_pack_verified() does not hash a second
  * time: it reads the archive back while it is written, in a second
  * thread, and a file that changed no longer matches its checksum there.
+ *
+ * What the first pass finds, and the digests made ahead
+ * (sar_pack_cache_start()), are records in spills (spill.h), read in
+ * order, not structures in memory: the memory packing takes is the same
+ * whatever the number of files.  Both walk the trees in the same order,
+ * so the packer finds a file's digest made ahead by a merge.
  */
 #include "autofd.h"
 #include "sar.h"
@@ -15,6 +21,7 @@
 #include "errors.h"
 #include "names.h"
 #include "sha256.h"
+#include "spill.h"
 #include "tree.h"
 
 #include <archive.h>
@@ -43,17 +50,15 @@
 #define WRITEBACK_STEP (32 * 1024 * 1024)
 /* Threads hashing in the first pass, the calling one included. */
 #define HASH_THREADS 2
+/* Records of the first pass between reading and appending them: how far
+ * one thread can hash ahead of another that hashes a large file. */
+#define HASH_WINDOW 512
 /* ioprio_set(2): the calling thread, idle class (glibc has no wrapper) */
 #define IOPRIO_WHO_PROCESS 1
 #define IOPRIO_IDLE (3 << 13)
-/* sar_pack_cache_start() keeps the digests of at most this many files. */
+/* sar_pack_cache_start() keeps the digests of at most this many files
+ * (in a scratch file: about 130 MB). */
 #define CACHE_FILES_MAX 1000000
-/* Records that there are one of a file (the first pass's file list, the
- * digests made ahead) are stored in blocks of about this size, not one
- * allocation each: a block is above malloc's mmap threshold (main.c), so
- * freeing the list gives its memory back to the system at once, where
- * small records among others that stay would leave their pages resident. */
-#define LIST_BLOCK (256 * 1024)
 /* zstd's level for SarPackSpec.fast (libarchive's default is 3) */
 #define FAST_ZSTD_LEVEL "1"
 
@@ -108,50 +113,68 @@ pack_failed (GError **error, const char *format, ...)
 }
 
 /* One directory or regular file of a component tree, as found by the
- * first pass; the second pass writes it and checks it did not change.
- * There is one a file, held while the archive is written: kept small, its
- * name in the same allocation. */
+ * first pass, in a spill (Packer.records) in the order the archive holds
+ * them: the component's own directory, then its tree depth first,
+ * siblings in byte order of their names.  The member path follows the
+ * record (path_len bytes, no NUL).  SHA256SUMS is made from one read of
+ * the records, the second pass writes them from another and checks each
+ * file did not change; nothing of them is held in memory. */
+typedef enum {
+  RECORD_ROOT, /* a component's directory: path is its id */
+  RECORD_DIR,
+  RECORD_FILE,
+} RecordKind;
+
 typedef struct {
-  GPtrArray *children;        /* PackNode*, sorted by name; directories only */
   struct timespec mtim, ctim; /* a file's as hashed; a directory's mtim as found */
   guint64 size;
   guint8 digest[SAR_SHA256_SIZE];
+  guint32 component; /* index in the spec */
+  guint32 path_len;
   guint16 mode; /* permissions */
-  guint is_dir : 1;
-  char name[];
-} PackNode;
+  guint16 kind; /* RecordKind */
+} PackRecord;
 
-static void
-pack_node_free (PackNode *node)
+/* A member path read back from a spill; a directory's gets a '/'. */
+typedef char RecordPath[SAR_PATH_MAX + 2];
+
+static PackRecord
+pack_record_new (RecordKind kind, guint component, const struct stat *st, gsize path_len)
 {
-  g_clear_pointer (&node->children, g_ptr_array_unref);
-  g_free (node);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (PackNode, pack_node_free)
+  PackRecord record;
 
-static PackNode *
-pack_node_new (const char *name, const struct stat *st)
-{
-  gsize name_size = strlen (name) + 1;
-  PackNode *node = g_malloc0 (sizeof (PackNode) + name_size);
-
-  memcpy (node->name, name, name_size);
-  node->is_dir = S_ISDIR (st->st_mode);
-  node->mode = st->st_mode & 0777; /* no setuid, setgid or sticky bits */
-  node->mtim = st->st_mtim;
-  if (node->is_dir)
-    node->children = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_node_free);
-  return node;
+  /* no stray bytes (padding) in the spill */
+  memset (&record, 0, sizeof record);
+  record.kind = kind;
+  record.component = component;
+  record.path_len = (guint32) path_len;
+  record.mode = st->st_mode & 0777; /* no setuid, setgid or sticky bits */
+  record.mtim = st->st_mtim;
+  return record;
 }
 
-/* A regular file found by the first pass, to be hashed. */
-typedef struct {
-  PackNode *node;
-  guint component;
-  int root_fd;             /* its component's directory (borrowed) */
-  const char *root_source; /* its path, for messages (borrowed) */
-  const char *rel;         /* below it (in Packer.rels) */
-} PackFile;
+static gboolean
+record_append (Spill *spill, const PackRecord *record, const char *path, GError **error)
+{
+  return spill_append (spill, record, sizeof *record, NULL, error)
+         && spill_append (spill, path, record->path_len, NULL, error);
+}
+
+/* The record at *offset, and its path (NUL-terminated); *offset moves to
+ * the next. */
+static gboolean
+record_read (Spill *spill, guint64 *offset, PackRecord *record, RecordPath path, GError **error)
+{
+  if (!spill_read (spill, *offset, record, sizeof *record, error))
+    return FALSE;
+  if (record->path_len > SAR_PATH_MAX)
+    return pack_failed (error, "cannot pack: damaged scratch data");
+  if (!spill_read (spill, *offset + sizeof *record, path, record->path_len, error))
+    return FALSE;
+  path[record->path_len] = '\0';
+  *offset += sizeof *record + record->path_len;
+  return TRUE;
+}
 
 typedef struct _Readback Readback;
 static gboolean readback_advance (Readback *rb, gsize n);
@@ -165,8 +188,9 @@ typedef struct {
   const SarPackSpec *spec; /* for progress */
   guint64 done, total;     /* file bytes, second pass */
   gboolean rehash;         /* second pass: hash again, compare */
-  GArray *files;           /* PackFile, first pass */
-  GStringChunk *rels;      /* their rel, first pass */
+  Spill *records;          /* PackRecord and path: what the first pass found */
+  guint files;             /* file records */
+  guint64 sums_len;        /* their lines in SHA256SUMS, in bytes */
   Readback *readback;      /* sar_pack_verified(): told of what is written */
   guint64 out_bytes;       /* written to out_fd */
   guint64 out_synced;      /* of those, handed to writeback */
@@ -268,10 +292,6 @@ pack_file_data (Packer *packer, guint8 *buffer, int fd, const char *source, guin
   return TRUE;
 }
 
-static gboolean scan_directory (Packer *packer, int dir_fd, const char *source, const char *path,
-                                PackNode *node, guint component, int root_fd,
-                                const char *root_source, gsize root_len, GError **error);
-
 /* The writer's rules for one entry of a tree: its member path passes the
  * reader's path rules and it is a directory or a regular file.  The same
  * check serves packing and sar_pack_survey(), so a survey predicts every
@@ -306,16 +326,18 @@ directory_names (int dir_fd, const char *source, GError **error)
   return names;
 }
 
-/* First pass over one directory entry: files are only queued for
- * hash_files(). */
+static gboolean scan_directory (Packer *packer, Spill *found, int dir_fd, const char *source,
+                                const char *path, guint component, GError **error);
+
+/* First pass over one directory entry: its record, without digest (files
+ * are hashed by hash_files()). */
 static gboolean
-scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, const char *path,
-            PackNode *parent, guint component, int root_fd, const char *root_source, gsize root_len,
-            GError **error)
+scan_entry (Packer *packer, Spill *found, int dir_fd, const char *name, const char *source,
+            const char *path, guint component, GError **error)
 {
   g_autofree char *child_source = g_build_filename (source, name, NULL);
   g_autofree char *child_path = g_strconcat (path, "/", name, NULL);
-  g_autoptr (PackNode) node = NULL;
+  PackRecord record;
   struct stat st;
 
   if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -323,31 +345,27 @@ scan_entry (Packer *packer, int dir_fd, const char *name, const char *source, co
   if (!check_packable (child_source, child_path, &st, error))
     return FALSE;
 
-  node = pack_node_new (name, &st);
-  if (node->is_dir) {
+  record = pack_record_new (S_ISDIR (st.st_mode) ? RECORD_DIR : RECORD_FILE, component, &st,
+                            strlen (child_path));
+  if (!record_append (found, &record, child_path, error))
+    return FALSE;
+  if (record.kind == RECORD_DIR) {
     g_auto (AutoFd) fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
     if (fd < 0)
       return backup_error_set_errno (error, errno, "opening %s", child_source);
-    if (!scan_directory (packer, fd, child_source, child_path, node, component, root_fd,
-                         root_source, root_len, error))
+    /* sar_path_check() bounds the depth long before the stack matters */
+    if (!scan_directory (packer, found, fd, child_source, child_path, component, error))
       return FALSE;
-  } else {
-    PackFile file = { node, component, root_fd, root_source,
-                      g_string_chunk_insert (packer->rels, child_path + root_len + 1) };
-
-    g_array_append_val (packer->files, file);
   }
-  g_ptr_array_add (parent->children, g_steal_pointer (&node));
   return TRUE;
 }
 
 /* First pass: finds the directories and regular files below dir_fd, in
- * name order.  Takes ownership of nothing. */
+ * name order.  Only this directory's names are held, while it is read. */
 static gboolean
-scan_directory (Packer *packer, int dir_fd, const char *source, const char *path, PackNode *node,
-                guint component, int root_fd, const char *root_source, gsize root_len,
-                GError **error)
+scan_directory (Packer *packer, Spill *found, int dir_fd, const char *source, const char *path,
+                guint component, GError **error)
 {
   g_autoptr (GPtrArray) names = directory_names (dir_fd, source, error);
 
@@ -355,45 +373,328 @@ scan_directory (Packer *packer, int dir_fd, const char *source, const char *path
     return FALSE;
   for (guint i = 0; i < names->len; i++) {
     if (g_cancellable_set_error_if_cancelled (packer->cancellable, error)
-        || !scan_entry (packer, dir_fd, g_ptr_array_index (names, i), source, path, node, component,
-                        root_fd, root_source, root_len, error))
+        || !scan_entry (packer, found, dir_fd, g_ptr_array_index (names, i), source, path,
+                        component, error))
       return FALSE;
   }
   return TRUE;
 }
 
-/* The first pass's files, hashed by HASH_THREADS threads taking the next
- * file in turn. */
+/* --- digests made ahead: what the packer reads ------------------------------ */
+
+/* A file as it was hashed ahead: the same before and after reading it.
+ * The records are in a spill, a component tree after the other in the
+ * order the first pass lists them (sorted the same way), so the packer
+ * finds a file's by a merge: no index, no memory per file.  The path
+ * below the tree follows (path_len bytes, no NUL). */
+typedef struct {
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtim, ctim;
+  guint8 digest[SAR_SHA256_SIZE];
+  guint32 path_len;
+} CacheRecord;
+
+/* A component's directory as sar_pack_cache_start() opened it, and its
+ * records. */
+typedef struct {
+  int fd; /* -1 where there is none */
+  dev_t dev;
+  ino_t ino;
+  guint64 start, end; /* of its records in SarPackCache.records */
+} CacheRoot;
+
+struct _SarPackCache {
+  guint n_roots;
+  CacheRoot *roots;
+  GThread *thread;
+  Spill *records;   /* CacheRecord and path; the thread's until it is joined */
+  guint64 complete; /* bytes of records up to the last whole one */
+  gboolean broken;  /* appending failed: nothing more is appended */
+  guint files;      /* records */
+  guint64 hashed;   /* bytes */
+  GString *path;    /* the thread's: the directory being read, below its tree */
+
+  GMutex lock;
+  GCond cond;
+  gboolean paused;
+  gboolean stop;
+};
+
+/* The order of paths in which a tree is walked depth first, siblings in
+ * byte order of their names (strcmp()): a name that ends sorts before
+ * any longer one, whatever follows it ('/' and more names). */
+static int
+compare_tree_order (const char *a, const char *b)
+{
+  const guchar *x = (const guchar *) a, *y = (const guchar *) b;
+  guint rank_x, rank_y;
+
+  while (*x != '\0' && *x == *y) {
+    x++;
+    y++;
+  }
+  rank_x = *x == '\0' ? 0 : *x == '/' ? 1 : (guint) *x + 1;
+  rank_y = *y == '\0' ? 0 : *y == '/' ? 1 : (guint) *y + 1;
+  return rank_x < rank_y ? -1 : rank_x > rank_y;
+}
+
+/* The packer's place in the records of one tree. */
+typedef struct {
+  SarPackCache *cache;
+  guint64 offset, end;
+  gboolean have; /* record and path hold the next one */
+  CacheRecord record;
+  char path[SAR_PATH_MAX + 1];
+} CacheCursor;
+
+/* To the records of the tree whose directory is root_fd (known by its
+ * inode, whatever it is called now), if any. */
+static void
+cache_cursor_start (CacheCursor *cursor, int root_fd)
+{
+  struct stat st;
+
+  cursor->offset = cursor->end = 0;
+  cursor->have = FALSE;
+  if (cursor->cache == NULL || cursor->cache->records == NULL || fstat (root_fd, &st) < 0)
+    return;
+  for (guint i = 0; i < cursor->cache->n_roots; i++) {
+    const CacheRoot *root = &cursor->cache->roots[i];
+
+    if (root->fd >= 0 && root->dev == st.st_dev && root->ino == st.st_ino) {
+      cursor->offset = root->start;
+      cursor->end = root->end;
+      break;
+    }
+  }
+}
+
+/* The record of rel (below the tree), if there is one: rel comes after
+ * the paths asked for before, in tree order. */
+static gboolean
+cache_cursor_find (CacheCursor *cursor, const char *rel, CacheRecord *found)
+{
+  for (;;) {
+    int order;
+
+    if (!cursor->have) {
+      g_autoptr (GError) local = NULL;
+      Spill *spill = cursor->cache->records;
+
+      if (cursor->offset >= cursor->end)
+        return FALSE;
+      if (!spill_read (spill, cursor->offset, &cursor->record, sizeof cursor->record, &local)
+          || cursor->record.path_len > SAR_PATH_MAX
+          || !spill_read (spill, cursor->offset + sizeof cursor->record, cursor->path,
+                          cursor->record.path_len, &local)) {
+        /* best effort: the rest is hashed */
+        g_debug ("digests made ahead unusable: %s", local != NULL ? local->message : "damaged");
+        cursor->offset = cursor->end;
+        return FALSE;
+      }
+      cursor->path[cursor->record.path_len] = '\0';
+      cursor->offset += sizeof cursor->record + cursor->record.path_len;
+      cursor->have = TRUE;
+    }
+    order = compare_tree_order (cursor->path, rel);
+    if (order > 0)
+      return FALSE;
+    cursor->have = FALSE;
+    if (order == 0) {
+      *found = cursor->record;
+      return TRUE;
+    }
+  }
+}
+
+static gboolean
+same_time (const struct timespec *a, const struct timespec *b)
+{
+  return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* A record made ahead (found at the file's path) is good for a file with
+ * the same inode, size and times.  A change that kept all of them (two writes within one tick of
+ * the clock that stamps files, around our reading) is not noticed here;
+ * sar_pack_verified()'s read-back notices it. */
+static gboolean
+cache_record_matches (const CacheRecord *record, const struct stat *st)
+{
+  return record->dev == st->st_dev && record->ino == st->st_ino && record->size == st->st_size
+         && same_time (&record->mtim, &st->st_mtim) && same_time (&record->ctim, &st->st_ctim);
+}
+
+static void cache_used_up (SarPackCache *cache);
+
+/* The first pass's files are hashed by HASH_THREADS threads (the calling
+ * one included), each taking the next file in turn.  Between the records
+ * found and Packer.records there is a window of HASH_WINDOW records: a
+ * thread appends the records at its start that are done (digest and
+ * all, so they are in order and never rewritten), takes the next records
+ * into it, looking each file up among the digests made ahead, and hashes
+ * its next file.  A large file holds the appending, not the other thread,
+ * until the window is full.  The lock guards the window, the spills and
+ * the digests made ahead (none of which is thread-safe); it is not held
+ * while a file is hashed. */
+typedef struct {
+  PackRecord record;
+  char *path;      /* member path */
+  gboolean cached; /* made_ahead holds the cache's record of the path */
+  CacheRecord made_ahead;
+  gboolean done; /* hashed, or nothing to hash */
+} HashSlot;
+
 typedef struct {
   Packer *packer;
-  gint next;   /* atomic: index of the next file */
-  gint failed; /* atomic */
+  SarManifest *manifest; /* counts the files */
+  Spill *found;          /* the records as the first pass found them */
+  guint64 offset;        /* the next of them to take */
+  const int *root_fds;
+  CacheCursor cursor;
+  HashSlot *slots; /* HASH_WINDOW; record i in slots[i % HASH_WINDOW] */
+
   GMutex lock;
+  GCond cond;    /* a file was hashed, or the end */
+  guint idle;    /* threads waiting on cond */
+  guint64 head;  /* the next record to append */
+  guint64 tail;  /* the next record to come into the window */
+  guint64 next;  /* the next record to hash */
+  gboolean done; /* every record appended, or a failure */
   GError *error; /* the first failure */
 } HashWork;
 
-static gboolean cache_lookup (SarPackCache *cache, const struct stat *st,
-                              guint8 digest[SAR_SHA256_SIZE]);
-static void cache_used_up (SarPackCache *cache);
-
 static gboolean
-hash_file (Packer *packer, PackFile *file, guint8 *buffer, GError **error)
+hash_file (HashWork *work, HashSlot *slot, guint8 *buffer, GError **error)
 {
-  PackNode *node = file->node;
-  g_autofree char *source = g_build_filename (file->root_source, file->rel, NULL);
+  Packer *packer = work->packer;
+  const SarPackComponent *pack
+      = g_ptr_array_index (packer->spec->components, slot->record.component);
+  const char *rel = slot->path + strlen (pack->id) + 1;
+  g_autofree char *source = g_build_filename (pack->path, rel, NULL);
   struct stat st;
-  g_auto (AutoFd) fd = open_regular (file->root_fd, file->rel, source, &st, error);
+  g_auto (AutoFd) fd
+      = open_regular (work->root_fds[slot->record.component], rel, source, &st, error);
 
   if (fd < 0)
     return FALSE;
-  if (packer->spec->cache != NULL && cache_lookup (packer->spec->cache, &st, node->digest)) {
-    node->size = (guint64) st.st_size;
+  if (slot->cached && cache_record_matches (&slot->made_ahead, &st)) {
+    memcpy (slot->record.digest, slot->made_ahead.digest, SAR_SHA256_SIZE);
+    slot->record.size = (guint64) st.st_size;
     g_atomic_int_inc (&packer->from_cache);
-  } else if (!pack_file_data (packer, buffer, fd, source, &node->size, node->digest, error)) {
+  } else if (!pack_file_data (packer, buffer, fd, source, &slot->record.size, slot->record.digest,
+                              error)) {
     return FALSE;
   }
-  node->mtim = st.st_mtim;
-  node->ctim = st.st_ctim;
+  slot->record.mtim = st.st_mtim;
+  slot->record.ctim = st.st_ctim;
+  return TRUE;
+}
+
+/* With the lock held: the first failure is kept; every thread stops. */
+static void
+hash_fail (HashWork *work, GError *local)
+{
+  if (work->error == NULL)
+    work->error = g_steal_pointer (&local);
+  g_clear_error (&local);
+  work->done = TRUE;
+  g_cond_broadcast (&work->cond);
+}
+
+/* The window's first record, done, to Packer.records. */
+static gboolean
+hash_append (HashWork *work, GError **error)
+{
+  Packer *packer = work->packer;
+  HashSlot *slot = &work->slots[work->head % HASH_WINDOW];
+  g_autofree char *path = g_steal_pointer (&slot->path);
+
+  if (slot->record.kind == RECORD_FILE) {
+    SarComponent *component
+        = g_ptr_array_index (work->manifest->components, slot->record.component);
+
+    component->files++;
+    component->bytes += slot->record.size;
+    packer->files++;
+    packer->sums_len += SAR_CHECKSUMS_LINE_LEN (slot->record.path_len);
+  }
+  return record_append (packer->records, &slot->record, path, error);
+}
+
+/* The next record found into the window: a file is looked up among the
+ * digests made ahead, anything else needs no hashing. */
+static gboolean
+hash_take (HashWork *work, GError **error)
+{
+  HashSlot *slot = &work->slots[work->tail % HASH_WINDOW];
+  RecordPath path;
+
+  if (g_cancellable_set_error_if_cancelled (work->packer->cancellable, error)
+      || !record_read (work->found, &work->offset, &slot->record, path, error))
+    return FALSE;
+  if (slot->record.kind == RECORD_ROOT)
+    cache_cursor_start (&work->cursor, work->root_fds[slot->record.component]);
+  slot->path = g_strdup (path);
+  slot->done = slot->record.kind != RECORD_FILE;
+  slot->cached = FALSE;
+  if (!slot->done && work->cursor.cache != NULL) {
+    const SarPackComponent *pack
+        = g_ptr_array_index (work->packer->spec->components, slot->record.component);
+
+    slot->cached
+        = cache_cursor_find (&work->cursor, path + strlen (pack->id) + 1, &slot->made_ahead);
+  }
+  work->tail++;
+  return TRUE;
+}
+
+/* With the lock held: appends what is done at the window's start and
+ * fills it up. */
+static gboolean
+hash_advance (HashWork *work, GError **error)
+{
+  for (; work->head < work->tail && work->slots[work->head % HASH_WINDOW].done; work->head++)
+    if (!hash_append (work, error))
+      return FALSE;
+  while (work->offset < spill_size (work->found) && work->tail - work->head < HASH_WINDOW)
+    if (!hash_take (work, error))
+      return FALSE;
+  if (work->head == work->tail && work->offset == spill_size (work->found)) {
+    work->done = TRUE;
+    g_cond_broadcast (&work->cond);
+  }
+  return TRUE;
+}
+
+/* With the lock held, which it drops while hashing: hashes the next file
+ * of the window, if there is one.  FALSE: none to hash. */
+static gboolean
+hash_next (HashWork *work, guint8 *buffer)
+{
+  HashSlot *slot;
+  GError *local = NULL;
+  gboolean ok;
+
+  /* the records before head are appended, their slots taken again */
+  work->next = MAX (work->next, work->head);
+  while (work->next < work->tail && work->slots[work->next % HASH_WINDOW].done)
+    work->next++;
+  if (work->next == work->tail)
+    return FALSE;
+  slot = &work->slots[work->next++ % HASH_WINDOW];
+  g_mutex_unlock (&work->lock);
+  ok = hash_file (work, slot, buffer, &local);
+  g_mutex_lock (&work->lock);
+  if (!ok) {
+    hash_fail (work, local);
+    return TRUE;
+  }
+  slot->done = TRUE;
+  /* a thread waits only for a file hashed by another */
+  if (work->idle > 0)
+    g_cond_signal (&work->cond);
   return TRUE;
 }
 
@@ -402,51 +703,52 @@ hash_worker (gpointer data)
 {
   HashWork *work = data;
   g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
-  GArray *files = work->packer->files;
 
-  for (;;) {
-    guint i = (guint) g_atomic_int_add (&work->next, 1);
+  g_mutex_lock (&work->lock);
+  while (!work->done) {
     GError *local = NULL;
 
-    if (i >= files->len || g_atomic_int_get (&work->failed))
-      break;
-    if (!hash_file (work->packer, &g_array_index (files, PackFile, i), buffer, &local)) {
-      g_mutex_lock (&work->lock);
-      if (work->error == NULL)
-        work->error = g_steal_pointer (&local);
-      g_mutex_unlock (&work->lock);
-      g_clear_error (&local);
-      g_atomic_int_set (&work->failed, TRUE);
-      break;
+    if (!hash_advance (work, &local)) {
+      hash_fail (work, local);
+    } else if (work->done || hash_next (work, buffer)
+               || (work->head < work->tail && work->slots[work->head % HASH_WINDOW].done)) {
+      continue;
+    } else {
+      /* another thread hashes the window's first file */
+      work->idle++;
+      g_cond_wait (&work->cond, &work->lock);
+      work->idle--;
     }
   }
+  g_mutex_unlock (&work->lock);
   return NULL;
 }
 
+/* From the records found to Packer.records, with their digests. */
 static gboolean
-hash_files (Packer *packer, SarManifest *manifest, GError **error)
+hash_files (Packer *packer, Spill *found, const int *root_fds, SarManifest *manifest,
+            GError **error)
 {
-  HashWork work = { packer, 0, FALSE };
+  HashWork work = { packer, manifest, found, 0, root_fds, { packer->spec->cache } };
   GThread *helpers[HASH_THREADS - 1] = { NULL };
 
+  work.slots = g_new0 (HashSlot, HASH_WINDOW);
   g_mutex_init (&work.lock);
-  for (guint i = 0; i < G_N_ELEMENTS (helpers) && packer->files->len > i + 1; i++)
+  g_cond_init (&work.cond);
+  for (guint i = 0; i < G_N_ELEMENTS (helpers); i++)
     helpers[i] = g_thread_try_new ("pack-hash", hash_worker, &work, NULL);
   hash_worker (&work);
   for (guint i = 0; i < G_N_ELEMENTS (helpers); i++)
     if (helpers[i] != NULL)
       g_thread_join (helpers[i]);
+  for (guint i = 0; i < HASH_WINDOW; i++)
+    g_free (work.slots[i].path);
+  g_free (work.slots);
   g_mutex_clear (&work.lock);
+  g_cond_clear (&work.cond);
   if (work.error != NULL) {
     g_propagate_error (error, work.error);
     return FALSE;
-  }
-  for (guint i = 0; i < packer->files->len; i++) {
-    const PackFile *file = &g_array_index (packer->files, PackFile, i);
-    SarComponent *component = g_ptr_array_index (manifest->components, file->component);
-
-    component->files++;
-    component->bytes += file->node->size;
   }
   return TRUE;
 }
@@ -488,61 +790,110 @@ write_metadata (Packer *packer, const char *name, const char *data, gsize len, g
   return TRUE;
 }
 
+/* Second pass: writes a file found by the first pass (name below dir_fd),
+ * re-reading it and refusing it if it changed. */
 static gboolean
-same_time (const struct timespec *a, const struct timespec *b)
+write_file (Packer *packer, int dir_fd, const char *name, const PackRecord *record,
+            const char *source, const char *path, GError **error)
 {
-  return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
-/* Second pass: writes node (found below dir_fd by the first pass) and its
- * tree, re-reading each file and refusing files that changed. */
-static gboolean
-write_node (Packer *packer, int dir_fd, const PackNode *node, const char *source, const char *path,
-            GError **error)
-{
-  g_autofree char *child_source = g_build_filename (source, node->name, NULL);
-  g_autofree char *child_path = g_strconcat (path, "/", node->name, NULL);
   struct stat st;
   guint8 digest[SAR_SHA256_SIZE];
   guint64 size;
+  g_auto (AutoFd) fd = open_regular (dir_fd, name, source, &st, error);
 
-  if (g_cancellable_set_error_if_cancelled (packer->cancellable, error))
-    return FALSE;
-  if (node->is_dir) {
-    g_autofree char *dir_path = g_strconcat (child_path, "/", NULL);
-    g_auto (AutoFd) fd
-        = openat (dir_fd, node->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-    if (fd < 0)
-      return backup_error_set_errno (error, errno, "opening %s", child_source);
-    if (!write_header (packer, dir_path, AE_IFDIR, node->mode, node->mtim.tv_sec, 0, error))
-      return FALSE;
-    for (guint i = 0; i < node->children->len; i++)
-      if (!write_node (packer, fd, g_ptr_array_index (node->children, i), child_source, child_path,
-                       error))
-        return FALSE;
-    return TRUE;
-  }
-
-  g_auto (AutoFd) fd = open_regular (dir_fd, node->name, child_source, &st, error);
   if (fd < 0)
     return FALSE;
-  if ((guint64) st.st_size != node->size)
-    return pack_failed (error, "%s changed while packing (its size changed); try again",
-                        child_source);
-  if (!same_time (&st.st_mtim, &node->mtim) || !same_time (&st.st_ctim, &node->ctim))
-    return pack_failed (error, "%s changed while packing (it was modified); try again",
-                        child_source);
-  if (!write_header (packer, child_path, AE_IFREG, node->mode, node->mtim.tv_sec, node->size, error)
-      || !pack_file_data (packer, packer->buffer, fd, child_source, &size,
-                          packer->rehash ? digest : NULL, error))
+  if ((guint64) st.st_size != record->size)
+    return pack_failed (error, "%s changed while packing (its size changed); try again", source);
+  if (!same_time (&st.st_mtim, &record->mtim) || !same_time (&st.st_ctim, &record->ctim))
+    return pack_failed (error, "%s changed while packing (it was modified); try again", source);
+  if (!write_header (packer, path, AE_IFREG, record->mode, record->mtim.tv_sec, record->size, error)
+      || !pack_file_data (packer, packer->buffer, fd, source, &size, packer->rehash ? digest : NULL,
+                          error))
     return FALSE;
-  if (size != node->size || (packer->rehash && memcmp (digest, node->digest, sizeof digest) != 0))
-    return pack_failed (error, "%s changed while packing (its content changed); try again",
-                        child_source);
+  if (size != record->size
+      || (packer->rehash && memcmp (digest, record->digest, sizeof digest) != 0))
+    return pack_failed (error, "%s changed while packing (its content changed); try again", source);
   return TRUE;
 }
 
+/* The directories open while the trees are written, by depth: the
+ * component's own at 0.  A member path has at most SAR_PATH_DEPTH_MAX
+ * parts. */
+typedef struct {
+  int fds[SAR_PATH_DEPTH_MAX];
+} DirStack;
+
+static void
+dir_stack_close_from (DirStack *stack, guint depth)
+{
+  for (guint i = depth; i < G_N_ELEMENTS (stack->fds); i++)
+    autofd_clear (&stack->fds[i]);
+}
+
+/* Second pass: the trees, from the first pass's records, each directory
+ * opened below its parent and each file below its directory, as found. */
+static gboolean
+write_trees (Packer *packer, const SarPackSpec *spec, GError **error)
+{
+  DirStack stack;
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < G_N_ELEMENTS (stack.fds); i++)
+    stack.fds[i] = -1;
+  for (guint64 offset = 0; ok && offset < spill_size (packer->records);) {
+    PackRecord record;
+    RecordPath path;
+    const SarPackComponent *pack;
+    g_autofree char *source = NULL;
+    const char *name;
+    guint depth = 0;
+    int fd;
+
+    if (g_cancellable_set_error_if_cancelled (packer->cancellable, error)
+        || !record_read (packer->records, &offset, &record, path, error)) {
+      ok = FALSE;
+      break;
+    }
+    pack = g_ptr_array_index (spec->components, record.component);
+    for (const char *p = path; *p != '\0'; p++)
+      depth += *p == '/';
+    if (depth >= G_N_ELEMENTS (stack.fds) || (record.kind == RECORD_ROOT) != (depth == 0)
+        || (depth > 0 && stack.fds[depth - 1] < 0)) {
+      ok = pack_failed (error, "cannot pack: damaged scratch data");
+      break;
+    }
+    /* what is open below the parent is done */
+    dir_stack_close_from (&stack, depth);
+    if (record.kind == RECORD_ROOT) {
+      fd = open (pack->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        ok = backup_error_set_errno (error, errno, "opening component directory %s", pack->path);
+        break;
+      }
+      stack.fds[0] = fd;
+      strcat (path, "/");
+      ok = write_header (packer, path, AE_IFDIR, record.mode, record.mtim.tv_sec, 0, error);
+      continue;
+    }
+    name = strrchr (path, '/') + 1;
+    source = g_build_filename (pack->path, path + strlen (pack->id) + 1, NULL);
+    if (record.kind == RECORD_FILE) {
+      ok = write_file (packer, stack.fds[depth - 1], name, &record, source, path, error);
+      continue;
+    }
+    fd = openat (stack.fds[depth - 1], name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      ok = backup_error_set_errno (error, errno, "opening %s", source);
+      break;
+    }
+    stack.fds[depth] = fd;
+    strcat (path, "/");
+    ok = write_header (packer, path, AE_IFDIR, record.mode, record.mtim.tv_sec, 0, error);
+  }
+  dir_stack_close_from (&stack, 0);
+  return ok;
+}
 static la_ssize_t
 packer_write (struct archive *archive, void *data, const void *buffer, size_t len)
 {
@@ -644,32 +995,15 @@ manifest_for_spec (const SarPackSpec *spec, GError **error)
   return g_steal_pointer (&manifest);
 }
 
-/* SHA256SUMS is written from the first pass's trees as it is made, a
- * buffer at a time: neither a second list of every path and digest nor
- * the whole text (both grow with the number of files) is held. */
+/* SHA256SUMS is written from one read of the first pass's records as it
+ * is made, a buffer at a time: neither a list of every path and digest
+ * nor the whole text (both grow with the number of files) is held. */
 typedef struct {
   Packer *packer;
   char *buffer; /* IO_CHUNK bytes */
   gsize used;
   guint64 written; /* lines made so far, in bytes */
-  GString *path;   /* the path of the node being listed */
 } SumsWriter;
-
-/* The bytes of the lines of the files below node, whose path is
- * path_len bytes long. */
-static guint64
-sums_length (const PackNode *node, gsize path_len)
-{
-  guint64 len = 0;
-
-  for (guint i = 0; i < node->children->len; i++) {
-    const PackNode *child = g_ptr_array_index (node->children, i);
-    gsize child_len = path_len + 1 + strlen (child->name);
-
-    len += child->is_dir ? sums_length (child, child_len) : SAR_CHECKSUMS_LINE_LEN (child_len);
-  }
-  return len;
-}
 
 static gboolean
 sums_flush (SumsWriter *w, GError **error)
@@ -697,37 +1031,14 @@ sums_line (SumsWriter *w, const guint8 digest[SAR_SHA256_SIZE], const char *path
   return TRUE;
 }
 
-/* The lines of the files below node (w->path), in the order the files
- * are written. */
-static gboolean
-sums_write (SumsWriter *w, const PackNode *node, GError **error)
-{
-  gsize path_len = w->path->len;
-
-  for (guint i = 0; i < node->children->len; i++) {
-    const PackNode *child = g_ptr_array_index (node->children, i);
-    gboolean ok;
-
-    g_string_append_c (w->path, '/');
-    g_string_append (w->path, child->name);
-    ok = child->is_dir ? sums_write (w, child, error)
-                       : sums_line (w, child->digest, w->path->str, w->path->len, error);
-    g_string_truncate (w->path, path_len);
-    if (!ok)
-      return FALSE;
-  }
-  return TRUE;
-}
-
 /* The SHA256SUMS member: the dumps first (they come right after it),
- * then the files of each tree. */
+ * then the files of each tree, in the order they are written. */
 static gboolean
-write_checksums (Packer *packer, const SarPackSpec *spec, GPtrArray *roots, gint64 mtime,
-                 GError **error)
+write_checksums (Packer *packer, const SarPackSpec *spec, gint64 mtime, GError **error)
 {
-  g_autoptr (GString) path = g_string_new (NULL);
-  SumsWriter w = { packer, (char *) packer->buffer, 0, 0, path };
-  guint64 len = 0;
+  SumsWriter w = { packer, (char *) packer->buffer, 0, 0 };
+  /* the first pass counted the files' lines as it found them */
+  guint64 len = packer->sums_len;
 
   for (guint i = 0; i < spec->components->len; i++) {
     const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
@@ -735,11 +1046,6 @@ write_checksums (Packer *packer, const SarPackSpec *spec, GPtrArray *roots, gint
 
     if (member != NULL)
       len += SAR_CHECKSUMS_LINE_LEN (strlen (member));
-  }
-  for (guint i = 0; i < roots->len; i++) {
-    const PackNode *root = g_ptr_array_index (roots, i);
-
-    len += sums_length (root, strlen (root->name));
   }
 
   if (!write_header (packer, SAR_CHECKSUMS_MEMBER, AE_IFREG, 0644, mtime, len, error))
@@ -751,16 +1057,18 @@ write_checksums (Packer *packer, const SarPackSpec *spec, GPtrArray *roots, gint
     if (member != NULL && !sums_line (&w, pack->dump_digest, member, strlen (member), error))
       return FALSE;
   }
-  for (guint i = 0; i < roots->len; i++) {
-    const PackNode *root = g_ptr_array_index (roots, i);
+  for (guint64 offset = 0; offset < spill_size (packer->records);) {
+    PackRecord record;
+    RecordPath path;
 
-    g_string_assign (path, root->name);
-    if (!sums_write (&w, root, error))
+    if (!record_read (packer->records, &offset, &record, path, error))
+      return FALSE;
+    if (record.kind == RECORD_FILE && !sums_line (&w, record.digest, path, record.path_len, error))
       return FALSE;
   }
   if (!sums_flush (&w, error))
     return FALSE;
-  /* the header's size and the lines come from two walks of the trees */
+  /* the header's size and the lines come from two reads of the records */
   if (w.written != len)
     return pack_failed (error,
                         "cannot pack: " SAR_CHECKSUMS_MEMBER " came out %" G_GUINT64_FORMAT
@@ -795,10 +1103,9 @@ write_dump (Packer *packer, const SarPackComponent *pack, gint64 mtime, GError *
   return TRUE;
 }
 
-/* Writes the archive from the first pass's trees. */
+/* Writes the archive from the first pass's records. */
 static gboolean
-write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manifest,
-               GPtrArray *roots, GError **error)
+write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manifest, GError **error)
 {
   g_autofree char *manifest_data = NULL;
   gsize manifest_len;
@@ -807,30 +1114,50 @@ write_archive (Packer *packer, const SarPackSpec *spec, const SarManifest *manif
   if (!open_writer (packer, spec->compression, spec->fast, error)
       || !write_metadata (packer, SAR_MANIFEST_MEMBER, manifest_data, manifest_len,
                           manifest->created, error)
-      || !write_checksums (packer, spec, roots, manifest->created, error))
+      || !write_checksums (packer, spec, manifest->created, error))
     return FALSE;
   for (guint i = 0; i < spec->components->len; i++)
     if (!write_dump (packer, g_ptr_array_index (spec->components, i), manifest->created, error))
       return FALSE;
-
-  for (guint i = 0; i < roots->len; i++) {
-    const SarPackComponent *pack = g_ptr_array_index (spec->components, i);
-    const PackNode *root = g_ptr_array_index (roots, i);
-    g_autofree char *root_path = g_strconcat (root->name, "/", NULL);
-    g_auto (AutoFd) fd = open (pack->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-    if (fd < 0)
-      return backup_error_set_errno (error, errno, "opening component directory %s", pack->path);
-    if (!write_header (packer, root_path, AE_IFDIR, root->mode, root->mtim.tv_sec, 0, error))
-      return FALSE;
-    for (guint j = 0; j < root->children->len; j++)
-      if (!write_node (packer, fd, g_ptr_array_index (root->children, j), pack->path, root->name,
-                       error))
-        return FALSE;
-  }
+  if (!write_trees (packer, spec, error))
+    return FALSE;
   if (archive_write_close (packer->archive) != ARCHIVE_OK)
     return write_failed (packer, error);
   return TRUE;
+}
+
+/* First pass: what is there (into found), then its checksums into
+ * packer->records, which SHA256SUMS must list before any file is
+ * written. */
+static gboolean
+find_and_hash (Packer *packer, const SarPackSpec *spec, SarManifest *manifest, GError **error)
+{
+  g_autoptr (Spill) found = spill_new ();
+  g_autofree int *root_fds = g_new (int, spec->components->len);
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < spec->components->len; i++)
+    root_fds[i] = -1;
+  for (guint i = 0; ok && i < spec->components->len; i++) {
+    const SarPackComponent *component = g_ptr_array_index (spec->components, i);
+    struct stat st;
+    PackRecord root;
+
+    root_fds[i] = open (component->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root_fds[i] < 0 || fstat (root_fds[i], &st) < 0) {
+      ok = backup_error_set_errno (error, errno, "opening component directory %s", component->path);
+      break;
+    }
+    root = pack_record_new (RECORD_ROOT, i, &st, strlen (component->id));
+    ok = record_append (found, &root, component->id, error)
+         && scan_directory (packer, found, root_fds[i], component->path, component->id, i, error);
+  }
+  if (spec->cache != NULL)
+    sar_pack_cache_stop (spec->cache);
+  ok = ok && hash_files (packer, found, root_fds, manifest, error);
+  for (guint i = 0; i < spec->components->len; i++)
+    autofd_clear (&root_fds[i]);
+  return ok;
 }
 
 static gboolean
@@ -839,14 +1166,11 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
 {
   g_auto (SarLocale) previous = sar_locale_push ();
   g_autoptr (SarManifest) manifest = manifest_for_spec (spec, error);
-  g_autoptr (GPtrArray) roots = g_ptr_array_new_with_free_func ((GDestroyNotify) pack_node_free);
-  g_autoptr (GArray) files = g_array_new (FALSE, FALSE, sizeof (PackFile));
-  g_autoptr (GStringChunk) rels = g_string_chunk_new (LIST_BLOCK);
-  g_autofree int *root_fds = NULL;
+  g_autoptr (Spill) records = spill_new ();
   g_autofree guint8 *buffer = g_malloc (IO_CHUNK);
   Packer packer = { cancellable, NULL, 0, out_fd, buffer, spec, 0, 0 };
   gint64 start = g_get_monotonic_time ();
-  gboolean ok = TRUE;
+  gboolean ok;
 
   if (manifest == NULL)
     return FALSE;
@@ -854,54 +1178,26 @@ pack (const SarPackSpec *spec, int out_fd, Readback *readback, GCancellable *can
     g_set_error (error, BACKUP_ERROR, BACKUP_ERROR_INVALID_ARGS, "cannot pack: no components");
     return FALSE;
   }
-  packer.files = files;
-  packer.rels = rels;
+  packer.records = records;
   packer.readback = readback;
   /* read back, a file that changed fails its checksum there */
   packer.rehash = readback == NULL;
 
-  /* First pass: what is there, and its checksums, which SHA256SUMS must
-   * list before any file is written. */
-  root_fds = g_new (int, spec->components->len);
-  for (guint i = 0; i < spec->components->len; i++)
-    root_fds[i] = -1;
-  for (guint i = 0; ok && i < spec->components->len; i++) {
-    const SarPackComponent *component = g_ptr_array_index (spec->components, i);
-    struct stat st;
-    PackNode *root;
-
-    root_fds[i] = open (component->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (root_fds[i] < 0 || fstat (root_fds[i], &st) < 0) {
-      ok = backup_error_set_errno (error, errno, "opening component directory %s", component->path);
-      break;
-    }
-    root = pack_node_new (component->id, &st);
-    g_ptr_array_add (roots, root);
-    ok = scan_directory (&packer, root_fds[i], component->path, component->id, root, i, root_fds[i],
-                         component->path, strlen (component->id), error);
-  }
-  if (spec->cache != NULL)
-    sar_pack_cache_stop (spec->cache);
-  ok = ok && hash_files (&packer, manifest, error);
+  ok = find_and_hash (&packer, spec, manifest, error);
   cache_used_up (spec->cache);
-  g_debug ("packing: found and hashed %u files (%d hashed ahead) in %.3f s", files->len,
+  g_debug ("packing: found and hashed %u files (%d hashed ahead) in %.3f s", packer.files,
            packer.from_cache, (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
   for (guint i = 0; i < spec->components->len; i++) {
     const SarComponent *component = g_ptr_array_index (manifest->components, i);
 
     packer.total += component->bytes + component->database_bytes;
-    autofd_clear (&root_fds[i]);
   }
-  /* not needed for the writing, which needs memory of its own (the
-   * reader's list of checksums, compression) */
-  packer.files = NULL;
-  packer.rels = NULL;
-  g_clear_pointer (&files, g_array_unref);
-  g_clear_pointer (&rels, g_string_chunk_free);
-  /* what the first pass freed among the trees' nodes, which stay */
+  /* what the first pass freed (the names of directories), not needed for
+   * the writing, which needs memory of its own (the reader's list of
+   * checksums, compression) */
   malloc_trim (0);
 
-  ok = ok && write_archive (&packer, spec, manifest, roots, error);
+  ok = ok && write_archive (&packer, spec, manifest, error);
   if (packer.archive != NULL)
     archive_write_free (packer.archive);
   return ok;
@@ -913,78 +1209,7 @@ sar_pack (const SarPackSpec *spec, int out_fd, GCancellable *cancellable, GError
   return pack (spec, out_fd, NULL, cancellable, error);
 }
 
-/* --- digests made ahead ----------------------------------------------------- */
-
-/* A file as it was hashed: the same before and after reading it.  Known
- * by its inode, whatever its name. */
-typedef struct {
-  dev_t dev;
-  ino_t ino;
-  off_t size;
-  struct timespec mtim, ctim;
-  guint8 digest[SAR_SHA256_SIZE];
-} CacheEntry;
-
-struct _SarPackCache {
-  guint n_roots;
-  int *root_fds; /* the components' directories, -1 where there is none */
-  GThread *thread;
-  GHashTable *entries; /* CacheEntry* (by inode); the thread's until it is joined */
-  GPtrArray *blocks;   /* of CACHE_BLOCK_ENTRIES CacheEntry each, holding the entries */
-  guint last_used;     /* entries used of the last block */
-  guint64 hashed;      /* bytes */
-
-  GMutex lock;
-  GCond cond;
-  gboolean paused;
-  gboolean stop;
-};
-
-/* An entry hashed before is good for a file with the same inode, size and
- * times.  A change that kept all of them (two writes within one tick of
- * the clock that stamps files, around our reading) is not noticed here;
- * sar_pack_verified()'s read-back notices it. */
-static guint
-cache_entry_hash (gconstpointer key)
-{
-  const CacheEntry *entry = key;
-
-  return (guint) (entry->ino ^ (entry->ino >> 32) ^ entry->dev);
-}
-
-static gboolean
-cache_entry_equal (gconstpointer a, gconstpointer b)
-{
-  const CacheEntry *x = a, *y = b;
-
-  return x->ino == y->ino && x->dev == y->dev;
-}
-
-#define CACHE_BLOCK_ENTRIES (LIST_BLOCK / sizeof (CacheEntry))
-
-static CacheEntry *
-cache_entry_new (SarPackCache *cache)
-{
-  if (cache->blocks->len == 0 || cache->last_used == CACHE_BLOCK_ENTRIES) {
-    g_ptr_array_add (cache->blocks, g_new (CacheEntry, CACHE_BLOCK_ENTRIES));
-    cache->last_used = 0;
-  }
-  return (CacheEntry *) g_ptr_array_index (cache->blocks, cache->blocks->len - 1)
-         + cache->last_used++;
-}
-
-static gboolean
-cache_lookup (SarPackCache *cache, const struct stat *st, guint8 digest[SAR_SHA256_SIZE])
-{
-  CacheEntry key = { st->st_dev, st->st_ino };
-  const CacheEntry *entry = g_hash_table_lookup (cache->entries, &key);
-
-  if (entry == NULL || entry->size != st->st_size || !same_time (&entry->mtim, &st->st_mtim)
-      || !same_time (&entry->ctim, &st->st_ctim))
-    return FALSE;
-  memcpy (digest, entry->digest, SAR_SHA256_SIZE);
-  return TRUE;
-}
+/* --- digests made ahead: the thread ----------------------------------------- */
 
 /* After the first pass: the digests are not needed again. */
 static void
@@ -992,8 +1217,7 @@ cache_used_up (SarPackCache *cache)
 {
   if (cache == NULL)
     return;
-  g_hash_table_remove_all (cache->entries);
-  g_ptr_array_set_size (cache->blocks, 0);
+  g_clear_pointer (&cache->records, spill_free);
 }
 
 /* FALSE once stopped; waits while paused. */
@@ -1017,13 +1241,43 @@ same_file (const struct stat *a, const struct stat *b)
          && same_time (&a->st_mtim, &b->st_mtim) && same_time (&a->st_ctim, &b->st_ctim);
 }
 
+/* Appends the record of a file (cache->path) as hashed; best effort: once
+ * appending failed, the records up to the last whole one are all there
+ * are. */
+static void
+cache_append (SarPackCache *cache, const struct stat *st, SarSha256 *sha)
+{
+  struct {
+    CacheRecord record;
+    char path[SAR_PATH_MAX];
+  } entry;
+  g_autoptr (GError) local = NULL;
+  gsize len = sizeof entry.record + cache->path->len;
+
+  memset (&entry.record, 0, sizeof entry.record);
+  entry.record.dev = st->st_dev;
+  entry.record.ino = st->st_ino;
+  entry.record.size = st->st_size;
+  entry.record.mtim = st->st_mtim;
+  entry.record.ctim = st->st_ctim;
+  entry.record.path_len = (guint32) cache->path->len;
+  sar_sha256_digest (sha, entry.record.digest);
+  memcpy (entry.path, cache->path->str, cache->path->len);
+  if (!spill_append (cache->records, &entry, len, NULL, &local)) {
+    g_debug ("hashing ahead stops: %s", local->message);
+    cache->broken = TRUE;
+    return;
+  }
+  cache->complete += len;
+  cache->files++;
+}
+
 static void
 cache_file (SarPackCache *cache, int dir_fd, const char *name, guint8 *buffer)
 {
   g_auto (AutoFd) fd = -1;
   struct stat before, after;
   SarSha256 sha;
-  CacheEntry *entry;
 
   fd = tree_open_beneath (dir_fd, name,
                           O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOATIME, 0);
@@ -1050,39 +1304,43 @@ cache_file (SarPackCache *cache, int dir_fd, const char *name, guint8 *buffer)
   }
   if (fstat (fd, &after) < 0 || !same_file (&before, &after))
     return;
-  entry = cache_entry_new (cache);
-  entry->dev = after.st_dev;
-  entry->ino = after.st_ino;
-  entry->size = after.st_size;
-  entry->mtim = after.st_mtim;
-  entry->ctim = after.st_ctim;
-  sar_sha256_digest (&sha, entry->digest);
-  g_hash_table_add (cache->entries, entry);
+  cache_append (cache, &after, &sha);
 }
 
-/* Depth first through dir_fd; what cannot be read is left out. */
+/* Depth first through dir_fd (cache->path below its tree), siblings in
+ * the first pass's order, so the packer finds the records by a merge;
+ * what cannot be read is left out.  Only this directory's names are held
+ * while it is read. */
 static void
 cache_directory (SarPackCache *cache, int dir_fd, guint depth, guint8 *buffer)
 {
   int errsv = 0;
   g_autoptr (GPtrArray) names = tree_list (dir_fd, &errsv);
+  gsize path_len = cache->path->len;
 
+  if (names != NULL)
+    g_ptr_array_sort (names, compare_names);
   for (guint i = 0; names != NULL && i < names->len && cache_go_on (cache); i++) {
     const char *name = g_ptr_array_index (names, i);
     struct stat st;
 
-    if (g_hash_table_size (cache->entries) >= CACHE_FILES_MAX)
+    if (cache->broken || cache->files >= CACHE_FILES_MAX)
       return;
     if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
       continue;
-    if (S_ISDIR (st.st_mode) && depth < SAR_PATH_DEPTH_MAX) {
+    if (path_len > 0)
+      g_string_append_c (cache->path, '/');
+    g_string_append (cache->path, name);
+    /* longer paths the packer refuses */
+    if (cache->path->len <= SAR_PATH_MAX && S_ISDIR (st.st_mode) && depth < SAR_PATH_DEPTH_MAX) {
       g_auto (AutoFd) fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
       if (fd >= 0)
         cache_directory (cache, fd, depth + 1, buffer);
-    } else if (S_ISREG (st.st_mode)) {
+    } else if (cache->path->len <= SAR_PATH_MAX && S_ISREG (st.st_mode)) {
       cache_file (cache, dir_fd, name, buffer);
     }
+    g_string_truncate (cache->path, path_len);
   }
 }
 
@@ -1098,9 +1356,16 @@ cache_thread (gpointer data)
   if (sched_setscheduler (0, SCHED_IDLE, &idle) < 0)
     g_debug ("hashing ahead at normal priority: %s", g_strerror (errno));
   syscall (SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_IDLE);
-  for (guint i = 0; i < cache->n_roots; i++)
-    if (cache->root_fds[i] >= 0)
-      cache_directory (cache, cache->root_fds[i], 1, buffer);
+  for (guint i = 0; i < cache->n_roots; i++) {
+    CacheRoot *root = &cache->roots[i];
+
+    root->start = root->end = cache->complete;
+    if (root->fd >= 0) {
+      g_string_truncate (cache->path, 0);
+      cache_directory (cache, root->fd, 1, buffer);
+    }
+    root->end = cache->complete;
+  }
   return NULL;
 }
 
@@ -1111,15 +1376,23 @@ sar_pack_cache_start (GPtrArray *components)
 
   g_mutex_init (&cache->lock);
   g_cond_init (&cache->cond);
-  cache->entries = g_hash_table_new (cache_entry_hash, cache_entry_equal);
-  cache->blocks = g_ptr_array_new_with_free_func (g_free);
+  cache->records = spill_new ();
+  cache->path = g_string_sized_new (SAR_PATH_MAX + 256);
   cache->n_roots = components->len;
-  cache->root_fds = g_new (int, components->len);
+  cache->roots = g_new0 (CacheRoot, components->len);
   /* the trees are the ones there now, whatever their names later */
   for (guint i = 0; i < components->len; i++) {
     const SarPackComponent *component = g_ptr_array_index (components, i);
+    CacheRoot *root = &cache->roots[i];
+    struct stat st;
 
-    cache->root_fds[i] = open (component->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    root->fd = open (component->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root->fd >= 0 && fstat (root->fd, &st) < 0)
+      autofd_clear (&root->fd);
+    if (root->fd >= 0) {
+      root->dev = st.st_dev;
+      root->ino = st.st_ino;
+    }
   }
   cache->thread = g_thread_try_new ("pack-hash-ahead", cache_thread, cache, NULL);
   return cache;
@@ -1140,8 +1413,7 @@ static void
 cache_join (SarPackCache *cache)
 {
   g_thread_join (g_steal_pointer (&cache->thread));
-  g_debug ("hashed %u files (%" G_GUINT64_FORMAT " bytes) ahead",
-           g_hash_table_size (cache->entries), cache->hashed);
+  g_debug ("hashed %u files (%" G_GUINT64_FORMAT " bytes) ahead", cache->files, cache->hashed);
 }
 
 void
@@ -1172,10 +1444,10 @@ sar_pack_cache_free (SarPackCache *cache)
     return;
   sar_pack_cache_stop (cache);
   for (guint i = 0; i < cache->n_roots; i++)
-    autofd_clear (&cache->root_fds[i]);
-  g_free (cache->root_fds);
-  g_hash_table_unref (cache->entries);
-  g_ptr_array_unref (cache->blocks);
+    autofd_clear (&cache->roots[i].fd);
+  g_free (cache->roots);
+  g_clear_pointer (&cache->records, spill_free);
+  g_string_free (cache->path, TRUE);
   g_mutex_clear (&cache->lock);
   g_cond_clear (&cache->cond);
   g_free (cache);

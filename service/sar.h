@@ -240,9 +240,11 @@ void sar_pack_component_free (SarPackComponent *component);
  * the regular files below them in a thread of its own that runs only on a
  * core that would otherwise be idle (SCHED_IDLE).
  * A packer given the cache (SarPackSpec.cache) stops it and, for each file
- * whose inode, size, modification and change time are what they were
- * while it was hashed, takes the digest instead of reading the file for
- * SHA256SUMS.  Best effort: what cannot be read is left out. */
+ * at the same path in its tree whose inode, size, modification and change
+ * time are what they were while it was hashed, takes the digest instead
+ * of reading the file for SHA256SUMS.  Best effort: what cannot be read
+ * is left out.  The digests are kept in a scratch file (spill.h), not in
+ * memory. */
 typedef struct _SarPackCache SarPackCache;
 
 SarPackCache *sar_pack_cache_start (GPtrArray *components /* SarPackComponent* */);

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -795,6 +796,330 @@ test_pack_cache (void)
   remove_tree (moved);
 }
 
+/* --- packing many files --- */
+
+#define MANY_TIME 1780000000
+
+static void
+set_fixed (const char *path, mode_t mode)
+{
+  const struct timespec times[2] = { { MANY_TIME, 0 }, { MANY_TIME, 0 } };
+
+  g_assert_cmpint (chmod (path, mode), ==, 0);
+  g_assert_cmpint (utimensat (AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW), ==, 0);
+}
+
+static void
+write_fixed (const char *path, guint i)
+{
+  g_autofree char *data = g_strdup_printf ("file %u\n%*s", i, (int) (i % 53), "");
+
+  g_assert_true (g_file_set_contents (path, data, -1, NULL));
+  set_fixed (path, 0644);
+}
+
+/* A tree of n files, most in directories of 100, with names that a walk
+ * lists in another order than their whole paths sort in ("x", then
+ * "x-1", "x.1", while "x/..." sorts after them), every mode and time
+ * fixed: the same tree packs to the same bytes, wherever and whenever. */
+static char *
+make_many_tree (guint n)
+{
+  g_autoptr (GError) error = NULL;
+  char *root = g_dir_make_tmp ("test-sar-many-XXXXXX", &error);
+  const char *const odd[] = { "core/x/a", "core/x-1", "core/x.1", "core/x/b/c", "announcements/a" };
+  const char *const dirs[] = { "core/x/b", "core/x", "core", "cdr-voicemail", "announcements" };
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *path = NULL;
+
+    if (i < G_N_ELEMENTS (odd)) {
+      path = g_build_filename (root, odd[i], NULL);
+    } else {
+      g_autofree char *dir
+          = g_strdup_printf ("%s/%s/d%03u", root, i % 3 == 0 ? "cdr-voicemail" : "core", i / 100);
+
+      g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+      path = g_strdup_printf ("%s/f%05u.txt", dir, i);
+    }
+    {
+      g_autofree char *dir = g_path_get_dirname (path);
+
+      g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+    }
+    write_fixed (path, i);
+  }
+  /* the directories' times last, after their entries */
+  for (guint i = 0; i <= n / 100; i++)
+    for (guint j = 0; j < 2; j++) {
+      g_autofree char *dir
+          = g_strdup_printf ("%s/%s/d%03u", root, j == 0 ? "cdr-voicemail" : "core", i);
+
+      if (g_file_test (dir, G_FILE_TEST_IS_DIR))
+        set_fixed (dir, 0755);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (dirs); i++) {
+    g_autofree char *dir = g_build_filename (root, dirs[i], NULL);
+
+    g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+    set_fixed (dir, 0755);
+  }
+  return root;
+}
+
+static char *
+digest_of (int fd)
+{
+  g_autoptr (GBytes) bytes = read_all (fd);
+
+  rewind_fd (fd);
+  return g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
+}
+
+/* With the digests made ahead: the debug message that counts them is
+ * expected. */
+static int
+pack_with_cache (const char *root, SarPackCache *cache, const char *expected_message)
+{
+  g_autoptr (GPtrArray) components = components_of (root);
+  SarPackSpec spec = {
+    "8.1.2.3", "Nightly", "pbx-berlin", "192.0.2.10", CREATED, SAR_COMPRESSION_NONE, components,
+  };
+  g_autoptr (GError) error = NULL;
+  int fd = temp_fd ();
+
+  spec.cache = cache;
+  g_test_expect_message (NULL, G_LOG_LEVEL_DEBUG, expected_message);
+  g_assert_true (sar_pack (&spec, fd, NULL, &error));
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  rewind_fd (fd);
+  return fd;
+}
+
+/* Both archives the same bytes, and a good SAR file; closes both. */
+static void
+assert_same_archive (int cached, int plain)
+{
+  g_autofree char *digest = digest_of (plain);
+  g_autofree char *cached_digest = digest_of (cached);
+
+  g_assert_cmpstr (cached_digest, ==, digest);
+  {
+    g_autoptr (SarHeader) header = verify_ok (cached);
+  }
+  close (plain);
+  close (cached);
+}
+
+/* Thousands of files, so that what the packer and the digests made ahead
+ * keep goes to scratch files: the archive is the very bytes the packer
+ * wrote when it kept a tree of them in memory (the digest below is of
+ * that packer's archive of this tree, commit 913b2e7), taken from the
+ * digests made ahead or not. */
+static void
+test_pack_many_files (void)
+{
+  g_autofree char *root = make_many_tree (5000);
+  g_autoptr (GPtrArray) components = components_of (root);
+  g_autoptr (SarPackCache) cache = NULL;
+  g_autoptr (GError) error = NULL;
+  int plain = pack (root, SAR_COMPRESSION_NONE, &error);
+  g_autofree char *digest = NULL;
+  int cached;
+
+  g_assert_no_error (error);
+  digest = digest_of (plain);
+  g_assert_cmpstr (digest, ==, "35236a950c8c1f12a3b15710922e76ba19b466aafdc2885d0ab21561b5a1d517");
+
+  cache = sar_pack_cache_start (components);
+  sar_pack_cache_wait (cache);
+  cached = pack_with_cache (root, cache, "*found and hashed 5000 files (5000 hashed ahead)*");
+  assert_same_archive (cached, plain);
+  remove_tree (root);
+}
+
+/* Files changed, added and removed after their digests were made ahead
+ * are hashed (again): the archive is the one packed without them. */
+static void
+test_pack_cache_after_changes (void)
+{
+  g_autofree char *root = make_many_tree (5000);
+  g_autoptr (GPtrArray) components = components_of (root);
+  g_autoptr (SarPackCache) cache = sar_pack_cache_start (components);
+  g_autoptr (GError) error = NULL;
+  int plain, cached;
+
+  sar_pack_cache_wait (cache);
+  /* a new change time, whatever the clock's granularity */
+  g_usleep (20 * 1000);
+  for (guint i = 10; i < 5000; i += 500) {
+    g_autofree char *dir
+        = g_strdup_printf ("%s/%s/d%03u", root, i % 3 == 0 ? "cdr-voicemail" : "core", i / 100);
+    g_autofree char *changed = g_strdup_printf ("%s/f%05u.txt", dir, i);
+    g_autofree char *removed = g_strdup_printf ("%s/f%05u.txt", dir, i + 3);
+    g_autofree char *added = g_strdup_printf ("%s/f%05ua.txt", dir, i);
+    int fd = open (changed, O_WRONLY | O_CLOEXEC);
+
+    /* the same inode, size and times, other bytes: only the change time
+     * tells */
+    g_assert_cmpint (fd, >=, 0);
+    g_assert_cmpint (pwrite (fd, "F", 1, 0), ==, 1);
+    close (fd);
+    set_fixed (changed, 0644);
+    g_assert_cmpint (unlink (removed), ==, 0);
+    write_fixed (added, i);
+  }
+  /* a directory where a file was, and a file where a directory was */
+  {
+    g_autofree char *was_file = g_build_filename (root, "core", "x.1", NULL);
+    g_autofree char *inside = g_build_filename (was_file, "inside", NULL);
+    g_autofree char *was_dir = g_build_filename (root, "core", "x", "b", NULL);
+    g_autofree char *below = g_build_filename (was_dir, "c", NULL);
+
+    g_assert_cmpint (unlink (was_file), ==, 0);
+    g_assert_cmpint (g_mkdir (was_file, 0755), ==, 0);
+    write_fixed (inside, 7);
+    g_assert_cmpint (unlink (below), ==, 0);
+    g_assert_cmpint (rmdir (was_dir), ==, 0);
+    write_fixed (was_dir, 8);
+  }
+
+  /* 10 changed, 10 removed, 10 added; x.1 and x/b/c removed, x.1/inside
+   * and x/b added */
+  cached = pack_with_cache (root, cache, "*found and hashed 5000 files (4978 hashed ahead)*");
+  plain = pack (root, SAR_COMPRESSION_NONE, &error);
+  g_assert_no_error (error);
+  assert_same_archive (cached, plain);
+  remove_tree (root);
+}
+
+static void
+cancel_at_first_progress (guint64 done, guint64 total, gpointer data)
+{
+  g_cancellable_cancel (data);
+}
+
+/* Cancelled before it starts, or while it writes, sar_pack() stops with
+ * the cancellation (a tree whose records go to scratch files). */
+static void
+test_pack_cancelled (void)
+{
+  g_autofree char *root = make_many_tree (1000);
+  g_autoptr (GPtrArray) components = components_of (root);
+
+  for (int while_writing = 0; while_writing < 2; while_writing++) {
+    g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+    SarPackSpec spec = {
+      "8.1.2.3", NULL, NULL, NULL, CREATED, SAR_COMPRESSION_ZSTD, components,
+    };
+    g_autoptr (GError) error = NULL;
+    int fd = temp_fd ();
+
+    if (while_writing) {
+      spec.progress = cancel_at_first_progress;
+      spec.progress_data = cancellable;
+    } else {
+      g_cancellable_cancel (cancellable);
+    }
+    g_assert_false (sar_pack (&spec, fd, cancellable, &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    close (fd);
+  }
+  remove_tree (root);
+}
+
+/* A file deep in a large tree that changes between the passes is named. */
+static void
+test_pack_names_a_deep_file_that_changed (void)
+{
+  g_autofree char *root = make_many_tree (1000);
+  g_autoptr (GPtrArray) components = components_of (root);
+  ChangeLater change = { g_build_filename (root, "core", "x", "b", "c", NULL), FALSE };
+  SarPackSpec spec = {
+    "8.1.2.3",           NULL,    NULL, NULL, CREATED, SAR_COMPRESSION_ZSTD, components,
+    change_a_later_file, &change,
+  };
+  g_autoptr (GError) error = NULL;
+  int fd = temp_fd ();
+
+  g_usleep (20 * 1000);
+  g_assert_false (sar_pack (&spec, fd, NULL, &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED);
+  assert_contains (error->message, "/core/x/b/c changed while packing");
+  close (fd);
+  g_free (change.path);
+  remove_tree (root);
+}
+
+/* What malloc holds now (mmapped blocks included). */
+static gsize
+heap_used (void)
+{
+  struct mallinfo2 info = mallinfo2 ();
+
+  return info.uordblks + info.hblkhd;
+}
+
+static void
+sample_heap (guint64 done, guint64 total, gpointer data)
+{
+  gsize *peak = data;
+
+  *peak = MAX (*peak, heap_used ());
+}
+
+/* The memory the digests made ahead hold once made, and the most the
+ * packer holds while it writes, over what was held before: for a tree
+ * of n files. */
+static void
+measure_packing (guint n, gsize *cache_held, gsize *pack_peak)
+{
+  g_autofree char *root = make_many_tree (n);
+  g_autoptr (GPtrArray) components = components_of (root);
+  g_autoptr (GError) error = NULL;
+  SarPackSpec spec = {
+    "8.1.2.3", "Nightly", "pbx-berlin", "192.0.2.10", CREATED, SAR_COMPRESSION_NONE, components,
+  };
+  gsize before, peak = 0;
+  int fd = temp_fd ();
+
+  malloc_trim (0);
+  before = heap_used ();
+  spec.cache = sar_pack_cache_start (components);
+  sar_pack_cache_wait (spec.cache);
+  *cache_held = heap_used () - MIN (before, heap_used ());
+  spec.progress = sample_heap;
+  spec.progress_data = &peak;
+  g_assert_true (sar_pack (&spec, fd, NULL, &error));
+  g_assert_no_error (error);
+  *pack_peak = peak - MIN (before, peak);
+  sar_pack_cache_free (spec.cache);
+  close (fd);
+  remove_tree (root);
+}
+
+/* Neither the digests made ahead nor the packer hold memory for each
+ * file: 20 times the files, not more memory (a tree in memory took about
+ * 100 bytes a file, the digests made ahead 120). */
+static void
+test_pack_memory_is_flat (void)
+{
+  gsize cache_small, cache_large, pack_small, pack_large;
+
+#if defined(__SANITIZE_ADDRESS__)
+  g_test_skip ("mallinfo2() does not see the sanitizer's allocator");
+  return;
+#endif
+  measure_packing (1000, &cache_small, &pack_small);
+  measure_packing (20000, &cache_large, &pack_large);
+  g_test_message ("held: digests made ahead %zu / %zu bytes, packer %zu / %zu bytes", cache_small,
+                  cache_large, pack_small, pack_large);
+  g_assert_cmpuint (cache_large, <, cache_small + 256 * 1024);
+  g_assert_cmpuint (pack_large, <, pack_small + 256 * 1024);
+}
+
 /* Order, ownership and permission bits of what sar_pack() writes. */
 static void
 test_pack_members (void)
@@ -1297,6 +1622,12 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/pack/reproducible", test_pack_is_reproducible);
   g_test_add_func ("/sar/pack/verified", test_pack_verified);
   g_test_add_func ("/sar/pack/cache", test_pack_cache);
+  g_test_add_func ("/sar/pack/many-files", test_pack_many_files);
+  g_test_add_func ("/sar/pack/cache-after-changes", test_pack_cache_after_changes);
+  g_test_add_func ("/sar/pack/memory-is-flat", test_pack_memory_is_flat);
+  g_test_add_func ("/sar/pack/cancelled", test_pack_cancelled);
+  g_test_add_func ("/sar/pack/names-a-deep-file-that-changed",
+                   test_pack_names_a_deep_file_that_changed);
   g_test_add_func ("/sar/pack/verified-failures", test_pack_verified_failures);
   g_test_add_func ("/sar/pack/refuses-a-file-changed-between-the-passes",
                    test_pack_refuses_a_file_changed_between_the_passes);
