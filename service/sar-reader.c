@@ -26,7 +26,8 @@
  * and decompresses into AHEAD_BUFFERS buffers of at most AHEAD_CHUNK
  * bytes of the tar stream (a block of the decoder each: zstd's are 128
  * KiB), so it is never more than 512 KiB ahead of the reader (8 buffers
- * were no faster, with extraction's batches after them). */
+ * were no faster, with extraction's batches of 512 KiB after them: 2 GB
+ * into tmpfs, medians of 5 rounds). */
 #define AHEAD_CHUNK (128 * 1024)
 #define AHEAD_BUFFERS 4
 /* ... which reads its input in chunks of this size (fewer reads; the
