@@ -217,6 +217,18 @@ compare_names (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+/* The names in a directory in the order both the first pass and the
+ * digests made ahead walk it; NULL with *errsv set if it cannot be read. */
+static GPtrArray *
+sorted_names (int dir_fd, int *errsv)
+{
+  GPtrArray *names = tree_list (dir_fd, errsv);
+
+  if (names != NULL)
+    g_ptr_array_sort (names, compare_names);
+  return names;
+}
+
 static const char *
 file_type_name (mode_t mode)
 {
@@ -320,13 +332,10 @@ static GPtrArray *
 directory_names (int dir_fd, const char *source, GError **error)
 {
   int errsv = 0;
-  GPtrArray *names = tree_list (dir_fd, &errsv);
+  GPtrArray *names = sorted_names (dir_fd, &errsv);
 
-  if (names == NULL) {
+  if (names == NULL)
     backup_error_set_errno (error, errsv, "reading directory %s", source);
-    return NULL;
-  }
-  g_ptr_array_sort (names, compare_names);
   return names;
 }
 
@@ -1319,11 +1328,9 @@ static void
 cache_directory (SarPackCache *cache, int dir_fd, guint depth, guint8 *buffer)
 {
   int errsv = 0;
-  g_autoptr (GPtrArray) names = tree_list (dir_fd, &errsv);
+  g_autoptr (GPtrArray) names = sorted_names (dir_fd, &errsv);
   gsize path_len = cache->path->len;
 
-  if (names != NULL)
-    g_ptr_array_sort (names, compare_names);
   for (guint i = 0; names != NULL && i < names->len && cache_go_on (cache); i++) {
     const char *name = g_ptr_array_index (names, i);
     struct stat st;

@@ -83,22 +83,13 @@ spill_new (void)
   return spill_new_limit (SPILL_MEMORY_MAX);
 }
 
+/* The file is written only here and in to_file(), in order, and read
+ * with pread(): its offset is always flushed. */
 static gboolean
 flush (Spill *spill, GError **error)
 {
-  gsize len = (gsize) (spill->size - spill->flushed);
-  gsize done = 0;
-
-  while (done < len) {
-    ssize_t n
-        = pwrite (spill->fd, spill->append + done, len - done, (off_t) (spill->flushed + done));
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return backup_error_set_errno (error, n < 0 ? errno : EIO, "cannot write a scratch file");
-    done += (gsize) n;
-  }
+  if (!fd_write_all (spill->fd, spill->append, (gsize) (spill->size - spill->flushed)))
+    return backup_error_set_errno (error, errno, "cannot write a scratch file");
   spill->flushed = spill->size;
   return TRUE;
 }
