@@ -7,11 +7,12 @@
  * directories are accepted; absolute paths, "..", symlinks, hardlinks,
  * devices and FIFOs are refused with BACKUP_ERROR_INVALID_BACKUP naming
  * the entry.  Every file's SHA-256 is checked while it is written, and the
- * per-component counts and byte totals at the end; the staging trees are
- * then synced (one syncfs() per file system).  setuid/setgid/sticky bits
- * are never restored.  The system calls run in a writer thread of its own,
- * the reading, checking and hashing in the calling thread (and its
- * read-ahead thread).
+ * per-component counts and byte totals at the end; extract_sync() then
+ * makes the staging trees durable (one syncfs() per file system), so the
+ * caller can give the cores to other work while the disk writes.
+ * setuid/setgid/sticky bits are never restored.  The system calls run in a
+ * writer thread of its own, the reading, checking and hashing in the
+ * calling thread (and its read-ahead thread).
  */
 #pragma once
 
@@ -39,7 +40,13 @@ typedef struct {
  * components are read and skipped.  header is the archive's own metadata
  * (from sar_read_header() on the same file).  progress gets compressed
  * bytes consumed.  On failure the staging directories may hold partial
- * trees: the caller removes them. */
+ * trees: the caller removes them.  What was written is not yet durable:
+ * see extract_sync(). */
 gboolean extract_components (int archive_fd, const SarHeader *header, GPtrArray *targets,
                              const SarLimits *limits, SarProgressFunc progress,
                              gpointer progress_data, GCancellable *cancellable, GError **error);
+
+/* Writes back everything below the targets' staging directories (their
+ * entries, inodes and data) and waits for it: one syncfs() per file
+ * system, which reports a writeback error of the extraction's files. */
+gboolean extract_sync (GPtrArray *targets /* ExtractTarget* */, GError **error);

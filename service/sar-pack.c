@@ -1371,7 +1371,8 @@ cache_thread (gpointer data)
     CacheRoot *root = &cache->roots[i];
 
     root->start = root->end = cache->complete;
-    if (root->fd >= 0) {
+    /* held from the start: not even a directory is read */
+    if (root->fd >= 0 && cache_go_on (cache)) {
       g_string_truncate (cache->path, 0);
       cache_directory (cache, root->fd, 1, buffer);
     }
@@ -1381,7 +1382,7 @@ cache_thread (gpointer data)
 }
 
 SarPackCache *
-sar_pack_cache_start (GPtrArray *components)
+sar_pack_cache_start (GPtrArray *components, gboolean held)
 {
   SarPackCache *cache = g_new0 (SarPackCache, 1);
 
@@ -1391,6 +1392,7 @@ sar_pack_cache_start (GPtrArray *components)
   cache->path = g_string_sized_new (SAR_PATH_MAX + 256);
   cache->n_roots = components->len;
   cache->roots = g_new0 (CacheRoot, components->len);
+  cache->paused = held;
   /* the trees are the ones there now, whatever their names later */
   for (guint i = 0; i < components->len; i++) {
     const SarPackComponent *component = g_ptr_array_index (components, i);

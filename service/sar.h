@@ -238,7 +238,8 @@ void sar_pack_component_free (SarPackComponent *component);
  * them: sar_pack_cache_start() opens each component's directory (so the
  * trees are those there now, whatever they are called later) and hashes
  * the regular files below them in a thread of its own that runs only on a
- * core that would otherwise be idle (SCHED_IDLE).
+ * core that would otherwise be idle (SCHED_IDLE); held: it starts held,
+ * until sar_pack_cache_pause (cache, FALSE).
  * A packer given the cache (SarPackSpec.cache) stops it and, for each file
  * at the same path in its tree whose inode, size, modification and change
  * time are what they were while it was hashed, takes the digest instead
@@ -247,7 +248,7 @@ void sar_pack_component_free (SarPackComponent *component);
  * memory. */
 typedef struct _SarPackCache SarPackCache;
 
-SarPackCache *sar_pack_cache_start (GPtrArray *components /* SarPackComponent* */);
+SarPackCache *sar_pack_cache_start (GPtrArray *components /* SarPackComponent* */, gboolean held);
 /* Holds the thread (between two reads), or lets it go on. */
 void sar_pack_cache_pause (SarPackCache *cache, gboolean paused);
 /* Ends the thread; what it has hashed stays usable. */

@@ -91,7 +91,8 @@ sandbox_extract_full (Sandbox *sandbox, int fd, const char *const *ids, const Sa
     target->gid = gid;
     g_ptr_array_add (targets, target);
   }
-  ok = extract_components (fd, header, targets, limits, NULL, NULL, cancellable, error);
+  ok = extract_components (fd, header, targets, limits, NULL, NULL, cancellable, error)
+       && extract_sync (targets, error);
   close (fd);
   return ok;
 }
@@ -814,6 +815,26 @@ test_accepts_dot_slash_prefix (void)
   g_assert_cmpint (mode_at (sandbox, "staging-core/a/b.txt"), ==, S_IFREG | 0644);
 }
 
+/* The sync says which staging tree it could not sync. */
+static void
+test_sync_failure_names_the_component (void)
+{
+  g_autoptr (GPtrArray) targets = g_ptr_array_new_with_free_func (g_free);
+  ExtractTarget *target = g_new0 (ExtractTarget, 1);
+  g_autoptr (GError) error = NULL;
+
+  target->id = "cdr-voicemail";
+  target->staging_fd = open ("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (target->staging_fd, >=, 0);
+  g_ptr_array_add (targets, target);
+  g_assert_true (extract_sync (targets, &error));
+  g_assert_no_error (error);
+  close (target->staging_fd); /* now a closed descriptor */
+  g_assert_false (extract_sync (targets, &error));
+  g_assert_error (error, BACKUP_ERROR, BACKUP_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "syncing cdr-voicemail"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -843,6 +864,7 @@ main (int argc, char **argv)
                    test_strips_setuid_and_applies_directory_modes_last);
   g_test_add_func ("/extract/owner", test_applies_owner);
   g_test_add_func ("/extract/round-trip", test_round_trip);
+  g_test_add_func ("/extract/sync/names-the-component", test_sync_failure_names_the_component);
   g_test_add_func ("/extract/round-trip-many-files", test_round_trip_many_files);
   g_test_add_func ("/extract/round-trip-nfd-names", test_round_trip_nfd_names);
   g_test_add_func ("/extract/nfd-names-from-other-writers",

@@ -758,7 +758,7 @@ test_pack_cache (void)
   g_autofree char *changed = NULL;
   g_autoptr (GPtrArray) components = components_of (root);
   g_autoptr (GPtrArray) moved_components = components_of (moved);
-  g_autoptr (SarPackCache) cache = sar_pack_cache_start (components);
+  g_autoptr (SarPackCache) cache = sar_pack_cache_start (components, FALSE);
   SarPackSpec spec
       = { "8.1.2.3",       "Nightly", "pbx-berlin", "192.0.2.10", CREATED, SAR_COMPRESSION_ZSTD,
           moved_components };
@@ -794,6 +794,38 @@ test_pack_cache (void)
   }
   close (plain);
   remove_tree (moved);
+}
+
+/* Started held, the thread reads nothing until it is let go: a restore
+ * holds it while it extracts (it slowed the extraction down). */
+static void
+test_pack_cache_held (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autoptr (GPtrArray) components = components_of (root);
+  SarPackSpec spec
+      = { "8.1.2.3", "Nightly", "pbx-berlin", "192.0.2.10", CREATED, SAR_COMPRESSION_ZSTD,
+          components };
+  g_autoptr (GError) error = NULL;
+
+  for (guint round = 0; round < 2; round++) {
+    g_autoptr (SarPackCache) cache = sar_pack_cache_start (components, TRUE);
+    int fd = temp_fd ();
+
+    /* time enough for a thread that was not held to hash six small files */
+    g_usleep (200 * 1000);
+    if (round == 1)
+      sar_pack_cache_wait (cache);
+    spec.cache = cache;
+    g_test_expect_message (NULL, G_LOG_LEVEL_DEBUG,
+                           round == 0 ? "*found and hashed 6 files (0 hashed ahead)*"
+                                      : "*found and hashed 6 files (6 hashed ahead)*");
+    g_assert_true (sar_pack (&spec, fd, NULL, &error));
+    g_test_assert_expected_messages ();
+    g_assert_no_error (error);
+    close (fd);
+  }
+  remove_tree (root);
 }
 
 /* --- packing many files --- */
@@ -933,7 +965,7 @@ test_pack_many_files (void)
   digest = digest_of (plain);
   g_assert_cmpstr (digest, ==, "35236a950c8c1f12a3b15710922e76ba19b466aafdc2885d0ab21561b5a1d517");
 
-  cache = sar_pack_cache_start (components);
+  cache = sar_pack_cache_start (components, FALSE);
   sar_pack_cache_wait (cache);
   cached = pack_with_cache (root, cache, "*found and hashed 5000 files (5000 hashed ahead)*");
   assert_same_archive (cached, plain);
@@ -947,7 +979,7 @@ test_pack_cache_after_changes (void)
 {
   g_autofree char *root = make_many_tree (5000);
   g_autoptr (GPtrArray) components = components_of (root);
-  g_autoptr (SarPackCache) cache = sar_pack_cache_start (components);
+  g_autoptr (SarPackCache) cache = sar_pack_cache_start (components, FALSE);
   g_autoptr (GError) error = NULL;
   int plain, cached;
 
@@ -1097,7 +1129,7 @@ measure_packing (guint n, gsize *cache_held, gsize *pack_peak)
 
   malloc_trim (0);
   before = heap_used ();
-  spec.cache = sar_pack_cache_start (components);
+  spec.cache = sar_pack_cache_start (components, FALSE);
   sar_pack_cache_wait (spec.cache);
   *cache_held = heap_used () - MIN (before, heap_used ());
   spec.progress = sample_heap;
@@ -1628,6 +1660,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sar/pack/reproducible", test_pack_is_reproducible);
   g_test_add_func ("/sar/pack/verified", test_pack_verified);
   g_test_add_func ("/sar/pack/cache", test_pack_cache);
+  g_test_add_func ("/sar/pack/cache-held", test_pack_cache_held);
   g_test_add_func ("/sar/pack/many-files", test_pack_many_files);
   g_test_add_func ("/sar/pack/cache-after-changes", test_pack_cache_after_changes);
   g_test_add_func ("/sar/pack/memory-is-flat", test_pack_memory_is_flat);
