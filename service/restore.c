@@ -253,7 +253,8 @@ extract_progress (guint64 bytes_read, gpointer data)
 /* The undo needs the digests of the live trees as they are at the swap.
  * The thread that makes them opens the trees now but is held until the
  * extraction has written everything: then it hashes while the cores wait
- * for the disk (the sync, the PBX's restart, the swap's aftermath).  It
+ * for the disk (the sync), is held again while the PBX is stopped, and
+ * goes on once the PBX runs.  It
  * is SCHED_IDLE, but hashing during the extraction still slowed that
  * down (bench/restore.py at 2 GB: extraction 3.9-6.2 s with it, 3.2-3.8 s
  * without), and on a disk its reads of the live trees would compete with
